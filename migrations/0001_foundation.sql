@@ -1,0 +1,49 @@
+-- Accounts (tenants), their access keys, queues and messages.
+-- Every message-side table leads with the queue id (see DESIGN.md, "Scale out").
+
+CREATE TABLE accounts (
+    id          text PRIMARY KEY CHECK (id ~ '^[0-9]{12}$'),
+    name        text NOT NULL UNIQUE,
+    status      text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
+    created_at  timestamptz NOT NULL
+);
+
+-- Secrets are stored sealed (AES-256-GCM under the server master key), never in clear.
+CREATE TABLE access_keys (
+    access_key_id  text PRIMARY KEY,
+    account_id     text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    secret_sealed  bytea NOT NULL,
+    status         text NOT NULL DEFAULT 'Active' CHECK (status IN ('Active', 'Inactive')),
+    created_at     timestamptz NOT NULL
+);
+CREATE INDEX access_keys_account ON access_keys (account_id);
+
+CREATE TABLE queues (
+    id                     uuid PRIMARY KEY,
+    account_id             text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    name                   text NOT NULL,
+    delay_seconds          integer NOT NULL,
+    maximum_message_size   integer NOT NULL,
+    retention_seconds      integer NOT NULL,
+    receive_wait_seconds   integer NOT NULL,
+    visibility_timeout     integer NOT NULL,
+    created_at             timestamptz NOT NULL,
+    last_modified_at       timestamptz NOT NULL,
+    UNIQUE (account_id, name)
+);
+
+-- Bodies and message attributes are sealed, bound to (account, queue id, message id).
+CREATE TABLE messages (
+    queue_id           uuid NOT NULL REFERENCES queues (id) ON DELETE CASCADE,
+    id                 uuid NOT NULL,
+    body_sealed        bytea NOT NULL,
+    attributes_sealed  bytea,
+    sender_id          text NOT NULL,
+    sent_at            timestamptz NOT NULL,
+    visible_at         timestamptz NOT NULL,
+    expires_at         timestamptz NOT NULL,
+    receive_count      integer NOT NULL DEFAULT 0,
+    first_received_at  timestamptz,
+    PRIMARY KEY (queue_id, id)
+);
+CREATE INDEX messages_visible ON messages (queue_id, visible_at);

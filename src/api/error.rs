@@ -1,0 +1,203 @@
+//! The one place where every module's error becomes an SQS error: its JSON `__type`, its
+//! legacy query code (for `x-amzn-query-error` and XML), its HTTP status and fault.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use serde_json::json;
+
+use crate::auth::AuthError;
+use crate::auth::sigv4::SigV4Error;
+use crate::policy::Denied;
+use crate::queue::QueueError;
+
+/// An SQS error code, as the SDKs know them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    QueueDoesNotExist,
+    QueueNameExists,
+    ReceiptHandleIsInvalid,
+    InvalidMessageContents,
+    InvalidAttributeName,
+    InvalidAttributeValue,
+    UnsupportedOperation,
+    InvalidAddress,
+    InvalidSecurity,
+    InvalidParameterValue,
+    MissingParameter,
+    InvalidAction,
+    MissingAction,
+    AccessDenied,
+    MissingAuthenticationToken,
+    IncompleteSignature,
+    InvalidClientTokenId,
+    SignatureDoesNotMatch,
+    RequestExpired,
+    RequestEntityTooLarge,
+    RequestTimeout,
+    InternalFailure,
+}
+
+impl Code {
+    /// (JSON shape name, legacy query code, HTTP status, sender fault)
+    pub fn wire(self) -> (&'static str, &'static str, u16, bool) {
+        use Code::*;
+        match self {
+            QueueDoesNotExist => ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", 400, true),
+            QueueNameExists => ("QueueNameExists", "QueueAlreadyExists", 400, true),
+            ReceiptHandleIsInvalid => ("ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid", 404, true),
+            InvalidMessageContents => ("InvalidMessageContents", "InvalidMessageContents", 400, true),
+            InvalidAttributeName => ("InvalidAttributeName", "InvalidAttributeName", 400, true),
+            InvalidAttributeValue => ("InvalidAttributeValue", "InvalidAttributeValue", 400, true),
+            UnsupportedOperation => ("UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation", 400, true),
+            InvalidAddress => ("InvalidAddress", "InvalidAddress", 404, true),
+            InvalidSecurity => ("InvalidSecurity", "InvalidSecurity", 403, true),
+            InvalidParameterValue => ("InvalidParameterValue", "InvalidParameterValue", 400, true),
+            MissingParameter => ("MissingParameter", "MissingParameter", 400, true),
+            InvalidAction => ("InvalidAction", "InvalidAction", 400, true),
+            MissingAction => ("MissingAction", "MissingAction", 400, true),
+            AccessDenied => ("AccessDenied", "AccessDenied", 403, true),
+            MissingAuthenticationToken => ("MissingAuthenticationToken", "MissingAuthenticationToken", 403, true),
+            IncompleteSignature => ("IncompleteSignature", "IncompleteSignature", 400, true),
+            InvalidClientTokenId => ("InvalidClientTokenId", "InvalidClientTokenId", 403, true),
+            SignatureDoesNotMatch => ("SignatureDoesNotMatch", "SignatureDoesNotMatch", 403, true),
+            RequestExpired => ("RequestExpired", "RequestExpired", 400, true),
+            RequestEntityTooLarge => ("RequestEntityTooLarge", "RequestEntityTooLarge", 413, true),
+            RequestTimeout => ("RequestTimeout", "RequestTimeout", 408, true),
+            InternalFailure => ("InternalFailure", "InternalFailure", 500, false),
+        }
+    }
+}
+
+/// An error on its way to the client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    fn internal(what: &dyn std::fmt::Display) -> Self {
+        // Details go to the log (with the request id), never to the client.
+        tracing::error!(error = %what, "internal error");
+        Self::new(Code::InternalFailure, "We encountered an internal error. Please try again.")
+    }
+
+    /// The AWS JSON 1.0 form.
+    pub fn to_json_response(&self, request_id: &str) -> HttpResponse {
+        let (shape, query_code, status, sender) = self.code.wire();
+        let fault = if sender { "Sender" } else { "Receiver" };
+        let body = json!({ "__type": format!("com.amazonaws.sqs#{shape}"), "message": self.message });
+        HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST))
+            .insert_header(("x-amzn-RequestId", request_id))
+            .insert_header(("x-amzn-query-error", format!("{query_code};{fault}")))
+            .content_type("application/x-amz-json-1.0")
+            .body(body.to_string())
+    }
+
+    /// The query protocol's XML form.
+    pub fn to_xml_response(&self, request_id: &str) -> HttpResponse {
+        let (_, query_code, status, sender) = self.code.wire();
+        let fault = if sender { "Sender" } else { "Receiver" };
+        let body = format!(
+            "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\"><Error><Type>{fault}</Type><Code>{}</Code><Message>{}</Message><Detail/></Error><RequestId>{}</RequestId></ErrorResponse>",
+            xml_escape(query_code),
+            xml_escape(&self.message),
+            xml_escape(request_id)
+        );
+        HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST))
+            .insert_header(("x-amzn-RequestId", request_id))
+            .content_type("text/xml")
+            .body(body)
+    }
+}
+
+/// Escapes text for XML, including CR (which XML parsers would otherwise normalize).
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#xD;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
+        let code = match &e {
+            QueueError::QueueDoesNotExist => Code::QueueDoesNotExist,
+            QueueError::QueueNameExists(_) => Code::QueueNameExists,
+            QueueError::InvalidParameterValue(_) => Code::InvalidParameterValue,
+            QueueError::MissingParameter(_) => Code::MissingParameter,
+            QueueError::InvalidAttributeName(_) => Code::InvalidAttributeName,
+            QueueError::InvalidAttributeValue(_) => Code::InvalidAttributeValue,
+            QueueError::InvalidMessageContents(_) => Code::InvalidMessageContents,
+            QueueError::ReceiptHandleIsInvalid(_) => Code::ReceiptHandleIsInvalid,
+            QueueError::InvalidAddress(_) => Code::InvalidAddress,
+            QueueError::Store(e) => return Self::internal(e),
+            QueueError::Crypto(e) => return Self::internal(e),
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let code = match &e {
+            AuthError::SigV4(s) => match s {
+                SigV4Error::Missing => Code::MissingAuthenticationToken,
+                SigV4Error::Incomplete(_) => Code::IncompleteSignature,
+                SigV4Error::BadDate(_) => Code::IncompleteSignature,
+                SigV4Error::PresignExpired => Code::RequestExpired,
+                SigV4Error::WrongService { .. }
+                | SigV4Error::TooOld { .. }
+                | SigV4Error::TooNew { .. }
+                | SigV4Error::Mismatch
+                | SigV4Error::PayloadHashMismatch
+                | SigV4Error::UnsignedPayload => Code::SignatureDoesNotMatch,
+            },
+            AuthError::UnknownKey | AuthError::SessionTokenNotSupported | AuthError::Disabled => {
+                Code::InvalidClientTokenId
+            }
+            AuthError::Store(e) => return Self::internal(e),
+            AuthError::Crypto(e) => return Self::internal(e),
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<Denied> for ApiError {
+    fn from(e: Denied) -> Self {
+        Self::new(Code::AccessDenied, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_carry_aws_statuses_and_legacy_codes() {
+        assert_eq!(Code::QueueDoesNotExist.wire().1, "AWS.SimpleQueueService.NonExistentQueue");
+        assert_eq!(Code::QueueNameExists.wire().1, "QueueAlreadyExists");
+        assert_eq!(Code::ReceiptHandleIsInvalid.wire().2, 404);
+        assert_eq!(Code::AccessDenied.wire().2, 403);
+        assert_eq!(Code::SignatureDoesNotMatch.wire().2, 403);
+        assert!(!Code::InternalFailure.wire().3);
+    }
+
+    #[test]
+    fn xml_escape_keeps_carriage_returns() {
+        assert_eq!(xml_escape("a&b<c>\"\r"), "a&amp;b&lt;c&gt;&quot;&#xD;");
+    }
+}

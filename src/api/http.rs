@@ -1,0 +1,159 @@
+//! The HTTP entry point: bounded body reading, protocol detection, authentication, and the
+//! request id and log line of every call. Headers, signatures and bodies are never logged.
+
+use std::time::Instant;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use tracing::Instrument;
+
+use super::{ApiError, ApiState, Call, Code};
+use crate::auth::sigv4;
+
+/// Which wire protocol a request speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Json,
+    Query,
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn protocol(req: &HttpRequest) -> Protocol {
+    let target = header(req, "x-amz-target").unwrap_or("");
+    let ctype = header(req, "content-type").unwrap_or("");
+    if !target.is_empty() || ctype.starts_with("application/x-amz-json") { Protocol::Json } else { Protocol::Query }
+}
+
+/// Reads the body, refusing it past `limit` (by Content-Length up front, or while reading).
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let too_large =
+        || ApiError::new(Code::RequestEntityTooLarge, format!("The request body exceeds the limit of {limit} bytes."));
+    let declared = header(req, "content-length").and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::new(Code::InvalidParameterValue, format!("Could not read the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Every request lands here.
+pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<ApiState>) -> HttpResponse {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let proto = protocol(&req);
+    let span = tracing::info_span!("request", id = %request_id);
+    let (result, action, account) = handle(&req, payload, &state, proto).instrument(span.clone()).await;
+    let _enter = span.enter();
+    let status;
+    let response = match result {
+        Ok(body) => {
+            status = 200;
+            HttpResponse::Ok()
+                .insert_header(("x-amzn-RequestId", request_id.as_str()))
+                .content_type("application/x-amz-json-1.0")
+                .body(body)
+        }
+        Err(e) => {
+            status = e.code.wire().2;
+            if status == 403 || status == 401 {
+                tracing::info!(action, account, code = e.code.wire().0, reason = %e.message, "denied");
+            }
+            match proto {
+                Protocol::Json => e.to_json_response(&request_id),
+                Protocol::Query => e.to_xml_response(&request_id),
+            }
+        }
+    };
+    tracing::info!(action, account, status, ms = started.elapsed().as_millis() as u64, "request");
+    response
+}
+
+async fn handle(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &ApiState,
+    proto: Protocol,
+) -> (Result<String, ApiError>, &'static str, String) {
+    let mut account = String::new();
+    let body = match tokio::time::timeout(state.request_timeout, read_body(req, payload, state.max_request_bytes)).await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return (Err(e), "-", account),
+        Err(_) => {
+            return (
+                Err(ApiError::new(Code::RequestTimeout, "The request body was not received in time.")),
+                "-",
+                account,
+            );
+        }
+    };
+
+    // Authenticate first: nothing is served to an unauthenticated caller.
+    let mut headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    if !headers.iter().any(|(n, _)| n == "host") {
+        // HTTP/2 carries the host as :authority.
+        if let Some(a) = req.uri().authority() {
+            headers.push(("host".into(), a.to_string()));
+        }
+    }
+    let sreq = sigv4::Request {
+        method: req.method().as_str(),
+        path: req.uri().path(),
+        query: req.uri().query().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+    };
+    let principal = match state.auth.authenticate(&sreq).await {
+        Ok(p) => p,
+        Err(e) => return (Err(e.into()), "-", account),
+    };
+    account = principal.account_id.clone();
+
+    if proto == Protocol::Query {
+        return (
+            Err(ApiError::new(
+                Code::UnsupportedOperation,
+                "The query (XML) protocol is not supported by this Sluice version; use a client that speaks AWS JSON 1.0 (current AWS SDKs, boto3 >= 1.34.90, aws CLI).",
+            )),
+            "-",
+            account,
+        );
+    }
+    if req.method() != actix_web::http::Method::POST {
+        return (Err(ApiError::new(Code::InvalidAction, "AWS JSON requests must use POST.")), "-", account);
+    }
+    let target = header(req, "x-amz-target").unwrap_or("");
+    let Some(name) = target.strip_prefix("AmazonSQS.") else {
+        let e = if target.is_empty() {
+            ApiError::new(Code::MissingAction, "The request must contain an X-Amz-Target header naming the action.")
+        } else {
+            ApiError::new(Code::InvalidAction, "The X-Amz-Target header must be AmazonSQS.<Action>.")
+        };
+        return (Err(e), "-", account);
+    };
+    let Some(spec) = super::action(name) else {
+        let shown: String = name.chars().take(64).collect();
+        return (
+            Err(ApiError::new(Code::InvalidAction, format!("The action {shown} is not valid for this endpoint."))),
+            "-",
+            account,
+        );
+    };
+    let call = Call { state, principal: &principal, spec, path: req.uri().path() };
+    (super::dispatch(&call, &body).await, spec.name, account)
+}

@@ -1,0 +1,144 @@
+//! AWS JSON 1.0 request and response shapes (member names exactly as the SQS model has them).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateQueueInput {
+    pub queue_name: Option<String>,
+    pub attributes: Option<HashMap<String, String>>,
+    /// Lower case in the model.
+    #[serde(rename = "tags")]
+    pub tags: Option<HashMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetQueueUrlInput {
+    pub queue_name: Option<String>,
+    #[serde(rename = "QueueOwnerAWSAccountId")]
+    pub queue_owner_aws_account_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListQueuesInput {
+    pub queue_name_prefix: Option<String>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueueUrlInput {
+    pub queue_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MessageAttributeValue {
+    pub data_type: Option<String>,
+    pub string_value: Option<String>,
+    /// Base64 in JSON.
+    pub binary_value: Option<String>,
+    pub string_list_values: Option<Vec<String>>,
+    pub binary_list_values: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SendMessageInput {
+    pub queue_url: Option<String>,
+    pub message_body: Option<String>,
+    pub delay_seconds: Option<i32>,
+    pub message_attributes: Option<HashMap<String, MessageAttributeValue>>,
+    pub message_system_attributes: Option<HashMap<String, MessageAttributeValue>>,
+    pub message_deduplication_id: Option<String>,
+    pub message_group_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReceiveMessageInput {
+    pub queue_url: Option<String>,
+    pub attribute_names: Option<Vec<String>>,
+    pub message_system_attribute_names: Option<Vec<String>>,
+    pub message_attribute_names: Option<Vec<String>>,
+    pub max_number_of_messages: Option<i32>,
+    pub visibility_timeout: Option<i32>,
+    pub wait_time_seconds: Option<i32>,
+    pub receive_request_attempt_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteMessageInput {
+    pub queue_url: Option<String>,
+    pub receipt_handle: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueueUrlOutput {
+    pub queue_url: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListQueuesOutput {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queue_urls: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SendMessageOutput {
+    #[serde(rename = "MessageId")]
+    pub message_id: String,
+    #[serde(rename = "MD5OfMessageBody")]
+    pub md5_of_message_body: String,
+    #[serde(rename = "MD5OfMessageAttributes", skip_serializing_if = "Option::is_none")]
+    pub md5_of_message_attributes: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeValueOut {
+    pub data_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub string_value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binary_value: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MessageOut {
+    #[serde(rename = "MessageId")]
+    pub message_id: String,
+    #[serde(rename = "ReceiptHandle")]
+    pub receipt_handle: String,
+    #[serde(rename = "MD5OfBody")]
+    pub md5_of_body: String,
+    #[serde(rename = "Body")]
+    pub body: String,
+    #[serde(rename = "Attributes", skip_serializing_if = "HashMap::is_empty")]
+    pub attributes: HashMap<&'static str, String>,
+    #[serde(rename = "MD5OfMessageAttributes", skip_serializing_if = "Option::is_none")]
+    pub md5_of_message_attributes: Option<String>,
+    #[serde(rename = "MessageAttributes", skip_serializing_if = "HashMap::is_empty")]
+    pub message_attributes: HashMap<String, AttributeValueOut>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReceiveMessageOutput {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<MessageOut>,
+}
+
+/// `{}`: the answer of actions with no output.
+#[derive(Debug, Serialize)]
+pub struct Empty {}

@@ -1,0 +1,207 @@
+//! The wire: decoding requests (AWS JSON 1.0), routing by action through the action table,
+//! and encoding answers and errors.
+//!
+//! Authorization cannot be forgotten: every action is described once in `ACTIONS` with the
+//! IAM action it needs and where its resource comes from. The dispatcher authenticates,
+//! asks the policy gate, and only then calls the handler, which takes the gate's
+//! `Authorized<…>` proof as an argument.
+
+pub mod actions;
+pub mod error;
+pub mod http;
+pub mod json;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::auth::{Authenticator, Principal};
+use crate::policy::{self, Authorized, RequestContext};
+use crate::queue::{AccountId, QueueName, QueueRef, QueueService};
+pub use error::{ApiError, Code};
+
+/// Where an action's resource comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The queue named by `QueueUrl` (or the request path).
+    QueueUrl,
+    /// The queue named by `QueueName` in the caller's account (or `QueueOwnerAWSAccountId`).
+    QueueName,
+    /// The caller's account (`Resource: *`).
+    Account,
+}
+
+/// One row of the action table.
+#[derive(Debug)]
+pub struct ActionSpec {
+    pub name: &'static str,
+    pub iam_action: &'static str,
+    pub target: Target,
+    /// Actions of SQS that this version does not provide answer `UnsupportedOperation`.
+    pub implemented: bool,
+}
+
+const fn spec(name: &'static str, iam_action: &'static str, target: Target, implemented: bool) -> ActionSpec {
+    ActionSpec { name, iam_action, target, implemented }
+}
+
+/// Every SQS action, with the check it needs.
+pub const ACTIONS: &[ActionSpec] = &[
+    spec("CreateQueue", "sqs:CreateQueue", Target::QueueName, true),
+    spec("GetQueueUrl", "sqs:GetQueueUrl", Target::QueueName, true),
+    spec("ListQueues", "sqs:ListQueues", Target::Account, true),
+    spec("DeleteQueue", "sqs:DeleteQueue", Target::QueueUrl, true),
+    spec("SendMessage", "sqs:SendMessage", Target::QueueUrl, true),
+    spec("ReceiveMessage", "sqs:ReceiveMessage", Target::QueueUrl, true),
+    spec("DeleteMessage", "sqs:DeleteMessage", Target::QueueUrl, true),
+    spec("GetQueueAttributes", "sqs:GetQueueAttributes", Target::QueueUrl, false),
+    spec("SetQueueAttributes", "sqs:SetQueueAttributes", Target::QueueUrl, false),
+    spec("PurgeQueue", "sqs:PurgeQueue", Target::QueueUrl, false),
+    spec("ChangeMessageVisibility", "sqs:ChangeMessageVisibility", Target::QueueUrl, false),
+    spec("ChangeMessageVisibilityBatch", "sqs:ChangeMessageVisibility", Target::QueueUrl, false),
+    spec("SendMessageBatch", "sqs:SendMessage", Target::QueueUrl, false),
+    spec("DeleteMessageBatch", "sqs:DeleteMessage", Target::QueueUrl, false),
+    spec("ListDeadLetterSourceQueues", "sqs:ListDeadLetterSourceQueues", Target::QueueUrl, false),
+    spec("TagQueue", "sqs:TagQueue", Target::QueueUrl, false),
+    spec("UntagQueue", "sqs:UntagQueue", Target::QueueUrl, false),
+    spec("ListQueueTags", "sqs:ListQueueTags", Target::QueueUrl, false),
+    spec("AddPermission", "sqs:AddPermission", Target::QueueUrl, false),
+    spec("RemovePermission", "sqs:RemovePermission", Target::QueueUrl, false),
+    spec("StartMessageMoveTask", "sqs:StartMessageMoveTask", Target::Account, false),
+    spec("CancelMessageMoveTask", "sqs:CancelMessageMoveTask", Target::Account, false),
+    spec("ListMessageMoveTasks", "sqs:ListMessageMoveTasks", Target::Account, false),
+];
+
+/// Looks an action up by its wire name.
+pub fn action(name: &str) -> Option<&'static ActionSpec> {
+    ACTIONS.iter().find(|a| a.name == name)
+}
+
+/// What the API layer needs from the rest of the service.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub auth: Authenticator,
+    pub queues: Arc<QueueService>,
+    pub region: String,
+    pub max_request_bytes: usize,
+    pub request_timeout: std::time::Duration,
+}
+
+/// The caller and the request path, as every handler sees them.
+#[derive(Debug)]
+pub struct Call<'a> {
+    pub state: &'a ApiState,
+    pub principal: &'a Principal,
+    pub spec: &'static ActionSpec,
+    pub path: &'a str,
+}
+
+impl Call<'_> {
+    fn ctx(&self) -> RequestContext<'_> {
+        RequestContext { principal_account: &self.principal.account_id, principal_arn: &self.principal.arn }
+    }
+
+    /// The gate for a queue: decides on the account in the reference alone, before anyone
+    /// looks the queue up, so a refusal reveals nothing about its existence.
+    pub fn authorize_queue(&self, r: QueueRef) -> Result<Authorized<QueueRef>, ApiError> {
+        let arn = self.state.queues.queue_arn(&r);
+        let account = r.account.as_str().to_owned();
+        Ok(policy::authorize(&self.ctx(), self.spec.iam_action, &account, &arn, r)?)
+    }
+
+    /// The gate for account-level actions (`Resource: *` in the caller's account).
+    pub fn authorize_account(&self) -> Result<Authorized<AccountId>, ApiError> {
+        let account = AccountId::parse(&self.principal.account_id)
+            .ok_or_else(|| ApiError::new(Code::InternalFailure, "invalid caller account"))?;
+        Ok(policy::authorize(&self.ctx(), self.spec.iam_action, &self.principal.account_id, "*", account)?)
+    }
+
+    /// The queue of a `QueueUrl`-targeted action: the `QueueUrl` member, else the path.
+    pub fn queue_from_url(&self, queue_url: Option<&str>) -> Result<Authorized<QueueRef>, ApiError> {
+        let r = match queue_url {
+            Some(url) => QueueRef::from_url(url)?,
+            None if self.path.len() > 1 => QueueRef::from_url(self.path)?,
+            None => {
+                return Err(ApiError::new(Code::MissingParameter, "The request must contain the parameter QueueUrl."));
+            }
+        };
+        self.authorize_queue(r)
+    }
+
+    /// The queue of a `QueueName`-targeted action, in `owner` or the caller's account.
+    pub fn queue_from_name(&self, name: Option<&str>, owner: Option<&str>) -> Result<Authorized<QueueRef>, ApiError> {
+        let name = name.ok_or_else(|| {
+            ApiError::new(Code::MissingParameter, "The request must contain the parameter QueueName.")
+        })?;
+        let name = QueueName::parse(name)?;
+        let account = match owner {
+            Some(o) => AccountId::parse(o).ok_or_else(|| {
+                ApiError::new(
+                    Code::InvalidParameterValue,
+                    format!("Value {o} for parameter QueueOwnerAWSAccountId is invalid."),
+                )
+            })?,
+            None => AccountId::parse(&self.principal.account_id)
+                .ok_or_else(|| ApiError::new(Code::InternalFailure, "invalid caller account"))?,
+        };
+        self.authorize_queue(QueueRef { account, name })
+    }
+}
+
+/// Decodes a JSON body (an empty body is `{}`).
+pub fn decode<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(Code::InvalidParameterValue, format!("The request body is not valid for this action: {e}"))
+    })
+}
+
+/// Encodes an answer.
+pub fn encode<T: Serialize>(v: &T) -> Result<String, ApiError> {
+    serde_json::to_string(v).map_err(|e| ApiError::new(Code::InternalFailure, format!("encoding failed: {e}")))
+}
+
+/// Runs one authenticated JSON call.
+pub async fn dispatch(call: &Call<'_>, body: &[u8]) -> Result<String, ApiError> {
+    use actions::{messages, queues};
+    if !call.spec.implemented {
+        return Err(ApiError::new(
+            Code::UnsupportedOperation,
+            format!("{} is not supported by this Sluice version.", call.spec.name),
+        ));
+    }
+    match call.spec.name {
+        "CreateQueue" => queues::create_queue(call, decode(body)?).await,
+        "GetQueueUrl" => queues::get_queue_url(call, decode(body)?).await,
+        "ListQueues" => queues::list_queues(call, decode(body)?).await,
+        "DeleteQueue" => queues::delete_queue(call, decode(body)?).await,
+        "SendMessage" => messages::send_message(call, decode(body)?).await,
+        "ReceiveMessage" => messages::receive_message(call, decode(body)?).await,
+        "DeleteMessage" => messages::delete_message(call, decode(body)?).await,
+        other => {
+            Err(ApiError::new(Code::UnsupportedOperation, format!("{other} is not supported by this Sluice version.")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_table_names_every_sqs_action_once() {
+        assert_eq!(ACTIONS.len(), 23);
+        let mut names: Vec<_> = ACTIONS.iter().map(|a| a.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 23);
+        for a in ACTIONS {
+            assert!(a.iam_action.starts_with("sqs:"), "{}", a.name);
+        }
+        assert_eq!(action("SendMessageBatch").unwrap().iam_action, "sqs:SendMessage");
+        assert_eq!(action("ListQueues").unwrap().target, Target::Account);
+    }
+}

@@ -1,0 +1,310 @@
+//! Wires the parts into one service: database (managed or configured), master key, TLS,
+//! bootstrap account, and the HTTPS server. `build` is used by `serve` and by the tests.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App as ActixApp, HttpServer, web};
+use secrecy::ExposeSecret;
+
+use crate::api::ApiState;
+use crate::auth::Authenticator;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::crypto::{MasterKey, Sealer};
+use crate::queue::QueueService;
+use crate::store::PgStore;
+use crate::store::local_pg::{LocalPg, LocalPgOptions, default_cluster_dir};
+use crate::tenancy::Tenancy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    LocalPg(#[from] crate::store::local_pg::LocalPgError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+    #[error(transparent)]
+    Tenancy(#[from] crate::tenancy::TenancyError),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AppError {
+    let what = what.into();
+    move |source| AppError::Io { what, source }
+}
+
+/// The database side of a running service: a pool, and the managed cluster if we run one.
+#[derive(Debug)]
+pub struct Database {
+    pub store: PgStore,
+    pub local: Option<LocalPg>,
+}
+
+impl Database {
+    /// Connects to the configured URL, or starts (or adopts) the private cluster of the data
+    /// directory; then applies migrations.
+    pub async fn open(config: &Config) -> Result<Self, AppError> {
+        let (url, local) = match &config.database_url {
+            Some(url) => (url.expose_secret().to_owned(), None),
+            None => {
+                let pg = LocalPg::start(&LocalPgOptions {
+                    cluster_dir: default_cluster_dir(&config.data_dir),
+                    durable: true,
+                    bin_dir: config.pg_bin_dir.clone(),
+                    max_connections: 100,
+                    die_with_parent: false,
+                })
+                .await?;
+                (pg.url().to_owned(), Some(pg))
+            }
+        };
+        let store = PgStore::connect(&url, config.database_max_connections).await?;
+        store.migrate().await?;
+        Ok(Self { store, local })
+    }
+
+    /// Closes the pool and stops the managed cluster if we started it (or, with
+    /// `stop_adopted`, also one we adopted from a crashed owner).
+    pub async fn close(self, stop_adopted: bool) {
+        self.store.pool().close().await;
+        if let Some(pg) = self.local
+            && (stop_adopted || !pg.adopted())
+        {
+            pg.stop().await;
+        }
+    }
+}
+
+/// Creates the data directory (0700) if needed.
+pub fn ensure_data_dir(config: &Config) -> Result<PathBuf, AppError> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    let meta = std::fs::metadata(dir).map_err(io(dir.display().to_string()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir.display().to_string()))?;
+    }
+    std::fs::canonicalize(dir).map_err(io(dir.display().to_string()))
+}
+
+/// Writes `contents` to `path` with `mode`, replacing it atomically.
+fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), AppError> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io(format!("writing {}", tmp.display())))?;
+    f.write_all(contents).map_err(io(format!("writing {}", tmp.display())))?;
+    f.sync_all().map_err(io(format!("writing {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io(format!("renaming to {}", path.display())))
+}
+
+/// The development CA and server certificate (localhost, 127.0.0.1, ::1), made with rcgen
+/// on first start and reused after. Returns (certificate chain PEM, key PEM).
+pub fn dev_certificates(data_dir: &Path) -> Result<(PathBuf, PathBuf), AppError> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let ca_pem = data_dir.join("ca.pem");
+    let cert = data_dir.join("server.pem");
+    let key = data_dir.join("server.key");
+    if ca_pem.exists() && cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    let tls = |e: rcgen::Error| AppError::Tls(e.to_string());
+    let ca_key = KeyPair::generate().map_err(tls)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(tls)?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.distinguished_name.push(DnType::CommonName, "Sluice development CA");
+    ca_params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let year = chrono::Datelike::year(&chrono::Utc::now());
+    ca_params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
+    ca_params.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
+    let ca_cert = ca_params.self_signed(&ca_key).map_err(tls)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let server_key = KeyPair::generate().map_err(tls)?;
+    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])
+        .map_err(tls)?;
+    params.distinguished_name.push(DnType::CommonName, "localhost");
+    params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
+    params.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
+    let server_cert = params.signed_by(&server_key, &issuer).map_err(tls)?;
+
+    write_file(&key, server_key.serialize_pem().as_bytes(), 0o600)?;
+    write_file(&cert, format!("{}{}", server_cert.pem(), ca_cert.pem()).as_bytes(), 0o644)?;
+    write_file(&ca_pem, ca_cert.pem().as_bytes(), 0o644)?;
+    Ok((cert, key))
+}
+
+fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, AppError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let tls = |e: &dyn std::fmt::Display| AppError::Tls(e.to_string());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| tls(&format!("{}: {e}", cert.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| tls(&format!("{}: {e}", cert.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| tls(&format!("{}: {e}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(&e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| tls(&e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The public base URL: configured, or derived from the bound address.
+pub fn public_url(config: &Config, bound: SocketAddr) -> String {
+    if let Some(u) = &config.public_url {
+        return u.trim_end_matches('/').to_owned();
+    }
+    let host = match bound.ip() {
+        ip if ip.is_unspecified() => "localhost".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("https://{host}:{}", bound.port())
+}
+
+/// A running service.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub tenancy: Tenancy,
+    pub server: actix_web::dev::Server,
+    pub database: Database,
+    /// Files written for the bootstrap account: (config, credentials).
+    pub bootstrap_files: Option<(PathBuf, PathBuf)>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("addr", &self.addr)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options only tests change.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self { clock: Arc::new(SystemClock) }
+    }
+}
+
+/// Builds and starts the whole service: used by `sluice serve` and by the tests. The
+/// returned `server` future must be awaited (or spawned) for the server to run.
+pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppError> {
+    let data_dir = ensure_data_dir(&config)?;
+    let mut config = config;
+    config.data_dir = data_dir.clone();
+    let database = Database::open(&config).await?;
+    let store = database.store.clone();
+    let master = MasterKey::load_or_create(&config.master_key_path())?;
+    let sealer = Arc::new(Sealer::new(master));
+    let clock = opts.clock;
+    let tenancy = Tenancy::new(store.clone(), sealer.clone(), clock.clone());
+
+    let (cert, key) = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        _ => dev_certificates(&data_dir)?,
+    };
+    let tls = tls_config(&cert, &key)?;
+
+    // Bind first: the public URL may depend on the port the system chose.
+    let listener = std::net::TcpListener::bind(config.listen).map_err(io(format!("binding {}", config.listen)))?;
+    let addr = listener.local_addr().map_err(io("local address"))?;
+    let public_url = public_url(&config, addr);
+
+    let queues = Arc::new(QueueService::new(
+        store.clone(),
+        sealer.clone(),
+        clock.clone(),
+        config.region.clone(),
+        public_url.clone(),
+    )?);
+    let state = web::Data::new(ApiState {
+        auth: Authenticator::new(store.clone(), sealer.clone(), clock.clone()),
+        queues,
+        region: config.region.clone(),
+        max_request_bytes: config.max_request_bytes,
+        request_timeout: Duration::from_secs(config.request_timeout_seconds),
+    });
+
+    let bootstrap_files = if config.bootstrap { Some(bootstrap(&config, &tenancy, &public_url).await?) } else { None };
+
+    let mut server = HttpServer::new(move || {
+        ActixApp::new().app_data(state.clone()).default_service(web::to(crate::api::http::entry))
+    })
+    .client_request_timeout(Duration::from_secs(config.request_timeout_seconds))
+    .client_disconnect_timeout(Duration::from_secs(5))
+    .tls_handshake_timeout(Duration::from_secs(config.tls_handshake_timeout_seconds))
+    .keep_alive(Duration::from_secs(config.idle_timeout_seconds))
+    .max_connections(config.max_connections_per_worker)
+    .disable_signals()
+    .shutdown_timeout(25);
+    if config.workers > 0 {
+        server = server.workers(config.workers);
+    }
+    let server = server.listen_rustls_0_23(listener, tls).map_err(io("starting the HTTPS server"))?.run();
+    Ok(Running { addr, public_url, data_dir, tenancy, server, database, bootstrap_files })
+}
+
+/// Creates the bootstrap account the first time; (re)writes `credentials`, `config` and
+/// `ca.pem` in the data directory. Returns the paths of `config` and `credentials`.
+async fn bootstrap(config: &Config, tenancy: &Tenancy, public_url: &str) -> Result<(PathBuf, PathBuf), AppError> {
+    let dir = &config.data_dir;
+    let id = &config.bootstrap_account_id;
+    let (key_id, secret) = match tenancy.root_key(id).await? {
+        Some(k) => k,
+        None => {
+            let a = tenancy.create_account(&config.bootstrap_account_name, Some(id)).await?;
+            tracing::info!(account = %a.id, "created the bootstrap account");
+            (a.access_key_id, a.secret_access_key)
+        }
+    };
+    let credentials = dir.join("credentials");
+    let contents = zeroize::Zeroizing::new(format!(
+        "[default]\naws_access_key_id = {key_id}\naws_secret_access_key = {}\n",
+        secret.expose_secret()
+    ));
+    write_file(&credentials, contents.as_bytes(), 0o600)?;
+    let ca = dir.join("ca.pem");
+    let aws_config = dir.join("config");
+    let ca_line = if ca.exists() && config.tls_cert_file.is_none() {
+        format!("ca_bundle = {}\n", ca.display())
+    } else {
+        String::new()
+    };
+    write_file(
+        &aws_config,
+        format!("[default]\nregion = {}\nendpoint_url = {public_url}\n{ca_line}", config.region).as_bytes(),
+        0o644,
+    )?;
+    Ok((aws_config, credentials))
+}

@@ -1,0 +1,68 @@
+//! A small, bounded cache of unsealed access keys. Entries expire after a short TTL, so a
+//! disabled key stops working within that bound even without a notification.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use zeroize::Zeroizing;
+
+/// How long an unsealed key is trusted without asking the database again.
+pub const TTL: TimeDelta = TimeDelta::seconds(30);
+const MAX_ENTRIES: usize = 10_000;
+
+/// An access key ready for verification.
+pub struct CachedKey {
+    pub account_id: String,
+    pub secret: Zeroizing<String>,
+    pub active: bool,
+}
+
+impl std::fmt::Debug for CachedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedKey").field("account_id", &self.account_id).finish_non_exhaustive()
+    }
+}
+
+/// When an entry was fetched, and the key.
+type Entry = (DateTime<Utc>, Arc<CachedKey>);
+
+#[derive(Debug, Default)]
+pub struct CredentialCache {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl CredentialCache {
+    pub fn get(&self, access_key_id: &str, now: DateTime<Utc>) -> Option<Arc<CachedKey>> {
+        let entries = self.entries.lock().ok()?;
+        let (at, key) = entries.get(access_key_id)?;
+        (now >= *at && now - *at < TTL).then(|| key.clone())
+    }
+
+    pub fn put(&self, access_key_id: &str, key: Arc<CachedKey>, now: DateTime<Utc>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= MAX_ENTRIES {
+                entries.retain(|_, (at, _)| now - *at < TTL);
+                if entries.len() >= MAX_ENTRIES {
+                    entries.clear();
+                }
+            }
+            entries.insert(access_key_id.to_owned(), (now, key));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_after_the_ttl() {
+        let c = CredentialCache::default();
+        let t = Utc::now();
+        c.put("K", Arc::new(CachedKey { account_id: "1".into(), secret: Zeroizing::new("s".into()), active: true }), t);
+        assert!(c.get("K", t + TimeDelta::seconds(29)).is_some());
+        assert!(c.get("K", t + TimeDelta::seconds(30)).is_none());
+        assert!(c.get("other", t).is_none());
+    }
+}

@@ -1,0 +1,248 @@
+//! Typed configuration, filled from defaults, then an optional TOML file (unknown keys are
+//! refused), then `SLUICE_*` environment variables, then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// Every setting of Sluice. Each field `x` is also read from the environment as `SLUICE_X`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where Sluice keeps its state: the managed cluster (unless `database_url` is set), the
+    /// dev certificates, the master key and the bootstrap credentials.
+    pub data_dir: PathBuf,
+    /// Address to listen on (HTTPS).
+    pub listen: SocketAddr,
+    /// Public base URL of the endpoint, used in queue URLs. Default: from `listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Region named in ARNs.
+    pub region: String,
+    /// PostgreSQL URL. When unset, Sluice runs a private cluster in the data directory.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_secret")]
+    pub database_url: Option<SecretString>,
+    pub database_max_connections: u32,
+    /// Server binaries for the managed cluster; found automatically when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_bin_dir: Option<PathBuf>,
+    /// TLS certificate chain and key (PEM). When unset, a development CA and a certificate
+    /// for localhost are created in the data directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<PathBuf>,
+    /// The server master key file (created 0600 on first start). Default: DATA_DIR/master.key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key_file: Option<PathBuf>,
+    /// Create the bootstrap account and write `credentials` and `config` on first start.
+    pub bootstrap: bool,
+    pub bootstrap_account_id: String,
+    pub bootstrap_account_name: String,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+    /// Largest request body accepted, in bytes (sized for 1 MiB messages after JSON escaping).
+    pub max_request_bytes: usize,
+    /// Seconds a client has to send the request head, and the whole body.
+    pub request_timeout_seconds: u64,
+    /// Seconds a TLS handshake may take.
+    pub tls_handshake_timeout_seconds: u64,
+    /// Seconds an idle keep-alive connection is kept.
+    pub idle_timeout_seconds: u64,
+    /// Most concurrent connections per worker.
+    pub max_connections_per_worker: usize,
+    pub log_format: LogFormat,
+}
+
+fn ser_secret<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    use secrecy::ExposeSecret;
+    match v {
+        Some(v) => s.serialize_some(v.expose_secret()),
+        None => s.serialize_none(),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".sluice"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9324)),
+            public_url: None,
+            region: "us-east-1".into(),
+            database_url: None,
+            database_max_connections: 32,
+            pg_bin_dir: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            master_key_file: None,
+            bootstrap: true,
+            bootstrap_account_id: "000000000000".into(),
+            bootstrap_account_name: "default".into(),
+            workers: 0,
+            max_request_bytes: 6 * 1024 * 1024 + 64 * 1024,
+            request_timeout_seconds: 30,
+            tls_handshake_timeout_seconds: 10,
+            idle_timeout_seconds: 75,
+            max_connections_per_worker: 4096,
+            log_format: LogFormat::Human,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// The names of every setting (the TOML keys; `SLUICE_` + upper case for the environment).
+    pub fn keys() -> Vec<&'static str> {
+        vec![
+            "data_dir",
+            "listen",
+            "public_url",
+            "region",
+            "database_url",
+            "database_max_connections",
+            "pg_bin_dir",
+            "tls_cert_file",
+            "tls_key_file",
+            "master_key_file",
+            "bootstrap",
+            "bootstrap_account_id",
+            "bootstrap_account_name",
+            "workers",
+            "max_request_bytes",
+            "request_timeout_seconds",
+            "tls_handshake_timeout_seconds",
+            "idle_timeout_seconds",
+            "max_connections_per_worker",
+            "log_format",
+        ]
+    }
+
+    /// Loads the configuration: defaults, then `file` (if given), then `SLUICE_*` variables,
+    /// then `overrides` (flags that were given).
+    pub fn load(file: Option<&Path>, overrides: impl Serialize) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(ConfigError::Invalid(format!("config file {} does not exist", f.display())));
+            }
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        let keys = Self::keys();
+        fig = fig
+            .merge(
+                Env::prefixed("SLUICE_")
+                    .filter(move |k| keys.iter().any(|known| k.as_str().eq_ignore_ascii_case(known))),
+            )
+            .merge(Serialized::defaults(overrides));
+        let c: Config = fig.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if crate::queue::AccountId::parse(&self.bootstrap_account_id).is_none() {
+            return Err(ConfigError::Invalid("bootstrap_account_id must be 12 digits".into()));
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(ConfigError::Invalid("tls_cert_file and tls_key_file go together".into()));
+        }
+        if let Some(url) = &self.public_url
+            && !url.starts_with("https://")
+        {
+            return Err(ConfigError::Invalid("public_url must be an https:// URL".into()));
+        }
+        if self.database_max_connections == 0 {
+            return Err(ConfigError::Invalid("database_max_connections must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, Default)]
+    struct NoFlags {}
+
+    #[test]
+    fn keys_list_every_field_of_the_struct() {
+        let c = Config {
+            public_url: Some("https://x".into()),
+            database_url: Some("postgres://x".into()),
+            pg_bin_dir: Some("/x".into()),
+            tls_cert_file: Some("/x".into()),
+            tls_key_file: Some("/x".into()),
+            master_key_file: Some("/x".into()),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&c).unwrap();
+        let mut fields: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        fields.sort();
+        let mut keys = Config::keys();
+        keys.sort();
+        assert_eq!(fields, keys);
+    }
+
+    #[test]
+    fn file_then_environment_then_flags_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sluice.toml");
+        std::fs::write(&file, "region = \"eu-west-1\"\nworkers = 3\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        #[derive(Serialize)]
+        struct Flags {
+            listen: &'static str,
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SLUICE_WORKERS", "5");
+            jail.set_env("SLUICE_UNRELATED_TEST_SETTING", "ignored");
+            let c = Config::load(Some(&file), Flags { listen: "127.0.0.1:2" }).unwrap();
+            assert_eq!(c.region, "eu-west-1");
+            assert_eq!(c.workers, 5);
+            assert_eq!(c.listen.port(), 2);
+            assert_eq!(c.bootstrap_account_name, "default");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sluice.toml");
+        std::fs::write(&file, "regoin = \"eu-west-1\"\n").unwrap();
+        let err = Config::load(Some(&file), NoFlags::default()).unwrap_err();
+        assert!(err.to_string().contains("regoin"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SLUICE_BOOTSTRAP_ACCOUNT_ID", "12");
+            assert!(Config::load(None, NoFlags::default()).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,35 @@
+//! Sluice: a multi-tenant, secured message-queue service that speaks the Amazon SQS API.
+//!
+//! One request flows one way through the layers (see DESIGN.md):
+//!
+//! - [`api`]: the wire protocol (AWS JSON 1.0), the action table, and the one mapping of
+//!   every error to its SQS code. Calls [`auth`] then the [`policy`] gate, then a handler.
+//! - [`auth`]: turns a request into a [`auth::Principal`] by verifying SigV4.
+//! - [`policy`]: pure authorization; the only maker of the `Authorized<T>` proof handlers need.
+//! - [`queue`]: SQS semantics — names, attributes, messages, receipt handles, MD5s.
+//! - [`tenancy`]: accounts and their keys (admin side).
+//! - [`crypto`]: the sealed format and the master key. Pure, no database.
+//! - [`store`]: every SQL statement, the migrations, and the managed local PostgreSQL.
+//! - [`clock`]: the injected time every rule reads.
+//! - [`app`]: wires the parts and starts the HTTPS server; [`config`]: typed settings;
+//!   [`cli`]: the command line.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod policy;
+pub mod queue;
+pub mod store;
+pub mod tenancy;
+
+pub use app::{BuildOptions, Running, build};
+pub use config::Config;
+
+/// Installs the one rustls crypto provider (ring). Call first in `main` and in tests.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,194 @@
+//! Queue attributes: names, ranges and defaults as AWS documents them, and the idempotency
+//! rule of CreateQueue.
+
+use std::collections::HashMap;
+
+use super::QueueError;
+use crate::store::QueueSettings;
+
+/// AWS's defaults for a new standard queue.
+pub const DEFAULTS: QueueSettings = QueueSettings {
+    delay_seconds: 0,
+    maximum_message_size: 1_048_576,
+    retention_seconds: 345_600,
+    receive_wait_seconds: 0,
+    visibility_timeout: 30,
+};
+
+/// The settable integer attributes: name, range.
+const INTEGER_ATTRIBUTES: &[(&str, i32, i32)] = &[
+    ("DelaySeconds", 0, 900),
+    ("MaximumMessageSize", 1024, 1_048_576),
+    ("MessageRetentionPeriod", 60, 1_209_600),
+    ("ReceiveMessageWaitTimeSeconds", 0, 20),
+    ("VisibilityTimeout", 0, 43_200),
+];
+
+/// Attributes SQS knows whose feature this version does not provide yet; refused by name
+/// rather than stored and ignored.
+const NOT_YET: &[&str] = &[
+    "Policy",
+    "RedrivePolicy",
+    "RedriveAllowPolicy",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+];
+
+/// Read-only attributes: never settable.
+const READ_ONLY: &[&str] = &[
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+    "CreatedTimestamp",
+    "LastModifiedTimestamp",
+    "QueueArn",
+];
+
+fn field<'a>(s: &'a mut QueueSettings, name: &str) -> Option<&'a mut i32> {
+    Some(match name {
+        "DelaySeconds" => &mut s.delay_seconds,
+        "MaximumMessageSize" => &mut s.maximum_message_size,
+        "MessageRetentionPeriod" => &mut s.retention_seconds,
+        "ReceiveMessageWaitTimeSeconds" => &mut s.receive_wait_seconds,
+        "VisibilityTimeout" => &mut s.visibility_timeout,
+        _ => return None,
+    })
+}
+
+/// Validates CreateQueue attributes; returns the settings to store. A refused request
+/// names the first offending attribute.
+pub fn settings_for_create(attrs: &HashMap<String, String>) -> Result<QueueSettings, QueueError> {
+    let mut s = DEFAULTS;
+    let mut names: Vec<&String> = attrs.keys().collect();
+    names.sort();
+    for name in names {
+        let value = &attrs[name];
+        if let Some(&(_, min, max)) = INTEGER_ATTRIBUTES.iter().find(|(n, _, _)| n == name) {
+            let v: i32 =
+                value.trim().parse().ok().filter(|v| (min..=max).contains(v)).ok_or_else(|| {
+                    QueueError::InvalidAttributeValue(format!("Invalid value for the parameter {name}."))
+                })?;
+            if let Some(f) = field(&mut s, name) {
+                *f = v;
+            }
+            continue;
+        }
+        match name.as_str() {
+            "FifoQueue" => match value.as_str() {
+                "false" => {}
+                "true" => {
+                    return Err(QueueError::InvalidAttributeValue(
+                        "Invalid value for the parameter FifoQueue. Reason: FIFO queues are not supported by this Sluice version.".into(),
+                    ));
+                }
+                _ => {
+                    return Err(QueueError::InvalidAttributeValue("Invalid value for the parameter FifoQueue.".into()));
+                }
+            },
+            "SqsManagedSseEnabled" => match value.as_str() {
+                "true" => {}
+                "false" => {
+                    return Err(QueueError::InvalidAttributeValue(
+                        "Invalid value for the parameter SqsManagedSseEnabled. Reason: Sluice always encrypts message bodies at rest.".into(),
+                    ));
+                }
+                _ => {
+                    return Err(QueueError::InvalidAttributeValue(
+                        "Invalid value for the parameter SqsManagedSseEnabled.".into(),
+                    ));
+                }
+            },
+            n if NOT_YET.contains(&n) => {
+                return Err(QueueError::InvalidAttributeName(format!(
+                    "The attribute {n} is not supported by this Sluice version."
+                )));
+            }
+            n if READ_ONLY.contains(&n) => {
+                return Err(QueueError::InvalidAttributeName(format!("Unknown Attribute {n}.")));
+            }
+            n => return Err(QueueError::InvalidAttributeName(format!("Unknown Attribute {n}."))),
+        }
+    }
+    Ok(s)
+}
+
+/// CreateQueue on an existing name succeeds only if every attribute the request gives
+/// equals the queue's current value (AWS compares the supplied attributes).
+pub fn same_as_existing(requested: &HashMap<String, String>, wanted: &QueueSettings, existing: &QueueSettings) -> bool {
+    requested.keys().all(|name| {
+        let mut w = *wanted;
+        let mut e = *existing;
+        match (field(&mut w, name), field(&mut e, name)) {
+            (Some(a), Some(b)) => *a == *b,
+            // FifoQueue=false / SqsManagedSseEnabled=true: the only accepted values, always equal.
+            _ => true,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_aws_defaults() {
+        let s = settings_for_create(&HashMap::new()).unwrap();
+        assert_eq!(s, DEFAULTS);
+        assert_eq!(s.visibility_timeout, 30);
+        assert_eq!(s.retention_seconds, 345_600);
+    }
+
+    #[test]
+    fn ranges_are_enforced_with_invalid_attribute_value() {
+        for (n, v) in [
+            ("DelaySeconds", "901"),
+            ("DelaySeconds", "-1"),
+            ("MaximumMessageSize", "1023"),
+            ("MaximumMessageSize", "1048577"),
+            ("MessageRetentionPeriod", "59"),
+            ("MessageRetentionPeriod", "1209601"),
+            ("ReceiveMessageWaitTimeSeconds", "21"),
+            ("VisibilityTimeout", "43201"),
+            ("VisibilityTimeout", "abc"),
+        ] {
+            assert!(
+                matches!(settings_for_create(&attrs(&[(n, v)])), Err(QueueError::InvalidAttributeValue(_))),
+                "{n}={v}"
+            );
+        }
+        let s = settings_for_create(&attrs(&[("VisibilityTimeout", "43200"), ("DelaySeconds", "900")])).unwrap();
+        assert_eq!((s.visibility_timeout, s.delay_seconds), (43200, 900));
+    }
+
+    #[test]
+    fn unknown_read_only_and_unbuilt_attributes_are_refused_by_name() {
+        for n in ["Bogus", "QueueArn", "Policy", "RedrivePolicy", "KmsMasterKeyId"] {
+            assert!(
+                matches!(settings_for_create(&attrs(&[(n, "x")])), Err(QueueError::InvalidAttributeName(_))),
+                "{n}"
+            );
+        }
+        assert!(matches!(
+            settings_for_create(&attrs(&[("FifoQueue", "true")])),
+            Err(QueueError::InvalidAttributeValue(_))
+        ));
+    }
+
+    #[test]
+    fn idempotency_compares_supplied_attributes() {
+        let existing = settings_for_create(&attrs(&[("VisibilityTimeout", "60")])).unwrap();
+        let same = attrs(&[("VisibilityTimeout", "60")]);
+        assert!(same_as_existing(&same, &settings_for_create(&same).unwrap(), &existing));
+        let none = HashMap::new();
+        assert!(same_as_existing(&none, &DEFAULTS, &existing));
+        let other = attrs(&[("VisibilityTimeout", "61")]);
+        assert!(!same_as_existing(&other, &settings_for_create(&other).unwrap(), &existing));
+    }
+}

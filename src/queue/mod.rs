@@ -1,0 +1,42 @@
+//! SQS semantics: names, attributes, messages, receipt handles, MD5s. Knows nothing of
+//! HTTP; uses `store` for persistence and `crypto` to seal bodies.
+
+pub mod attributes;
+pub mod md5;
+pub mod message;
+pub mod names;
+pub mod receipt;
+pub mod service;
+
+pub use names::{AccountId, QueueName, QueueRef};
+pub use service::QueueService;
+
+use crate::crypto::CryptoError;
+use crate::store::StoreError;
+
+/// Errors of queue semantics; `api::error` maps each to its SQS code.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("The specified queue does not exist.")]
+    QueueDoesNotExist,
+    #[error("{0}")]
+    QueueNameExists(String),
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    #[error("The request must contain the parameter {0}.")]
+    MissingParameter(&'static str),
+    #[error("{0}")]
+    InvalidAttributeName(String),
+    #[error("{0}")]
+    InvalidAttributeValue(String),
+    #[error("{0}")]
+    InvalidMessageContents(String),
+    #[error("The input receipt handle \"{0}\" is not a valid receipt handle.")]
+    ReceiptHandleIsInvalid(String),
+    #[error("The address {0} is not valid for this endpoint.")]
+    InvalidAddress(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}

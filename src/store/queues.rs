@@ -1,0 +1,129 @@
+//! Queues.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{PgStore, StoreError};
+
+/// The settable attributes of a queue as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSettings {
+    pub delay_seconds: i32,
+    pub maximum_message_size: i32,
+    pub retention_seconds: i32,
+    pub receive_wait_seconds: i32,
+    pub visibility_timeout: i32,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueueRow {
+    pub id: Uuid,
+    pub account_id: String,
+    pub name: String,
+    pub delay_seconds: i32,
+    pub maximum_message_size: i32,
+    pub retention_seconds: i32,
+    pub receive_wait_seconds: i32,
+    pub visibility_timeout: i32,
+    pub created_at: DateTime<Utc>,
+    pub last_modified_at: DateTime<Utc>,
+}
+
+impl QueueRow {
+    pub fn settings(&self) -> QueueSettings {
+        QueueSettings {
+            delay_seconds: self.delay_seconds,
+            maximum_message_size: self.maximum_message_size,
+            retention_seconds: self.retention_seconds,
+            receive_wait_seconds: self.receive_wait_seconds,
+            visibility_timeout: self.visibility_timeout,
+        }
+    }
+}
+
+macro_rules! columns {
+    () => {
+        "id, account_id, name, delay_seconds, maximum_message_size, retention_seconds, \
+         receive_wait_seconds, visibility_timeout, created_at, last_modified_at"
+    };
+}
+
+/// The outcome of an idempotent create.
+#[derive(Debug)]
+pub enum Created {
+    New(QueueRow),
+    Existing(QueueRow),
+}
+
+impl PgStore {
+    /// Creates the queue, or returns the existing one of the same name (one round trip
+    /// in the common case; `ON CONFLICT` makes concurrent creates safe).
+    pub async fn create_queue(
+        &self,
+        account_id: &str,
+        name: &str,
+        s: QueueSettings,
+        now: DateTime<Utc>,
+    ) -> Result<Created, StoreError> {
+        let inserted: Option<QueueRow> = sqlx::query_as(concat!(
+            "INSERT INTO queues (",
+            columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+             ON CONFLICT (account_id, name) DO NOTHING RETURNING ",
+            columns!()
+        ))
+        .bind(Uuid::new_v4())
+        .bind(account_id)
+        .bind(name)
+        .bind(s.delay_seconds)
+        .bind(s.maximum_message_size)
+        .bind(s.retention_seconds)
+        .bind(s.receive_wait_seconds)
+        .bind(s.visibility_timeout)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some(row) = inserted {
+            return Ok(Created::New(row));
+        }
+        match self.queue_by_name(account_id, name).await? {
+            Some(row) => Ok(Created::Existing(row)),
+            // Deleted between the two statements: report it as a conflict to retry.
+            None => Err(StoreError::Conflict("queue")),
+        }
+    }
+
+    pub async fn queue_by_name(&self, account_id: &str, name: &str) -> Result<Option<QueueRow>, StoreError> {
+        Ok(sqlx::query_as(concat!("SELECT ", columns!(), " FROM queues WHERE account_id = $1 AND name = $2"))
+            .bind(account_id)
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// Names of the account's queues starting with `prefix`, in name order, after `after`.
+    pub async fn list_queue_names(
+        &self,
+        account_id: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM queues WHERE account_id = $1 AND starts_with(name, $2) AND ($3::text IS NULL OR name > $3)
+             ORDER BY name COLLATE \"C\" LIMIT $4",
+        )
+        .bind(account_id)
+        .bind(prefix)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Deletes a queue and (by cascade) its messages. Returns whether it existed.
+    pub async fn delete_queue(&self, queue_id: uuid::Uuid) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM queues WHERE id = $1").bind(queue_id).execute(self.pool()).await?;
+        Ok(r.rows_affected() == 1)
+    }
+}

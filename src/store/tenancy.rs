@@ -1,0 +1,94 @@
+//! Accounts and access keys.
+
+use chrono::{DateTime, Utc};
+
+use super::{PgStore, StoreError};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccountRow {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An access key with its owner; the secret stays sealed here.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccessKeyRow {
+    pub access_key_id: String,
+    pub account_id: String,
+    pub secret_sealed: Vec<u8>,
+    pub status: String,
+    pub account_status: String,
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
+}
+
+impl PgStore {
+    /// Inserts an account and its root key in one transaction.
+    pub async fn insert_account_with_key(
+        &self,
+        account: &AccountRow,
+        access_key_id: &str,
+        secret_sealed: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO accounts (id, name, status, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&account.id)
+            .bind(&account.name)
+            .bind(&account.status)
+            .bind(account.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("account") } else { e.into() })?;
+        sqlx::query(
+            "INSERT INTO access_keys (access_key_id, account_id, secret_sealed, status, created_at) VALUES ($1, $2, $3, 'Active', $4)",
+        )
+        .bind(access_key_id)
+        .bind(&account.id)
+        .bind(secret_sealed)
+        .bind(account.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("access key") } else { e.into() })?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn list_accounts(&self) -> Result<Vec<AccountRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT id, name, status, created_at FROM accounts ORDER BY name")
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    pub async fn account_by_id(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT id, name, status, created_at FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    pub async fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT k.access_key_id, k.account_id, k.secret_sealed, k.status, a.status AS account_status
+             FROM access_keys k JOIN accounts a ON a.id = k.account_id WHERE k.access_key_id = $1",
+        )
+        .bind(access_key_id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+}
+
+impl PgStore {
+    /// The oldest access key of an account (its root key in the foundation).
+    pub async fn first_access_key_of(&self, account_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT access_key_id FROM access_keys WHERE account_id = $1 ORDER BY created_at, access_key_id LIMIT 1",
+        )
+        .bind(account_id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+}

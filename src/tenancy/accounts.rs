@@ -1,0 +1,138 @@
+//! Creating and listing accounts; root access keys.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::TenancyError;
+use crate::clock::Clock;
+use crate::crypto::{Context, Sealer, random_bytes};
+use crate::queue::AccountId;
+use crate::store::{AccountRow, PgStore};
+
+/// A freshly created account and its root key. The secret is shown once and never again.
+#[derive(Debug)]
+pub struct NewAccount {
+    pub id: String,
+    pub name: String,
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+}
+
+impl NewAccount {
+    /// The account as an AWS shared-credentials profile.
+    pub fn credentials_profile(&self, profile: &str) -> String {
+        format!(
+            "[{profile}]\n# account_id = {}\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            self.id,
+            self.access_key_id,
+            self.secret_access_key.expose_secret()
+        )
+    }
+}
+
+/// The sealing context of an access key's secret: bound to the key id and its account.
+pub fn secret_context(access_key_id: &str, account_id: &str) -> Context {
+    Context::new("access-key-secret").with(account_id).with(access_key_id)
+}
+
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// A new access key id: `AKIA` and 16 base32 characters, as IAM's look.
+fn new_access_key_id() -> Result<String, TenancyError> {
+    let mut raw = [0u8; 16];
+    random_bytes(&mut raw)?;
+    Ok(std::iter::once("AKIA".to_string())
+        .chain(raw.iter().map(|b| (BASE32[(b & 31) as usize] as char).to_string()))
+        .collect())
+}
+
+/// A new 40-character secret access key.
+fn new_secret() -> Result<SecretString, TenancyError> {
+    use base64::prelude::*;
+    let mut raw = zeroize::Zeroizing::new([0u8; 30]);
+    random_bytes(raw.as_mut())?;
+    Ok(SecretString::from(BASE64_STANDARD.encode(raw.as_ref())))
+}
+
+fn new_account_id() -> Result<String, TenancyError> {
+    let mut raw = [0u8; 8];
+    random_bytes(&mut raw)?;
+    // 12 digits, not starting with 0.
+    Ok(format!("{}", 100_000_000_000 + u64::from_be_bytes(raw) % 900_000_000_000))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Account administration.
+#[derive(Debug, Clone)]
+pub struct Tenancy {
+    store: PgStore,
+    sealer: Arc<Sealer>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Tenancy {
+    pub fn new(store: PgStore, sealer: Arc<Sealer>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, sealer, clock }
+    }
+
+    /// Creates an account with a root access key; the id is random unless given.
+    pub async fn create_account(&self, name: &str, id: Option<&str>) -> Result<NewAccount, TenancyError> {
+        if !valid_name(name) {
+            return Err(TenancyError::InvalidName);
+        }
+        let id = match id {
+            Some(id) => AccountId::parse(id).ok_or(TenancyError::InvalidId)?.to_string(),
+            None => new_account_id()?,
+        };
+        let access_key_id = new_access_key_id()?;
+        let secret = new_secret()?;
+        let sealed = self.sealer.seal(secret.expose_secret().as_bytes(), &secret_context(&access_key_id, &id))?;
+        let row =
+            AccountRow { id: id.clone(), name: name.to_owned(), status: "active".into(), created_at: self.clock.now() };
+        self.store.insert_account_with_key(&row, &access_key_id, &sealed).await?;
+        Ok(NewAccount { id, name: name.to_owned(), access_key_id, secret_access_key: secret })
+    }
+
+    pub async fn list_accounts(&self) -> Result<Vec<AccountRow>, TenancyError> {
+        Ok(self.store.list_accounts().await?)
+    }
+
+    /// The root key of an account, unsealed (used to rewrite the bootstrap credentials file).
+    pub async fn root_key(&self, account_id: &str) -> Result<Option<(String, SecretString)>, TenancyError> {
+        let Some(key_id) = self.store.first_access_key_of(account_id).await? else { return Ok(None) };
+        let Some(row) = self.store.access_key(&key_id).await? else { return Ok(None) };
+        let secret = self.sealer.open(&row.secret_sealed, &secret_context(&row.access_key_id, &row.account_id))?;
+        let secret = String::from_utf8(secret.to_vec()).map_err(|_| crate::crypto::CryptoError::Malformed)?;
+        Ok(Some((row.access_key_id, SecretString::from(secret))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_have_aws_shapes() {
+        let k = new_access_key_id().unwrap();
+        assert_eq!(k.len(), 20);
+        assert!(k.starts_with("AKIA"));
+        assert!(k.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
+        assert_eq!(new_secret().unwrap().expose_secret().len(), 40);
+        let id = new_account_id().unwrap();
+        assert!(AccountId::parse(&id).is_some() && !id.starts_with('0'));
+    }
+
+    #[test]
+    fn account_names_are_checked() {
+        assert!(valid_name("team-a.prod_1"));
+        for bad in ["", "a b", "a]b", &"x".repeat(65)] {
+            assert!(!valid_name(bad));
+        }
+    }
+}
