@@ -30,7 +30,10 @@ pub struct Config {
     /// Public base URL of the endpoint, used in queue URLs. Default: from `listen`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
-    /// Region named in ARNs.
+    /// Region named in ARNs and written in the bootstrap `config` profile. The default,
+    /// `local`, is outside AWS's region list on purpose: the aws CLI v1 replaces a configured
+    /// `endpoint_url` for SQS with AWS's own host in every region it knows. Requests signed
+    /// for any region are accepted.
     pub region: String,
     /// PostgreSQL URL. When unset, Sluice runs a private cluster in the data directory.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_secret")]
@@ -81,7 +84,7 @@ impl Default for Config {
             data_dir: PathBuf::from(".sluice"),
             listen: SocketAddr::from(([127, 0, 0, 1], 9324)),
             public_url: None,
-            region: "us-east-1".into(),
+            region: "local".into(),
             database_url: None,
             database_max_connections: 32,
             pg_bin_dir: None,

@@ -164,10 +164,19 @@ fn command(bin: &Path, owner: Option<RunAs>, cwd: &Path) -> Command {
     cmd
 }
 
+/// Whether `pid` is a live process (a zombie, which nobody has reaped yet, is not).
 fn process_alive(pid: i32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence and permission.
     let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let exists = r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    exists && !is_zombie(pid)
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
 }
 
 fn is_postgres(pid: i32) -> bool {
@@ -226,6 +235,16 @@ impl LocalPg {
             let pg = Self { child: None, pid, url, cluster_dir: cluster.clone(), adopted: true };
             pg.wait_ready(&log_path).await?;
             return Ok(pg);
+        }
+
+        // Lock files of a server that is gone (killed, or a zombie nobody reaped) would make
+        // postgres refuse to start; they are ours to remove.
+        let socket_lock = sock.join(format!(".s.PGSQL.{PORT}.lock"));
+        for lock in [pgdata.join("postmaster.pid"), socket_lock] {
+            if read_pid(&lock).is_some_and(|pid| !process_alive(pid)) {
+                tracing::info!(file = %lock.display(), "removing the stale lock file of a PostgreSQL server that is gone");
+                let _ = std::fs::remove_file(&lock);
+            }
         }
 
         let log = std::fs::OpenOptions::new()
@@ -337,6 +356,10 @@ impl LocalPg {
     }
 }
 
+fn read_pid(lock_file: &Path) -> Option<i32> {
+    std::fs::read_to_string(lock_file).ok()?.lines().next()?.trim().parse().ok()
+}
+
 fn read_postmaster_pid(pgdata: &Path) -> Option<i32> {
-    std::fs::read_to_string(pgdata.join("postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()
+    read_pid(&pgdata.join("postmaster.pid"))
 }

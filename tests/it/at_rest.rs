@@ -1,0 +1,106 @@
+//! At rest: after a scripted session, the database dump, every file of the cluster directory
+//! (pg_wal included) and the server's log hold no access-key secret and no message body.
+
+use std::path::Path;
+
+use base64::prelude::*;
+
+use crate::harness::{ClusterGuard, Served, sluice_bin};
+
+fn forms(secret: &str) -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("raw".into(), secret.as_bytes().to_vec()),
+        ("hex".into(), hex::encode(secret).into_bytes()),
+        ("HEX".into(), hex::encode_upper(secret).into_bytes()),
+        ("base64".into(), BASE64_STANDARD.encode(secret).into_bytes()),
+        ("base64url".into(), BASE64_URL_SAFE_NO_PAD.encode(secret).into_bytes()),
+    ]
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn scan(path: &Path, needles: &[(String, Vec<u8>)], found: &mut Vec<String>, files: &mut usize) {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return };
+    if meta.is_dir() {
+        for e in std::fs::read_dir(path).unwrap().flatten() {
+            scan(&e.path(), needles, found, files);
+        }
+    } else if meta.is_file() {
+        *files += 1;
+        let data = std::fs::read(path).unwrap_or_default();
+        for (what, n) in needles {
+            if contains(&data, n) {
+                found.push(format!("{what} in {}", path.display()));
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
+    sluice::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("sluice.log");
+    let _cluster = ClusterGuard(data.clone());
+    let mut served = Served::start(dir.path(), Some(&data), &log);
+    let (_, bootstrap_secret) = served.key();
+
+    // A second account made by the operator command while the server runs.
+    let out = std::process::Command::new(sluice_bin())
+        .args(["admin", "account", "create", "team-rest", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let profile = String::from_utf8(out.stdout).unwrap();
+    let team_secret = profile
+        .lines()
+        .find_map(|l| l.strip_prefix("aws_secret_access_key = "))
+        .expect("the profile shows the secret once")
+        .to_owned();
+    assert!(profile.starts_with("[team-rest]"));
+
+    let sqs = served.sqs();
+    let body = format!("confidential-body-{}", uuid::Uuid::new_v4().simple());
+    let url = sqs.create_queue().queue_name("rest").send().await.unwrap().queue_url().unwrap().to_owned();
+    for _ in 0..3 {
+        sqs.send_message().queue_url(&url).message_body(&body).send().await.unwrap();
+    }
+    let got = sqs.receive_message().queue_url(&url).send().await.unwrap();
+    assert_eq!(got.messages()[0].body(), Some(body.as_str()));
+
+    // pg_dump of the live database.
+    let cluster = sluice::store::local_pg::default_cluster_dir(&data);
+    let bin = sluice::store::local_pg::find_bin_dir().unwrap();
+    let dump = std::process::Command::new(bin.join("pg_dump"))
+        .args(["-h"])
+        .arg(cluster.join("sock"))
+        .args(["-p", "5432", "-U", "postgres", "postgres"])
+        .output()
+        .unwrap();
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    assert!(contains(&dump.stdout, b"access_keys"), "the dump covers the key table");
+
+    assert!(served.terminate().success());
+
+    let mut needles = Vec::new();
+    for s in [&bootstrap_secret, &team_secret] {
+        needles.extend(forms(s));
+    }
+    needles.push(("message body".into(), body.clone().into_bytes()));
+    let mut found = Vec::new();
+    for (what, n) in &needles {
+        if contains(&dump.stdout, n) {
+            found.push(format!("{what} in pg_dump"));
+        }
+    }
+    let mut files = 0;
+    scan(&cluster, &needles, &mut found, &mut files);
+    scan(&log, &needles, &mut found, &mut files);
+    assert!(files > 100, "scanned only {files} files");
+    assert!(cluster.join("data/pg_wal").is_dir());
+    assert!(found.is_empty(), "found in clear: {found:?}");
+}

@@ -1,0 +1,107 @@
+//! Acknowledged means durable: SIGKILL the whole process group after sends return, restart,
+//! and every acknowledged message is there.
+
+use std::collections::BTreeSet;
+
+use crate::harness::{ClusterGuard, Served};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_sends_survive_sigkill_of_sluice_and_its_postgres() {
+    sluice::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("sluice.log");
+    let _cluster = ClusterGuard(data.clone());
+    let mut served = Served::start(dir.path(), Some(&data), &log);
+    let sqs = served.sqs();
+    let url = sqs.create_queue().queue_name("durable").send().await.unwrap().queue_url().unwrap().to_owned();
+
+    const N: usize = 40;
+    let mut tasks = Vec::new();
+    for i in 0..N {
+        let (sqs, url) = (sqs.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            sqs.send_message().queue_url(url).message_body(format!("m{i}")).send().await.unwrap().message_id().unwrap().to_owned()
+        }));
+    }
+    let mut sent = BTreeSet::new();
+    for t in tasks {
+        sent.insert(t.await.unwrap());
+    }
+    assert_eq!(sent.len(), N);
+    served.kill_group();
+
+    let mut served = Served::start(dir.path(), Some(&data), &log);
+    let sqs = served.sqs();
+    let mut received = BTreeSet::new();
+    for _ in 0..50 {
+        let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+        if got.messages().is_empty() {
+            break;
+        }
+        for m in got.messages() {
+            received.insert(m.message_id().unwrap().to_owned());
+        }
+    }
+    assert!(served.terminate().success());
+    assert_eq!(received, sent, "every acknowledged message survives");
+}
+
+fn postmaster_pid(data: &std::path::Path) -> Option<i32> {
+    let cluster = sluice::store::local_pg::default_cluster_dir(data);
+    std::fs::read_to_string(cluster.join("data/postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()
+}
+
+fn alive(pid: i32) -> bool {
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+        .unwrap_or(true);
+    // SAFETY: signal 0 only checks existence.
+    let exists = unsafe { libc::kill(pid, 0) == 0 };
+    exists && !zombie
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn managed_cluster_runs_durable_and_a_cluster_left_by_a_crashed_sluice_is_adopted() {
+    use sqlx::Connection;
+    sluice::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("sluice.log");
+    let _cluster = ClusterGuard(data.clone());
+    let mut served = Served::start(dir.path(), Some(&data), &log);
+    let url = served.sqs().create_queue().queue_name("adopt").send().await.unwrap().queue_url().unwrap().to_owned();
+    served.sqs().send_message().queue_url(&url).message_body("kept").send().await.unwrap();
+
+    // The managed cluster keeps the durability settings on and listens on no TCP port.
+    let cluster = sluice::store::local_pg::default_cluster_dir(&data);
+    let pg_url = format!("postgres://postgres@localhost/postgres?host={}&port=5432", cluster.join("sock").display());
+    let mut conn = sqlx::PgConnection::connect(&pg_url).await.unwrap();
+    for (setting, want) in [("fsync", "on"), ("synchronous_commit", "on"), ("full_page_writes", "on"), ("listen_addresses", "")] {
+        let v: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}"))).fetch_one(&mut conn).await.unwrap();
+        assert_eq!(v, want, "{setting}");
+    }
+    conn.close().await.unwrap();
+
+    // Sluice alone crashes; its PostgreSQL keeps running.
+    let pg_pid = postmaster_pid(&data).unwrap();
+    // SAFETY: killing the process this test started.
+    unsafe { libc::kill(served.child.id() as i32, libc::SIGKILL) };
+    served.child.wait().unwrap();
+    assert!(alive(pg_pid), "PostgreSQL outlives a crashed Sluice");
+
+    // The next start adopts it and serves the data.
+    let mut served = Served::start(dir.path(), Some(&data), &log);
+    assert_eq!(postmaster_pid(&data), Some(pg_pid), "the running cluster is reused");
+    let got = served.sqs().receive_message().queue_url(&url).send().await.unwrap();
+    assert_eq!(got.messages()[0].body(), Some("kept"));
+    // A clean stop stops the adopted cluster too.
+    assert!(served.terminate().success());
+    for _ in 0..100 {
+        if !alive(pg_pid) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!alive(pg_pid), "the adopted PostgreSQL is stopped on shutdown");
+}

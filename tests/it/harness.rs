@@ -1,0 +1,427 @@
+//! Test harness: a shared throwaway PostgreSQL cluster per test process, a server per test,
+//! SDK clients trusting the dev CA, and a raw SigV4-signed HTTP client.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use secrecy::ExposeSecret;
+use sluice::clock::OffsetClock;
+use sluice::store::local_pg::{LocalPg, LocalPgOptions};
+use sluice::tenancy::NewAccount;
+use sluice::{BuildOptions, Config};
+
+static DATABASE: OnceLock<String> = OnceLock::new();
+
+/// Removes test clusters left by earlier test processes that are gone.
+fn clean_stale_clusters() {
+    for e in std::fs::read_dir("/tmp").into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("sluice-test-").and_then(|p| p.parse::<i32>().ok()) {
+            // SAFETY: signal 0 only checks whether the process exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0;
+            if !alive {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+/// The URL of the test database: `SLUICE_TEST_DATABASE_URL`, or a private cluster started
+/// once for this test process (it dies with the process), with migrations applied.
+pub fn database_url() -> String {
+    DATABASE
+        .get_or_init(|| {
+            sluice::install_crypto_provider();
+            if let Ok(url) = std::env::var("SLUICE_TEST_DATABASE_URL") {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    let store = sluice::store::PgStore::connect(&url, 2).await.expect("connect to SLUICE_TEST_DATABASE_URL");
+                    store.migrate().await.expect("migrate");
+                });
+                return url;
+            }
+            clean_stale_clusters();
+            let (tx, rx) = std::sync::mpsc::channel();
+            // The cluster is started from a thread that lives as long as the process, so the
+            // kernel's parent-death signal stops it exactly when the test process ends.
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let url = rt.block_on(async {
+                    let dir = PathBuf::from(format!("/tmp/sluice-test-{}", std::process::id()));
+                    let pg = LocalPg::start(&LocalPgOptions {
+                        cluster_dir: dir,
+                        durable: false,
+                        bin_dir: None,
+                        max_connections: 400,
+                        die_with_parent: true,
+                    })
+                    .await
+                    .expect("start the test PostgreSQL cluster");
+                    sluice::store::PgStore::create_database(pg.url(), "sluice_test").await.expect("create database");
+                    let url = pg.url().replace("/postgres?", "/sluice_test?");
+                    let store = sluice::store::PgStore::connect(&url, 2).await.expect("connect");
+                    store.migrate().await.expect("migrate");
+                    store.pool().close().await;
+                    std::mem::forget(pg);
+                    url
+                });
+                tx.send(url).unwrap();
+                loop {
+                    std::thread::park();
+                }
+            });
+            rx.recv().expect("test cluster thread")
+        })
+        .clone()
+}
+
+/// A running server for one test.
+pub struct TestServer {
+    pub url: String,
+    pub port: u16,
+    pub ca_pem: Vec<u8>,
+    pub clock: Arc<OffsetClock>,
+    pub tenancy: sluice::tenancy::Tenancy,
+    pub data_dir: tempfile::TempDir,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // The stop command is sent at once; nothing needs to await it.
+        drop(self.handle.stop(false));
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        sluice::install_crypto_provider();
+        let db = tokio::task::spawn_blocking(database_url).await.unwrap();
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: Some(db.into()),
+            database_max_connections: 8,
+            bootstrap: false,
+            workers: 2,
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let clock = OffsetClock::new();
+        let running = sluice::build(config, BuildOptions { clock: clock.clone() }).await.expect("build the app");
+        let handle = running.server.handle();
+        tokio::spawn(running.server);
+        let ca_pem = std::fs::read(data_dir.path().join("ca.pem")).unwrap();
+        TestServer {
+            url: running.public_url.clone(),
+            port: running.addr.port(),
+            ca_pem,
+            clock,
+            tenancy: running.tenancy.clone(),
+            data_dir,
+            handle,
+        }
+    }
+
+    /// A new account with its root key.
+    pub async fn account(&self) -> NewAccount {
+        let name = format!("t-{}", uuid::Uuid::new_v4().simple());
+        self.tenancy.create_account(&name, None).await.expect("create account")
+    }
+
+    pub fn sqs(&self, account: &NewAccount) -> aws_sdk_sqs::Client {
+        self.sqs_with(&account.access_key_id, account.secret_access_key.expose_secret())
+    }
+
+    pub fn sqs_with(&self, key: &str, secret: &str) -> aws_sdk_sqs::Client {
+        sqs_client(&self.url, &self.ca_pem, key, secret)
+    }
+
+    pub fn raw(&self, account: &NewAccount) -> RawClient {
+        RawClient {
+            url: self.url.clone(),
+            http: http_client(&self.ca_pem),
+            key: account.access_key_id.clone(),
+            secret: account.secret_access_key.expose_secret().to_owned(),
+        }
+    }
+
+    pub fn queue_url(&self, account: &NewAccount, name: &str) -> String {
+        format!("{}/{}/{}", self.url, account.id, name)
+    }
+}
+
+/// An SDK client for `url`, trusting only `ca_pem`.
+pub fn sqs_client(url: &str, ca_pem: &[u8], key: &str, secret: &str) -> aws_sdk_sqs::Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(TlsContext::builder().with_trust_store(TrustStore::empty().with_pem_certificate(ca_pem)).build().unwrap())
+        .build_https();
+    let conf = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(key, secret, None, None, "test"))
+        .endpoint_url(url)
+        .http_client(http)
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
+}
+
+pub fn http_client(ca_pem: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// A raw HTTP client that signs with SigV4 (aws-sigv4), so tests control every byte.
+pub struct RawClient {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub key: String,
+    pub secret: String,
+}
+
+/// A raw response.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl RawResponse {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl RawClient {
+    /// Signs `headers` + `body` for `POST path` at `time`, with `secret`.
+    pub fn sign(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        time: SystemTime,
+        secret: &str,
+        service: &str,
+    ) -> Vec<(String, String)> {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        use aws_sigv4::sign::v4;
+        let identity = aws_credential_types::Credentials::new(&self.key, secret, None, None, "t").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name(service)
+            .time(time)
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let host = self.url.trim_start_matches("https://").to_owned();
+        let mut all: Vec<(String, String)> = vec![("host".into(), host)];
+        all.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let uri = format!("{}{}", self.url, path);
+        let signable = SignableRequest::new(
+            "POST",
+            &uri,
+            all.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(body),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut req = http::Request::builder().method("POST").uri(&uri);
+        for (k, v) in &all {
+            req = req.header(k, v);
+        }
+        let mut req = req.body(()).unwrap();
+        instructions.apply_to_request_http1x(&mut req);
+        req.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned())).collect()
+    }
+
+    /// Sends prepared headers and body.
+    pub async fn send_raw(&self, path: &str, headers: &[(String, String)], body: Vec<u8>) -> RawResponse {
+        let mut req = self.http.post(format!("{}{}", self.url, path)).body(body);
+        for (k, v) in headers {
+            if k != "host" {
+                req = req.header(k, v);
+            }
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.unwrap();
+        RawResponse { status, headers, body }
+    }
+
+    /// A correctly signed JSON call.
+    pub async fn call(&self, action: &str, body: &str) -> RawResponse {
+        let target = format!("AmazonSQS.{action}");
+        let headers = [("content-type", "application/x-amz-json-1.0"), ("x-amz-target", target.as_str())];
+        let signed = self.sign("/", &headers, body.as_bytes(), SystemTime::now(), &self.secret.clone(), "sqs");
+        self.send_raw("/", &signed, body.as_bytes().to_vec()).await
+    }
+}
+
+/// The service error code of an SDK error (the legacy query code when the server sent one).
+pub fn error_code<E, R>(err: &aws_sdk_sqs::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match err.as_service_error() {
+        Some(e) => e.code().unwrap_or("<none>").to_owned(),
+        None => format!("<not a service error: {err:?}>"),
+    }
+}
+
+/// The path of the built `sluice` binary.
+pub fn sluice_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_sluice"))
+}
+
+/// A `sluice serve` process started from the built binary, in its own process group.
+pub struct Served {
+    pub child: std::process::Child,
+    pub data_dir: PathBuf,
+    pub config_file: PathBuf,
+    pub credentials_file: PathBuf,
+    pub log_file: PathBuf,
+}
+
+impl Served {
+    /// Starts `sluice serve` in `cwd` (with `--data-dir` if given) and waits for the lines
+    /// it prints when ready.
+    pub fn start(cwd: &Path, data_dir: Option<&Path>, log_file: &Path) -> Served {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new(sluice_bin());
+        cmd.current_dir(cwd).arg("serve");
+        if let Some(d) = data_dir {
+            cmd.arg("--data-dir").arg(d);
+        }
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SLUICE_") || k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_file).unwrap();
+        cmd.env("SLUICE_LISTEN", "127.0.0.1:0")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .process_group(0);
+        let mut child = cmd.spawn().expect("spawn sluice serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut config_file, mut credentials_file) = (None, None);
+        while config_file.is_none() || credentials_file.is_none() {
+            let line = rx.recv_timeout(Duration::from_secs(180)).unwrap_or_else(|_| {
+                panic!("sluice serve did not get ready; log:\n{}", std::fs::read_to_string(log_file).unwrap_or_default())
+            });
+            if let Some(p) = line.strip_prefix("export AWS_CONFIG_FILE=") {
+                config_file = Some(PathBuf::from(p));
+            } else if let Some(p) = line.strip_prefix("export AWS_SHARED_CREDENTIALS_FILE=") {
+                credentials_file = Some(PathBuf::from(p));
+            }
+        }
+        let config_file = config_file.unwrap();
+        let data_dir = config_file.parent().unwrap().to_path_buf();
+        Served { child, data_dir, config_file, credentials_file: credentials_file.unwrap(), log_file: log_file.to_path_buf() }
+    }
+
+    fn ini_value(path: &Path, key: &str) -> String {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines()
+            .find_map(|l| l.split_once('=').filter(|(k, _)| k.trim() == key).map(|(_, v)| v.trim().to_owned()))
+            .unwrap_or_else(|| panic!("{key} missing in {}", path.display()))
+    }
+
+    pub fn endpoint(&self) -> String {
+        Self::ini_value(&self.config_file, "endpoint_url")
+    }
+
+    pub fn key(&self) -> (String, String) {
+        (
+            Self::ini_value(&self.credentials_file, "aws_access_key_id"),
+            Self::ini_value(&self.credentials_file, "aws_secret_access_key"),
+        )
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        let ca = std::fs::read(self.data_dir.join("ca.pem")).unwrap();
+        let (k, s) = self.key();
+        sqs_client(&self.endpoint(), &ca, &k, &s)
+    }
+
+    fn pgid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// SIGKILL to the whole process group: Sluice and its PostgreSQL.
+    pub fn kill_group(&mut self) {
+        // SAFETY: signalling the process group this test created.
+        unsafe { libc::killpg(self.pgid(), libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling the process this test started.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        // Anything left in the group is an error; clean it up so nothing leaks.
+        // SAFETY: as above.
+        unsafe { libc::killpg(self.pgid(), libc::SIGKILL) };
+        status
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // Whatever happened in the test (a panic included), nothing it started stays running.
+        // SAFETY: signalling the process group this test created; harmless once it is gone.
+        unsafe { libc::killpg(self.pgid(), libc::SIGKILL) };
+        let _ = self.child.try_wait();
+    }
+}
+
+/// Removes the managed cluster of a data directory when dropped (at the end of a test,
+/// even a failed one).
+pub struct ClusterGuard(pub PathBuf);
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        remove_cluster(&self.0);
+    }
+}
+
+/// Removes the managed cluster that `serve` made for `data_dir` (it may live outside it).
+pub fn remove_cluster(data_dir: &Path) {
+    let dir = sluice::store::local_pg::default_cluster_dir(data_dir);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+use std::time::Duration;

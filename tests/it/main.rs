@@ -1,0 +1,16 @@
+//! The integration tests: the real HTTPS server on a random port against a real PostgreSQL
+//! (a private throwaway cluster unless `SLUICE_TEST_DATABASE_URL` is set), driven with the
+//! official `aws-sdk-sqs` client and with raw signed HTTP requests. Each test makes its own
+//! account, so tests run in parallel.
+
+mod harness;
+
+mod at_rest;
+mod auth;
+mod compose;
+mod cross_account;
+mod durability;
+mod messages;
+mod new_user;
+mod queues;
+mod wire;

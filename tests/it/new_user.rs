@@ -1,0 +1,71 @@
+//! Tried as a new user would: `sluice serve` with no configuration, in a fresh directory
+//! (under /root when running as root, the CI case: /root is 0700), then the aws CLI with
+//! only the two printed `export` lines.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::harness::{ClusterGuard, Served};
+
+fn aws_cli() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("SLUICE_TEST_AWS_CLI") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("aws")).find(|p| p.is_file()))
+}
+
+#[test]
+fn zero_config_serve_works_with_the_aws_cli_and_only_the_printed_exports() {
+    let Some(aws) = aws_cli() else {
+        assert!(
+            std::env::var("SLUICE_REQUIRE_AWS_CLI").is_err(),
+            "SLUICE_REQUIRE_AWS_CLI is set but no aws CLI was found (set SLUICE_TEST_AWS_CLI)"
+        );
+        eprintln!("skipping: no aws CLI on PATH (.ci/run installs one)");
+        return;
+    };
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let home = if root { tempfile::tempdir_in("/root").unwrap() } else { tempfile::tempdir().unwrap() };
+    let clone = home.path().join("sluice-clone");
+    std::fs::create_dir(&clone).unwrap();
+    let log = home.path().join("sluice.log");
+    std::fs::create_dir(clone.join(".sluice")).unwrap();
+    let _cluster = ClusterGuard(clone.join(".sluice"));
+    let mut served = Served::start(&clone, None, &log);
+    assert_eq!(served.data_dir, clone.join(".sluice").canonicalize().unwrap());
+
+    let run = |args: &[&str]| -> serde_json::Value {
+        let mut cmd = Command::new(&aws);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd
+            .args(args)
+            .env("AWS_CONFIG_FILE", &served.config_file)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &served.credentials_file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        if text.trim().is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap() }
+    };
+    let created = run(&["sqs", "create-queue", "--queue-name", "newbie"]);
+    let url = created["QueueUrl"].as_str().unwrap().to_owned();
+    let sent = run(&["sqs", "send-message", "--queue-url", &url, "--message-body", "hello from the CLI"]);
+    let expected_md5 = {
+        use md5::{Digest, Md5};
+        hex::encode(Md5::digest(b"hello from the CLI"))
+    };
+    assert_eq!(sent["MD5OfMessageBody"], expected_md5.as_str());
+    let got = run(&["sqs", "receive-message", "--queue-url", &url]);
+    let m = &got["Messages"][0];
+    assert_eq!(m["Body"], "hello from the CLI");
+    run(&["sqs", "delete-message", "--queue-url", &url, "--receipt-handle", m["ReceiptHandle"].as_str().unwrap()]);
+    let listed = run(&["sqs", "list-queues"]);
+    assert_eq!(listed["QueueUrls"][0], url);
+
+    assert!(served.terminate().success());
+}
