@@ -9,7 +9,12 @@ use crate::harness::{TestServer, error_code};
 async fn wrong_secret_is_signature_does_not_match() {
     let s = TestServer::start().await;
     let a = s.account().await;
-    let err = s.sqs_with(&a.access_key_id, "not-the-secret-not-the-secret-not-the-se").list_queues().send().await.unwrap_err();
+    let err = s
+        .sqs_with(&a.access_key_id, "not-the-secret-not-the-secret-not-the-se")
+        .list_queues()
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&err), "SignatureDoesNotMatch");
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 403);
 }
@@ -140,7 +145,10 @@ async fn malformed_authorization_header_is_incomplete_signature() {
         ("content-type".to_string(), "application/x-amz-json-1.0".to_string()),
         ("x-amz-target".to_string(), "AmazonSQS.ListQueues".to_string()),
         ("x-amz-date".to_string(), "20240101T000000Z".to_string()),
-        ("authorization".to_string(), format!("AWS4-HMAC-SHA256 Credential={}/20240101/us-east-1/sqs/aws4_request", a.access_key_id)),
+        (
+            "authorization".to_string(),
+            format!("AWS4-HMAC-SHA256 Credential={}/20240101/us-east-1/sqs/aws4_request", a.access_key_id),
+        ),
     ];
     let r = raw.send_raw("/", &headers, b"{}".to_vec()).await;
     assert_eq!(r.status, 400);

@@ -16,7 +16,11 @@ async fn another_accounts_queue_is_access_denied_whether_or_not_it_exists() {
     for u in [&url, &missing] {
         let err = sqs.send_message().queue_url(u).message_body("x").send().await.unwrap_err();
         let raw = err.raw_response().map(|r| r.status().as_u16());
-        answers.push((error_code(&err), raw, err.as_service_error().unwrap().meta().message().map(|m| m.replace(u.rsplit('/').next().unwrap(), "Q"))));
+        answers.push((
+            error_code(&err),
+            raw,
+            err.as_service_error().unwrap().meta().message().map(|m| m.replace(u.rsplit('/').next().unwrap(), "Q")),
+        ));
         let err = sqs.receive_message().queue_url(u).send().await.unwrap_err();
         assert_eq!(error_code(&err), "AccessDenied");
         let err = sqs.delete_queue().queue_url(u).send().await.unwrap_err();

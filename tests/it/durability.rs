@@ -21,7 +21,15 @@ async fn acknowledged_sends_survive_sigkill_of_sluice_and_its_postgres() {
     for i in 0..N {
         let (sqs, url) = (sqs.clone(), url.clone());
         tasks.push(tokio::spawn(async move {
-            sqs.send_message().queue_url(url).message_body(format!("m{i}")).send().await.unwrap().message_id().unwrap().to_owned()
+            sqs.send_message()
+                .queue_url(url)
+                .message_body(format!("m{i}"))
+                .send()
+                .await
+                .unwrap()
+                .message_id()
+                .unwrap()
+                .to_owned()
         }));
     }
     let mut sent = BTreeSet::new();
@@ -77,8 +85,11 @@ async fn managed_cluster_runs_durable_and_a_cluster_left_by_a_crashed_sluice_is_
     let cluster = sluice::store::local_pg::default_cluster_dir(&data);
     let pg_url = format!("postgres://postgres@localhost/postgres?host={}&port=5432", cluster.join("sock").display());
     let mut conn = sqlx::PgConnection::connect(&pg_url).await.unwrap();
-    for (setting, want) in [("fsync", "on"), ("synchronous_commit", "on"), ("full_page_writes", "on"), ("listen_addresses", "")] {
-        let v: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}"))).fetch_one(&mut conn).await.unwrap();
+    for (setting, want) in
+        [("fsync", "on"), ("synchronous_commit", "on"), ("full_page_writes", "on"), ("listen_addresses", "")]
+    {
+        let v: String =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}"))).fetch_one(&mut conn).await.unwrap();
         assert_eq!(v, want, "{setting}");
     }
     conn.close().await.unwrap();

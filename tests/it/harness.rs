@@ -40,7 +40,8 @@ pub fn database_url() -> String {
             if let Ok(url) = std::env::var("SLUICE_TEST_DATABASE_URL") {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async {
-                    let store = sluice::store::PgStore::connect(&url, 2).await.expect("connect to SLUICE_TEST_DATABASE_URL");
+                    let store =
+                        sluice::store::PgStore::connect(&url, 2).await.expect("connect to SLUICE_TEST_DATABASE_URL");
                     store.migrate().await.expect("migrate");
                 });
                 return url;
@@ -165,7 +166,9 @@ impl TestServer {
 pub fn sqs_client(url: &str, ca_pem: &[u8], key: &str, secret: &str) -> aws_sdk_sqs::Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .tls_context(TlsContext::builder().with_trust_store(TrustStore::empty().with_pem_certificate(ca_pem)).build().unwrap())
+        .tls_context(
+            TlsContext::builder().with_trust_store(TrustStore::empty().with_pem_certificate(ca_pem)).build().unwrap(),
+        )
         .build_https();
     let conf = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -178,10 +181,7 @@ pub fn sqs_client(url: &str, ca_pem: &[u8], key: &str, secret: &str) -> aws_sdk_
 }
 
 pub fn http_client(ca_pem: &[u8]) -> reqwest::Client {
-    reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem).unwrap())
-        .build()
-        .unwrap()
+    reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(ca_pem).unwrap()).build().unwrap()
 }
 
 /// A raw HTTP client that signs with SigV4 (aws-sigv4), so tests control every byte.
@@ -339,7 +339,10 @@ impl Served {
         let (mut config_file, mut credentials_file) = (None, None);
         while config_file.is_none() || credentials_file.is_none() {
             let line = rx.recv_timeout(Duration::from_secs(180)).unwrap_or_else(|_| {
-                panic!("sluice serve did not get ready; log:\n{}", std::fs::read_to_string(log_file).unwrap_or_default())
+                panic!(
+                    "sluice serve did not get ready; log:\n{}",
+                    std::fs::read_to_string(log_file).unwrap_or_default()
+                )
             });
             if let Some(p) = line.strip_prefix("export AWS_CONFIG_FILE=") {
                 config_file = Some(PathBuf::from(p));
@@ -349,7 +352,13 @@ impl Served {
         }
         let config_file = config_file.unwrap();
         let data_dir = config_file.parent().unwrap().to_path_buf();
-        Served { child, data_dir, config_file, credentials_file: credentials_file.unwrap(), log_file: log_file.to_path_buf() }
+        Served {
+            child,
+            data_dir,
+            config_file,
+            credentials_file: credentials_file.unwrap(),
+            log_file: log_file.to_path_buf(),
+        }
     }
 
     fn ini_value(path: &Path, key: &str) -> String {

@@ -29,11 +29,21 @@ async fn send_receive_delete_round_trip_with_md5s_and_attributes() {
         .send_message()
         .queue_url(&url)
         .message_body(body)
-        .message_attributes("city", MessageAttributeValue::builder().data_type("String").string_value("Any City").build().unwrap())
-        .message_attributes("count", MessageAttributeValue::builder().data_type("Number").string_value("42").build().unwrap())
+        .message_attributes(
+            "city",
+            MessageAttributeValue::builder().data_type("String").string_value("Any City").build().unwrap(),
+        )
+        .message_attributes(
+            "count",
+            MessageAttributeValue::builder().data_type("Number").string_value("42").build().unwrap(),
+        )
         .message_attributes(
             "blob",
-            MessageAttributeValue::builder().data_type("Binary.gz").binary_value(Blob::new(vec![1, 2, 3])).build().unwrap(),
+            MessageAttributeValue::builder()
+                .data_type("Binary.gz")
+                .binary_value(Blob::new(vec![1, 2, 3]))
+                .build()
+                .unwrap(),
         )
         .send()
         .await
@@ -132,7 +142,12 @@ async fn visibility_timeout_hides_a_received_message_until_it_expires() {
     assert_eq!(m.attributes().unwrap()[&MessageSystemAttributeName::ApproximateReceiveCount], "2");
     assert_ne!(m.receipt_handle(), first.messages()[0].receipt_handle(), "a new handle on every receive");
     // The older handle still deletes, as on AWS.
-    sqs.delete_message().queue_url(&url).receipt_handle(first.messages()[0].receipt_handle().unwrap()).send().await.unwrap();
+    sqs.delete_message()
+        .queue_url(&url)
+        .receipt_handle(first.messages()[0].receipt_handle().unwrap())
+        .send()
+        .await
+        .unwrap();
     s.clock.advance(TimeDelta::seconds(31));
     assert!(sqs.receive_message().queue_url(&url).send().await.unwrap().messages().is_empty());
 }
@@ -254,7 +269,13 @@ async fn receipt_handles_are_refused_on_another_queue_forged_or_after_recreation
     let mut forged = handle.clone().into_bytes();
     let i = forged.len() / 2;
     forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
-    let err = sqs.delete_message().queue_url(&q1).receipt_handle(String::from_utf8(forged).unwrap()).send().await.unwrap_err();
+    let err = sqs
+        .delete_message()
+        .queue_url(&q1)
+        .receipt_handle(String::from_utf8(forged).unwrap())
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.as_service_error().unwrap().is_receipt_handle_is_invalid(), "{err:?}");
     let err = sqs.delete_message().queue_url(&q1).receipt_handle("garbage").send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_receipt_handle_is_invalid());

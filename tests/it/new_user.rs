@@ -11,7 +11,8 @@ fn aws_cli() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("SLUICE_TEST_AWS_CLI") {
         return Some(PathBuf::from(p));
     }
-    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("aws")).find(|p| p.is_file()))
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("aws")).find(|p| p.is_file()))
 }
 
 #[test]

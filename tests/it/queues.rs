@@ -19,9 +19,7 @@ async fn create_queue_is_idempotent_with_same_attributes_and_refuses_different_o
     let a = s.account().await;
     let sqs = s.sqs(&a);
     let mk = |v: &str| {
-        sqs.create_queue()
-            .queue_name("idem")
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, v)
+        sqs.create_queue().queue_name("idem").attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, v)
     };
     let first = mk("60").send().await.unwrap();
     let again = mk("60").send().await.unwrap();
@@ -81,7 +79,10 @@ async fn list_queues_filters_by_prefix_and_paginates_only_with_max_results() {
     assert_eq!(all.queue_urls().len(), 4);
     assert!(all.next_token().is_none());
     let alpha = sqs.list_queues().queue_name_prefix("alpha").send().await.unwrap();
-    assert_eq!(alpha.queue_urls(), [s.queue_url(&a, "alpha-1"), s.queue_url(&a, "alpha-2"), s.queue_url(&a, "alpha-3")]);
+    assert_eq!(
+        alpha.queue_urls(),
+        [s.queue_url(&a, "alpha-1"), s.queue_url(&a, "alpha-2"), s.queue_url(&a, "alpha-3")]
+    );
 
     let page1 = sqs.list_queues().queue_name_prefix("alpha").max_results(2).send().await.unwrap();
     assert_eq!(page1.queue_urls().len(), 2);

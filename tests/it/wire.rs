@@ -12,7 +12,9 @@ async fn success_is_json_with_request_id_header() {
     assert_eq!(r.header("content-type"), Some("application/x-amz-json-1.0"));
     assert_eq!(r.header("x-amzn-requestid").map(str::len), Some(36));
     assert_eq!(r.json(), serde_json::json!({ "QueueUrl": s.queue_url(&a, "wire") }));
-    let r = raw.call("DeleteMessage", &format!(r#"{{"QueueUrl":"{}","ReceiptHandle":"x"}}"#, s.queue_url(&a, "wire"))).await;
+    let r = raw
+        .call("DeleteMessage", &format!(r#"{{"QueueUrl":"{}","ReceiptHandle":"x"}}"#, s.queue_url(&a, "wire")))
+        .await;
     assert_eq!(r.status, 404);
     let r = raw.call("ReceiveMessage", &format!(r#"{{"QueueUrl":"{}"}}"#, s.queue_url(&a, "wire"))).await;
     assert_eq!(r.body, "{}", "an empty receive leaves Messages out");
