@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::Targeted;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateQueueInput {
@@ -142,3 +144,29 @@ pub struct ReceiveMessageOutput {
 /// `{}`: the answer of actions with no output.
 #[derive(Debug, Serialize)]
 pub struct Empty {}
+
+impl Targeted for CreateQueueInput {
+    fn queue_name(&self) -> Option<&str> {
+        self.queue_name.as_deref()
+    }
+}
+
+impl Targeted for GetQueueUrlInput {
+    fn queue_name(&self) -> Option<&str> {
+        self.queue_name.as_deref()
+    }
+    fn queue_owner(&self) -> Option<&str> {
+        self.queue_owner_aws_account_id.as_deref()
+    }
+}
+
+macro_rules! targeted_by_url {
+    ($($t:ty),*) => {$(
+        impl Targeted for $t {
+            fn queue_url(&self) -> Option<&str> {
+                self.queue_url.as_deref()
+            }
+        }
+    )*};
+}
+targeted_by_url!(QueueUrlInput, SendMessageInput, ReceiveMessageInput, DeleteMessageInput);

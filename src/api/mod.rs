@@ -2,9 +2,9 @@
 //! and encoding answers and errors.
 //!
 //! Authorization cannot be forgotten: every action is described once in `ACTIONS` with the
-//! IAM action it needs and where its resource comes from. The dispatcher authenticates,
-//! asks the policy gate, and only then calls the handler, which takes the gate's
-//! `Authorized<…>` proof as an argument.
+//! IAM action it needs and where its resource comes from. The dispatcher decodes the input,
+//! asks the policy gate for the resource the table names, and only then calls the handler,
+//! which takes the gate's `Authorized<…>` proof as an argument; handlers never call the gate.
 
 pub mod actions;
 pub mod error;
@@ -97,55 +97,76 @@ pub struct Call<'a> {
     pub path: &'a str,
 }
 
-impl Call<'_> {
-    fn ctx(&self) -> RequestContext<'_> {
-        RequestContext { principal_account: &self.principal.account_id, principal_arn: &self.principal.arn }
+/// Where an input names its queue; the dispatcher reads it according to the action's
+/// `Target` before calling the handler.
+pub trait Targeted {
+    fn queue_url(&self) -> Option<&str> {
+        None
+    }
+    fn queue_name(&self) -> Option<&str> {
+        None
+    }
+    fn queue_owner(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// The gate calls, made by the dispatcher only.
+mod gate {
+    use super::*;
+
+    fn ctx<'a>(call: &'a Call<'_>) -> RequestContext<'a> {
+        RequestContext { principal_account: &call.principal.account_id, principal_arn: &call.principal.arn }
     }
 
-    /// The gate for a queue: decides on the account in the reference alone, before anyone
-    /// looks the queue up, so a refusal reveals nothing about its existence.
-    pub fn authorize_queue(&self, r: QueueRef) -> Result<Authorized<QueueRef>, ApiError> {
-        let arn = self.state.queues.queue_arn(&r);
-        let account = r.account.as_str().to_owned();
-        Ok(policy::authorize(&self.ctx(), self.spec.iam_action, &account, &arn, r)?)
+    fn caller_account(call: &Call<'_>) -> Result<AccountId, ApiError> {
+        AccountId::parse(&call.principal.account_id)
+            .ok_or_else(|| ApiError::new(Code::InternalFailure, "invalid caller account"))
     }
 
-    /// The gate for account-level actions (`Resource: *` in the caller's account).
-    pub fn authorize_account(&self) -> Result<Authorized<AccountId>, ApiError> {
-        let account = AccountId::parse(&self.principal.account_id)
-            .ok_or_else(|| ApiError::new(Code::InternalFailure, "invalid caller account"))?;
-        Ok(policy::authorize(&self.ctx(), self.spec.iam_action, &self.principal.account_id, "*", account)?)
-    }
-
-    /// The queue of a `QueueUrl`-targeted action: the `QueueUrl` member, else the path.
-    pub fn queue_from_url(&self, queue_url: Option<&str>) -> Result<Authorized<QueueRef>, ApiError> {
-        let r = match queue_url {
-            Some(url) => QueueRef::from_url(url)?,
-            None if self.path.len() > 1 => QueueRef::from_url(self.path)?,
-            None => {
-                return Err(ApiError::new(Code::MissingParameter, "The request must contain the parameter QueueUrl."));
+    /// The queue an action targets, authorized. The decision uses the account in the
+    /// reference alone, before anyone looks the queue up, so a refusal reveals nothing about
+    /// its existence.
+    pub(super) fn queue(call: &Call<'_>, input: &impl Targeted) -> Result<Authorized<QueueRef>, ApiError> {
+        let r = match call.spec.target {
+            Target::QueueUrl => match input.queue_url() {
+                Some(url) => QueueRef::from_url(url)?,
+                // Clients that post to the queue URL may leave the member out.
+                None if call.path.len() > 1 => QueueRef::from_url(call.path)?,
+                None => {
+                    return Err(ApiError::new(
+                        Code::MissingParameter,
+                        "The request must contain the parameter QueueUrl.",
+                    ));
+                }
+            },
+            Target::QueueName => {
+                let name = input.queue_name().ok_or_else(|| {
+                    ApiError::new(Code::MissingParameter, "The request must contain the parameter QueueName.")
+                })?;
+                let name = QueueName::parse(name)?;
+                let account = match input.queue_owner() {
+                    Some(o) => AccountId::parse(o).ok_or_else(|| {
+                        ApiError::new(
+                            Code::InvalidParameterValue,
+                            format!("Value {o} for parameter QueueOwnerAWSAccountId is invalid."),
+                        )
+                    })?,
+                    None => caller_account(call)?,
+                };
+                QueueRef { account, name }
             }
+            Target::Account => return Err(ApiError::new(Code::InternalFailure, "action table: not a queue action")),
         };
-        self.authorize_queue(r)
+        let arn = call.state.queues.queue_arn(&r);
+        let account = r.account.as_str().to_owned();
+        Ok(policy::authorize(&ctx(call), call.spec.iam_action, &account, &arn, r)?)
     }
 
-    /// The queue of a `QueueName`-targeted action, in `owner` or the caller's account.
-    pub fn queue_from_name(&self, name: Option<&str>, owner: Option<&str>) -> Result<Authorized<QueueRef>, ApiError> {
-        let name = name.ok_or_else(|| {
-            ApiError::new(Code::MissingParameter, "The request must contain the parameter QueueName.")
-        })?;
-        let name = QueueName::parse(name)?;
-        let account = match owner {
-            Some(o) => AccountId::parse(o).ok_or_else(|| {
-                ApiError::new(
-                    Code::InvalidParameterValue,
-                    format!("Value {o} for parameter QueueOwnerAWSAccountId is invalid."),
-                )
-            })?,
-            None => AccountId::parse(&self.principal.account_id)
-                .ok_or_else(|| ApiError::new(Code::InternalFailure, "invalid caller account"))?,
-        };
-        self.authorize_queue(QueueRef { account, name })
+    /// Account-level actions (`Resource: *` in the caller's account).
+    pub(super) fn account(call: &Call<'_>) -> Result<Authorized<AccountId>, ApiError> {
+        let account = caller_account(call)?;
+        Ok(policy::authorize(&ctx(call), call.spec.iam_action, &call.principal.account_id, "*", account)?)
     }
 }
 
@@ -173,14 +194,29 @@ pub async fn dispatch(call: &Call<'_>, body: &[u8]) -> Result<String, ApiError> 
             format!("{} is not supported by this Sluice version.", call.spec.name),
         ));
     }
+    // Decode, authorize, and only then hand the proof to the handler.
+    macro_rules! on_queue {
+        ($handler:path) => {{
+            let input = decode(body)?;
+            let target = gate::queue(call, &input)?;
+            $handler(call, target, input).await
+        }};
+    }
+    macro_rules! on_account {
+        ($handler:path) => {{
+            let input = decode(body)?;
+            let target = gate::account(call)?;
+            $handler(call, target, input).await
+        }};
+    }
     match call.spec.name {
-        "CreateQueue" => queues::create_queue(call, decode(body)?).await,
-        "GetQueueUrl" => queues::get_queue_url(call, decode(body)?).await,
-        "ListQueues" => queues::list_queues(call, decode(body)?).await,
-        "DeleteQueue" => queues::delete_queue(call, decode(body)?).await,
-        "SendMessage" => messages::send_message(call, decode(body)?).await,
-        "ReceiveMessage" => messages::receive_message(call, decode(body)?).await,
-        "DeleteMessage" => messages::delete_message(call, decode(body)?).await,
+        "CreateQueue" => on_queue!(queues::create_queue),
+        "GetQueueUrl" => on_queue!(queues::get_queue_url),
+        "ListQueues" => on_account!(queues::list_queues),
+        "DeleteQueue" => on_queue!(queues::delete_queue),
+        "SendMessage" => on_queue!(messages::send_message),
+        "ReceiveMessage" => on_queue!(messages::receive_message),
+        "DeleteMessage" => on_queue!(messages::delete_message),
         other => {
             Err(ApiError::new(Code::UnsupportedOperation, format!("{other} is not supported by this Sluice version.")))
         }

@@ -72,6 +72,27 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
     let got = sqs.receive_message().queue_url(&url).send().await.unwrap();
     assert_eq!(got.messages()[0].body(), Some(body.as_str()));
 
+    // Refused calls: a wrong secret, and a session token. Their signatures and the token
+    // must not reach the log either.
+    let ca = std::fs::read(served.data_dir.join("ca.pem")).unwrap();
+    let (key, _) = served.key();
+    let wrong = crate::harness::sqs_client(&served.endpoint(), &ca, &key, "wrong-secret-wrong-secret-wrong-secret!");
+    assert!(wrong.list_queues().send().await.is_err());
+    let token = format!("session-token-{}", uuid::Uuid::new_v4().simple());
+    let raw = crate::harness::RawClient {
+        url: served.endpoint(),
+        http: crate::harness::http_client(&ca),
+        key: key.clone(),
+        secret: bootstrap_secret.clone(),
+    };
+    let headers = [
+        ("content-type", "application/x-amz-json-1.0"),
+        ("x-amz-target", "AmazonSQS.ListQueues"),
+        ("x-amz-security-token", token.as_str()),
+    ];
+    let signed = raw.sign("/", &headers, b"{}", std::time::SystemTime::now(), &bootstrap_secret, "sqs");
+    assert_eq!(raw.send_raw("/", &signed, b"{}".to_vec()).await.status, 403);
+
     // pg_dump of the live database.
     let cluster = sluice::store::local_pg::default_cluster_dir(&data);
     let bin = sluice::store::local_pg::find_bin_dir().unwrap();
@@ -91,6 +112,17 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
         needles.extend(forms(s));
     }
     needles.push(("message body".into(), body.clone().into_bytes()));
+    needles.push(("session token".into(), token.into_bytes()));
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.contains("denied"), "refusals are logged");
+    for (i, _) in log_text.match_indices("Signature=") {
+        let next = log_text[i + 10..].chars().next().unwrap_or(' ');
+        assert!(
+            !next.is_ascii_hexdigit(),
+            "a signature reached the log: {}",
+            &log_text[i..(i + 80).min(log_text.len())]
+        );
+    }
     let mut found = Vec::new();
     for (what, n) in &needles {
         if contains(&dump.stdout, n) {

@@ -9,6 +9,8 @@ use crate::api::json::{
     ReceiveMessageOutput, SendMessageInput, SendMessageOutput,
 };
 use crate::api::{ApiError, Call, Code, encode};
+use crate::policy::Authorized;
+use crate::queue::QueueRef;
 use crate::queue::message::{AttributeValue, MessageAttributes, Value};
 use crate::queue::receipt::MAX_HANDLE_LEN;
 use crate::queue::service::{ReceiveInput, SendInput};
@@ -54,8 +56,11 @@ fn attributes_from_wire(wire: HashMap<String, MessageAttributeValue>) -> Result<
     Ok(out)
 }
 
-pub async fn send_message(call: &Call<'_>, input: SendMessageInput) -> Result<String, ApiError> {
-    let target = call.queue_from_url(input.queue_url.as_deref())?;
+pub async fn send_message(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: SendMessageInput,
+) -> Result<String, ApiError> {
     let body = input
         .message_body
         .ok_or_else(|| ApiError::new(Code::MissingParameter, "The request must contain the parameter MessageBody."))?;
@@ -94,8 +99,11 @@ pub async fn send_message(call: &Call<'_>, input: SendMessageInput) -> Result<St
     })
 }
 
-pub async fn receive_message(call: &Call<'_>, input: ReceiveMessageInput) -> Result<String, ApiError> {
-    let target = call.queue_from_url(input.queue_url.as_deref())?;
+pub async fn receive_message(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: ReceiveMessageInput,
+) -> Result<String, ApiError> {
     let mut system_attribute_names = input.attribute_names.unwrap_or_default();
     system_attribute_names.extend(input.message_system_attribute_names.unwrap_or_default());
     if system_attribute_names.len() > 64 || input.message_attribute_names.as_ref().is_some_and(|m| m.len() > 64) {
@@ -140,8 +148,11 @@ pub async fn receive_message(call: &Call<'_>, input: ReceiveMessageInput) -> Res
     encode(&ReceiveMessageOutput { messages })
 }
 
-pub async fn delete_message(call: &Call<'_>, input: DeleteMessageInput) -> Result<String, ApiError> {
-    let target = call.queue_from_url(input.queue_url.as_deref())?;
+pub async fn delete_message(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: DeleteMessageInput,
+) -> Result<String, ApiError> {
     let handle = input.receipt_handle.ok_or_else(|| {
         ApiError::new(Code::MissingParameter, "The request must contain the parameter ReceiptHandle.")
     })?;

@@ -4,9 +4,14 @@ use crate::api::json::{
     CreateQueueInput, Empty, GetQueueUrlInput, ListQueuesInput, ListQueuesOutput, QueueUrlInput, QueueUrlOutput,
 };
 use crate::api::{ApiError, Call, Code, encode};
+use crate::policy::Authorized;
+use crate::queue::{AccountId, QueueRef};
 
-pub async fn create_queue(call: &Call<'_>, input: CreateQueueInput) -> Result<String, ApiError> {
-    let target = call.queue_from_name(input.queue_name.as_deref(), None)?;
+pub async fn create_queue(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: CreateQueueInput,
+) -> Result<String, ApiError> {
     if input.tags.as_ref().is_some_and(|t| !t.is_empty()) {
         return Err(ApiError::new(Code::UnsupportedOperation, "Queue tags are not supported by this Sluice version."));
     }
@@ -15,14 +20,20 @@ pub async fn create_queue(call: &Call<'_>, input: CreateQueueInput) -> Result<St
     encode(&QueueUrlOutput { queue_url })
 }
 
-pub async fn get_queue_url(call: &Call<'_>, input: GetQueueUrlInput) -> Result<String, ApiError> {
-    let target = call.queue_from_name(input.queue_name.as_deref(), input.queue_owner_aws_account_id.as_deref())?;
+pub async fn get_queue_url(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    _input: GetQueueUrlInput,
+) -> Result<String, ApiError> {
     let queue_url = call.state.queues.get_queue_url(target.resource()).await?;
     encode(&QueueUrlOutput { queue_url })
 }
 
-pub async fn list_queues(call: &Call<'_>, input: ListQueuesInput) -> Result<String, ApiError> {
-    let account = call.authorize_account()?;
+pub async fn list_queues(
+    call: &Call<'_>,
+    account: Authorized<AccountId>,
+    input: ListQueuesInput,
+) -> Result<String, ApiError> {
     let (queue_urls, next_token) = call
         .state
         .queues
@@ -36,8 +47,11 @@ pub async fn list_queues(call: &Call<'_>, input: ListQueuesInput) -> Result<Stri
     encode(&ListQueuesOutput { queue_urls, next_token })
 }
 
-pub async fn delete_queue(call: &Call<'_>, input: QueueUrlInput) -> Result<String, ApiError> {
-    let target = call.queue_from_url(input.queue_url.as_deref())?;
+pub async fn delete_queue(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    _input: QueueUrlInput,
+) -> Result<String, ApiError> {
     call.state.queues.delete_queue(target.resource()).await?;
     encode(&Empty {})
 }
