@@ -29,10 +29,15 @@ CREATE TABLE queues (
     visibility_timeout     integer NOT NULL,
     created_at             timestamptz NOT NULL,
     last_modified_at       timestamptz NOT NULL,
+    -- The last PurgeQueue, for AWS's one-purge-per-60-seconds rule.
+    purged_at              timestamptz,
     UNIQUE (account_id, name)
 );
 
 -- Bodies and message attributes are sealed, bound to (account, queue id, message id).
+-- Visibility is a timestamp: a message is visible when visible_at <= now. It has expired when
+-- sent_at is older than the queue's current retention period (so lowering the period applies
+-- to stored messages). last_received_at anchors the 12-hour visibility cap.
 CREATE TABLE messages (
     queue_id           uuid NOT NULL REFERENCES queues (id) ON DELETE CASCADE,
     id                 uuid NOT NULL,
@@ -41,9 +46,9 @@ CREATE TABLE messages (
     sender_id          text NOT NULL,
     sent_at            timestamptz NOT NULL,
     visible_at         timestamptz NOT NULL,
-    expires_at         timestamptz NOT NULL,
     receive_count      integer NOT NULL DEFAULT 0,
     first_received_at  timestamptz,
+    last_received_at   timestamptz,
     PRIMARY KEY (queue_id, id)
 );
 CREATE INDEX messages_visible ON messages (queue_id, visible_at);

@@ -190,10 +190,37 @@ pub struct Running {
     pub public_url: String,
     pub data_dir: PathBuf,
     pub tenancy: Tenancy,
+    pub queues: Arc<QueueService>,
     pub server: actix_web::dev::Server,
     pub database: Database,
     /// Files written for the bootstrap account: (config, credentials).
     pub bootstrap_files: Option<(PathBuf, PathBuf)>,
+    /// The background task that deletes expired messages (aborted when dropped).
+    pub sweeper: AbortOnDrop,
+}
+
+/// A background task that ends with its owner.
+#[derive(Debug)]
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Deletes expired messages every `interval`; errors are logged and retried next time.
+async fn sweep_forever(queues: Arc<QueueService>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match queues.sweep_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired messages removed"),
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+    }
 }
 
 impl std::fmt::Debug for Running {
@@ -247,10 +274,15 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         clock.clone(),
         config.region.clone(),
         public_url.clone(),
+        config.max_long_polls,
     )?);
+    let sweeper =
+        AbortOnDrop(tokio::spawn(sweep_forever(queues.clone(), Duration::from_secs(config.sweep_interval_seconds))));
     let state = web::Data::new(ApiState {
-        auth: Authenticator::new(store.clone(), sealer.clone(), clock.clone()),
-        queues,
+        // Signatures are dated by the client's wall clock, so authentication compares them
+        // with the real time, not with the (possibly moved) clock of queue semantics.
+        auth: Authenticator::new(store.clone(), sealer.clone(), Arc::new(SystemClock)),
+        queues: queues.clone(),
         region: config.region.clone(),
         max_request_bytes: config.max_request_bytes,
         request_timeout: Duration::from_secs(config.request_timeout_seconds),
@@ -272,7 +304,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         server = server.workers(config.workers);
     }
     let server = server.listen_rustls_0_23(listener, tls).map_err(io("starting the HTTPS server"))?.run();
-    Ok(Running { addr, public_url, data_dir, tenancy, server, database, bootstrap_files })
+    Ok(Running { addr, public_url, data_dir, tenancy, queues, server, database, bootstrap_files, sweeper })
 }
 
 /// Creates the bootstrap account the first time; (re)writes `credentials`, `config` and

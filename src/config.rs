@@ -67,6 +67,10 @@ pub struct Config {
     pub idle_timeout_seconds: u64,
     /// Most concurrent connections per worker.
     pub max_connections_per_worker: usize,
+    /// Most long polls open at once on this instance; past it, RequestThrottled.
+    pub max_long_polls: usize,
+    /// Seconds between sweeps that delete expired messages.
+    pub sweep_interval_seconds: u64,
     pub log_format: LogFormat,
 }
 
@@ -100,6 +104,8 @@ impl Default for Config {
             tls_handshake_timeout_seconds: 10,
             idle_timeout_seconds: 75,
             max_connections_per_worker: 4096,
+            max_long_polls: 10_000,
+            sweep_interval_seconds: 60,
             log_format: LogFormat::Human,
         }
     }
@@ -134,6 +140,8 @@ impl Config {
             "tls_handshake_timeout_seconds",
             "idle_timeout_seconds",
             "max_connections_per_worker",
+            "max_long_polls",
+            "sweep_interval_seconds",
             "log_format",
         ]
     }
@@ -171,6 +179,9 @@ impl Config {
             && !url.starts_with("https://")
         {
             return Err(ConfigError::Invalid("public_url must be an https:// URL".into()));
+        }
+        if self.max_long_polls == 0 || self.sweep_interval_seconds == 0 {
+            return Err(ConfigError::Invalid("max_long_polls and sweep_interval_seconds must be at least 1".into()));
         }
         if self.database_max_connections == 0 {
             return Err(ConfigError::Invalid("database_max_connections must be at least 1".into()));

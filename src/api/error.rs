@@ -15,6 +15,9 @@ use crate::queue::QueueError;
 pub enum Code {
     QueueDoesNotExist,
     QueueNameExists,
+    MessageNotInflight,
+    PurgeQueueInProgress,
+    RequestThrottled,
     ReceiptHandleIsInvalid,
     InvalidMessageContents,
     InvalidAttributeName,
@@ -44,6 +47,9 @@ impl Code {
         match self {
             QueueDoesNotExist => ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", 400, true),
             QueueNameExists => ("QueueNameExists", "QueueAlreadyExists", 400, true),
+            MessageNotInflight => ("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight", 400, true),
+            PurgeQueueInProgress => ("PurgeQueueInProgress", "AWS.SimpleQueueService.PurgeQueueInProgress", 403, true),
+            RequestThrottled => ("RequestThrottled", "RequestThrottled", 403, true),
             ReceiptHandleIsInvalid => ("ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid", 404, true),
             InvalidMessageContents => ("InvalidMessageContents", "InvalidMessageContents", 400, true),
             InvalidAttributeName => ("InvalidAttributeName", "InvalidAttributeName", 400, true),
@@ -144,6 +150,9 @@ impl From<QueueError> for ApiError {
             QueueError::InvalidMessageContents(_) => Code::InvalidMessageContents,
             QueueError::ReceiptHandleIsInvalid(_) => Code::ReceiptHandleIsInvalid,
             QueueError::InvalidAddress(_) => Code::InvalidAddress,
+            QueueError::MessageNotInflight => Code::MessageNotInflight,
+            QueueError::PurgeQueueInProgress(_) => Code::PurgeQueueInProgress,
+            QueueError::TooManyLongPolls => Code::RequestThrottled,
             QueueError::Store(e) => return Self::internal(e),
             QueueError::Crypto(e) => return Self::internal(e),
         };

@@ -81,6 +81,35 @@ pub struct DeleteMessageInput {
     pub receipt_handle: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetQueueAttributesInput {
+    pub queue_url: Option<String>,
+    pub attribute_names: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SetQueueAttributesInput {
+    pub queue_url: Option<String>,
+    pub attributes: Option<HashMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChangeMessageVisibilityInput {
+    pub queue_url: Option<String>,
+    pub receipt_handle: Option<String>,
+    pub visibility_timeout: Option<i32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetQueueAttributesOutput {
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub attributes: HashMap<&'static str, String>,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct QueueUrlOutput {
@@ -169,4 +198,12 @@ macro_rules! targeted_by_url {
         }
     )*};
 }
-targeted_by_url!(QueueUrlInput, SendMessageInput, ReceiveMessageInput, DeleteMessageInput);
+targeted_by_url!(
+    QueueUrlInput,
+    SendMessageInput,
+    ReceiveMessageInput,
+    DeleteMessageInput,
+    GetQueueAttributesInput,
+    SetQueueAttributesInput,
+    ChangeMessageVisibilityInput
+);

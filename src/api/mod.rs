@@ -55,10 +55,10 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec("SendMessage", "sqs:SendMessage", Target::QueueUrl, true),
     spec("ReceiveMessage", "sqs:ReceiveMessage", Target::QueueUrl, true),
     spec("DeleteMessage", "sqs:DeleteMessage", Target::QueueUrl, true),
-    spec("GetQueueAttributes", "sqs:GetQueueAttributes", Target::QueueUrl, false),
-    spec("SetQueueAttributes", "sqs:SetQueueAttributes", Target::QueueUrl, false),
-    spec("PurgeQueue", "sqs:PurgeQueue", Target::QueueUrl, false),
-    spec("ChangeMessageVisibility", "sqs:ChangeMessageVisibility", Target::QueueUrl, false),
+    spec("GetQueueAttributes", "sqs:GetQueueAttributes", Target::QueueUrl, true),
+    spec("SetQueueAttributes", "sqs:SetQueueAttributes", Target::QueueUrl, true),
+    spec("PurgeQueue", "sqs:PurgeQueue", Target::QueueUrl, true),
+    spec("ChangeMessageVisibility", "sqs:ChangeMessageVisibility", Target::QueueUrl, true),
     spec("ChangeMessageVisibilityBatch", "sqs:ChangeMessageVisibility", Target::QueueUrl, false),
     spec("SendMessageBatch", "sqs:SendMessage", Target::QueueUrl, false),
     spec("DeleteMessageBatch", "sqs:DeleteMessage", Target::QueueUrl, false),
@@ -217,6 +217,10 @@ pub async fn dispatch(call: &Call<'_>, body: &[u8]) -> Result<String, ApiError> 
         "SendMessage" => on_queue!(messages::send_message),
         "ReceiveMessage" => on_queue!(messages::receive_message),
         "DeleteMessage" => on_queue!(messages::delete_message),
+        "ChangeMessageVisibility" => on_queue!(messages::change_message_visibility),
+        "GetQueueAttributes" => on_queue!(queues::get_queue_attributes),
+        "SetQueueAttributes" => on_queue!(queues::set_queue_attributes),
+        "PurgeQueue" => on_queue!(queues::purge_queue),
         other => {
             Err(ApiError::new(Code::UnsupportedOperation, format!("{other} is not supported by this Sluice version.")))
         }

@@ -37,16 +37,6 @@ const NOT_YET: &[&str] = &[
     "FifoThroughputLimit",
 ];
 
-/// Read-only attributes: never settable.
-const READ_ONLY: &[&str] = &[
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-    "CreatedTimestamp",
-    "LastModifiedTimestamp",
-    "QueueArn",
-];
-
 fn field<'a>(s: &'a mut QueueSettings, name: &str) -> Option<&'a mut i32> {
     Some(match name {
         "DelaySeconds" => &mut s.delay_seconds,
@@ -58,10 +48,50 @@ fn field<'a>(s: &'a mut QueueSettings, name: &str) -> Option<&'a mut i32> {
     })
 }
 
+/// Every name of the `QueueAttributeName` enum that a standard queue can be asked for.
+pub const ALL_NAMES: &[&str] = &[
+    "All",
+    "Policy",
+    "VisibilityTimeout",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "CreatedTimestamp",
+    "LastModifiedTimestamp",
+    "QueueArn",
+    "ApproximateNumberOfMessagesDelayed",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+    "RedrivePolicy",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+    "RedriveAllowPolicy",
+    "SqsManagedSseEnabled",
+];
+
+/// Whether an attribute name is one SQS knows (GetQueueAttributes refuses others).
+pub fn is_known(name: &str) -> bool {
+    ALL_NAMES.contains(&name)
+}
+
 /// Validates CreateQueue attributes; returns the settings to store. A refused request
 /// names the first offending attribute.
 pub fn settings_for_create(attrs: &HashMap<String, String>) -> Result<QueueSettings, QueueError> {
-    let mut s = DEFAULTS;
+    apply(attrs, DEFAULTS, true)
+}
+
+/// Validates SetQueueAttributes on top of the queue's current settings.
+pub fn settings_for_set(attrs: &HashMap<String, String>, current: QueueSettings) -> Result<QueueSettings, QueueError> {
+    apply(attrs, current, false)
+}
+
+fn apply(attrs: &HashMap<String, String>, base: QueueSettings, create: bool) -> Result<QueueSettings, QueueError> {
+    let mut s = base;
     let mut names: Vec<&String> = attrs.keys().collect();
     names.sort();
     for name in names {
@@ -77,6 +107,11 @@ pub fn settings_for_create(attrs: &HashMap<String, String>) -> Result<QueueSetti
             continue;
         }
         match name.as_str() {
+            "FifoQueue" if !create => {
+                return Err(QueueError::InvalidAttributeName(
+                    "The attribute FifoQueue can only be set when the queue is created.".into(),
+                ));
+            }
             "FifoQueue" => match value.as_str() {
                 "false" => {}
                 "true" => {
@@ -106,13 +141,50 @@ pub fn settings_for_create(attrs: &HashMap<String, String>) -> Result<QueueSetti
                     "The attribute {n} is not supported by this Sluice version."
                 )));
             }
-            n if READ_ONLY.contains(&n) => {
-                return Err(QueueError::InvalidAttributeName(format!("Unknown Attribute {n}.")));
-            }
             n => return Err(QueueError::InvalidAttributeName(format!("Unknown Attribute {n}."))),
         }
     }
     Ok(s)
+}
+
+/// What GetQueueAttributes reports besides the settings.
+#[derive(Debug, Clone)]
+pub struct QueueFacts {
+    pub arn: String,
+    pub created: i64,
+    pub last_modified: i64,
+    pub visible: i64,
+    pub not_visible: i64,
+    pub delayed: i64,
+}
+
+/// The attributes a standard queue reports, in `ALL_NAMES` order, for the requested names
+/// (`All` means every one that applies; names of features not built never apply).
+pub fn render(requested: &[String], s: &QueueSettings, f: &QueueFacts) -> Vec<(&'static str, String)> {
+    let all = requested.iter().any(|n| n == "All");
+    let mut out = Vec::new();
+    for &name in ALL_NAMES {
+        if !all && !requested.iter().any(|n| n == name) {
+            continue;
+        }
+        let v = match name {
+            "VisibilityTimeout" => s.visibility_timeout.to_string(),
+            "MaximumMessageSize" => s.maximum_message_size.to_string(),
+            "MessageRetentionPeriod" => s.retention_seconds.to_string(),
+            "DelaySeconds" => s.delay_seconds.to_string(),
+            "ReceiveMessageWaitTimeSeconds" => s.receive_wait_seconds.to_string(),
+            "ApproximateNumberOfMessages" => f.visible.to_string(),
+            "ApproximateNumberOfMessagesNotVisible" => f.not_visible.to_string(),
+            "ApproximateNumberOfMessagesDelayed" => f.delayed.to_string(),
+            "CreatedTimestamp" => f.created.to_string(),
+            "LastModifiedTimestamp" => f.last_modified.to_string(),
+            "QueueArn" => f.arn.clone(),
+            "SqsManagedSseEnabled" => "true".to_string(),
+            _ => continue,
+        };
+        out.push((name, v));
+    }
+    out
 }
 
 /// CreateQueue on an existing name succeeds only if every attribute the request gives
@@ -179,6 +251,42 @@ mod tests {
             settings_for_create(&attrs(&[("FifoQueue", "true")])),
             Err(QueueError::InvalidAttributeValue(_))
         ));
+    }
+
+    #[test]
+    fn set_starts_from_current_settings_and_refuses_fifo_queue() {
+        let current = settings_for_create(&attrs(&[("DelaySeconds", "5")])).unwrap();
+        let s = settings_for_set(&attrs(&[("VisibilityTimeout", "7")]), current).unwrap();
+        assert_eq!((s.delay_seconds, s.visibility_timeout), (5, 7));
+        assert!(matches!(
+            settings_for_set(&attrs(&[("FifoQueue", "false")]), current),
+            Err(QueueError::InvalidAttributeName(_))
+        ));
+    }
+
+    #[test]
+    fn render_reports_requested_or_all_applicable_attributes() {
+        let f = QueueFacts {
+            arn: "arn:aws:sqs:local:111111111111:q".into(),
+            created: 1,
+            last_modified: 2,
+            visible: 3,
+            not_visible: 4,
+            delayed: 5,
+        };
+        let all = render(&["All".into()], &DEFAULTS, &f);
+        assert_eq!(all.len(), 12);
+        assert!(all.iter().all(|(n, _)| !["Policy", "RedrivePolicy", "FifoQueue", "KmsMasterKeyId"].contains(n)));
+        let some =
+            render(&["QueueArn".into(), "ApproximateNumberOfMessagesDelayed".into(), "Policy".into()], &DEFAULTS, &f);
+        assert_eq!(
+            some,
+            vec![
+                ("QueueArn", "arn:aws:sqs:local:111111111111:q".into()),
+                ("ApproximateNumberOfMessagesDelayed", "5".into())
+            ]
+        );
+        assert!(render(&[], &DEFAULTS, &f).is_empty());
     }
 
     #[test]

@@ -35,6 +35,12 @@ pub enum QueueError {
     ReceiptHandleIsInvalid(String),
     #[error("The address {0} is not valid for this endpoint.")]
     InvalidAddress(String),
+    #[error("Message does not exist or is not available for visibility timeout change.")]
+    MessageNotInflight,
+    #[error("{0}")]
+    PurgeQueueInProgress(String),
+    #[error("Too many open long polls on this server; retry later.")]
+    TooManyLongPolls,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::prelude::*;
 use chrono::TimeDelta;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
 
 use super::message::{self, MessageAttributes};
@@ -27,9 +27,12 @@ pub const MAX_WAIT_SECONDS: i32 = 20;
 pub const MAX_VISIBILITY: i32 = 43_200;
 /// Longest message delay.
 pub const MAX_DELAY: i32 = 900;
-/// How often a long poll looks again when nothing woke it (messages can become visible
-/// by time alone: delays and expiring visibility timeouts).
-const POLL_RECHECK: Duration = Duration::from_millis(500);
+/// The 12-hour visibility cap, counted from the receive.
+pub const VISIBILITY_CAP: TimeDelta = TimeDelta::seconds(43_200);
+/// AWS allows one purge per queue every 60 seconds.
+pub const PURGE_INTERVAL: TimeDelta = TimeDelta::seconds(60);
+/// Expired messages deleted per statement by the sweep.
+const SWEEP_BATCH: i64 = 10_000;
 
 /// What SendMessage needs.
 #[derive(Debug, Default)]
@@ -81,6 +84,7 @@ pub struct QueueService {
     region: String,
     public_url: String,
     wakeups: Mutex<HashMap<Uuid, Arc<Notify>>>,
+    long_polls: Arc<Semaphore>,
 }
 
 fn body_context(account: &str, queue_id: Uuid, message_id: Uuid) -> Context {
@@ -89,6 +93,11 @@ fn body_context(account: &str, queue_id: Uuid, message_id: Uuid) -> Context {
 
 fn attributes_context(account: &str, queue_id: Uuid, message_id: Uuid) -> Context {
     Context::new("message-attributes").with(account).with(queue_id.as_bytes()).with(message_id.as_bytes())
+}
+
+/// Messages sent at or before this instant have outlived the queue's retention period.
+fn expiry_cutoff(q: &QueueRow, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    now - TimeDelta::seconds(q.retention_seconds.into())
 }
 
 fn in_range(name: &str, v: Option<i32>, min: i32, max: i32) -> Result<Option<i32>, QueueError> {
@@ -107,6 +116,7 @@ impl QueueService {
         clock: Arc<dyn Clock>,
         region: String,
         public_url: String,
+        max_long_polls: usize,
     ) -> Result<Self, QueueError> {
         let (key_id, key) = sealer.derive_key("receipt-handle")?;
         Ok(Self {
@@ -117,6 +127,7 @@ impl QueueService {
             region,
             public_url: public_url.trim_end_matches('/').to_owned(),
             wakeups: Mutex::new(HashMap::new()),
+            long_polls: Arc::new(Semaphore::new(max_long_polls)),
         })
     }
 
@@ -249,7 +260,6 @@ impl QueueService {
                     sender_id: &input.sender_id,
                     sent_at: now,
                     visible_at: now + TimeDelta::seconds(delay.into()),
-                    expires_at: now + TimeDelta::seconds(q.retention_seconds.into()),
                 },
             )
             .await?;
@@ -265,35 +275,49 @@ impl QueueService {
         })
     }
 
-    /// ReceiveMessage: short poll, or a long poll that returns as soon as a message arrives.
+    /// ReceiveMessage: a short poll, or a long poll that sleeps until a send to the queue
+    /// wakes it, the next delayed or in-flight message becomes visible, or the wait ends.
+    /// No database connection is held while it sleeps.
     pub async fn receive_message(&self, r: &QueueRef, input: ReceiveInput) -> Result<Vec<ReceivedMessage>, QueueError> {
         let max = in_range("MaxNumberOfMessages", input.max_messages, 1, MAX_RECEIVE)?.unwrap_or(1);
         let visibility = in_range("VisibilityTimeout", input.visibility_timeout, 0, MAX_VISIBILITY)?;
         let wait = in_range("WaitTimeSeconds", input.wait_seconds, 0, MAX_WAIT_SECONDS)?;
         let q = self.queue(r).await?;
-        let visibility = visibility.unwrap_or(q.visibility_timeout);
+        let visibility = TimeDelta::seconds(visibility.unwrap_or(q.visibility_timeout).into());
         let wait = Duration::from_secs(wait.unwrap_or(q.receive_wait_seconds).max(0) as u64);
         let deadline = tokio::time::Instant::now() + wait;
+        // Open long polls are bounded; past the bound a caller is asked to slow down.
+        let _permit = if wait.is_zero() {
+            None
+        } else {
+            Some(self.long_polls.clone().try_acquire_owned().map_err(|_| QueueError::TooManyLongPolls)?)
+        };
         let notify = self.wakeup(q.id);
         loop {
-            // Register interest before looking, so a send between the look and the wait wakes us.
+            // Registered before looking, so a send between the look and the sleep wakes us.
             let notified = notify.as_ref().map(|n| n.clone().notified_owned());
             let now = self.clock.now();
-            let rows =
-                self.store.receive_messages(q.id, now, max.into(), now + TimeDelta::seconds(visibility.into())).await?;
-            if !rows.is_empty() {
-                return rows.into_iter().map(|row| self.open_received(&q, row, &input)).collect();
+            let got =
+                self.store.receive_messages(q.id, now, expiry_cutoff(&q, now), max.into(), now + visibility).await?;
+            if !got.rows.is_empty() {
+                return got.rows.into_iter().map(|row| self.open_received(&q, row, &input)).collect();
             }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
+            let real_now = tokio::time::Instant::now();
+            if real_now >= deadline {
                 return Ok(Vec::new());
             }
-            let nap = left.min(POLL_RECHECK);
+            let wake_at = match got.next_visible_at.and_then(|t| (t - now).to_std().ok()) {
+                Some(until_visible) => deadline.min(real_now + until_visible),
+                None => deadline,
+            };
             match notified {
                 Some(n) => {
-                    let _ = tokio::time::timeout(nap, n).await;
+                    tokio::select! {
+                        _ = n => {}
+                        _ = tokio::time::sleep_until(wake_at) => {}
+                    }
                 }
-                None => tokio::time::sleep(nap).await,
+                None => tokio::time::sleep_until(wake_at).await,
             }
         }
     }
@@ -352,5 +376,125 @@ impl QueueService {
             .ok_or_else(|| QueueError::ReceiptHandleIsInvalid(handle.chars().take(100).collect()))?;
         self.store.delete_message(q.id, receipt.message_id).await?;
         Ok(())
+    }
+
+    /// ChangeMessageVisibility: the new timeout counts from now, for the handle's own
+    /// receive, and may not reach past 12 hours after that receive.
+    pub async fn change_message_visibility(&self, r: &QueueRef, handle: &str, timeout: i32) -> Result<(), QueueError> {
+        in_range("VisibilityTimeout", Some(timeout), 0, MAX_VISIBILITY)?;
+        let q = self.queue(r).await?;
+        let invalid = || QueueError::ReceiptHandleIsInvalid(handle.chars().take(100).collect());
+        let receipt = self.receipts.check(handle).filter(|rc| rc.queue_id == q.id).ok_or_else(invalid)?;
+        let seq = i32::try_from(receipt.receive_seq).map_err(|_| invalid())?;
+        let now = self.clock.now();
+        let visible_at = now + TimeDelta::seconds(timeout.into());
+        if self.store.change_visibility(q.id, receipt.message_id, seq, now, visible_at, VISIBILITY_CAP).await? {
+            if timeout == 0
+                && let Some(n) = self.wakeup(q.id)
+            {
+                n.notify_waiters();
+            }
+            return Ok(());
+        }
+        // Refused: say why, as SQS does.
+        let Some(state) = self.store.inflight_state(q.id, receipt.message_id).await? else {
+            return Err(invalid());
+        };
+        if state.receive_count != seq {
+            return Err(invalid());
+        }
+        if state.visible_at <= now {
+            return Err(QueueError::MessageNotInflight);
+        }
+        let received = state.last_received_at.unwrap_or(now);
+        Err(QueueError::InvalidParameterValue(format!(
+            "Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds] (received {} s ago).",
+            (now - received).num_seconds()
+        )))
+    }
+
+    /// GetQueueAttributes. Unknown names are refused; names of features not built are
+    /// valid and simply have no value.
+    pub async fn get_queue_attributes(
+        &self,
+        r: &QueueRef,
+        names: &[String],
+    ) -> Result<Vec<(&'static str, String)>, QueueError> {
+        if let Some(bad) = names.iter().find(|n| !attributes::is_known(n)) {
+            let shown: String = bad.chars().take(100).collect();
+            return Err(QueueError::InvalidAttributeName(format!("Unknown Attribute {shown}.")));
+        }
+        let q = self.queue(r).await?;
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        const COUNTS: [&str; 3] = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ];
+        let wants_counts = names.iter().any(|n| n == "All" || COUNTS.contains(&n.as_str()));
+        let now = self.clock.now();
+        let counts = if wants_counts {
+            self.store.message_counts(q.id, now, expiry_cutoff(&q, now)).await?
+        } else {
+            Default::default()
+        };
+        let facts = attributes::QueueFacts {
+            arn: self.queue_arn(r),
+            created: q.created_at.timestamp(),
+            last_modified: q.last_modified_at.timestamp(),
+            visible: counts.visible,
+            not_visible: counts.not_visible,
+            delayed: counts.delayed,
+        };
+        Ok(attributes::render(names, &q.settings(), &facts))
+    }
+
+    /// SetQueueAttributes: all or nothing; stamps LastModifiedTimestamp.
+    pub async fn set_queue_attributes(&self, r: &QueueRef, attrs: &HashMap<String, String>) -> Result<(), QueueError> {
+        let q = self.queue(r).await?;
+        let settings = attributes::settings_for_set(attrs, q.settings())?;
+        if attrs.is_empty() {
+            return Ok(());
+        }
+        if !self.store.update_queue_settings(q.id, settings, self.clock.now()).await? {
+            return Err(QueueError::QueueDoesNotExist);
+        }
+        // A shorter delay or wait may let waiting consumers see messages sooner.
+        if let Some(n) = self.wakeup(q.id) {
+            n.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// PurgeQueue: deletes every message, in flight or not; once per 60 seconds.
+    pub async fn purge_queue(&self, r: &QueueRef) -> Result<(), QueueError> {
+        let q = self.queue(r).await?;
+        match self.store.purge_queue(q.id, self.clock.now(), PURGE_INTERVAL).await? {
+            crate::store::queues::Purge::Done => Ok(()),
+            crate::store::queues::Purge::TooSoon => Err(QueueError::PurgeQueueInProgress(format!(
+                "Only one PurgeQueue operation on {} is allowed every 60 seconds.",
+                q.name
+            ))),
+        }
+    }
+
+    /// Deletes expired messages of every queue (they are never delivered in any case).
+    /// Returns how many were removed.
+    pub async fn sweep_expired(&self) -> Result<u64, QueueError> {
+        let now = self.clock.now();
+        let mut removed = 0;
+        for (queue_id, retention) in self.store.queue_retentions().await? {
+            let cutoff = now - TimeDelta::seconds(retention.into());
+            loop {
+                let n = self.store.delete_expired(queue_id, cutoff, SWEEP_BATCH).await?;
+                removed += n;
+                if n < SWEEP_BATCH as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
     }
 }

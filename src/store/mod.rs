@@ -6,6 +6,8 @@ pub mod messages;
 pub mod queues;
 pub mod tenancy;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -32,6 +34,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// Statements issued through this store (tests count them, e.g. during a long poll).
+    statements: Arc<AtomicU64>,
 }
 
 impl PgStore {
@@ -43,7 +47,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, statements: Arc::new(AtomicU64::new(0)) })
     }
 
     /// Applies the embedded, forward-only migrations.
@@ -54,6 +58,17 @@ impl PgStore {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The pool, for one statement: every statement goes through here and is counted.
+    fn db(&self) -> &PgPool {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        &self.pool
+    }
+
+    /// How many statements this store has issued.
+    pub fn statement_count(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Creates a database if it does not exist (used by tests against a shared cluster).

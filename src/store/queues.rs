@@ -81,7 +81,7 @@ impl PgStore {
         .bind(s.receive_wait_seconds)
         .bind(s.visibility_timeout)
         .bind(now)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.db())
         .await?;
         if let Some(row) = inserted {
             return Ok(Created::New(row));
@@ -97,7 +97,7 @@ impl PgStore {
         Ok(sqlx::query_as(concat!("SELECT ", columns!(), " FROM queues WHERE account_id = $1 AND name = $2"))
             .bind(account_id)
             .bind(name)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.db())
             .await?)
     }
 
@@ -117,13 +117,79 @@ impl PgStore {
         .bind(prefix)
         .bind(after)
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(self.db())
         .await?)
     }
 
     /// Deletes a queue and (by cascade) its messages. Returns whether it existed.
     pub async fn delete_queue(&self, queue_id: uuid::Uuid) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM queues WHERE id = $1").bind(queue_id).execute(self.pool()).await?;
+        let r = sqlx::query("DELETE FROM queues WHERE id = $1").bind(queue_id).execute(self.db()).await?;
         Ok(r.rows_affected() == 1)
+    }
+}
+
+/// What a purge did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Purge {
+    Done,
+    /// A purge happened within the minimum interval; nothing was deleted.
+    TooSoon,
+}
+
+impl PgStore {
+    /// Replaces a queue's settable attributes and stamps `LastModifiedTimestamp`.
+    pub async fn update_queue_settings(
+        &self,
+        queue_id: Uuid,
+        s: QueueSettings,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE queues SET delay_seconds = $2, maximum_message_size = $3, retention_seconds = $4,
+                 receive_wait_seconds = $5, visibility_timeout = $6, last_modified_at = $7
+             WHERE id = $1",
+        )
+        .bind(queue_id)
+        .bind(s.delay_seconds)
+        .bind(s.maximum_message_size)
+        .bind(s.retention_seconds)
+        .bind(s.receive_wait_seconds)
+        .bind(s.visibility_timeout)
+        .bind(now)
+        .execute(self.db())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Deletes every message of the queue, unless it was purged less than `interval` ago.
+    /// One transaction: the purge stamp and the deletion happen together.
+    pub async fn purge_queue(
+        &self,
+        queue_id: Uuid,
+        now: DateTime<Utc>,
+        interval: chrono::TimeDelta,
+    ) -> Result<Purge, StoreError> {
+        let mut tx = self.db().begin().await?;
+        self.db();
+        let stamped = sqlx::query(
+            "UPDATE queues SET purged_at = $2 WHERE id = $1 AND (purged_at IS NULL OR purged_at + $3 <= $2)",
+        )
+        .bind(queue_id)
+        .bind(now)
+        .bind(interval)
+        .execute(&mut *tx)
+        .await?;
+        if stamped.rows_affected() == 0 {
+            return Ok(Purge::TooSoon);
+        }
+        self.db();
+        sqlx::query("DELETE FROM messages WHERE queue_id = $1").bind(queue_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Purge::Done)
+    }
+
+    /// Every queue's id and retention, for the expiry sweep.
+    pub async fn queue_retentions(&self) -> Result<Vec<(Uuid, i32)>, StoreError> {
+        Ok(sqlx::query_as("SELECT id, retention_seconds FROM queues").fetch_all(self.db()).await?)
     }
 }

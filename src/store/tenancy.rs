@@ -34,7 +34,8 @@ impl PgStore {
         access_key_id: &str,
         secret_sealed: &[u8],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.db().begin().await?;
+        self.db();
         sqlx::query("INSERT INTO accounts (id, name, status, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&account.id)
             .bind(&account.name)
@@ -59,14 +60,14 @@ impl PgStore {
 
     pub async fn list_accounts(&self) -> Result<Vec<AccountRow>, StoreError> {
         Ok(sqlx::query_as("SELECT id, name, status, created_at FROM accounts ORDER BY name")
-            .fetch_all(self.pool())
+            .fetch_all(self.db())
             .await?)
     }
 
     pub async fn account_by_id(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {
         Ok(sqlx::query_as("SELECT id, name, status, created_at FROM accounts WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.db())
             .await?)
     }
 
@@ -76,7 +77,7 @@ impl PgStore {
              FROM access_keys k JOIN accounts a ON a.id = k.account_id WHERE k.access_key_id = $1",
         )
         .bind(access_key_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.db())
         .await?)
     }
 }
@@ -88,7 +89,7 @@ impl PgStore {
             "SELECT access_key_id FROM access_keys WHERE account_id = $1 ORDER BY created_at, access_key_id LIMIT 1",
         )
         .bind(account_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.db())
         .await?)
     }
 }

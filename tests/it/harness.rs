@@ -88,7 +88,10 @@ pub struct TestServer {
     pub ca_pem: Vec<u8>,
     pub clock: Arc<OffsetClock>,
     pub tenancy: sluice::tenancy::Tenancy,
+    pub queues: Arc<sluice::queue::QueueService>,
+    pub store: sluice::store::PgStore,
     pub data_dir: tempfile::TempDir,
+    _sweeper: sluice::app::AbortOnDrop,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -121,6 +124,10 @@ impl TestServer {
         let clock = OffsetClock::new();
         let running = sluice::build(config, BuildOptions { clock: clock.clone() }).await.expect("build the app");
         let handle = running.server.handle();
+        let store = running.database.store.clone();
+        let queues = running.queues.clone();
+        let tenancy = running.tenancy.clone();
+        let sweeper = running.sweeper;
         tokio::spawn(running.server);
         let ca_pem = std::fs::read(data_dir.path().join("ca.pem")).unwrap();
         TestServer {
@@ -128,8 +135,11 @@ impl TestServer {
             port: running.addr.port(),
             ca_pem,
             clock,
-            tenancy: running.tenancy.clone(),
+            tenancy,
+            queues,
+            store,
             data_dir,
+            _sweeper: sweeper,
             handle,
         }
     }

@@ -13,4 +13,5 @@ mod durability;
 mod messages;
 mod new_user;
 mod queues;
+mod semantics;
 mod wire;

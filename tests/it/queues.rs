@@ -126,9 +126,17 @@ async fn actions_not_built_yet_answer_unsupported_operation() {
     let a = s.account().await;
     let sqs = s.sqs(&a);
     let url = sqs.create_queue().queue_name("q").send().await.unwrap().queue_url().unwrap().to_owned();
-    let err = sqs.get_queue_attributes().queue_url(&url).send().await.unwrap_err();
+    let err = sqs.list_dead_letter_source_queues().queue_url(&url).send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_unsupported_operation(), "{err:?}");
-    let err = sqs.purge_queue().queue_url(&url).send().await.unwrap_err();
+    let err = sqs
+        .add_permission()
+        .queue_url(&url)
+        .label("l")
+        .aws_account_ids("111122223333")
+        .actions("SendMessage")
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.as_service_error().unwrap().is_unsupported_operation(), "{err:?}");
     let err = sqs.list_queue_tags().queue_url(&url).send().await.unwrap_err();
     assert_eq!(error_code(&err), "AWS.SimpleQueueService.UnsupportedOperation");

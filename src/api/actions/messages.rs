@@ -1,12 +1,12 @@
-//! SendMessage, ReceiveMessage, DeleteMessage.
+//! SendMessage, ReceiveMessage, DeleteMessage, ChangeMessageVisibility.
 
 use std::collections::HashMap;
 
 use base64::prelude::*;
 
 use crate::api::json::{
-    AttributeValueOut, DeleteMessageInput, Empty, MessageAttributeValue, MessageOut, ReceiveMessageInput,
-    ReceiveMessageOutput, SendMessageInput, SendMessageOutput,
+    AttributeValueOut, ChangeMessageVisibilityInput, DeleteMessageInput, Empty, MessageAttributeValue, MessageOut,
+    ReceiveMessageInput, ReceiveMessageOutput, SendMessageInput, SendMessageOutput,
 };
 use crate::api::{ApiError, Call, Code, encode};
 use crate::policy::Authorized;
@@ -148,12 +148,9 @@ pub async fn receive_message(
     encode(&ReceiveMessageOutput { messages })
 }
 
-pub async fn delete_message(
-    call: &Call<'_>,
-    target: Authorized<QueueRef>,
-    input: DeleteMessageInput,
-) -> Result<String, ApiError> {
-    let handle = input.receipt_handle.ok_or_else(|| {
+/// The `ReceiptHandle` member: present and of a sane length before any work.
+fn receipt_handle(handle: Option<String>) -> Result<String, ApiError> {
+    let handle = handle.ok_or_else(|| {
         ApiError::new(Code::MissingParameter, "The request must contain the parameter ReceiptHandle.")
     })?;
     if handle.is_empty() || handle.len() > MAX_HANDLE_LEN {
@@ -162,6 +159,28 @@ pub async fn delete_message(
             "The input receipt handle is not a valid receipt handle.",
         ));
     }
+    Ok(handle)
+}
+
+pub async fn delete_message(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: DeleteMessageInput,
+) -> Result<String, ApiError> {
+    let handle = receipt_handle(input.receipt_handle)?;
     call.state.queues.delete_message(target.resource(), &handle).await?;
+    encode(&Empty {})
+}
+
+pub async fn change_message_visibility(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: ChangeMessageVisibilityInput,
+) -> Result<String, ApiError> {
+    let handle = receipt_handle(input.receipt_handle)?;
+    let timeout = input.visibility_timeout.ok_or_else(|| {
+        ApiError::new(Code::MissingParameter, "The request must contain the parameter VisibilityTimeout.")
+    })?;
+    call.state.queues.change_message_visibility(target.resource(), &handle, timeout).await?;
     encode(&Empty {})
 }

@@ -1,7 +1,8 @@
-//! CreateQueue, GetQueueUrl, ListQueues, DeleteQueue.
+//! CreateQueue, GetQueueUrl, ListQueues, DeleteQueue, Get/SetQueueAttributes, PurgeQueue.
 
 use crate::api::json::{
-    CreateQueueInput, Empty, GetQueueUrlInput, ListQueuesInput, ListQueuesOutput, QueueUrlInput, QueueUrlOutput,
+    CreateQueueInput, Empty, GetQueueAttributesInput, GetQueueAttributesOutput, GetQueueUrlInput, ListQueuesInput,
+    ListQueuesOutput, QueueUrlInput, QueueUrlOutput, SetQueueAttributesInput,
 };
 use crate::api::{ApiError, Call, Code, encode};
 use crate::policy::Authorized;
@@ -53,5 +54,39 @@ pub async fn delete_queue(
     _input: QueueUrlInput,
 ) -> Result<String, ApiError> {
     call.state.queues.delete_queue(target.resource()).await?;
+    encode(&Empty {})
+}
+
+pub async fn get_queue_attributes(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: GetQueueAttributesInput,
+) -> Result<String, ApiError> {
+    let names = input.attribute_names.unwrap_or_default();
+    if names.len() > 64 {
+        return Err(ApiError::new(Code::InvalidParameterValue, "Too many attribute names in the request."));
+    }
+    let attributes = call.state.queues.get_queue_attributes(target.resource(), &names).await?;
+    encode(&GetQueueAttributesOutput { attributes: attributes.into_iter().collect() })
+}
+
+pub async fn set_queue_attributes(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: SetQueueAttributesInput,
+) -> Result<String, ApiError> {
+    let attrs = input
+        .attributes
+        .ok_or_else(|| ApiError::new(Code::MissingParameter, "The request must contain the parameter Attributes."))?;
+    call.state.queues.set_queue_attributes(target.resource(), &attrs).await?;
+    encode(&Empty {})
+}
+
+pub async fn purge_queue(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    _input: QueueUrlInput,
+) -> Result<String, ApiError> {
+    call.state.queues.purge_queue(target.resource()).await?;
     encode(&Empty {})
 }
