@@ -18,7 +18,7 @@ fn forms(secret: &str) -> Vec<(String, Vec<u8>)> {
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 fn scan(path: &Path, needles: &[(String, Vec<u8>)], found: &mut Vec<String>, files: &mut usize) {
@@ -65,9 +65,32 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
 
     let sqs = served.sqs();
     let body = format!("confidential-body-{}", uuid::Uuid::new_v4().simple());
+    let attr_value = format!("confidential-attribute-{}", uuid::Uuid::new_v4().simple());
+    let binary_value = format!("confidential-binary-{}", uuid::Uuid::new_v4().simple());
     let url = sqs.create_queue().queue_name("rest").send().await.unwrap().queue_url().unwrap().to_owned();
     for _ in 0..3 {
-        sqs.send_message().queue_url(&url).message_body(&body).send().await.unwrap();
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(&body)
+            .message_attributes(
+                "note",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(&attr_value)
+                    .build()
+                    .unwrap(),
+            )
+            .message_attributes(
+                "raw",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("Binary")
+                    .binary_value(aws_sdk_sqs::primitives::Blob::new(binary_value.as_bytes()))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
     }
     let got = sqs.receive_message().queue_url(&url).send().await.unwrap();
     assert_eq!(got.messages()[0].body(), Some(body.as_str()));
@@ -111,7 +134,13 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
     for s in [&bootstrap_secret, &team_secret] {
         needles.extend(forms(s));
     }
-    needles.push(("message body".into(), body.clone().into_bytes()));
+    for (what, v) in
+        [("message body", &body), ("attribute value", &attr_value), ("binary attribute value", &binary_value)]
+    {
+        for (form, bytes) in forms(v) {
+            needles.push((format!("{what} ({form})"), bytes));
+        }
+    }
     needles.push(("session token".into(), token.into_bytes()));
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(log_text.contains("denied"), "refusals are logged");
@@ -135,4 +164,46 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
     assert!(files > 100, "scanned only {files} files");
     assert!(cluster.join("data/pg_wal").is_dir());
     assert!(found.is_empty(), "found in clear: {found:?}");
+}
+
+#[tokio::test]
+async fn a_sealed_row_copied_to_another_message_or_altered_does_not_open() {
+    let s = crate::harness::TestServer::start().await;
+    let a = s.account().await;
+    let b = s.account().await;
+    let (sqs_a, sqs_b) = (s.sqs(&a), s.sqs(&b));
+    let qa = sqs_a.create_queue().queue_name("source").send().await.unwrap().queue_url().unwrap().to_owned();
+    let qb = sqs_b.create_queue().queue_name("target").send().await.unwrap().queue_url().unwrap().to_owned();
+    let qc = sqs_a.create_queue().queue_name("untouched").send().await.unwrap().queue_url().unwrap().to_owned();
+    let id = |o: aws_sdk_sqs::operation::send_message::SendMessageOutput| {
+        uuid::Uuid::parse_str(o.message_id().unwrap()).unwrap()
+    };
+    let m1 = id(sqs_a.send_message().queue_url(&qa).message_body("account A's secret").send().await.unwrap());
+    let m2 = id(sqs_b.send_message().queue_url(&qb).message_body("B's own").send().await.unwrap());
+    sqs_a.send_message().queue_url(&qc).message_body("still fine").send().await.unwrap();
+
+    // Copy A's sealed body into B's message; flip one byte of A's own.
+    sqlx::query("UPDATE messages SET body_sealed = (SELECT body_sealed FROM messages WHERE id = $1) WHERE id = $2")
+        .bind(m1)
+        .bind(m2)
+        .execute(s.store.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE messages SET body_sealed = set_byte(body_sealed, 29, get_byte(body_sealed, 29) # 1) WHERE id = $1",
+    )
+    .bind(m1)
+    .execute(s.store.pool())
+    .await
+    .unwrap();
+
+    // Raw calls: an SDK would retry, and its retry would find the message in flight.
+    for (account, url) in [(&b, &qb), (&a, &qa)] {
+        let r = s.raw(account).call("ReceiveMessage", &format!(r#"{{"QueueUrl":"{url}"}}"#)).await;
+        assert_eq!(r.status, 500, "{}", r.body);
+        assert_eq!(r.header("x-amzn-query-error"), Some("InternalFailure;Receiver"));
+        assert!(!r.body.contains("secret") && !r.body.contains("B's own"), "{}", r.body);
+    }
+    let ok = sqs_a.receive_message().queue_url(&qc).send().await.unwrap();
+    assert_eq!(ok.messages()[0].body(), Some("still fine"));
 }

@@ -12,6 +12,8 @@ mod cross_account;
 mod durability;
 mod messages;
 mod new_user;
+mod node_sdk;
 mod queues;
+mod refusals;
 mod semantics;
 mod wire;
