@@ -366,3 +366,64 @@ async fn receipt_handles_are_refused_on_another_queue_forged_or_after_recreation
     let err = sqs.delete_message().queue_url(&q1).receipt_handle(&handle).send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_receipt_handle_is_invalid());
 }
+
+#[tokio::test]
+async fn default_maximum_message_size_is_one_mebibyte_counting_attributes() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = queue(&s, &sqs, "mib").await;
+    let mib = 1_048_576;
+    sqs.send_message().queue_url(&url).message_body("x".repeat(mib)).send().await.unwrap();
+    let err = sqs.send_message().queue_url(&url).message_body("x".repeat(mib + 1)).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "InvalidParameterValue");
+    // Name ("a"), type ("String") and value ("v") count too.
+    let attr = MessageAttributeValue::builder().data_type("String").string_value("v").build().unwrap();
+    let err = sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body("x".repeat(mib - 7))
+        .message_attributes("a", attr.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&err), "InvalidParameterValue");
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("x".repeat(mib - 8))
+        .message_attributes("a", attr)
+        .send()
+        .await
+        .unwrap();
+    let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+    assert_eq!(got.messages().len(), 2);
+    assert_eq!(got.messages().iter().map(|m| m.body().unwrap().len()).max(), Some(mib));
+}
+
+#[tokio::test]
+async fn legacy_attribute_names_parameter_also_selects_system_attributes() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = queue(&s, &sqs, "legacy").await;
+    sqs.send_message().queue_url(&url).message_body("m").send().await.unwrap();
+    #[allow(deprecated)]
+    let got = sqs
+        .receive_message()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let attrs = got.messages()[0].attributes().unwrap();
+    for name in [
+        MessageSystemAttributeName::SenderId,
+        MessageSystemAttributeName::SentTimestamp,
+        MessageSystemAttributeName::ApproximateReceiveCount,
+        MessageSystemAttributeName::ApproximateFirstReceiveTimestamp,
+    ] {
+        assert!(attrs.contains_key(&name), "{name:?}");
+    }
+    let sent: i64 = attrs[&MessageSystemAttributeName::SentTimestamp].parse().unwrap();
+    assert!((chrono::Utc::now().timestamp_millis() - sent).abs() < 60_000, "milliseconds since the epoch");
+}
