@@ -34,6 +34,14 @@ CREATE TABLE queues (
     UNIQUE (account_id, name)
 );
 
+-- Queue tags (cost allocation metadata; not secret).
+CREATE TABLE queue_tags (
+    queue_id  uuid NOT NULL REFERENCES queues (id) ON DELETE CASCADE,
+    key       text NOT NULL,
+    value     text NOT NULL,
+    PRIMARY KEY (queue_id, key)
+);
+
 -- Bodies and message attributes are sealed, bound to (account, queue id, message id).
 -- Visibility is a timestamp: a message is visible when visible_at <= now. It has expired when
 -- sent_at is older than the queue's current retention period (so lowering the period applies
@@ -44,6 +52,8 @@ CREATE TABLE messages (
     body_sealed        bytea NOT NULL,
     attributes_sealed  bytea,
     sender_id          text NOT NULL,
+    -- The AWSTraceHeader system attribute: message metadata, which SQS does not encrypt.
+    trace_header       text,
     sent_at            timestamptz NOT NULL,
     visible_at         timestamptz NOT NULL,
     receive_count      integer NOT NULL DEFAULT 0,

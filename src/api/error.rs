@@ -17,6 +17,12 @@ pub enum Code {
     QueueNameExists,
     MessageNotInflight,
     PurgeQueueInProgress,
+    EmptyBatchRequest,
+    TooManyEntriesInBatchRequest,
+    BatchEntryIdsNotDistinct,
+    InvalidBatchEntryId,
+    BatchRequestTooLong,
+    OverLimit,
     RequestThrottled,
     ReceiptHandleIsInvalid,
     InvalidMessageContents,
@@ -50,6 +56,16 @@ impl Code {
             MessageNotInflight => ("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight", 400, true),
             PurgeQueueInProgress => ("PurgeQueueInProgress", "AWS.SimpleQueueService.PurgeQueueInProgress", 403, true),
             RequestThrottled => ("RequestThrottled", "RequestThrottled", 403, true),
+            EmptyBatchRequest => ("EmptyBatchRequest", "AWS.SimpleQueueService.EmptyBatchRequest", 400, true),
+            TooManyEntriesInBatchRequest => {
+                ("TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", 400, true)
+            }
+            BatchEntryIdsNotDistinct => {
+                ("BatchEntryIdsNotDistinct", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", 400, true)
+            }
+            InvalidBatchEntryId => ("InvalidBatchEntryId", "AWS.SimpleQueueService.InvalidBatchEntryId", 400, true),
+            BatchRequestTooLong => ("BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong", 400, true),
+            OverLimit => ("OverLimit", "OverLimit", 403, true),
             ReceiptHandleIsInvalid => ("ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid", 404, true),
             InvalidMessageContents => ("InvalidMessageContents", "InvalidMessageContents", 400, true),
             InvalidAttributeName => ("InvalidAttributeName", "InvalidAttributeName", 400, true),
@@ -153,6 +169,11 @@ impl From<QueueError> for ApiError {
             QueueError::MessageNotInflight => Code::MessageNotInflight,
             QueueError::PurgeQueueInProgress(_) => Code::PurgeQueueInProgress,
             QueueError::TooManyLongPolls => Code::RequestThrottled,
+            QueueError::EmptyBatchRequest => Code::EmptyBatchRequest,
+            QueueError::TooManyEntriesInBatchRequest(_) => Code::TooManyEntriesInBatchRequest,
+            QueueError::BatchEntryIdsNotDistinct(_) => Code::BatchEntryIdsNotDistinct,
+            QueueError::InvalidBatchEntryId(_) => Code::InvalidBatchEntryId,
+            QueueError::BatchRequestTooLong(_) => Code::BatchRequestTooLong,
             QueueError::Store(e) => return Self::internal(e),
             QueueError::Crypto(e) => return Self::internal(e),
         };

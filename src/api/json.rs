@@ -13,7 +13,7 @@ pub struct CreateQueueInput {
     pub attributes: Option<HashMap<String, String>>,
     /// Lower case in the model.
     #[serde(rename = "tags")]
-    pub tags: Option<HashMap<String, String>>,
+    pub tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +63,89 @@ pub struct SendMessageInput {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+pub struct SendMessageBatchEntry {
+    pub id: Option<String>,
+    pub message_body: Option<String>,
+    pub delay_seconds: Option<i32>,
+    pub message_attributes: Option<HashMap<String, MessageAttributeValue>>,
+    pub message_system_attributes: Option<HashMap<String, MessageAttributeValue>>,
+    pub message_deduplication_id: Option<String>,
+    pub message_group_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SendMessageBatchInput {
+    pub queue_url: Option<String>,
+    pub entries: Option<Vec<SendMessageBatchEntry>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteMessageBatchEntry {
+    pub id: Option<String>,
+    pub receipt_handle: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteMessageBatchInput {
+    pub queue_url: Option<String>,
+    pub entries: Option<Vec<DeleteMessageBatchEntry>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChangeMessageVisibilityBatchEntry {
+    pub id: Option<String>,
+    pub receipt_handle: Option<String>,
+    pub visibility_timeout: Option<i32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChangeMessageVisibilityBatchInput {
+    pub queue_url: Option<String>,
+    pub entries: Option<Vec<ChangeMessageVisibilityBatchEntry>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchResultError {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "SenderFault")]
+    pub sender_fault: bool,
+    #[serde(rename = "Code")]
+    pub code: String,
+    #[serde(rename = "Message")]
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SendBatchResultEntry {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(flatten)]
+    pub result: SendMessageOutput,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IdEntry {
+    #[serde(rename = "Id")]
+    pub id: String,
+}
+
+/// Both lists are required members: sent even when empty.
+#[derive(Debug, Serialize)]
+pub struct BatchOutput<T> {
+    #[serde(rename = "Successful")]
+    pub successful: Vec<T>,
+    #[serde(rename = "Failed")]
+    pub failed: Vec<BatchResultError>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ReceiveMessageInput {
     pub queue_url: Option<String>,
     pub attribute_names: Option<Vec<String>>,
@@ -79,6 +162,27 @@ pub struct ReceiveMessageInput {
 pub struct DeleteMessageInput {
     pub queue_url: Option<String>,
     pub receipt_handle: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagQueueInput {
+    pub queue_url: Option<String>,
+    pub tags: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagQueueInput {
+    pub queue_url: Option<String>,
+    pub tag_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListQueueTagsOutput {
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -133,6 +237,8 @@ pub struct SendMessageOutput {
     pub md5_of_message_body: String,
     #[serde(rename = "MD5OfMessageAttributes", skip_serializing_if = "Option::is_none")]
     pub md5_of_message_attributes: Option<String>,
+    #[serde(rename = "MD5OfMessageSystemAttributes", skip_serializing_if = "Option::is_none")]
+    pub md5_of_message_system_attributes: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -178,6 +284,10 @@ impl Targeted for CreateQueueInput {
     fn queue_name(&self) -> Option<&str> {
         self.queue_name.as_deref()
     }
+    /// Tagging at creation also needs `sqs:TagQueue`.
+    fn extra_actions(&self) -> &'static [&'static str] {
+        if self.tags.as_ref().is_some_and(|t| !t.is_empty()) { &["sqs:TagQueue"] } else { &[] }
+    }
 }
 
 impl Targeted for GetQueueUrlInput {
@@ -205,5 +315,10 @@ targeted_by_url!(
     DeleteMessageInput,
     GetQueueAttributesInput,
     SetQueueAttributesInput,
-    ChangeMessageVisibilityInput
+    ChangeMessageVisibilityInput,
+    SendMessageBatchInput,
+    DeleteMessageBatchInput,
+    ChangeMessageVisibilityBatchInput,
+    TagQueueInput,
+    UntagQueueInput
 );

@@ -59,13 +59,13 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec("SetQueueAttributes", "sqs:SetQueueAttributes", Target::QueueUrl, true),
     spec("PurgeQueue", "sqs:PurgeQueue", Target::QueueUrl, true),
     spec("ChangeMessageVisibility", "sqs:ChangeMessageVisibility", Target::QueueUrl, true),
-    spec("ChangeMessageVisibilityBatch", "sqs:ChangeMessageVisibility", Target::QueueUrl, false),
-    spec("SendMessageBatch", "sqs:SendMessage", Target::QueueUrl, false),
-    spec("DeleteMessageBatch", "sqs:DeleteMessage", Target::QueueUrl, false),
+    spec("ChangeMessageVisibilityBatch", "sqs:ChangeMessageVisibility", Target::QueueUrl, true),
+    spec("SendMessageBatch", "sqs:SendMessage", Target::QueueUrl, true),
+    spec("DeleteMessageBatch", "sqs:DeleteMessage", Target::QueueUrl, true),
     spec("ListDeadLetterSourceQueues", "sqs:ListDeadLetterSourceQueues", Target::QueueUrl, false),
-    spec("TagQueue", "sqs:TagQueue", Target::QueueUrl, false),
-    spec("UntagQueue", "sqs:UntagQueue", Target::QueueUrl, false),
-    spec("ListQueueTags", "sqs:ListQueueTags", Target::QueueUrl, false),
+    spec("TagQueue", "sqs:TagQueue", Target::QueueUrl, true),
+    spec("UntagQueue", "sqs:UntagQueue", Target::QueueUrl, true),
+    spec("ListQueueTags", "sqs:ListQueueTags", Target::QueueUrl, true),
     spec("AddPermission", "sqs:AddPermission", Target::QueueUrl, false),
     spec("RemovePermission", "sqs:RemovePermission", Target::QueueUrl, false),
     spec("StartMessageMoveTask", "sqs:StartMessageMoveTask", Target::Account, false),
@@ -108,6 +108,10 @@ pub trait Targeted {
     }
     fn queue_owner(&self) -> Option<&str> {
         None
+    }
+    /// IAM actions this input needs besides the action's own (e.g. tags on CreateQueue).
+    fn extra_actions(&self) -> &'static [&'static str] {
+        &[]
     }
 }
 
@@ -160,6 +164,9 @@ mod gate {
         };
         let arn = call.state.queues.queue_arn(&r);
         let account = r.account.as_str().to_owned();
+        for extra in input.extra_actions() {
+            policy::authorize(&ctx(call), extra, &account, &arn, ())?;
+        }
         Ok(policy::authorize(&ctx(call), call.spec.iam_action, &account, &arn, r)?)
     }
 
@@ -218,9 +225,15 @@ pub async fn dispatch(call: &Call<'_>, body: &[u8]) -> Result<String, ApiError> 
         "ReceiveMessage" => on_queue!(messages::receive_message),
         "DeleteMessage" => on_queue!(messages::delete_message),
         "ChangeMessageVisibility" => on_queue!(messages::change_message_visibility),
+        "SendMessageBatch" => on_queue!(messages::send_message_batch),
+        "DeleteMessageBatch" => on_queue!(messages::delete_message_batch),
+        "ChangeMessageVisibilityBatch" => on_queue!(messages::change_message_visibility_batch),
         "GetQueueAttributes" => on_queue!(queues::get_queue_attributes),
         "SetQueueAttributes" => on_queue!(queues::set_queue_attributes),
         "PurgeQueue" => on_queue!(queues::purge_queue),
+        "TagQueue" => on_queue!(queues::tag_queue),
+        "UntagQueue" => on_queue!(queues::untag_queue),
+        "ListQueueTags" => on_queue!(queues::list_queue_tags),
         other => {
             Err(ApiError::new(Code::UnsupportedOperation, format!("{other} is not supported by this Sluice version.")))
         }

@@ -19,6 +19,19 @@ pub fn of_attribute_map(attrs: &MessageAttributes) -> Option<String> {
     Some(hex::encode(Md5::digest(encode_attributes(attrs))))
 }
 
+/// MD5OfMessageSystemAttributes for an AWSTraceHeader value.
+pub fn of_trace_header(value: &str) -> Option<String> {
+    let mut m = MessageAttributes::new();
+    m.insert(
+        "AWSTraceHeader".into(),
+        super::message::AttributeValue {
+            data_type: "String".into(),
+            value: super::message::Value::String(value.into()),
+        },
+    );
+    of_attribute_map(&m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::message::{AttributeValue, Value};
@@ -61,6 +74,14 @@ mod tests {
             ),
         );
         assert_eq!(of_attribute_map(&m).unwrap(), "5ae4d5d7636402d80f4eb6d213245a88");
+    }
+
+    #[test]
+    fn trace_header_md5_matches_reference_example_c() {
+        assert_eq!(
+            of_trace_header("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1").unwrap(),
+            "5ae4d5d7636402d80f4eb6d213245a88"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod message;
 pub mod names;
 pub mod receipt;
 pub mod service;
+pub mod tags;
 
 pub use names::{AccountId, QueueName, QueueRef};
 pub use service::QueueService;
@@ -41,6 +42,18 @@ pub enum QueueError {
     PurgeQueueInProgress(String),
     #[error("Too many open long polls on this server; retry later.")]
     TooManyLongPolls,
+    #[error("There should be at least one SendMessageBatchRequestEntry in the request.")]
+    EmptyBatchRequest,
+    #[error("Maximum number of entries per request are 10. You have sent {0}.")]
+    TooManyEntriesInBatchRequest(usize),
+    #[error("Id {0} repeated.")]
+    BatchEntryIdsNotDistinct(String),
+    #[error(
+        "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long. Invalid id: {0}"
+    )]
+    InvalidBatchEntryId(String),
+    #[error("{0}")]
+    BatchRequestTooLong(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

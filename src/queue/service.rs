@@ -1,11 +1,11 @@
 //! The queue operations, with SQS's validation and semantics.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::prelude::*;
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
 
@@ -19,6 +19,10 @@ use crate::store::{NewMessage, PgStore, QueueRow};
 
 /// Most queue URLs ListQueues returns.
 pub const MAX_LIST: i64 = 1000;
+/// Most entries in a batch.
+pub const MAX_BATCH: usize = 10;
+/// Most bytes (bodies and attributes) in one SendMessageBatch.
+pub const MAX_BATCH_BYTES: usize = 1_048_576;
 /// Most messages one receive returns.
 pub const MAX_RECEIVE: i32 = 10;
 /// Longest long poll.
@@ -40,6 +44,8 @@ pub struct SendInput {
     pub body: String,
     pub delay_seconds: Option<i32>,
     pub attributes: MessageAttributes,
+    /// The AWSTraceHeader system attribute.
+    pub trace_header: Option<String>,
     pub sender_id: String,
 }
 
@@ -49,6 +55,7 @@ pub struct SendOutput {
     pub message_id: Uuid,
     pub md5_of_body: String,
     pub md5_of_attributes: Option<String>,
+    pub md5_of_system_attributes: Option<String>,
 }
 
 /// What ReceiveMessage needs.
@@ -93,6 +100,30 @@ fn body_context(account: &str, queue_id: Uuid, message_id: Uuid) -> Context {
 
 fn attributes_context(account: &str, queue_id: Uuid, message_id: Uuid) -> Context {
     Context::new("message-attributes").with(account).with(queue_id.as_bytes()).with(message_id.as_bytes())
+}
+
+/// The whole-request checks of every batch, in this order: empty, too many, ids repeated,
+/// an id of the wrong form.
+pub fn check_batch_ids<'a>(ids: impl Iterator<Item = &'a str> + Clone) -> Result<(), QueueError> {
+    let n = ids.clone().count();
+    if n == 0 {
+        return Err(QueueError::EmptyBatchRequest);
+    }
+    if n > MAX_BATCH {
+        return Err(QueueError::TooManyEntriesInBatchRequest(n));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for id in ids.clone() {
+        if !seen.insert(id) {
+            return Err(QueueError::BatchEntryIdsNotDistinct(id.chars().take(80).collect()));
+        }
+    }
+    for id in ids {
+        if id.is_empty() || id.len() > 80 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(QueueError::InvalidBatchEntryId(id.chars().take(100).collect()));
+        }
+    }
+    Ok(())
 }
 
 /// Messages sent at or before this instant have outlived the queue's retention period.
@@ -146,13 +177,25 @@ impl QueueService {
     }
 
     /// CreateQueue: idempotent when the supplied attributes match.
-    pub async fn create_queue(&self, r: &QueueRef, attrs: &HashMap<String, String>) -> Result<String, QueueError> {
+    /// CreateQueue, with tags for a new queue (an existing queue's tags are left alone).
+    pub async fn create_queue(
+        &self,
+        r: &QueueRef,
+        attrs: &HashMap<String, String>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String, QueueError> {
         let settings = attributes::settings_for_create(attrs)?;
+        super::tags::validate(tags)?;
         let now = self.clock.now();
         let mut tries = 0;
         loop {
             match self.store.create_queue(r.account.as_str(), r.name.as_str(), settings, now).await {
-                Ok(Created::New(_)) => break,
+                Ok(Created::New(q)) => {
+                    if !tags.is_empty() {
+                        self.store.tag_queue(q.id, tags, super::tags::MAX_TAGS as i64).await?;
+                    }
+                    break;
+                }
                 Ok(Created::Existing(row)) => {
                     if !attributes::same_as_existing(attrs, &settings, &row.settings()) {
                         return Err(QueueError::QueueNameExists(format!(
@@ -227,12 +270,16 @@ impl QueueService {
         Some(w.entry(queue_id).or_insert_with(|| Arc::new(Notify::new())).clone())
     }
 
-    /// SendMessage: validates, seals, stores; answers once committed.
-    pub async fn send_message(&self, r: &QueueRef, input: SendInput) -> Result<SendOutput, QueueError> {
+    /// Validates and seals one message for `q` (the per-entry part of a send).
+    fn prepare(
+        &self,
+        q: &QueueRow,
+        input: SendInput,
+        now: DateTime<Utc>,
+    ) -> Result<(NewMessage, SendOutput, bool), QueueError> {
         message::validate_body(&input.body)?;
         message::validate_attributes(&input.attributes)?;
         let delay = in_range("DelaySeconds", input.delay_seconds, 0, MAX_DELAY)?;
-        let q = self.queue(r).await?;
         let size = input.body.len() + input.attributes.iter().map(|(n, v)| v.size(n)).sum::<usize>();
         if size > q.maximum_message_size as usize {
             return Err(QueueError::InvalidParameterValue(format!(
@@ -248,31 +295,81 @@ impl QueueService {
             let encoded = zeroize::Zeroizing::new(message::encode_attributes(&input.attributes));
             Some(self.sealer.seal(&encoded, &attributes_context(&q.account_id, q.id, id))?)
         };
-        let now = self.clock.now();
         let delay = delay.unwrap_or(q.delay_seconds);
-        self.store
-            .insert_message(
-                q.id,
-                &NewMessage {
-                    id,
-                    body_sealed: &body_sealed,
-                    attributes_sealed: attributes_sealed.as_deref(),
-                    sender_id: &input.sender_id,
-                    sent_at: now,
-                    visible_at: now + TimeDelta::seconds(delay.into()),
-                },
-            )
-            .await?;
-        if delay == 0
-            && let Some(n) = self.wakeup(q.id)
-        {
-            n.notify_waiters();
-        }
-        Ok(SendOutput {
+        let out = SendOutput {
             message_id: id,
             md5_of_body: md5::of_body(&input.body),
             md5_of_attributes: md5::of_attribute_map(&input.attributes),
-        })
+            md5_of_system_attributes: input.trace_header.as_deref().and_then(md5::of_trace_header),
+        };
+        let row = NewMessage {
+            id,
+            body_sealed,
+            attributes_sealed,
+            trace_header: input.trace_header,
+            sender_id: input.sender_id,
+            sent_at: now,
+            visible_at: now + TimeDelta::seconds(delay.into()),
+        };
+        Ok((row, out, delay == 0))
+    }
+
+    fn wake(&self, queue_id: Uuid) {
+        if let Some(n) = self.wakeup(queue_id) {
+            n.notify_waiters();
+        }
+    }
+
+    /// SendMessage: validates, seals, stores; answers once committed.
+    pub async fn send_message(&self, r: &QueueRef, input: SendInput) -> Result<SendOutput, QueueError> {
+        let q = self.queue(r).await?;
+        let (row, out, visible_now) = self.prepare(&q, input, self.clock.now())?;
+        self.store.insert_messages(q.id, std::slice::from_ref(&row)).await?;
+        if visible_now {
+            self.wake(q.id);
+        }
+        Ok(out)
+    }
+
+    /// SendMessageBatch: whole-request checks first; then each entry succeeds or fails on its
+    /// own, and every good entry is stored in one statement.
+    pub async fn send_message_batch(
+        &self,
+        r: &QueueRef,
+        entries: Vec<(String, SendInput)>,
+    ) -> Result<Vec<(String, Result<SendOutput, QueueError>)>, QueueError> {
+        check_batch_ids(entries.iter().map(|(id, _)| id.as_str()))?;
+        let total: usize = entries
+            .iter()
+            .map(|(_, e)| e.body.len() + e.attributes.iter().map(|(n, v)| v.size(n)).sum::<usize>())
+            .sum();
+        if total > MAX_BATCH_BYTES {
+            return Err(QueueError::BatchRequestTooLong(format!(
+                "Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent {total} bytes."
+            )));
+        }
+        let q = self.queue(r).await?;
+        let now = self.clock.now();
+        let mut rows = Vec::with_capacity(entries.len());
+        let mut results = Vec::with_capacity(entries.len());
+        let mut wake = false;
+        for (id, input) in entries {
+            match self.prepare(&q, input, now) {
+                Ok((row, out, visible_now)) => {
+                    rows.push(row);
+                    wake |= visible_now;
+                    results.push((id, Ok(out)));
+                }
+                Err(e) => results.push((id, Err(e))),
+            }
+        }
+        if !rows.is_empty() {
+            self.store.insert_messages(q.id, &rows).await?;
+        }
+        if wake {
+            self.wake(q.id);
+        }
+        Ok(results)
     }
 
     /// ReceiveMessage: a short poll, or a long poll that sleeps until a send to the queue
@@ -350,6 +447,11 @@ impl QueueService {
         if wants("ApproximateReceiveCount") {
             system.push(("ApproximateReceiveCount", row.receive_count.to_string()));
         }
+        if wants("AWSTraceHeader")
+            && let Some(t) = &row.trace_header
+        {
+            system.push(("AWSTraceHeader", t.clone()));
+        }
         if wants("ApproximateFirstReceiveTimestamp") {
             let first = row.first_received_at.unwrap_or(row.sent_at);
             system.push(("ApproximateFirstReceiveTimestamp", first.timestamp_millis().to_string()));
@@ -411,6 +513,132 @@ impl QueueService {
             "Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds] (received {} s ago).",
             (now - received).num_seconds()
         )))
+    }
+
+    /// DeleteMessageBatch: malformed or foreign handles fail their entry; the rest are
+    /// deleted in one statement (stale handles included, as with DeleteMessage).
+    pub async fn delete_message_batch(
+        &self,
+        r: &QueueRef,
+        entries: Vec<(String, String)>,
+    ) -> Result<Vec<(String, Result<(), QueueError>)>, QueueError> {
+        check_batch_ids(entries.iter().map(|(id, _)| id.as_str()))?;
+        let q = self.queue(r).await?;
+        let mut ids = Vec::new();
+        let results: Vec<_> = entries
+            .into_iter()
+            .map(|(id, handle)| match self.receipts.check(&handle).filter(|rc| rc.queue_id == q.id) {
+                Some(rc) => {
+                    ids.push(rc.message_id);
+                    (id, Ok(()))
+                }
+                None => (id, Err(QueueError::ReceiptHandleIsInvalid(handle.chars().take(100).collect()))),
+            })
+            .collect();
+        if !ids.is_empty() {
+            self.store.delete_messages(q.id, &ids).await?;
+        }
+        Ok(results)
+    }
+
+    /// ChangeMessageVisibilityBatch: each entry as ChangeMessageVisibility would treat it;
+    /// the valid ones change in one statement.
+    pub async fn change_message_visibility_batch(
+        &self,
+        r: &QueueRef,
+        entries: Vec<(String, String, Option<i32>)>,
+    ) -> Result<Vec<(String, Result<(), QueueError>)>, QueueError> {
+        check_batch_ids(entries.iter().map(|(id, _, _)| id.as_str()))?;
+        let q = self.queue(r).await?;
+        let now = self.clock.now();
+        let mut results: Vec<(String, Result<(), QueueError>)> = Vec::with_capacity(entries.len());
+        let mut changes = Vec::new();
+        let mut pending = Vec::new();
+        for (id, handle, timeout) in entries {
+            let checked = (|| {
+                let timeout = timeout.ok_or(QueueError::MissingParameter("VisibilityTimeout"))?;
+                in_range("VisibilityTimeout", Some(timeout), 0, MAX_VISIBILITY)?;
+                let invalid = || QueueError::ReceiptHandleIsInvalid(handle.chars().take(100).collect());
+                let rc = self.receipts.check(&handle).filter(|rc| rc.queue_id == q.id).ok_or_else(invalid)?;
+                let seq = i32::try_from(rc.receive_seq).map_err(|_| invalid())?;
+                Ok((rc.message_id, seq, now + TimeDelta::seconds(timeout.into()), timeout))
+            })();
+            match checked {
+                Ok((msg, seq, deadline, timeout)) => {
+                    changes.push((msg, seq, deadline));
+                    pending.push((results.len(), msg, seq, timeout));
+                    results.push((id, Ok(())));
+                }
+                Err(e) => results.push((id, Err(e))),
+            }
+        }
+        if changes.is_empty() {
+            return Ok(results);
+        }
+        let changed = self.store.change_visibilities(q.id, &changes, now, VISIBILITY_CAP).await?;
+        let refused: Vec<Uuid> = pending.iter().map(|p| p.1).filter(|m| !changed.contains(m)).collect();
+        let states: HashMap<Uuid, crate::store::messages::InflightRow> = if refused.is_empty() {
+            HashMap::new()
+        } else {
+            self.store.inflight_states(q.id, &refused).await?.into_iter().collect()
+        };
+        let mut released = false;
+        for (index, msg, seq, timeout) in pending {
+            if changed.contains(&msg) {
+                released |= timeout == 0;
+                continue;
+            }
+            let err = match states.get(&msg) {
+                Some(s) if s.receive_count == seq && s.visible_at <= now => QueueError::MessageNotInflight,
+                Some(s) if s.receive_count == seq => QueueError::InvalidParameterValue(format!(
+                    "Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds]."
+                )),
+                _ => QueueError::ReceiptHandleIsInvalid("(batch entry)".into()),
+            };
+            results[index].1 = Err(err);
+        }
+        if released {
+            self.wake(q.id);
+        }
+        Ok(results)
+    }
+
+    /// TagQueue: adds or overwrites; a queue holds at most 50 tags.
+    pub async fn tag_queue(&self, r: &QueueRef, tags: &BTreeMap<String, String>) -> Result<(), QueueError> {
+        if tags.is_empty() {
+            return Err(QueueError::MissingParameter("Tags"));
+        }
+        super::tags::validate(tags)?;
+        let q = self.queue(r).await?;
+        if !self.store.tag_queue(q.id, tags, super::tags::MAX_TAGS as i64).await? {
+            return Err(QueueError::InvalidParameterValue(format!(
+                "Too many tags added for queue {}. A queue holds at most {} tags.",
+                q.name,
+                super::tags::MAX_TAGS
+            )));
+        }
+        Ok(())
+    }
+
+    /// UntagQueue: absent keys are ignored.
+    pub async fn untag_queue(&self, r: &QueueRef, keys: &[String]) -> Result<(), QueueError> {
+        if keys.is_empty() {
+            return Err(QueueError::MissingParameter("TagKeys"));
+        }
+        if keys.len() > super::tags::MAX_TAGS {
+            return Err(QueueError::InvalidParameterValue("Too many tag keys in one request.".into()));
+        }
+        for k in keys {
+            super::tags::validate_key(k)?;
+        }
+        let q = self.queue(r).await?;
+        self.store.untag_queue(q.id, keys).await?;
+        Ok(())
+    }
+
+    pub async fn list_queue_tags(&self, r: &QueueRef) -> Result<BTreeMap<String, String>, QueueError> {
+        let q = self.queue(r).await?;
+        Ok(self.store.queue_tags(q.id).await?)
     }
 
     /// GetQueueAttributes. Unknown names are refused; names of features not built are

@@ -34,6 +34,8 @@ pub enum LocalPgError {
     Failed { step: &'static str, log: String },
     #[error("PostgreSQL did not become ready within {0:?}; see {1}")]
     NotReady(Duration, String),
+    #[error("PostgreSQL exited while starting; see {0}")]
+    Exited(String),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalPgError {
@@ -232,9 +234,13 @@ impl LocalPg {
             && is_postgres(pid)
         {
             tracing::info!(pid, "adopting the PostgreSQL server left running by a previous start");
-            let pg = Self { child: None, pid, url, cluster_dir: cluster.clone(), adopted: true };
-            pg.wait_ready(&log_path).await?;
-            return Ok(pg);
+            let pg = Self { child: None, pid, url: url.clone(), cluster_dir: cluster.clone(), adopted: true };
+            match pg.wait_ready(&log_path).await {
+                Ok(()) => return Ok(pg),
+                // It was on its way out (killed moments ago): start a fresh one below.
+                Err(LocalPgError::Exited(_)) => wait_gone(pid).await,
+                Err(e) => return Err(e),
+            }
         }
 
         // Lock files of a server that is gone (killed, or a zombie nobody reaped) would make
@@ -299,7 +305,10 @@ impl LocalPg {
                 let _ = conn.close().await;
                 return Ok(());
             }
-            if !process_alive(self.pid) || start.elapsed() > READY_TIMEOUT {
+            if !process_alive(self.pid) {
+                return Err(LocalPgError::Exited(log_path.display().to_string()));
+            }
+            if start.elapsed() > READY_TIMEOUT {
                 return Err(LocalPgError::NotReady(READY_TIMEOUT, log_path.display().to_string()));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -353,6 +362,14 @@ impl LocalPg {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+/// Waits (bounded) until a process is gone.
+async fn wait_gone(pid: i32) {
+    let start = Instant::now();
+    while process_alive(pid) && start.elapsed() < STOP_TIMEOUT {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

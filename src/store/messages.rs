@@ -8,11 +8,12 @@ use super::{PgStore, StoreError};
 
 /// A message to insert; body and attributes are already sealed.
 #[derive(Debug)]
-pub struct NewMessage<'a> {
+pub struct NewMessage {
     pub id: Uuid,
-    pub body_sealed: &'a [u8],
-    pub attributes_sealed: Option<&'a [u8]>,
-    pub sender_id: &'a str,
+    pub body_sealed: Vec<u8>,
+    pub attributes_sealed: Option<Vec<u8>>,
+    pub trace_header: Option<String>,
+    pub sender_id: String,
     pub sent_at: DateTime<Utc>,
     pub visible_at: DateTime<Utc>,
 }
@@ -24,6 +25,7 @@ pub struct ReceivedRow {
     pub body_sealed: Vec<u8>,
     pub attributes_sealed: Option<Vec<u8>>,
     pub sender_id: String,
+    pub trace_header: Option<String>,
     pub sent_at: DateTime<Utc>,
     pub receive_count: i32,
     pub first_received_at: Option<DateTime<Utc>>,
@@ -32,6 +34,7 @@ pub struct ReceivedRow {
 /// The state of one message, for explaining a refused visibility change.
 #[derive(Debug, sqlx::FromRow)]
 pub struct InflightRow {
+    pub id: Option<Uuid>,
     pub receive_count: i32,
     pub visible_at: DateTime<Utc>,
     pub last_received_at: Option<DateTime<Utc>>,
@@ -53,19 +56,27 @@ pub struct Received {
 }
 
 impl PgStore {
-    /// Inserts one message; returns once it is committed.
-    pub async fn insert_message(&self, queue_id: Uuid, m: &NewMessage<'_>) -> Result<(), StoreError> {
+    /// Inserts messages (one or a batch) in one statement; returns once committed.
+    pub async fn insert_messages(&self, queue_id: Uuid, msgs: &[NewMessage]) -> Result<(), StoreError> {
+        let ids: Vec<Uuid> = msgs.iter().map(|m| m.id).collect();
+        let bodies: Vec<&[u8]> = msgs.iter().map(|m| m.body_sealed.as_slice()).collect();
+        let attrs: Vec<Option<&[u8]>> = msgs.iter().map(|m| m.attributes_sealed.as_deref()).collect();
+        let traces: Vec<Option<&str>> = msgs.iter().map(|m| m.trace_header.as_deref()).collect();
+        let senders: Vec<&str> = msgs.iter().map(|m| m.sender_id.as_str()).collect();
+        let sent: Vec<DateTime<Utc>> = msgs.iter().map(|m| m.sent_at).collect();
+        let visible: Vec<DateTime<Utc>> = msgs.iter().map(|m| m.visible_at).collect();
         sqlx::query(
-            "INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, sender_id, sent_at, visible_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at)
+             SELECT $1, * FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[])",
         )
         .bind(queue_id)
-        .bind(m.id)
-        .bind(m.body_sealed)
-        .bind(m.attributes_sealed)
-        .bind(m.sender_id)
-        .bind(m.sent_at)
-        .bind(m.visible_at)
+        .bind(ids)
+        .bind(bodies)
+        .bind(attrs)
+        .bind(traces)
+        .bind(senders)
+        .bind(sent)
+        .bind(visible)
         .execute(self.db())
         .await?;
         Ok(())
@@ -96,7 +107,8 @@ impl PgStore {
                  last_received_at = $2
              FROM picked
              WHERE m.queue_id = $1 AND m.id = picked.id
-             RETURNING m.id, m.body_sealed, m.attributes_sealed, m.sender_id, m.sent_at, m.receive_count, m.first_received_at",
+             RETURNING m.id, m.body_sealed, m.attributes_sealed, m.sender_id, m.trace_header, m.sent_at, m.receive_count,
+                       m.first_received_at",
         )
         .bind(queue_id)
         .bind(now)
@@ -127,6 +139,57 @@ impl PgStore {
             .execute(self.db())
             .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Deletes messages by id (a batch) in one statement.
+    pub async fn delete_messages(&self, queue_id: Uuid, ids: &[Uuid]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM messages WHERE queue_id = $1 AND id = ANY($2)")
+            .bind(queue_id)
+            .bind(ids)
+            .execute(self.db())
+            .await?;
+        Ok(())
+    }
+
+    /// The batch form of `change_visibility`: each (id, seq, new deadline) changes under the
+    /// same conditions; returns the ids that changed. One statement.
+    pub async fn change_visibilities(
+        &self,
+        queue_id: Uuid,
+        changes: &[(Uuid, i32, DateTime<Utc>)],
+        now: DateTime<Utc>,
+        cap: chrono::TimeDelta,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let ids: Vec<Uuid> = changes.iter().map(|c| c.0).collect();
+        let seqs: Vec<i32> = changes.iter().map(|c| c.1).collect();
+        let deadlines: Vec<DateTime<Utc>> = changes.iter().map(|c| c.2).collect();
+        Ok(sqlx::query_scalar(
+            "UPDATE messages m SET visible_at = v.deadline
+             FROM UNNEST($2::uuid[], $3::int[], $4::timestamptz[]) AS v(id, seq, deadline)
+             WHERE m.queue_id = $1 AND m.id = v.id AND m.receive_count = v.seq AND m.visible_at > $5
+               AND m.last_received_at + $6 >= v.deadline
+             RETURNING m.id",
+        )
+        .bind(queue_id)
+        .bind(ids)
+        .bind(seqs)
+        .bind(deadlines)
+        .bind(now)
+        .bind(cap)
+        .fetch_all(self.db())
+        .await?)
+    }
+
+    /// The states of several messages (to explain refused changes in a batch).
+    pub async fn inflight_states(&self, queue_id: Uuid, ids: &[Uuid]) -> Result<Vec<(Uuid, InflightRow)>, StoreError> {
+        let rows: Vec<InflightRow> = sqlx::query_as(
+            "SELECT id, receive_count, visible_at, last_received_at FROM messages WHERE queue_id = $1 AND id = ANY($2)",
+        )
+        .bind(queue_id)
+        .bind(ids)
+        .fetch_all(self.db())
+        .await?;
+        Ok(rows.into_iter().filter_map(|r| r.id.map(|id| (id, r))).collect())
     }
 
     /// Sets a new visibility deadline for the message's current receive `seq`, if it is still
@@ -160,7 +223,7 @@ impl PgStore {
     /// The state of one message (to explain a refused change).
     pub async fn inflight_state(&self, queue_id: Uuid, id: Uuid) -> Result<Option<InflightRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT receive_count, visible_at, last_received_at FROM messages WHERE queue_id = $1 AND id = $2",
+            "SELECT id, receive_count, visible_at, last_received_at FROM messages WHERE queue_id = $1 AND id = $2",
         )
         .bind(queue_id)
         .bind(id)

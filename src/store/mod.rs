@@ -4,6 +4,7 @@
 pub mod local_pg;
 pub mod messages;
 pub mod queues;
+pub mod tags;
 pub mod tenancy;
 
 use std::sync::Arc;

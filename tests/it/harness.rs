@@ -399,11 +399,16 @@ impl Served {
         self.child.id() as i32
     }
 
-    /// SIGKILL to the whole process group: Sluice and its PostgreSQL.
+    /// SIGKILL to the whole process group: Sluice and its PostgreSQL. Returns when no live
+    /// process of the group is left.
     pub fn kill_group(&mut self) {
         // SAFETY: signalling the process group this test created.
         unsafe { libc::killpg(self.pgid(), libc::SIGKILL) };
         let _ = self.child.wait();
+        let start = std::time::Instant::now();
+        while group_alive(self.pgid()) && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERM, then wait for a clean exit.
@@ -435,6 +440,17 @@ impl Drop for ClusterGuard {
     fn drop(&mut self) {
         remove_cluster(&self.0);
     }
+}
+
+/// Whether any live (non-zombie) process is in process group `pgid`.
+fn group_alive(pgid: i32) -> bool {
+    std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { return false };
+        let Some((_, rest)) = stat.rsplit_once(')') else { return false };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // Fields after the command: state, ppid, pgrp, ...
+        fields.len() > 2 && fields[0] != "Z" && fields[2].parse::<i32>().ok() == Some(pgid)
+    })
 }
 
 /// Removes the managed cluster that `serve` made for `data_dir` (it may live outside it).

@@ -7,6 +7,7 @@ mod harness;
 
 mod at_rest;
 mod auth;
+mod batches;
 mod compose;
 mod cross_account;
 mod durability;
@@ -16,4 +17,5 @@ mod node_sdk;
 mod queues;
 mod refusals;
 mod semantics;
+mod tags;
 mod wire;

@@ -138,6 +138,6 @@ async fn actions_not_built_yet_answer_unsupported_operation() {
         .await
         .unwrap_err();
     assert!(err.as_service_error().unwrap().is_unsupported_operation(), "{err:?}");
-    let err = sqs.list_queue_tags().queue_url(&url).send().await.unwrap_err();
+    let err = sqs.remove_permission().queue_url(&url).label("l").send().await.unwrap_err();
     assert_eq!(error_code(&err), "AWS.SimpleQueueService.UnsupportedOperation");
 }

@@ -1,19 +1,21 @@
-//! SendMessage, ReceiveMessage, DeleteMessage, ChangeMessageVisibility.
+//! SendMessage, ReceiveMessage, DeleteMessage, ChangeMessageVisibility and their batches.
 
 use std::collections::HashMap;
 
 use base64::prelude::*;
 
 use crate::api::json::{
-    AttributeValueOut, ChangeMessageVisibilityInput, DeleteMessageInput, Empty, MessageAttributeValue, MessageOut,
-    ReceiveMessageInput, ReceiveMessageOutput, SendMessageInput, SendMessageOutput,
+    AttributeValueOut, BatchOutput, BatchResultError, ChangeMessageVisibilityBatchInput, ChangeMessageVisibilityInput,
+    DeleteMessageBatchInput, DeleteMessageInput, Empty, IdEntry, MessageAttributeValue, MessageOut,
+    ReceiveMessageInput, ReceiveMessageOutput, SendBatchResultEntry, SendMessageBatchInput, SendMessageInput,
+    SendMessageOutput,
 };
 use crate::api::{ApiError, Call, Code, encode};
 use crate::policy::Authorized;
 use crate::queue::QueueRef;
 use crate::queue::message::{AttributeValue, MessageAttributes, Value};
 use crate::queue::receipt::MAX_HANDLE_LEN;
-use crate::queue::service::{ReceiveInput, SendInput};
+use crate::queue::service::{ReceiveInput, SendInput, check_batch_ids};
 
 fn invalid(msg: impl Into<String>) -> ApiError {
     ApiError::new(Code::InvalidParameterValue, msg)
@@ -56,47 +58,130 @@ fn attributes_from_wire(wire: HashMap<String, MessageAttributeValue>) -> Result<
     Ok(out)
 }
 
-pub async fn send_message(
+/// The members of one message to send (SendMessage, or one batch entry), checked for
+/// shape; the queue layer checks content.
+fn send_input(
     call: &Call<'_>,
-    target: Authorized<QueueRef>,
-    input: SendMessageInput,
-) -> Result<String, ApiError> {
-    let body = input
-        .message_body
+    body: Option<String>,
+    delay_seconds: Option<i32>,
+    attributes: Option<HashMap<String, MessageAttributeValue>>,
+    system_attributes: Option<HashMap<String, MessageAttributeValue>>,
+    deduplication_id: Option<&str>,
+    group_id: Option<&str>,
+) -> Result<SendInput, ApiError> {
+    let body = body
         .ok_or_else(|| ApiError::new(Code::MissingParameter, "The request must contain the parameter MessageBody."))?;
-    if input.message_system_attributes.as_ref().is_some_and(|m| !m.is_empty()) {
-        return Err(invalid("MessageSystemAttributes (AWSTraceHeader) are not supported by this Sluice version."));
-    }
-    if input.message_deduplication_id.is_some() {
+    if deduplication_id.is_some() {
         return Err(invalid(
             "The request include parameter MessageDeduplicationId that is not valid for this queue type",
         ));
     }
-    if let Some(g) = &input.message_group_id {
+    if let Some(g) = group_id {
         // Fair queues: a group id on a standard queue is accepted and has no ordering effect.
         if g.is_empty() || g.len() > 128 || !g.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(invalid(format!("Value {g} for parameter MessageGroupId is invalid.")));
         }
     }
-    let attributes = attributes_from_wire(input.message_attributes.unwrap_or_default())?;
-    let out = call
-        .state
-        .queues
-        .send_message(
-            target.resource(),
-            SendInput {
-                body,
-                delay_seconds: input.delay_seconds,
-                attributes,
-                sender_id: call.principal.sender_id().to_owned(),
-            },
-        )
-        .await?;
-    encode(&SendMessageOutput {
+    let trace_header = match system_attributes {
+        None => None,
+        Some(mut m) => {
+            let trace = m.remove("AWSTraceHeader");
+            if let Some(other) = m.keys().next() {
+                return Err(invalid(format!(
+                    "Message system attribute name '{other}' is invalid; only AWSTraceHeader is supported."
+                )));
+            }
+            match trace {
+                None => None,
+                Some(v) if v.data_type.as_deref() == Some("String") => match v.string_value {
+                    Some(t)
+                        if !t.is_empty() && t.len() <= 8192 && t.chars().all(crate::queue::message::allowed_char) =>
+                    {
+                        Some(t)
+                    }
+                    _ => return Err(invalid("The AWSTraceHeader system attribute must have a non-empty StringValue.")),
+                },
+                Some(_) => return Err(invalid("The AWSTraceHeader system attribute must have DataType String.")),
+            }
+        }
+    };
+    Ok(SendInput {
+        body,
+        delay_seconds,
+        attributes: attributes_from_wire(attributes.unwrap_or_default())?,
+        trace_header,
+        sender_id: call.principal.sender_id().to_owned(),
+    })
+}
+
+fn send_output(out: crate::queue::service::SendOutput) -> SendMessageOutput {
+    SendMessageOutput {
         message_id: out.message_id.to_string(),
         md5_of_message_body: out.md5_of_body,
         md5_of_message_attributes: out.md5_of_attributes,
-    })
+        md5_of_message_system_attributes: out.md5_of_system_attributes,
+    }
+}
+
+/// A failed batch entry as SQS reports it.
+fn batch_error(id: String, e: ApiError) -> BatchResultError {
+    let (shape, _, _, sender_fault) = e.code.wire();
+    BatchResultError { id, sender_fault, code: shape.to_owned(), message: e.message }
+}
+
+pub async fn send_message(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: SendMessageInput,
+) -> Result<String, ApiError> {
+    let send = send_input(
+        call,
+        input.message_body,
+        input.delay_seconds,
+        input.message_attributes,
+        input.message_system_attributes,
+        input.message_deduplication_id.as_deref(),
+        input.message_group_id.as_deref(),
+    )?;
+    let out = call.state.queues.send_message(target.resource(), send).await?;
+    encode(&send_output(out))
+}
+
+pub async fn send_message_batch(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: SendMessageBatchInput,
+) -> Result<String, ApiError> {
+    let entries = input.entries.unwrap_or_default();
+    let mut failed = Vec::new();
+    let mut good = Vec::new();
+    let ids: Vec<String> = entries.iter().map(|e| e.id.clone().unwrap_or_default()).collect();
+    // Whole-request checks come before any entry is looked at.
+    check_batch_ids(ids.iter().map(String::as_str)).map_err(ApiError::from)?;
+    for (id, e) in ids.into_iter().zip(entries) {
+        match send_input(
+            call,
+            e.message_body,
+            e.delay_seconds,
+            e.message_attributes,
+            e.message_system_attributes,
+            e.message_deduplication_id.as_deref(),
+            e.message_group_id.as_deref(),
+        ) {
+            Ok(send) => good.push((id, send)),
+            Err(err) => failed.push(batch_error(id, err)),
+        }
+    }
+    let mut successful = Vec::new();
+    if !good.is_empty() {
+        for (id, result) in call.state.queues.send_message_batch(target.resource(), good).await? {
+            match result {
+                Ok(out) => successful.push(SendBatchResultEntry { id, result: send_output(out) }),
+                Err(e) => failed.push(batch_error(id, e.into())),
+            }
+        }
+    }
+    encode(&BatchOutput { successful, failed })
 }
 
 pub async fn receive_message(
@@ -170,6 +255,69 @@ pub async fn delete_message(
     let handle = receipt_handle(input.receipt_handle)?;
     call.state.queues.delete_message(target.resource(), &handle).await?;
     encode(&Empty {})
+}
+
+/// Splits batch results into the two lists SQS answers.
+fn id_results(
+    results: Vec<(String, Result<(), crate::queue::QueueError>)>,
+    mut failed: Vec<BatchResultError>,
+) -> Result<String, ApiError> {
+    let mut successful = Vec::new();
+    for (id, r) in results {
+        match r {
+            Ok(()) => successful.push(IdEntry { id }),
+            Err(e) => failed.push(batch_error(id, e.into())),
+        }
+    }
+    encode(&BatchOutput { successful, failed })
+}
+
+pub async fn delete_message_batch(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: DeleteMessageBatchInput,
+) -> Result<String, ApiError> {
+    let entries = input.entries.unwrap_or_default();
+    let ids: Vec<String> = entries.iter().map(|e| e.id.clone().unwrap_or_default()).collect();
+    check_batch_ids(ids.iter().map(String::as_str)).map_err(ApiError::from)?;
+    let mut failed = Vec::new();
+    let mut good = Vec::new();
+    for (id, e) in ids.into_iter().zip(entries) {
+        match receipt_handle(e.receipt_handle) {
+            Ok(h) => good.push((id, h)),
+            Err(err) => failed.push(batch_error(id, err)),
+        }
+    }
+    let results = if good.is_empty() {
+        Vec::new()
+    } else {
+        call.state.queues.delete_message_batch(target.resource(), good).await?
+    };
+    id_results(results, failed)
+}
+
+pub async fn change_message_visibility_batch(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: ChangeMessageVisibilityBatchInput,
+) -> Result<String, ApiError> {
+    let entries = input.entries.unwrap_or_default();
+    let ids: Vec<String> = entries.iter().map(|e| e.id.clone().unwrap_or_default()).collect();
+    check_batch_ids(ids.iter().map(String::as_str)).map_err(ApiError::from)?;
+    let mut failed = Vec::new();
+    let mut good = Vec::new();
+    for (id, e) in ids.into_iter().zip(entries) {
+        match receipt_handle(e.receipt_handle) {
+            Ok(h) => good.push((id, h, e.visibility_timeout)),
+            Err(err) => failed.push(batch_error(id, err)),
+        }
+    }
+    let results = if good.is_empty() {
+        Vec::new()
+    } else {
+        call.state.queues.change_message_visibility_batch(target.resource(), good).await?
+    };
+    id_results(results, failed)
 }
 
 pub async fn change_message_visibility(

@@ -1,8 +1,9 @@
 //! CreateQueue, GetQueueUrl, ListQueues, DeleteQueue, Get/SetQueueAttributes, PurgeQueue.
 
 use crate::api::json::{
-    CreateQueueInput, Empty, GetQueueAttributesInput, GetQueueAttributesOutput, GetQueueUrlInput, ListQueuesInput,
-    ListQueuesOutput, QueueUrlInput, QueueUrlOutput, SetQueueAttributesInput,
+    CreateQueueInput, Empty, GetQueueAttributesInput, GetQueueAttributesOutput, GetQueueUrlInput, ListQueueTagsOutput,
+    ListQueuesInput, ListQueuesOutput, QueueUrlInput, QueueUrlOutput, SetQueueAttributesInput, TagQueueInput,
+    UntagQueueInput,
 };
 use crate::api::{ApiError, Call, Code, encode};
 use crate::policy::Authorized;
@@ -13,11 +14,9 @@ pub async fn create_queue(
     target: Authorized<QueueRef>,
     input: CreateQueueInput,
 ) -> Result<String, ApiError> {
-    if input.tags.as_ref().is_some_and(|t| !t.is_empty()) {
-        return Err(ApiError::new(Code::UnsupportedOperation, "Queue tags are not supported by this Sluice version."));
-    }
     let attrs = input.attributes.unwrap_or_default();
-    let queue_url = call.state.queues.create_queue(target.resource(), &attrs).await?;
+    let tags = input.tags.unwrap_or_default();
+    let queue_url = call.state.queues.create_queue(target.resource(), &attrs, &tags).await?;
     encode(&QueueUrlOutput { queue_url })
 }
 
@@ -89,4 +88,31 @@ pub async fn purge_queue(
 ) -> Result<String, ApiError> {
     call.state.queues.purge_queue(target.resource()).await?;
     encode(&Empty {})
+}
+
+pub async fn tag_queue(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: TagQueueInput,
+) -> Result<String, ApiError> {
+    call.state.queues.tag_queue(target.resource(), &input.tags.unwrap_or_default()).await?;
+    encode(&Empty {})
+}
+
+pub async fn untag_queue(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: UntagQueueInput,
+) -> Result<String, ApiError> {
+    call.state.queues.untag_queue(target.resource(), &input.tag_keys.unwrap_or_default()).await?;
+    encode(&Empty {})
+}
+
+pub async fn list_queue_tags(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    _input: QueueUrlInput,
+) -> Result<String, ApiError> {
+    let tags = call.state.queues.list_queue_tags(target.resource()).await?;
+    encode(&ListQueueTagsOutput { tags })
 }
