@@ -7,15 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use tracing::Instrument;
 
-use super::{ApiError, ApiState, Call, Code};
+use super::{ApiError, ApiState, Call, Code, Input, Output, Protocol};
 use crate::auth::sigv4;
-
-/// Which wire protocol a request speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
-    Json,
-    Query,
-}
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
@@ -57,11 +50,15 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Api
     let _enter = span.enter();
     let status;
     let response = match result {
-        Ok(body) => {
+        Ok(output) => {
             status = 200;
+            let (content_type, body) = match output {
+                Output::Json(body) => ("application/x-amz-json-1.0", body),
+                Output::Value(v) => ("text/xml", super::query::encode(action, &v, &request_id)),
+            };
             HttpResponse::Ok()
                 .insert_header(("x-amzn-RequestId", request_id.as_str()))
-                .content_type("application/x-amz-json-1.0")
+                .content_type(content_type)
                 .body(body)
         }
         Err(e) => {
@@ -84,7 +81,7 @@ async fn handle(
     payload: web::Payload,
     state: &ApiState,
     proto: Protocol,
-) -> (Result<String, ApiError>, &'static str, String) {
+) -> (Result<Output, ApiError>, &'static str, String) {
     let mut account = String::new();
     let body = match tokio::time::timeout(state.request_timeout, read_body(req, payload, state.max_request_bytes)).await
     {
@@ -124,29 +121,44 @@ async fn handle(
     };
     account = principal.account_id.clone();
 
-    if proto == Protocol::Query {
-        return (
-            Err(ApiError::new(
-                Code::UnsupportedOperation,
-                "The query (XML) protocol is not supported by this Sluice version; use a client that speaks AWS JSON 1.0 (current AWS SDKs, boto3 >= 1.34.90, aws CLI).",
-            )),
-            "-",
-            account,
-        );
-    }
-    if req.method() != actix_web::http::Method::POST {
-        return (Err(ApiError::new(Code::InvalidAction, "AWS JSON requests must use POST.")), "-", account);
-    }
-    let target = header(req, "x-amz-target").unwrap_or("");
-    let Some(name) = target.strip_prefix("AmazonSQS.") else {
-        let e = if target.is_empty() {
-            ApiError::new(Code::MissingAction, "The request must contain an X-Amz-Target header naming the action.")
-        } else {
-            ApiError::new(Code::InvalidAction, "The X-Amz-Target header must be AmazonSQS.<Action>.")
-        };
-        return (Err(e), "-", account);
+    let (name, input) = match proto {
+        Protocol::Query => {
+            let mut params: Vec<(String, String)> =
+                serde_urlencoded::from_str(req.uri().query().unwrap_or("")).unwrap_or_default();
+            if header(req, "content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")) {
+                match serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) {
+                    Ok(form) => params.extend(form),
+                    Err(_) => {
+                        let e = ApiError::new(Code::MalformedQueryString, "The request body is not a valid form.");
+                        return (Err(e), "-", account);
+                    }
+                }
+            }
+            match super::query::decode(&params) {
+                Ok((name, value)) => (name, Input::Query(value)),
+                Err(e) => return (Err(e), "-", account),
+            }
+        }
+        Protocol::Json => {
+            if req.method() != actix_web::http::Method::POST {
+                return (Err(ApiError::new(Code::InvalidAction, "AWS JSON requests must use POST.")), "-", account);
+            }
+            let target = header(req, "x-amz-target").unwrap_or("");
+            let Some(name) = target.strip_prefix("AmazonSQS.") else {
+                let e = if target.is_empty() {
+                    ApiError::new(
+                        Code::MissingAction,
+                        "The request must contain an X-Amz-Target header naming the action.",
+                    )
+                } else {
+                    ApiError::new(Code::InvalidAction, "The X-Amz-Target header must be AmazonSQS.<Action>.")
+                };
+                return (Err(e), "-", account);
+            };
+            (name.to_owned(), Input::Json(&body))
+        }
     };
-    let Some(spec) = super::action(name) else {
+    let Some(spec) = super::action(&name) else {
         let shown: String = name.chars().take(64).collect();
         return (
             Err(ApiError::new(Code::InvalidAction, format!("The action {shown} is not valid for this endpoint."))),
@@ -154,6 +166,6 @@ async fn handle(
             account,
         );
     };
-    let call = Call { state, principal: &principal, spec, path: req.uri().path() };
-    (super::dispatch(&call, &body).await, spec.name, account)
+    let call = Call { state, principal: &principal, spec, path: req.uri().path(), protocol: proto };
+    (super::dispatch(&call, input).await, spec.name, account)
 }

@@ -10,6 +10,7 @@ pub mod actions;
 pub mod error;
 pub mod http;
 pub mod json;
+pub mod query;
 
 use std::sync::Arc;
 
@@ -88,6 +89,30 @@ pub struct ApiState {
     pub request_timeout: std::time::Duration,
 }
 
+/// Which wire protocol a request speaks; answers use the same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// AWS JSON 1.0 (`X-Amz-Target: AmazonSQS.<Action>`).
+    Json,
+    /// The query protocol (form parameters in, XML out).
+    Query,
+}
+
+/// A decoded request input.
+#[derive(Debug)]
+pub enum Input<'a> {
+    Json(&'a [u8]),
+    /// Query parameters, already in the JSON shape (see `query`).
+    Query(serde_json::Value),
+}
+
+/// A handler's answer: JSON text, or the JSON shape for the XML encoder.
+#[derive(Debug)]
+pub enum Output {
+    Json(String),
+    Value(serde_json::Value),
+}
+
 /// The caller and the request path, as every handler sees them.
 #[derive(Debug)]
 pub struct Call<'a> {
@@ -95,6 +120,18 @@ pub struct Call<'a> {
     pub principal: &'a Principal,
     pub spec: &'static ActionSpec,
     pub path: &'a str,
+    pub protocol: Protocol,
+}
+
+impl Call<'_> {
+    /// Encodes an answer for the request's protocol.
+    pub fn reply<T: Serialize>(&self, v: &T) -> Result<Output, ApiError> {
+        let failed = |e: serde_json::Error| ApiError::new(Code::InternalFailure, format!("encoding failed: {e}"));
+        match self.protocol {
+            Protocol::Json => serde_json::to_string(v).map(Output::Json).map_err(failed),
+            Protocol::Query => serde_json::to_value(v).map(Output::Value).map_err(failed),
+        }
+    }
 }
 
 /// Where an input names its queue; the dispatcher reads it according to the action's
@@ -177,23 +214,20 @@ mod gate {
     }
 }
 
-/// Decodes a JSON body (an empty body is `{}`).
-pub fn decode<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
+/// Decodes an input (an empty JSON body is `{}`).
+pub fn decode<T: DeserializeOwned + Default>(input: &Input<'_>) -> Result<T, ApiError> {
+    let bad = |e: serde_json::Error| {
+        ApiError::new(Code::InvalidParameterValue, format!("The request is not valid for this action: {e}"))
+    };
+    match input {
+        Input::Json(body) if body.iter().all(u8::is_ascii_whitespace) => Ok(T::default()),
+        Input::Json(body) => serde_json::from_slice(body).map_err(bad),
+        Input::Query(v) => T::deserialize(v).map_err(bad),
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(Code::InvalidParameterValue, format!("The request body is not valid for this action: {e}"))
-    })
 }
 
-/// Encodes an answer.
-pub fn encode<T: Serialize>(v: &T) -> Result<String, ApiError> {
-    serde_json::to_string(v).map_err(|e| ApiError::new(Code::InternalFailure, format!("encoding failed: {e}")))
-}
-
-/// Runs one authenticated JSON call.
-pub async fn dispatch(call: &Call<'_>, body: &[u8]) -> Result<String, ApiError> {
+/// Runs one authenticated call.
+pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiError> {
     use actions::{messages, queues};
     if !call.spec.implemented {
         return Err(ApiError::new(
@@ -204,14 +238,14 @@ pub async fn dispatch(call: &Call<'_>, body: &[u8]) -> Result<String, ApiError> 
     // Decode, authorize, and only then hand the proof to the handler.
     macro_rules! on_queue {
         ($handler:path) => {{
-            let input = decode(body)?;
+            let input = decode(&body)?;
             let target = gate::queue(call, &input)?;
             $handler(call, target, input).await
         }};
     }
     macro_rules! on_account {
         ($handler:path) => {{
-            let input = decode(body)?;
+            let input = decode(&body)?;
             let target = gate::account(call)?;
             $handler(call, target, input).await
         }};

@@ -56,19 +56,155 @@ async fn unmodeled_errors_carry_their_code_in_the_query_error_header() {
     assert_eq!(r.json()["__type"], "com.amazonaws.sqs#UnsupportedOperation");
 }
 
+/// A signed query-protocol call: form body, XML answer.
+async fn query(raw: &crate::harness::RawClient, form: &[(&str, &str)]) -> crate::harness::RawResponse {
+    let body = serde_urlencoded::to_string(form).unwrap();
+    let headers = [("content-type", "application/x-www-form-urlencoded; charset=utf-8")];
+    let signed = raw.sign("/", &headers, body.as_bytes(), std::time::SystemTime::now(), &raw.secret, "sqs");
+    raw.send_raw("/", &signed, body.into_bytes()).await
+}
+
+fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{tag}>"))? + start;
+    Some(&xml[start..end])
+}
+
 #[tokio::test]
-async fn query_protocol_request_gets_a_clear_xml_error() {
+async fn query_protocol_round_trip_answers_in_sqs_xml() {
     let s = TestServer::start().await;
     let a = s.account().await;
     let raw = s.raw(&a);
-    let body = b"Action=ListQueues&Version=2012-11-05";
-    let headers = [("content-type", "application/x-www-form-urlencoded; charset=utf-8")];
-    let signed = raw.sign("/", &headers, body, std::time::SystemTime::now(), &raw.secret, "sqs");
-    let r = raw.send_raw("/", &signed, body.to_vec()).await;
+    let r = query(
+        &raw,
+        &[
+            ("Action", "CreateQueue"),
+            ("Version", "2012-11-05"),
+            ("QueueName", "xml"),
+            ("Attribute.1.Name", "VisibilityTimeout"),
+            ("Attribute.1.Value", "40"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("text/xml"));
+    assert!(r.body.starts_with(r#"<?xml version="1.0"?><CreateQueueResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><CreateQueueResult><QueueUrl>"#), "{}", r.body);
+    let url = element(&r.body, "QueueUrl").unwrap().to_owned();
+    assert_eq!(url, s.queue_url(&a, "xml"));
+    let rid = r.header("x-amzn-requestid").unwrap().to_owned();
+    assert_eq!(element(&r.body, "RequestId"), Some(rid.as_str()));
+
+    let body = "line\r\nwith <xml> & \"quotes\"";
+    let r = query(
+        &raw,
+        &[
+            ("Action", "SendMessage"),
+            ("QueueUrl", &url),
+            ("MessageBody", body),
+            ("MessageAttribute.1.Name", "n"),
+            ("MessageAttribute.1.Value.DataType", "Number"),
+            ("MessageAttribute.1.Value.StringValue", "7"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let md5 = {
+        use md5::{Digest, Md5};
+        hex::encode(Md5::digest(body.as_bytes()))
+    };
+    assert_eq!(element(&r.body, "MD5OfMessageBody"), Some(md5.as_str()));
+    assert!(element(&r.body, "MessageId").is_some() && element(&r.body, "MD5OfMessageAttributes").is_some());
+
+    let r = query(
+        &raw,
+        &[
+            ("Action", "ReceiveMessage"),
+            ("QueueUrl", &url),
+            ("AttributeName.1", "All"),
+            ("MessageAttributeName.1", "All"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("<ReceiveMessageResult><Message>"), "{}", r.body);
+    assert_eq!(
+        element(&r.body, "Body"),
+        Some("line&#xD;\nwith &lt;xml&gt; &amp; &quot;quotes&quot;"),
+        "CR escaped so MD5s survive XML parsing"
+    );
+    assert!(
+        r.body.contains("<Attribute><Name>ApproximateReceiveCount</Name><Value>1</Value></Attribute>"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("<MessageAttribute><Name>n</Name><Value><DataType>Number</DataType><StringValue>7</StringValue></Value></MessageAttribute>"), "{}", r.body);
+    let handle = element(&r.body, "ReceiptHandle").unwrap().to_owned();
+
+    let r = query(
+        &raw,
+        &[
+            ("Action", "GetQueueAttributes"),
+            ("QueueUrl", &url),
+            ("AttributeName.1", "VisibilityTimeout"),
+            ("AttributeName.2", "ApproximateNumberOfMessagesNotVisible"),
+        ],
+    )
+    .await;
+    assert!(r.body.contains("<Attribute><Name>VisibilityTimeout</Name><Value>40</Value></Attribute>"), "{}", r.body);
+    assert!(
+        r.body.contains("<Attribute><Name>ApproximateNumberOfMessagesNotVisible</Name><Value>1</Value></Attribute>"),
+        "{}",
+        r.body
+    );
+
+    let r = query(&raw, &[("Action", "DeleteMessage"), ("QueueUrl", &url), ("ReceiptHandle", &handle)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.starts_with(r#"<?xml version="1.0"?><DeleteMessageResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><ResponseMetadata><RequestId>"#), "{}", r.body);
+
+    let r = query(&raw, &[("Action", "ListQueues")]).await;
+    assert!(r.body.contains(&format!("<ListQueuesResult><QueueUrl>{url}</QueueUrl></ListQueuesResult>")), "{}", r.body);
+}
+
+#[tokio::test]
+async fn query_protocol_errors_are_xml_with_legacy_codes() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let raw = s.raw(&a);
+    let r = query(&raw, &[("Action", "GetQueueUrl"), ("QueueName", "missing")]).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.header("content-type"), Some("text/xml"));
-    assert!(r.body.contains("<Code>AWS.SimpleQueueService.UnsupportedOperation</Code>"), "{}", r.body);
-    assert!(r.body.contains("<Type>Sender</Type>") && r.body.contains("<RequestId>"), "{}", r.body);
+    assert_eq!(element(&r.body, "Code"), Some("AWS.SimpleQueueService.NonExistentQueue"));
+    assert_eq!(element(&r.body, "Type"), Some("Sender"));
+    assert!(element(&r.body, "RequestId").is_some());
+    let r = query(&raw, &[("Action", "Frobnicate")]).await;
+    assert_eq!(element(&r.body, "Code"), Some("InvalidAction"));
+    let r = query(&raw, &[("QueueName", "q")]).await;
+    assert_eq!(element(&r.body, "Code"), Some("MissingAction"));
+    let r = query(
+        &raw,
+        &[
+            ("Action", "CreateQueue"),
+            ("QueueName", "q"),
+            ("Attribute.1.Name", "DelaySeconds"),
+            ("Attribute.1.Value", "901"),
+        ],
+    )
+    .await;
+    assert_eq!(element(&r.body, "Code"), Some("InvalidAttributeValue"));
+    let r =
+        query(&raw, &[("Action", "DeleteMessage"), ("QueueUrl", &s.queue_url(&a, "q")), ("ReceiptHandle", "x")]).await;
+    assert_eq!(r.status, 400, "the queue does not exist: {}", r.body);
+    // Unsigned: refused in XML too.
+    let r = raw
+        .send_raw(
+            "/",
+            &[("content-type".into(), "application/x-www-form-urlencoded".into())],
+            b"Action=ListQueues".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(element(&r.body, "Code"), Some("MissingAuthenticationToken"));
 }
 
 #[tokio::test]

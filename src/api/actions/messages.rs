@@ -10,7 +10,7 @@ use crate::api::json::{
     ReceiveMessageInput, ReceiveMessageOutput, SendBatchResultEntry, SendMessageBatchInput, SendMessageInput,
     SendMessageOutput,
 };
-use crate::api::{ApiError, Call, Code, encode};
+use crate::api::{ApiError, Call, Code, Output};
 use crate::policy::Authorized;
 use crate::queue::QueueRef;
 use crate::queue::message::{AttributeValue, MessageAttributes, Value};
@@ -133,7 +133,7 @@ pub async fn send_message(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: SendMessageInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     let send = send_input(
         call,
         input.message_body,
@@ -144,14 +144,14 @@ pub async fn send_message(
         input.message_group_id.as_deref(),
     )?;
     let out = call.state.queues.send_message(target.resource(), send).await?;
-    encode(&send_output(out))
+    call.reply(&send_output(out))
 }
 
 pub async fn send_message_batch(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: SendMessageBatchInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     let entries = input.entries.unwrap_or_default();
     let mut failed = Vec::new();
     let mut good = Vec::new();
@@ -181,14 +181,14 @@ pub async fn send_message_batch(
             }
         }
     }
-    encode(&BatchOutput { successful, failed })
+    call.reply(&BatchOutput { successful, failed })
 }
 
 pub async fn receive_message(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: ReceiveMessageInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     let mut system_attribute_names = input.attribute_names.unwrap_or_default();
     system_attribute_names.extend(input.message_system_attribute_names.unwrap_or_default());
     if system_attribute_names.len() > 64 || input.message_attribute_names.as_ref().is_some_and(|m| m.len() > 64) {
@@ -230,7 +230,7 @@ pub async fn receive_message(
                 .collect(),
         })
         .collect();
-    encode(&ReceiveMessageOutput { messages })
+    call.reply(&ReceiveMessageOutput { messages })
 }
 
 /// The `ReceiptHandle` member: present and of a sane length before any work.
@@ -251,17 +251,18 @@ pub async fn delete_message(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: DeleteMessageInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     let handle = receipt_handle(input.receipt_handle)?;
     call.state.queues.delete_message(target.resource(), &handle).await?;
-    encode(&Empty {})
+    call.reply(&Empty {})
 }
 
 /// Splits batch results into the two lists SQS answers.
 fn id_results(
+    call: &Call<'_>,
     results: Vec<(String, Result<(), crate::queue::QueueError>)>,
     mut failed: Vec<BatchResultError>,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     let mut successful = Vec::new();
     for (id, r) in results {
         match r {
@@ -269,14 +270,14 @@ fn id_results(
             Err(e) => failed.push(batch_error(id, e.into())),
         }
     }
-    encode(&BatchOutput { successful, failed })
+    call.reply(&BatchOutput { successful, failed })
 }
 
 pub async fn delete_message_batch(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: DeleteMessageBatchInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     let entries = input.entries.unwrap_or_default();
     let ids: Vec<String> = entries.iter().map(|e| e.id.clone().unwrap_or_default()).collect();
     check_batch_ids(ids.iter().map(String::as_str)).map_err(ApiError::from)?;
@@ -293,14 +294,14 @@ pub async fn delete_message_batch(
     } else {
         call.state.queues.delete_message_batch(target.resource(), good).await?
     };
-    id_results(results, failed)
+    id_results(call, results, failed)
 }
 
 pub async fn change_message_visibility_batch(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: ChangeMessageVisibilityBatchInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     let entries = input.entries.unwrap_or_default();
     let ids: Vec<String> = entries.iter().map(|e| e.id.clone().unwrap_or_default()).collect();
     check_batch_ids(ids.iter().map(String::as_str)).map_err(ApiError::from)?;
@@ -317,18 +318,18 @@ pub async fn change_message_visibility_batch(
     } else {
         call.state.queues.change_message_visibility_batch(target.resource(), good).await?
     };
-    id_results(results, failed)
+    id_results(call, results, failed)
 }
 
 pub async fn change_message_visibility(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: ChangeMessageVisibilityInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     let handle = receipt_handle(input.receipt_handle)?;
     let timeout = input.visibility_timeout.ok_or_else(|| {
         ApiError::new(Code::MissingParameter, "The request must contain the parameter VisibilityTimeout.")
     })?;
     call.state.queues.change_message_visibility(target.resource(), &handle, timeout).await?;
-    encode(&Empty {})
+    call.reply(&Empty {})
 }

@@ -5,7 +5,7 @@ use crate::api::json::{
     ListQueuesInput, ListQueuesOutput, QueueUrlInput, QueueUrlOutput, SetQueueAttributesInput, TagQueueInput,
     UntagQueueInput,
 };
-use crate::api::{ApiError, Call, Code, encode};
+use crate::api::{ApiError, Call, Code, Output};
 use crate::policy::Authorized;
 use crate::queue::{AccountId, QueueRef};
 
@@ -13,27 +13,27 @@ pub async fn create_queue(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: CreateQueueInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     let attrs = input.attributes.unwrap_or_default();
     let tags = input.tags.unwrap_or_default();
     let queue_url = call.state.queues.create_queue(target.resource(), &attrs, &tags).await?;
-    encode(&QueueUrlOutput { queue_url })
+    call.reply(&QueueUrlOutput { queue_url })
 }
 
 pub async fn get_queue_url(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     _input: GetQueueUrlInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     let queue_url = call.state.queues.get_queue_url(target.resource()).await?;
-    encode(&QueueUrlOutput { queue_url })
+    call.reply(&QueueUrlOutput { queue_url })
 }
 
 pub async fn list_queues(
     call: &Call<'_>,
     account: Authorized<AccountId>,
     input: ListQueuesInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     let (queue_urls, next_token) = call
         .state
         .queues
@@ -44,75 +44,75 @@ pub async fn list_queues(
             input.next_token.as_deref(),
         )
         .await?;
-    encode(&ListQueuesOutput { queue_urls, next_token })
+    call.reply(&ListQueuesOutput { queue_urls, next_token })
 }
 
 pub async fn delete_queue(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     _input: QueueUrlInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     call.state.queues.delete_queue(target.resource()).await?;
-    encode(&Empty {})
+    call.reply(&Empty {})
 }
 
 pub async fn get_queue_attributes(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: GetQueueAttributesInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     let names = input.attribute_names.unwrap_or_default();
     if names.len() > 64 {
         return Err(ApiError::new(Code::InvalidParameterValue, "Too many attribute names in the request."));
     }
     let attributes = call.state.queues.get_queue_attributes(target.resource(), &names).await?;
-    encode(&GetQueueAttributesOutput { attributes: attributes.into_iter().collect() })
+    call.reply(&GetQueueAttributesOutput { attributes: attributes.into_iter().collect() })
 }
 
 pub async fn set_queue_attributes(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: SetQueueAttributesInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     let attrs = input
         .attributes
         .ok_or_else(|| ApiError::new(Code::MissingParameter, "The request must contain the parameter Attributes."))?;
     call.state.queues.set_queue_attributes(target.resource(), &attrs).await?;
-    encode(&Empty {})
+    call.reply(&Empty {})
 }
 
 pub async fn purge_queue(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     _input: QueueUrlInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     call.state.queues.purge_queue(target.resource()).await?;
-    encode(&Empty {})
+    call.reply(&Empty {})
 }
 
 pub async fn tag_queue(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: TagQueueInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     call.state.queues.tag_queue(target.resource(), &input.tags.unwrap_or_default()).await?;
-    encode(&Empty {})
+    call.reply(&Empty {})
 }
 
 pub async fn untag_queue(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: UntagQueueInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     call.state.queues.untag_queue(target.resource(), &input.tag_keys.unwrap_or_default()).await?;
-    encode(&Empty {})
+    call.reply(&Empty {})
 }
 
 pub async fn list_queue_tags(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     _input: QueueUrlInput,
-) -> Result<String, ApiError> {
+) -> Result<Output, ApiError> {
     let tags = call.state.queues.list_queue_tags(target.resource()).await?;
-    encode(&ListQueueTagsOutput { tags })
+    call.reply(&ListQueueTagsOutput { tags })
 }
