@@ -34,6 +34,15 @@ CREATE TABLE queues (
     UNIQUE (account_id, name)
 );
 
+-- Instances with long polls waiting on a queue (so sends elsewhere notify only where
+-- someone waits). Soft state: losing it costs latency, not correctness.
+CREATE UNLOGGED TABLE queue_waiters (
+    queue_id  uuid NOT NULL,
+    instance  uuid NOT NULL,
+    since     timestamptz NOT NULL,
+    PRIMARY KEY (queue_id, instance)
+);
+
 -- Queue tags (cost allocation metadata; not secret).
 CREATE TABLE queue_tags (
     queue_id  uuid NOT NULL REFERENCES queues (id) ON DELETE CASCADE,

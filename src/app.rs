@@ -195,8 +195,9 @@ pub struct Running {
     pub database: Database,
     /// Files written for the bootstrap account: (config, credentials).
     pub bootstrap_files: Option<(PathBuf, PathBuf)>,
-    /// The background task that deletes expired messages (aborted when dropped).
-    pub sweeper: AbortOnDrop,
+    /// Background tasks: the expiry sweep, and the wake-up notifier and listener (aborted
+    /// when dropped).
+    pub sweeper: Vec<AbortOnDrop>,
 }
 
 /// A background task that ends with its owner.
@@ -219,6 +220,9 @@ async fn sweep_forever(queues: Arc<QueueService>, interval: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired messages removed"),
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+        if let Err(e) = queues.wakeups().refresh().await {
+            tracing::warn!(error = %e, "refreshing long-poll registrations failed");
         }
     }
 }
@@ -278,10 +282,17 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
     )?);
     let sweeper =
         AbortOnDrop(tokio::spawn(sweep_forever(queues.clone(), Duration::from_secs(config.sweep_interval_seconds))));
+    let notifier = AbortOnDrop(tokio::spawn(queues.wakeups().clone().run_notifier()));
+    let wake_listener = AbortOnDrop(tokio::spawn(queues.wakeups().clone().run_listener()));
     let state = web::Data::new(ApiState {
         // Signatures are dated by the client's wall clock, so authentication compares them
         // with the real time, not with the (possibly moved) clock of queue semantics.
-        auth: Authenticator::new(store.clone(), sealer.clone(), Arc::new(SystemClock)),
+        auth: Authenticator::new(
+            store.clone(),
+            sealer.clone(),
+            Arc::new(SystemClock),
+            chrono::TimeDelta::seconds(config.presign_max_expires_seconds as i64),
+        ),
         queues: queues.clone(),
         region: config.region.clone(),
         max_request_bytes: config.max_request_bytes,
@@ -304,7 +315,17 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         server = server.workers(config.workers);
     }
     let server = server.listen_rustls_0_23(listener, tls).map_err(io("starting the HTTPS server"))?.run();
-    Ok(Running { addr, public_url, data_dir, tenancy, queues, server, database, bootstrap_files, sweeper })
+    Ok(Running {
+        addr,
+        public_url,
+        data_dir,
+        tenancy,
+        queues,
+        server,
+        database,
+        bootstrap_files,
+        sweeper: vec![sweeper, notifier, wake_listener],
+    })
 }
 
 /// Creates the bootstrap account the first time; (re)writes `credentials`, `config` and

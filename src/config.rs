@@ -67,6 +67,9 @@ pub struct Config {
     pub idle_timeout_seconds: u64,
     /// Most concurrent connections per worker.
     pub max_connections_per_worker: usize,
+    /// Longest `X-Amz-Expires` a presigned request may carry (AWS allows 7 days; a presigned
+    /// URL is a bearer secret, so the default is one hour).
+    pub presign_max_expires_seconds: u64,
     /// Most long polls open at once on this instance; past it, RequestThrottled.
     pub max_long_polls: usize,
     /// Seconds between sweeps that delete expired messages.
@@ -104,6 +107,7 @@ impl Default for Config {
             tls_handshake_timeout_seconds: 10,
             idle_timeout_seconds: 75,
             max_connections_per_worker: 4096,
+            presign_max_expires_seconds: 3600,
             max_long_polls: 10_000,
             sweep_interval_seconds: 60,
             log_format: LogFormat::Human,
@@ -140,6 +144,7 @@ impl Config {
             "tls_handshake_timeout_seconds",
             "idle_timeout_seconds",
             "max_connections_per_worker",
+            "presign_max_expires_seconds",
             "max_long_polls",
             "sweep_interval_seconds",
             "log_format",
@@ -179,6 +184,9 @@ impl Config {
             && !url.starts_with("https://")
         {
             return Err(ConfigError::Invalid("public_url must be an https:// URL".into()));
+        }
+        if !(1..=604_800).contains(&self.presign_max_expires_seconds) {
+            return Err(ConfigError::Invalid("presign_max_expires_seconds must be between 1 and 604800".into()));
         }
         if self.max_long_polls == 0 || self.sweep_interval_seconds == 0 {
             return Err(ConfigError::Invalid("max_long_polls and sweep_interval_seconds must be at least 1".into()));

@@ -35,6 +35,8 @@ pub enum AuthError {
 /// Verifies signatures. One per process; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
+    /// Longest lifetime a presigned request may claim.
+    max_presign: chrono::TimeDelta,
     store: PgStore,
     sealer: Arc<Sealer>,
     clock: Arc<dyn Clock>,
@@ -45,8 +47,8 @@ pub struct Authenticator {
 pub const SERVICE: &str = "sqs";
 
 impl Authenticator {
-    pub fn new(store: PgStore, sealer: Arc<Sealer>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, sealer, clock, cache: Arc::new(CredentialCache::default()) }
+    pub fn new(store: PgStore, sealer: Arc<Sealer>, clock: Arc<dyn Clock>, max_presign: chrono::TimeDelta) -> Self {
+        Self { max_presign, store, sealer, clock, cache: Arc::new(CredentialCache::default()) }
     }
 
     /// Authenticates a request: structure, scope and time first (cheap), then the key,
@@ -54,6 +56,16 @@ impl Authenticator {
     pub async fn authenticate(&self, req: &sigv4::Request<'_>) -> Result<Principal, AuthError> {
         let sig = sigv4::parse(req)?;
         sigv4::check_scope_and_time(&sig, SERVICE, self.clock.now())?;
+        if let Some(expires) = sig.expires
+            && expires > self.max_presign.num_seconds()
+        {
+            // A presigned URL is a bearer secret until it expires; keep that short.
+            return Err(SigV4Error::Incomplete(format!(
+                "X-Amz-Expires must be at most {} seconds on this endpoint.",
+                self.max_presign.num_seconds()
+            ))
+            .into());
+        }
         if sig.security_token.is_some() {
             // Temporary credentials do not exist yet, so no session token can be valid.
             return Err(AuthError::SessionTokenNotSupported);

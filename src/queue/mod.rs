@@ -8,6 +8,7 @@ pub mod names;
 pub mod receipt;
 pub mod service;
 pub mod tags;
+pub mod wait;
 
 pub use names::{AccountId, QueueName, QueueRef};
 pub use service::QueueService;

@@ -1,16 +1,17 @@
 //! The queue operations, with SQS's validation and semantics.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::prelude::*;
 use chrono::{DateTime, TimeDelta, Utc};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::message::{self, MessageAttributes};
 use super::receipt::{Receipt, ReceiptKeys};
+use super::wait::Wakeups;
 use super::{AccountId, QueueError, QueueName, QueueRef, attributes, md5};
 use crate::clock::Clock;
 use crate::crypto::{Context, Sealer};
@@ -90,7 +91,7 @@ pub struct QueueService {
     clock: Arc<dyn Clock>,
     region: String,
     public_url: String,
-    wakeups: Mutex<HashMap<Uuid, Arc<Notify>>>,
+    wakeups: Arc<Wakeups>,
     long_polls: Arc<Semaphore>,
 }
 
@@ -150,6 +151,7 @@ impl QueueService {
         max_long_polls: usize,
     ) -> Result<Self, QueueError> {
         let (key_id, key) = sealer.derive_key("receipt-handle")?;
+        let wakeups = Wakeups::new(store.clone(), clock.clone());
         Ok(Self {
             store,
             receipts: ReceiptKeys::new(key_id, key),
@@ -157,7 +159,7 @@ impl QueueService {
             clock,
             region,
             public_url: public_url.trim_end_matches('/').to_owned(),
-            wakeups: Mutex::new(HashMap::new()),
+            wakeups,
             long_polls: Arc::new(Semaphore::new(max_long_polls)),
         })
     }
@@ -259,15 +261,8 @@ impl QueueService {
         if !self.store.delete_queue(q.id).await? {
             return Err(QueueError::QueueDoesNotExist);
         }
-        if let Ok(mut w) = self.wakeups.lock() {
-            w.remove(&q.id);
-        }
+        self.wakeups.forget(q.id);
         Ok(())
-    }
-
-    fn wakeup(&self, queue_id: Uuid) -> Option<Arc<Notify>> {
-        let mut w = self.wakeups.lock().ok()?;
-        Some(w.entry(queue_id).or_insert_with(|| Arc::new(Notify::new())).clone())
     }
 
     /// Validates and seals one message for `q` (the per-entry part of a send).
@@ -315,9 +310,12 @@ impl QueueService {
     }
 
     fn wake(&self, queue_id: Uuid) {
-        if let Some(n) = self.wakeup(queue_id) {
-            n.notify_waiters();
-        }
+        self.wakeups.sent(queue_id);
+    }
+
+    /// The wake-up hub (its notifier and listener run as background tasks).
+    pub fn wakeups(&self) -> &Arc<Wakeups> {
+        &self.wakeups
     }
 
     /// SendMessage: validates, seals, stores; answers once committed.
@@ -389,10 +387,13 @@ impl QueueService {
         } else {
             Some(self.long_polls.clone().try_acquire_owned().map_err(|_| QueueError::TooManyLongPolls)?)
         };
-        let notify = self.wakeup(q.id);
+        let guard = match _permit {
+            Some(_) => Some(self.wakeups.wait(q.id).await?),
+            None => None,
+        };
         loop {
             // Registered before looking, so a send between the look and the sleep wakes us.
-            let notified = notify.as_ref().map(|n| n.clone().notified_owned());
+            let notified = guard.as_ref().map(|g| g.notify.clone().notified_owned());
             let now = self.clock.now();
             let got =
                 self.store.receive_messages(q.id, now, expiry_cutoff(&q, now), max.into(), now + visibility).await?;
@@ -491,10 +492,8 @@ impl QueueService {
         let now = self.clock.now();
         let visible_at = now + TimeDelta::seconds(timeout.into());
         if self.store.change_visibility(q.id, receipt.message_id, seq, now, visible_at, VISIBILITY_CAP).await? {
-            if timeout == 0
-                && let Some(n) = self.wakeup(q.id)
-            {
-                n.notify_waiters();
+            if timeout == 0 {
+                self.wake(q.id);
             }
             return Ok(());
         }
@@ -689,10 +688,8 @@ impl QueueService {
         if !self.store.update_queue_settings(q.id, settings, self.clock.now()).await? {
             return Err(QueueError::QueueDoesNotExist);
         }
-        // A shorter delay or wait may let waiting consumers see messages sooner.
-        if let Some(n) = self.wakeup(q.id) {
-            n.notify_waiters();
-        }
+        // A shorter delay or a longer retention may let waiting consumers see messages.
+        self.wakeups.wake_local(q.id);
         Ok(())
     }
 

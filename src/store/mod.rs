@@ -6,6 +6,7 @@ pub mod messages;
 pub mod queues;
 pub mod tags;
 pub mod tenancy;
+pub mod wake;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

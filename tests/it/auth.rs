@@ -154,3 +154,57 @@ async fn malformed_authorization_header_is_incomplete_signature() {
     assert_eq!(r.status, 400);
     assert_eq!(r.header("x-amzn-query-error"), Some("IncompleteSignature;Sender"));
 }
+
+/// A presigned GET (signature in the query string), as aws-sigv4 makes it.
+fn presign(raw: &crate::harness::RawClient, query: &str, expires: Duration, secret: &str) -> String {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+    let identity = aws_credential_types::Credentials::new(&raw.key, secret, None, None, "t").into();
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(expires);
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("local")
+        .name("sqs")
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let uri = format!("{}/?{query}", raw.url);
+    let host = raw.url.trim_start_matches("https://").to_owned();
+    let signable =
+        SignableRequest::new("GET", &uri, [("host", host.as_str())].into_iter(), SignableBody::Bytes(b"")).unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut req = http::Request::builder().method("GET").uri(&uri).body(()).unwrap();
+    instructions.apply_to_request_http1x(&mut req);
+    req.uri().to_string()
+}
+
+#[tokio::test]
+async fn presigned_query_requests_are_accepted_and_their_lifetime_is_capped() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let raw = s.raw(&a);
+    let url = presign(&raw, "Action=ListQueues&Version=2012-11-05", Duration::from_secs(300), &raw.secret);
+    let r = raw.http.get(&url).send().await.unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<ListQueuesResponse"), "{body}");
+
+    let tampered = url.replace("ListQueues", "ListQueuez");
+    let r = raw.http.get(&tampered).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+
+    let wrong = presign(&raw, "Action=ListQueues&Version=2012-11-05", Duration::from_secs(300), "not-the-secret");
+    let r = raw.http.get(&wrong).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+
+    // A week-long presigned URL would be a week-long bearer secret.
+    let long = presign(&raw, "Action=ListQueues&Version=2012-11-05", Duration::from_secs(7 * 86_400), &raw.secret);
+    let r = raw.http.get(&long).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().contains("X-Amz-Expires"));
+}

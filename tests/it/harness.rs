@@ -91,7 +91,7 @@ pub struct TestServer {
     pub queues: Arc<sluice::queue::QueueService>,
     pub store: sluice::store::PgStore,
     pub data_dir: tempfile::TempDir,
-    _sweeper: sluice::app::AbortOnDrop,
+    _tasks: Vec<sluice::app::AbortOnDrop>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -139,7 +139,7 @@ impl TestServer {
             queues,
             store,
             data_dir,
-            _sweeper: sweeper,
+            _tasks: sweeper,
             handle,
         }
     }

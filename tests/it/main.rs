@@ -11,6 +11,7 @@ mod batches;
 mod compose;
 mod cross_account;
 mod durability;
+mod instances;
 mod messages;
 mod new_user;
 mod node_sdk;
