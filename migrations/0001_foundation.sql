@@ -31,6 +31,12 @@ CREATE TABLE queues (
     last_modified_at       timestamptz NOT NULL,
     -- The last PurgeQueue, for AWS's one-purge-per-60-seconds rule.
     purged_at              timestamptz,
+    -- RedrivePolicy: the dead-letter queue (same account, by name, as its ARN names it) and
+    -- the receive count past which a message moves there.
+    dlq_name               text,
+    max_receive_count      integer,
+    -- RedriveAllowPolicy, as normalized JSON.
+    redrive_allow_policy   text,
     UNIQUE (account_id, name)
 );
 
@@ -68,6 +74,11 @@ CREATE TABLE messages (
     receive_count      integer NOT NULL DEFAULT 0,
     first_received_at  timestamptz,
     last_received_at   timestamptz,
+    -- A message moved from another queue keeps the sealing context of the queue that sealed
+    -- it (same account), and remembers that queue's ARN (DeadLetterQueueSourceArn).
+    sealed_queue_id    uuid,
+    dead_letter_source_arn text,
     PRIMARY KEY (queue_id, id)
 );
 CREATE INDEX messages_visible ON messages (queue_id, visible_at);
+CREATE INDEX queues_dead_letter_sources ON queues (account_id, dlq_name) WHERE dlq_name IS NOT NULL;

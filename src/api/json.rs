@@ -166,6 +166,23 @@ pub struct DeleteMessageInput {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+pub struct ListDeadLetterSourceQueuesInput {
+    pub queue_url: Option<String>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListDeadLetterSourceQueuesOutput {
+    /// Lower case in the model, and required.
+    #[serde(rename = "queueUrls")]
+    pub queue_urls: Vec<String>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct TagQueueInput {
     pub queue_url: Option<String>,
     pub tags: Option<std::collections::BTreeMap<String, String>>,
@@ -320,5 +337,6 @@ targeted_by_url!(
     DeleteMessageBatchInput,
     ChangeMessageVisibilityBatchInput,
     TagQueueInput,
-    UntagQueueInput
+    UntagQueueInput,
+    ListDeadLetterSourceQueuesInput
 );

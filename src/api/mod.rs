@@ -63,7 +63,7 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec("ChangeMessageVisibilityBatch", "sqs:ChangeMessageVisibility", Target::QueueUrl, true),
     spec("SendMessageBatch", "sqs:SendMessage", Target::QueueUrl, true),
     spec("DeleteMessageBatch", "sqs:DeleteMessage", Target::QueueUrl, true),
-    spec("ListDeadLetterSourceQueues", "sqs:ListDeadLetterSourceQueues", Target::QueueUrl, false),
+    spec("ListDeadLetterSourceQueues", "sqs:ListDeadLetterSourceQueues", Target::QueueUrl, true),
     spec("TagQueue", "sqs:TagQueue", Target::QueueUrl, true),
     spec("UntagQueue", "sqs:UntagQueue", Target::QueueUrl, true),
     spec("ListQueueTags", "sqs:ListQueueTags", Target::QueueUrl, true),
@@ -266,6 +266,7 @@ pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiErr
         "SetQueueAttributes" => on_queue!(queues::set_queue_attributes),
         "PurgeQueue" => on_queue!(queues::purge_queue),
         "TagQueue" => on_queue!(queues::tag_queue),
+        "ListDeadLetterSourceQueues" => on_queue!(queues::list_dead_letter_source_queues),
         "UntagQueue" => on_queue!(queues::untag_queue),
         "ListQueueTags" => on_queue!(queues::list_queue_tags),
         other => {

@@ -28,8 +28,6 @@ const INTEGER_ATTRIBUTES: &[(&str, i32, i32)] = &[
 /// rather than stored and ignored.
 const NOT_YET: &[&str] = &[
     "Policy",
-    "RedrivePolicy",
-    "RedriveAllowPolicy",
     "KmsMasterKeyId",
     "KmsDataKeyReusePeriodSeconds",
     "ContentBasedDeduplication",
@@ -107,6 +105,8 @@ fn apply(attrs: &HashMap<String, String>, base: QueueSettings, create: bool) -> 
             continue;
         }
         match name.as_str() {
+            // Checked by `redrive` (they need the database).
+            "RedrivePolicy" | "RedriveAllowPolicy" => {}
             "FifoQueue" if !create => {
                 return Err(QueueError::InvalidAttributeName(
                     "The attribute FifoQueue can only be set when the queue is created.".into(),
@@ -156,6 +156,8 @@ pub struct QueueFacts {
     pub visible: i64,
     pub not_visible: i64,
     pub delayed: i64,
+    pub redrive_policy: Option<String>,
+    pub redrive_allow_policy: Option<String>,
 }
 
 /// The attributes a standard queue reports, in `ALL_NAMES` order, for the requested names
@@ -180,6 +182,14 @@ pub fn render(requested: &[String], s: &QueueSettings, f: &QueueFacts) -> Vec<(&
             "LastModifiedTimestamp" => f.last_modified.to_string(),
             "QueueArn" => f.arn.clone(),
             "SqsManagedSseEnabled" => "true".to_string(),
+            "RedrivePolicy" => match &f.redrive_policy {
+                Some(p) => p.clone(),
+                None => continue,
+            },
+            "RedriveAllowPolicy" => match &f.redrive_allow_policy {
+                Some(p) => p.clone(),
+                None => continue,
+            },
             _ => continue,
         };
         out.push((name, v));
@@ -241,7 +251,7 @@ mod tests {
 
     #[test]
     fn unknown_read_only_and_unbuilt_attributes_are_refused_by_name() {
-        for n in ["Bogus", "QueueArn", "Policy", "RedrivePolicy", "KmsMasterKeyId"] {
+        for n in ["Bogus", "QueueArn", "Policy", "KmsMasterKeyId"] {
             assert!(
                 matches!(settings_for_create(&attrs(&[(n, "x")])), Err(QueueError::InvalidAttributeName(_))),
                 "{n}"
@@ -273,6 +283,8 @@ mod tests {
             visible: 3,
             not_visible: 4,
             delayed: 5,
+            redrive_policy: None,
+            redrive_allow_policy: None,
         };
         let all = render(&["All".into()], &DEFAULTS, &f);
         assert_eq!(all.len(), 12);

@@ -6,6 +6,7 @@ pub mod md5;
 pub mod message;
 pub mod names;
 pub mod receipt;
+pub mod redrive;
 pub mod service;
 pub mod tags;
 pub mod wait;

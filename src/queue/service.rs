@@ -12,11 +12,12 @@ use uuid::Uuid;
 use super::message::{self, MessageAttributes};
 use super::receipt::{Receipt, ReceiptKeys};
 use super::wait::Wakeups;
-use super::{AccountId, QueueError, QueueName, QueueRef, attributes, md5};
+use super::{AccountId, QueueError, QueueName, QueueRef, attributes, md5, redrive};
 use crate::clock::Clock;
 use crate::crypto::{Context, Sealer};
+use crate::store::messages::DeadLetter;
 use crate::store::queues::Created;
-use crate::store::{NewMessage, PgStore, QueueRow};
+use crate::store::{NewMessage, PgStore, QueueRow, RedriveState};
 
 /// Most queue URLs ListQueues returns.
 pub const MAX_LIST: i64 = 1000;
@@ -127,6 +128,16 @@ pub fn check_batch_ids<'a>(ids: impl Iterator<Item = &'a str> + Clone) -> Result
     Ok(())
 }
 
+/// A pagination token: the last queue name of the previous page, base64url.
+fn decode_token(t: &str) -> Result<String, QueueError> {
+    BASE64_URL_SAFE_NO_PAD
+        .decode(t)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|s| QueueName::parse(s).is_ok())
+        .ok_or_else(|| QueueError::InvalidParameterValue("Invalid NextToken value.".into()))
+}
+
 /// Messages sent at or before this instant have outlived the queue's retention period.
 fn expiry_cutoff(q: &QueueRow, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     now - TimeDelta::seconds(q.retention_seconds.into())
@@ -188,10 +199,11 @@ impl QueueService {
     ) -> Result<String, QueueError> {
         let settings = attributes::settings_for_create(attrs)?;
         super::tags::validate(tags)?;
+        let redrive = self.redrive_for(r, attrs, RedriveState::default()).await?;
         let now = self.clock.now();
         let mut tries = 0;
         loop {
-            match self.store.create_queue(r.account.as_str(), r.name.as_str(), settings, now).await {
+            match self.store.create_queue(r.account.as_str(), r.name.as_str(), settings, &redrive, now).await {
                 Ok(Created::New(q)) => {
                     if !tags.is_empty() {
                         self.store.tag_queue(q.id, tags, super::tags::MAX_TAGS as i64).await?;
@@ -199,7 +211,11 @@ impl QueueService {
                     break;
                 }
                 Ok(Created::Existing(row)) => {
-                    if !attributes::same_as_existing(attrs, &settings, &row.settings()) {
+                    let same_redrive = (!attrs.contains_key("RedrivePolicy")
+                        || (redrive.dlq_name == row.dlq_name && redrive.max_receive_count == row.max_receive_count))
+                        && (!attrs.contains_key("RedriveAllowPolicy")
+                            || redrive.allow_policy == row.redrive_allow_policy);
+                    if !same_redrive || !attributes::same_as_existing(attrs, &settings, &row.settings()) {
                         return Err(QueueError::QueueNameExists(format!(
                             "A queue already exists with the same name and a different value for attribute(s) {}",
                             attrs.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -235,14 +251,7 @@ impl QueueService {
             ));
         }
         let after = match next_token {
-            Some(t) if max.is_some() => Some(
-                BASE64_URL_SAFE_NO_PAD
-                    .decode(t)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .filter(|s| QueueName::parse(s).is_ok())
-                    .ok_or_else(|| QueueError::InvalidParameterValue("Invalid NextToken value.".into()))?,
-            ),
+            Some(t) if max.is_some() => Some(decode_token(t)?),
             _ => None,
         };
         let limit = max.map(i64::from).unwrap_or(MAX_LIST);
@@ -387,6 +396,16 @@ impl QueueService {
         } else {
             Some(self.long_polls.clone().try_acquire_owned().map_err(|_| QueueError::TooManyLongPolls)?)
         };
+        let source_arn = self.queue_arn(r);
+        let dead_letter = match (&q.dlq_name, q.max_receive_count) {
+            (Some(dlq), Some(max)) => Some(DeadLetter {
+                account_id: &q.account_id,
+                dlq_name: dlq,
+                max_receive_count: max,
+                source_arn: &source_arn,
+            }),
+            _ => None,
+        };
         let guard = match _permit {
             Some(_) => Some(self.wakeups.wait(q.id).await?),
             None => None,
@@ -395,8 +414,10 @@ impl QueueService {
             // Registered before looking, so a send between the look and the sleep wakes us.
             let notified = guard.as_ref().map(|g| g.notify.clone().notified_owned());
             let now = self.clock.now();
-            let got =
-                self.store.receive_messages(q.id, now, expiry_cutoff(&q, now), max.into(), now + visibility).await?;
+            let got = self
+                .store
+                .receive_messages(q.id, now, expiry_cutoff(&q, now), max.into(), now + visibility, dead_letter)
+                .await?;
             if !got.rows.is_empty() {
                 return got.rows.into_iter().map(|row| self.open_received(&q, row, &input)).collect();
             }
@@ -426,11 +447,13 @@ impl QueueService {
         row: crate::store::ReceivedRow,
         input: &ReceiveInput,
     ) -> Result<ReceivedMessage, QueueError> {
-        let body = self.sealer.open(&row.body_sealed, &body_context(&q.account_id, q.id, row.id))?;
+        // A message moved from another queue opens under the context of the queue that sealed it.
+        let sealed_by = row.sealed_queue_id.unwrap_or(q.id);
+        let body = self.sealer.open(&row.body_sealed, &body_context(&q.account_id, sealed_by, row.id))?;
         let body = String::from_utf8(body.to_vec()).map_err(|_| crate::crypto::CryptoError::Malformed)?;
         let attrs = match &row.attributes_sealed {
             Some(sealed) => {
-                let raw = self.sealer.open(sealed, &attributes_context(&q.account_id, q.id, row.id))?;
+                let raw = self.sealer.open(sealed, &attributes_context(&q.account_id, sealed_by, row.id))?;
                 message::decode_attributes(&raw).ok_or(crate::crypto::CryptoError::Malformed)?
             }
             None => MessageAttributes::new(),
@@ -452,6 +475,11 @@ impl QueueService {
             && let Some(t) = &row.trace_header
         {
             system.push(("AWSTraceHeader", t.clone()));
+        }
+        if wants("DeadLetterQueueSourceArn")
+            && let Some(arn) = &row.dead_letter_source_arn
+        {
+            system.push(("DeadLetterQueueSourceArn", arn.clone()));
         }
         if wants("ApproximateFirstReceiveTimestamp") {
             let first = row.first_received_at.unwrap_or(row.sent_at);
@@ -640,6 +668,83 @@ impl QueueService {
         Ok(self.store.queue_tags(q.id).await?)
     }
 
+    fn arn_of(&self, account: &str, name: &str) -> String {
+        format!("arn:aws:sqs:{}:{account}:{name}", self.region)
+    }
+
+    /// The redrive settings a Create/SetQueueAttributes asks for, on top of `current`,
+    /// checked as SQS does: the dead-letter queue is in the same account, exists, is not the
+    /// queue itself, and its RedriveAllowPolicy admits this queue. Runs after authorization,
+    /// so it reveals nothing about other accounts.
+    async fn redrive_for(
+        &self,
+        r: &QueueRef,
+        attrs: &HashMap<String, String>,
+        current: RedriveState,
+    ) -> Result<RedriveState, QueueError> {
+        let mut next = current;
+        if let Some(text) = attrs.get("RedriveAllowPolicy") {
+            next.allow_policy = redrive::parse_allow_policy(text)?;
+        }
+        if let Some(text) = attrs.get("RedrivePolicy") {
+            match redrive::parse_redrive_policy(text)? {
+                None => {
+                    next.dlq_name = None;
+                    next.max_receive_count = None;
+                }
+                Some(p) => {
+                    let bad = |reason: &str| {
+                        QueueError::InvalidAttributeValue(format!(
+                            "Value {} for parameter RedrivePolicy is invalid. Reason: {reason}",
+                            p.target_arn
+                        ))
+                    };
+                    if p.target.account != r.account {
+                        return Err(bad("The dead-letter queue must be in the same account as the source queue."));
+                    }
+                    if p.target.name == r.name {
+                        return Err(bad("A queue cannot be its own dead-letter queue."));
+                    }
+                    let dlq = self
+                        .store
+                        .queue_by_name(p.target.account.as_str(), p.target.name.as_str())
+                        .await?
+                        .ok_or_else(|| bad("Dead letter target does not exist."))?;
+                    if !redrive::allows(dlq.redrive_allow_policy.as_deref(), &self.queue_arn(r)) {
+                        return Err(bad("The dead-letter queue's RedriveAllowPolicy does not allow this queue."));
+                    }
+                    next.dlq_name = Some(dlq.name);
+                    next.max_receive_count = Some(p.max_receive_count);
+                }
+            }
+        }
+        Ok(next)
+    }
+
+    /// ListDeadLetterSourceQueues: queues of the same account whose dead-letter queue this is.
+    pub async fn list_dead_letter_source_queues(
+        &self,
+        r: &QueueRef,
+        max_results: Option<i32>,
+        next_token: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), QueueError> {
+        let max = in_range("MaxResults", max_results, 1, MAX_LIST as i32)?;
+        let q = self.queue(r).await?;
+        let after = match next_token {
+            Some(t) if max.is_some() => Some(decode_token(t)?),
+            _ => None,
+        };
+        let limit = max.map(i64::from).unwrap_or(MAX_LIST);
+        let mut names = self.store.dead_letter_sources(&q.account_id, &q.name, after.as_deref(), limit + 1).await?;
+        let more = names.len() as i64 > limit;
+        names.truncate(limit as usize);
+        let token = match (max, more, names.last()) {
+            (Some(_), true, Some(last)) => Some(BASE64_URL_SAFE_NO_PAD.encode(last)),
+            _ => None,
+        };
+        Ok((names.iter().map(|n| self.queue_url(&q.account_id, n)).collect(), token))
+    }
+
     /// GetQueueAttributes. Unknown names are refused; names of features not built are
     /// valid and simply have no value.
     pub async fn get_queue_attributes(
@@ -674,6 +779,11 @@ impl QueueService {
             visible: counts.visible,
             not_visible: counts.not_visible,
             delayed: counts.delayed,
+            redrive_policy: match (&q.dlq_name, q.max_receive_count) {
+                (Some(dlq), Some(max)) => Some(redrive::render_redrive_policy(&self.arn_of(&q.account_id, dlq), max)),
+                _ => None,
+            },
+            redrive_allow_policy: q.redrive_allow_policy.clone(),
         };
         Ok(attributes::render(names, &q.settings(), &facts))
     }
@@ -685,7 +795,8 @@ impl QueueService {
         if attrs.is_empty() {
             return Ok(());
         }
-        if !self.store.update_queue_settings(q.id, settings, self.clock.now()).await? {
+        let redrive = self.redrive_for(r, attrs, q.redrive()).await?;
+        if !self.store.update_queue_settings(q.id, settings, &redrive, self.clock.now()).await? {
             return Err(QueueError::QueueDoesNotExist);
         }
         // A shorter delay or a longer retention may let waiting consumers see messages.

@@ -29,6 +29,20 @@ pub struct ReceivedRow {
     pub sent_at: DateTime<Utc>,
     pub receive_count: i32,
     pub first_received_at: Option<DateTime<Utc>>,
+    /// The queue whose sealing context the body and attributes use (None: this queue).
+    pub sealed_queue_id: Option<Uuid>,
+    pub dead_letter_source_arn: Option<String>,
+}
+
+/// Where messages received too often go: the dead-letter queue (by account and name) and
+/// the receive count a message may reach before the next receive moves it.
+#[derive(Debug, Clone, Copy)]
+pub struct DeadLetter<'a> {
+    pub account_id: &'a str,
+    pub dlq_name: &'a str,
+    pub max_receive_count: i32,
+    /// The ARN of the queue messages leave (DeadLetterQueueSourceArn in the DLQ).
+    pub source_arn: &'a str,
 }
 
 /// The state of one message, for explaining a refused visibility change.
@@ -92,29 +106,50 @@ impl PgStore {
         not_before: DateTime<Utc>,
         max: i64,
         visible_until: DateTime<Utc>,
+        dead_letter: Option<DeadLetter<'_>>,
     ) -> Result<Received, StoreError> {
+        // One statement: pick visible messages; those that would exceed the receive limit
+        // move to the dead-letter queue (if it exists) instead of being returned, atomically.
+        let dl = dead_letter;
         let rows: Vec<ReceivedRow> = sqlx::query_as(
             "WITH picked AS (
-                 SELECT id FROM messages
+                 SELECT id, receive_count FROM messages
                  WHERE queue_id = $1 AND visible_at <= $2 AND sent_at > $3
                  ORDER BY visible_at
                  LIMIT $4
-                 FOR UPDATE SKIP LOCKED)
+                 FOR UPDATE SKIP LOCKED),
+             dlq AS (SELECT id FROM queues WHERE $6::int IS NOT NULL AND account_id = $7 AND name = $8),
+             moved AS (
+                 DELETE FROM messages m USING picked p
+                 WHERE m.queue_id = $1 AND m.id = p.id AND p.receive_count >= $6 AND EXISTS (SELECT 1 FROM dlq)
+                 RETURNING m.*),
+             into_dlq AS (
+                 INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
+                                       visible_at, sealed_queue_id, dead_letter_source_arn)
+                 SELECT dlq.id, mv.id, mv.body_sealed, mv.attributes_sealed, mv.trace_header, mv.sender_id, mv.sent_at,
+                        $2, COALESCE(mv.sealed_queue_id, mv.queue_id), COALESCE(mv.dead_letter_source_arn, $9)
+                 FROM moved mv, dlq
+                 RETURNING 1)
              UPDATE messages m
              SET visible_at = $5,
                  receive_count = m.receive_count + 1,
                  first_received_at = COALESCE(m.first_received_at, $2),
                  last_received_at = $2
-             FROM picked
-             WHERE m.queue_id = $1 AND m.id = picked.id
+             FROM picked p
+             WHERE m.queue_id = $1 AND m.id = p.id
+               AND NOT (p.receive_count >= $6 AND EXISTS (SELECT 1 FROM dlq))
              RETURNING m.id, m.body_sealed, m.attributes_sealed, m.sender_id, m.trace_header, m.sent_at, m.receive_count,
-                       m.first_received_at",
+                       m.first_received_at, m.sealed_queue_id, m.dead_letter_source_arn",
         )
         .bind(queue_id)
         .bind(now)
         .bind(not_before)
         .bind(max)
         .bind(visible_until)
+        .bind(dl.map(|d| d.max_receive_count))
+        .bind(dl.map(|d| d.account_id))
+        .bind(dl.map(|d| d.dlq_name))
+        .bind(dl.map(|d| d.source_arn))
         .fetch_all(self.db())
         .await?;
         if !rows.is_empty() {

@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use messages::{NewMessage, ReceivedRow};
-pub use queues::{QueueRow, QueueSettings};
+pub use queues::{QueueRow, QueueSettings, RedriveState};
 pub use tenancy::{AccessKeyRow, AccountRow};
 
 /// Errors of the store layer.

@@ -27,9 +27,29 @@ pub struct QueueRow {
     pub visibility_timeout: i32,
     pub created_at: DateTime<Utc>,
     pub last_modified_at: DateTime<Utc>,
+    pub dlq_name: Option<String>,
+    pub max_receive_count: Option<i32>,
+    pub redrive_allow_policy: Option<String>,
+}
+
+/// A queue's redrive settings as stored: its dead-letter queue and receive limit, and the
+/// policy saying which queues may use it as their dead-letter queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedriveState {
+    pub dlq_name: Option<String>,
+    pub max_receive_count: Option<i32>,
+    pub allow_policy: Option<String>,
 }
 
 impl QueueRow {
+    pub fn redrive(&self) -> RedriveState {
+        RedriveState {
+            dlq_name: self.dlq_name.clone(),
+            max_receive_count: self.max_receive_count,
+            allow_policy: self.redrive_allow_policy.clone(),
+        }
+    }
+
     pub fn settings(&self) -> QueueSettings {
         QueueSettings {
             delay_seconds: self.delay_seconds,
@@ -44,7 +64,8 @@ impl QueueRow {
 macro_rules! columns {
     () => {
         "id, account_id, name, delay_seconds, maximum_message_size, retention_seconds, \
-         receive_wait_seconds, visibility_timeout, created_at, last_modified_at"
+         receive_wait_seconds, visibility_timeout, created_at, last_modified_at, \
+         dlq_name, max_receive_count, redrive_allow_policy"
     };
 }
 
@@ -63,12 +84,13 @@ impl PgStore {
         account_id: &str,
         name: &str,
         s: QueueSettings,
+        r: &RedriveState,
         now: DateTime<Utc>,
     ) -> Result<Created, StoreError> {
         let inserted: Option<QueueRow> = sqlx::query_as(concat!(
             "INSERT INTO queues (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12)
              ON CONFLICT (account_id, name) DO NOTHING RETURNING ",
             columns!()
         ))
@@ -81,6 +103,9 @@ impl PgStore {
         .bind(s.receive_wait_seconds)
         .bind(s.visibility_timeout)
         .bind(now)
+        .bind(&r.dlq_name)
+        .bind(r.max_receive_count)
+        .bind(&r.allow_policy)
         .fetch_optional(self.db())
         .await?;
         if let Some(row) = inserted {
@@ -142,11 +167,13 @@ impl PgStore {
         &self,
         queue_id: Uuid,
         s: QueueSettings,
+        redrive: &RedriveState,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let r = sqlx::query(
             "UPDATE queues SET delay_seconds = $2, maximum_message_size = $3, retention_seconds = $4,
-                 receive_wait_seconds = $5, visibility_timeout = $6, last_modified_at = $7
+                 receive_wait_seconds = $5, visibility_timeout = $6, last_modified_at = $7,
+                 dlq_name = $8, max_receive_count = $9, redrive_allow_policy = $10
              WHERE id = $1",
         )
         .bind(queue_id)
@@ -156,6 +183,9 @@ impl PgStore {
         .bind(s.receive_wait_seconds)
         .bind(s.visibility_timeout)
         .bind(now)
+        .bind(&redrive.dlq_name)
+        .bind(redrive.max_receive_count)
+        .bind(&redrive.allow_policy)
         .execute(self.db())
         .await?;
         Ok(r.rows_affected() == 1)
@@ -191,5 +221,27 @@ impl PgStore {
     /// Every queue's id and retention, for the expiry sweep.
     pub async fn queue_retentions(&self) -> Result<Vec<(Uuid, i32)>, StoreError> {
         Ok(sqlx::query_as("SELECT id, retention_seconds FROM queues").fetch_all(self.db()).await?)
+    }
+}
+
+impl PgStore {
+    /// Names of the account's queues whose dead-letter queue is `dlq_name`, in name order.
+    pub async fn dead_letter_sources(
+        &self,
+        account_id: &str,
+        dlq_name: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM queues WHERE account_id = $1 AND dlq_name = $2 AND ($3::text IS NULL OR name > $3)
+             ORDER BY name COLLATE \"C\" LIMIT $4",
+        )
+        .bind(account_id)
+        .bind(dlq_name)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.db())
+        .await?)
     }
 }

@@ -10,6 +10,7 @@ mod auth;
 mod batches;
 mod compose;
 mod cross_account;
+mod dead_letters;
 mod durability;
 mod instances;
 mod messages;

@@ -46,6 +46,8 @@ async fn create_queue_validates_name_and_attributes() {
     let err = sqs.create_queue().queue_name("q").attributes(N::from("Bogus"), "1").send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_invalid_attribute_name(), "{err:?}");
     let err = sqs.create_queue().queue_name("q").attributes(N::RedrivePolicy, "{}").send().await.unwrap_err();
+    assert!(err.as_service_error().unwrap().is_invalid_attribute_value(), "{err:?}");
+    let err = sqs.create_queue().queue_name("q").attributes(N::Policy, "{}").send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_invalid_attribute_name(), "{err:?}");
     let err = sqs.create_queue().queue_name("q").attributes(N::QueueArn, "x").send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_invalid_attribute_name(), "{err:?}");
@@ -126,7 +128,8 @@ async fn actions_not_built_yet_answer_unsupported_operation() {
     let a = s.account().await;
     let sqs = s.sqs(&a);
     let url = sqs.create_queue().queue_name("q").send().await.unwrap().queue_url().unwrap().to_owned();
-    let err = sqs.list_dead_letter_source_queues().queue_url(&url).send().await.unwrap_err();
+    let err =
+        sqs.start_message_move_task().source_arn(format!("arn:aws:sqs:local:{}:q", a.id)).send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_unsupported_operation(), "{err:?}");
     let err = sqs
         .add_permission()

@@ -1,9 +1,9 @@
 //! CreateQueue, GetQueueUrl, ListQueues, DeleteQueue, Get/SetQueueAttributes, PurgeQueue.
 
 use crate::api::json::{
-    CreateQueueInput, Empty, GetQueueAttributesInput, GetQueueAttributesOutput, GetQueueUrlInput, ListQueueTagsOutput,
-    ListQueuesInput, ListQueuesOutput, QueueUrlInput, QueueUrlOutput, SetQueueAttributesInput, TagQueueInput,
-    UntagQueueInput,
+    CreateQueueInput, Empty, GetQueueAttributesInput, GetQueueAttributesOutput, GetQueueUrlInput,
+    ListDeadLetterSourceQueuesInput, ListDeadLetterSourceQueuesOutput, ListQueueTagsOutput, ListQueuesInput,
+    ListQueuesOutput, QueueUrlInput, QueueUrlOutput, SetQueueAttributesInput, TagQueueInput, UntagQueueInput,
 };
 use crate::api::{ApiError, Call, Code, Output};
 use crate::policy::Authorized;
@@ -115,4 +115,17 @@ pub async fn list_queue_tags(
 ) -> Result<Output, ApiError> {
     let tags = call.state.queues.list_queue_tags(target.resource()).await?;
     call.reply(&ListQueueTagsOutput { tags })
+}
+
+pub async fn list_dead_letter_source_queues(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: ListDeadLetterSourceQueuesInput,
+) -> Result<Output, ApiError> {
+    let (queue_urls, next_token) = call
+        .state
+        .queues
+        .list_dead_letter_source_queues(target.resource(), input.max_results, input.next_token.as_deref())
+        .await?;
+    call.reply(&ListDeadLetterSourceQueuesOutput { queue_urls, next_token })
 }
