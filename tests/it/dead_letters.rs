@@ -148,6 +148,6 @@ async fn list_dead_letter_source_queues_paginates() {
         .unwrap();
     assert_eq!(rest.queue_urls(), [s.queue_url(&a, "s3")]);
     assert!(rest.next_token().is_none());
-    let none = sqs.list_dead_letter_source_queues().queue_url(&s.queue_url(&a, "unrelated")).send().await.unwrap();
+    let none = sqs.list_dead_letter_source_queues().queue_url(s.queue_url(&a, "unrelated")).send().await.unwrap();
     assert!(none.queue_urls().is_empty());
 }
