@@ -49,6 +49,26 @@ CREATE UNLOGGED TABLE queue_waiters (
     PRIMARY KEY (queue_id, instance)
 );
 
+-- Message move tasks (DLQ redrive). A task runs on one instance at a time: the one holding
+-- its lease, which it renews while it works; a task whose lease lapsed is taken over.
+CREATE TABLE move_tasks (
+    id                  uuid PRIMARY KEY,
+    account_id          text NOT NULL,
+    source_queue_id     uuid NOT NULL REFERENCES queues (id) ON DELETE CASCADE,
+    source_arn          text NOT NULL,
+    destination_arn     text,
+    max_per_second      integer,
+    status              text NOT NULL CHECK (status IN ('RUNNING', 'COMPLETED', 'CANCELLING', 'CANCELLED', 'FAILED')),
+    moved               bigint NOT NULL DEFAULT 0,
+    to_move             bigint NOT NULL,
+    failure_reason      text,
+    started_at          timestamptz NOT NULL,
+    lease_owner         uuid,
+    lease_until         timestamptz
+);
+CREATE INDEX move_tasks_source ON move_tasks (source_queue_id, started_at DESC);
+CREATE UNIQUE INDEX move_tasks_one_running ON move_tasks (source_queue_id) WHERE status IN ('RUNNING', 'CANCELLING');
+
 -- Queue tags (cost allocation metadata; not secret).
 CREATE TABLE queue_tags (
     queue_id  uuid NOT NULL REFERENCES queues (id) ON DELETE CASCADE,

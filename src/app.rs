@@ -195,8 +195,8 @@ pub struct Running {
     pub database: Database,
     /// Files written for the bootstrap account: (config, credentials).
     pub bootstrap_files: Option<(PathBuf, PathBuf)>,
-    /// Background tasks: the expiry sweep, and the wake-up notifier and listener (aborted
-    /// when dropped).
+    /// Background tasks: the expiry sweep, the wake-up notifier and listener, and the
+    /// move-task worker (aborted when dropped).
     pub sweeper: Vec<AbortOnDrop>,
 }
 
@@ -283,6 +283,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
     let sweeper =
         AbortOnDrop(tokio::spawn(sweep_forever(queues.clone(), Duration::from_secs(config.sweep_interval_seconds))));
     let notifier = AbortOnDrop(tokio::spawn(queues.wakeups().clone().run_notifier()));
+    let mover = AbortOnDrop(tokio::spawn(queues.moves().clone().run()));
     let wake_listener = AbortOnDrop(tokio::spawn(queues.wakeups().clone().run_listener()));
     let state = web::Data::new(ApiState {
         // Signatures are dated by the client's wall clock, so authentication compares them
@@ -324,7 +325,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         server,
         database,
         bootstrap_files,
-        sweeper: vec![sweeper, notifier, wake_listener],
+        sweeper: vec![sweeper, notifier, wake_listener, mover],
     })
 }
 

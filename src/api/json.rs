@@ -340,3 +340,85 @@ targeted_by_url!(
     UntagQueueInput,
     ListDeadLetterSourceQueuesInput
 );
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartMessageMoveTaskInput {
+    pub source_arn: Option<String>,
+    pub destination_arn: Option<String>,
+    pub max_number_of_messages_per_second: Option<i32>,
+}
+
+impl Targeted for StartMessageMoveTaskInput {
+    fn source_arn(&self) -> Option<&str> {
+        self.source_arn.as_deref()
+    }
+    fn destination_arn(&self) -> Option<&str> {
+        self.destination_arn.as_deref()
+    }
+    /// Moving messages out reads and deletes them at the source.
+    fn extra_actions(&self) -> &'static [&'static str] {
+        &["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListMessageMoveTasksInput {
+    pub source_arn: Option<String>,
+    pub max_results: Option<i32>,
+}
+
+impl Targeted for ListMessageMoveTasksInput {
+    fn source_arn(&self) -> Option<&str> {
+        self.source_arn.as_deref()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CancelMessageMoveTaskInput {
+    pub task_handle: Option<String>,
+}
+
+impl Targeted for CancelMessageMoveTaskInput {
+    fn task_handle(&self) -> Option<&str> {
+        self.task_handle.as_deref()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TaskHandleOutput {
+    pub task_handle: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CancelMessageMoveTaskOutput {
+    pub approximate_number_of_messages_moved: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MoveTaskEntry {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_handle: Option<String>,
+    pub status: String,
+    pub source_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_number_of_messages_per_second: Option<i32>,
+    pub approximate_number_of_messages_moved: i64,
+    pub approximate_number_of_messages_to_move: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    pub started_timestamp: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListMessageMoveTasksOutput {
+    pub results: Vec<MoveTaskEntry>,
+}

@@ -31,6 +31,10 @@ pub enum Target {
     QueueName,
     /// The caller's account (`Resource: *`).
     Account,
+    /// The queue named by `SourceArn` (move tasks); a `DestinationArn` is checked too.
+    SourceArn,
+    /// The source queue of the task named by `TaskHandle`.
+    TaskHandle,
 }
 
 /// One row of the action table.
@@ -69,9 +73,9 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec("ListQueueTags", "sqs:ListQueueTags", Target::QueueUrl, true),
     spec("AddPermission", "sqs:AddPermission", Target::QueueUrl, false),
     spec("RemovePermission", "sqs:RemovePermission", Target::QueueUrl, false),
-    spec("StartMessageMoveTask", "sqs:StartMessageMoveTask", Target::Account, false),
-    spec("CancelMessageMoveTask", "sqs:CancelMessageMoveTask", Target::Account, false),
-    spec("ListMessageMoveTasks", "sqs:ListMessageMoveTasks", Target::Account, false),
+    spec("StartMessageMoveTask", "sqs:StartMessageMoveTask", Target::SourceArn, true),
+    spec("CancelMessageMoveTask", "sqs:CancelMessageMoveTask", Target::TaskHandle, true),
+    spec("ListMessageMoveTasks", "sqs:ListMessageMoveTasks", Target::SourceArn, true),
 ];
 
 /// Looks an action up by its wire name.
@@ -150,6 +154,16 @@ pub trait Targeted {
     fn extra_actions(&self) -> &'static [&'static str] {
         &[]
     }
+    fn source_arn(&self) -> Option<&str> {
+        None
+    }
+    /// A second queue the action writes to, needing `sqs:SendMessage` there.
+    fn destination_arn(&self) -> Option<&str> {
+        None
+    }
+    fn task_handle(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The gate calls, made by the dispatcher only.
@@ -197,8 +211,29 @@ mod gate {
                 };
                 QueueRef { account, name }
             }
+            Target::SourceArn => {
+                let arn = input.source_arn().ok_or_else(|| {
+                    ApiError::new(Code::MissingParameter, "The request must contain the parameter SourceArn.")
+                })?;
+                crate::queue::redrive::parse_queue_arn(arn)
+                    .ok_or_else(|| ApiError::new(Code::InvalidAddress, format!("The address {arn} is not valid.")))?
+            }
+            Target::TaskHandle => {
+                let handle = input.task_handle().ok_or_else(|| {
+                    ApiError::new(Code::MissingParameter, "The request must contain the parameter TaskHandle.")
+                })?;
+                crate::queue::moves::decode_handle(handle)
+                    .map(|(_, _, q)| q)
+                    .ok_or_else(|| ApiError::new(Code::ResourceNotFoundException, "The task handle is not valid."))?
+            }
             Target::Account => return Err(ApiError::new(Code::InternalFailure, "action table: not a queue action")),
         };
+        if let Some(dest) = input.destination_arn() {
+            let d = crate::queue::redrive::parse_queue_arn(dest)
+                .ok_or_else(|| ApiError::new(Code::InvalidAddress, format!("The address {dest} is not valid.")))?;
+            let d_arn = call.state.queues.queue_arn(&d);
+            policy::authorize(&ctx(call), "sqs:SendMessage", d.account.as_str(), &d_arn, ())?;
+        }
         let arn = call.state.queues.queue_arn(&r);
         let account = r.account.as_str().to_owned();
         for extra in input.extra_actions() {
@@ -228,7 +263,7 @@ pub fn decode<T: DeserializeOwned + Default>(input: &Input<'_>) -> Result<T, Api
 
 /// Runs one authenticated call.
 pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiError> {
-    use actions::{messages, queues};
+    use actions::{messages, moves, queues};
     if !call.spec.implemented {
         return Err(ApiError::new(
             Code::UnsupportedOperation,
@@ -267,6 +302,9 @@ pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiErr
         "PurgeQueue" => on_queue!(queues::purge_queue),
         "TagQueue" => on_queue!(queues::tag_queue),
         "ListDeadLetterSourceQueues" => on_queue!(queues::list_dead_letter_source_queues),
+        "StartMessageMoveTask" => on_queue!(moves::start_message_move_task),
+        "ListMessageMoveTasks" => on_queue!(moves::list_message_move_tasks),
+        "CancelMessageMoveTask" => on_queue!(moves::cancel_message_move_task),
         "UntagQueue" => on_queue!(queues::untag_queue),
         "ListQueueTags" => on_queue!(queues::list_queue_tags),
         other => {

@@ -4,6 +4,7 @@
 pub mod attributes;
 pub mod md5;
 pub mod message;
+pub mod moves;
 pub mod names;
 pub mod receipt;
 pub mod redrive;
@@ -56,6 +57,10 @@ pub enum QueueError {
     InvalidBatchEntryId(String),
     #[error("{0}")]
     BatchRequestTooLong(String),
+    #[error("{0}")]
+    ResourceNotFound(String),
+    #[error("{0}")]
+    UnsupportedOperation(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

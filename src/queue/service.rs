@@ -94,6 +94,7 @@ pub struct QueueService {
     public_url: String,
     wakeups: Arc<Wakeups>,
     long_polls: Arc<Semaphore>,
+    mover: Arc<super::moves::Mover>,
 }
 
 fn body_context(account: &str, queue_id: Uuid, message_id: Uuid) -> Context {
@@ -163,6 +164,7 @@ impl QueueService {
     ) -> Result<Self, QueueError> {
         let (key_id, key) = sealer.derive_key("receipt-handle")?;
         let wakeups = Wakeups::new(store.clone(), clock.clone());
+        let mover = super::moves::Mover::new(store.clone(), clock.clone());
         Ok(Self {
             store,
             receipts: ReceiptKeys::new(key_id, key),
@@ -171,6 +173,7 @@ impl QueueService {
             region,
             public_url: public_url.trim_end_matches('/').to_owned(),
             wakeups,
+            mover,
             long_polls: Arc::new(Semaphore::new(max_long_polls)),
         })
     }
@@ -320,6 +323,11 @@ impl QueueService {
 
     fn wake(&self, queue_id: Uuid) {
         self.wakeups.sent(queue_id);
+    }
+
+    /// Message move tasks (its worker runs as a background task).
+    pub fn moves(&self) -> &Arc<super::moves::Mover> {
+        &self.mover
     }
 
     /// The wake-up hub (its notifier and listener run as background tasks).

@@ -3,6 +3,7 @@
 
 pub mod local_pg;
 pub mod messages;
+pub mod moves;
 pub mod queues;
 pub mod tags;
 pub mod tenancy;

@@ -151,3 +151,140 @@ async fn list_dead_letter_source_queues_paginates() {
     let none = sqs.list_dead_letter_source_queues().queue_url(s.queue_url(&a, "unrelated")).send().await.unwrap();
     assert!(none.queue_urls().is_empty());
 }
+
+async fn wait_for_status(
+    sqs: &aws_sdk_sqs::Client,
+    source_arn: &str,
+    status: &str,
+) -> aws_sdk_sqs::types::ListMessageMoveTasksResultEntry {
+    for _ in 0..100 {
+        let out = sqs.list_message_move_tasks().source_arn(source_arn).send().await.unwrap();
+        if let Some(t) = out.results().first()
+            && t.status() == Some(status)
+        {
+            return t.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("task never reached {status}");
+}
+
+/// Sends `n` messages to `src` and lets them fall into its DLQ (maxReceiveCount 1).
+async fn poison(s: &TestServer, sqs: &aws_sdk_sqs::Client, src: &str, n: usize) {
+    for i in 0..n {
+        sqs.send_message().queue_url(src).message_body(format!("m{i}")).send().await.unwrap();
+    }
+    for _ in 0..n {
+        sqs.receive_message().queue_url(src).max_number_of_messages(10).visibility_timeout(1).send().await.unwrap();
+    }
+    s.clock.advance(TimeDelta::seconds(2));
+    while !sqs.receive_message().queue_url(src).max_number_of_messages(10).send().await.unwrap().messages().is_empty() {
+    }
+}
+
+#[tokio::test]
+async fn a_move_task_returns_dead_letters_to_their_source_queue() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let dlq = queue(&sqs, "redrive-dlq").await;
+    let src = sqs
+        .create_queue()
+        .queue_name("redrive-src")
+        .attributes(N::RedrivePolicy, policy(&arn(&s, &a.id, "redrive-dlq"), 1))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    poison(&s, &sqs, &src, 3).await;
+    let dlq_count = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(N::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dlq_count.attributes().unwrap()[&N::ApproximateNumberOfMessages], "3");
+
+    let dlq_arn = arn(&s, &a.id, "redrive-dlq");
+    let started =
+        sqs.start_message_move_task().source_arn(&dlq_arn).max_number_of_messages_per_second(50).send().await.unwrap();
+    assert!(started.task_handle().is_some());
+    let done = wait_for_status(&sqs, &dlq_arn, "COMPLETED").await;
+    assert_eq!(done.approximate_number_of_messages_moved(), 3);
+    assert_eq!(done.approximate_number_of_messages_to_move(), Some(3));
+    assert_eq!(done.source_arn(), Some(dlq_arn.as_str()));
+    assert!(done.task_handle().is_none(), "a handle only while running");
+    let got = sqs.receive_message().queue_url(&src).max_number_of_messages(10).send().await.unwrap();
+    let mut bodies: Vec<&str> = got.messages().iter().map(|m| m.body().unwrap()).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["m0", "m1", "m2"], "back in the source, readable");
+    assert!(sqs.receive_message().queue_url(&dlq).send().await.unwrap().messages().is_empty());
+}
+
+#[tokio::test]
+async fn move_tasks_go_to_a_chosen_destination_one_at_a_time_and_can_be_cancelled() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let _dlq = queue(&sqs, "mt-dlq").await;
+    let dest = queue(&sqs, "mt-dest").await;
+    let src = sqs
+        .create_queue()
+        .queue_name("mt-src")
+        .attributes(N::RedrivePolicy, policy(&arn(&s, &a.id, "mt-dlq"), 1))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    poison(&s, &sqs, &src, 20).await;
+    let dlq_arn = arn(&s, &a.id, "mt-dlq");
+    let slow = sqs
+        .start_message_move_task()
+        .source_arn(&dlq_arn)
+        .destination_arn(arn(&s, &a.id, "mt-dest"))
+        .max_number_of_messages_per_second(1)
+        .send()
+        .await
+        .unwrap();
+    let err = sqs.start_message_move_task().source_arn(&dlq_arn).send().await.unwrap_err();
+    assert!(err.as_service_error().unwrap().is_unsupported_operation(), "one active task per queue: {err:?}");
+    let running = wait_for_status(&sqs, &dlq_arn, "RUNNING").await;
+    assert_eq!(running.task_handle(), slow.task_handle());
+    assert_eq!(running.max_number_of_messages_per_second(), Some(1));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let cancelled = sqs.cancel_message_move_task().task_handle(slow.task_handle().unwrap()).send().await.unwrap();
+    let moved = cancelled.approximate_number_of_messages_moved();
+    assert!((1..20).contains(&moved), "moved {moved} at one per second before the cancel");
+    let t = wait_for_status(&sqs, &dlq_arn, "CANCELLED").await;
+    assert_eq!(t.destination_arn(), Some(arn(&s, &a.id, "mt-dest").as_str()));
+    let err = sqs.cancel_message_move_task().task_handle(slow.task_handle().unwrap()).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "InvalidParameterValue", "only a running task can be cancelled");
+    // What moved is in the destination.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let counted = sqs
+        .get_queue_attributes()
+        .queue_url(&dest)
+        .attribute_names(N::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    let in_dest: i64 = counted.attributes().unwrap()[&N::ApproximateNumberOfMessages].parse().unwrap();
+    assert!(in_dest >= moved, "{in_dest} in the destination, {moved} reported");
+
+    // A queue that is nobody's DLQ, and a missing queue, are not valid sources.
+    let err = sqs.start_message_move_task().source_arn(arn(&s, &a.id, "mt-dest")).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "ResourceNotFoundException");
+    let err = sqs.list_message_move_tasks().source_arn(arn(&s, &a.id, "nope")).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "ResourceNotFoundException");
+    // Another account's queues are refused before anything is looked up.
+    let b = s.account().await;
+    let err = s.sqs(&b).start_message_move_task().source_arn(&dlq_arn).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "AccessDenied");
+    let err = s.sqs(&b).cancel_message_move_task().task_handle(slow.task_handle().unwrap()).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "AccessDenied");
+}

@@ -2,4 +2,5 @@
 //! `Call`, the gate's proof; none checks permissions itself.
 
 pub mod messages;
+pub mod moves;
 pub mod queues;
