@@ -19,5 +19,6 @@ mod node_sdk;
 mod queues;
 mod refusals;
 mod semantics;
+mod support_table;
 mod tags;
 mod wire;

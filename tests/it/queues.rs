@@ -121,26 +121,3 @@ async fn malformed_queue_url_is_invalid_address() {
     let err = s.sqs(&a).delete_queue().queue_url("https://x/not-an-account/q").send().await.unwrap_err();
     assert_eq!(error_code(&err), "InvalidAddress");
 }
-
-#[tokio::test]
-async fn actions_not_built_yet_answer_unsupported_operation() {
-    let s = TestServer::start().await;
-    let a = s.account().await;
-    let sqs = s.sqs(&a);
-    let url = sqs.create_queue().queue_name("q").send().await.unwrap().queue_url().unwrap().to_owned();
-    let err =
-        sqs.start_message_move_task().source_arn(format!("arn:aws:sqs:local:{}:q", a.id)).send().await.unwrap_err();
-    assert!(err.as_service_error().unwrap().is_unsupported_operation(), "{err:?}");
-    let err = sqs
-        .add_permission()
-        .queue_url(&url)
-        .label("l")
-        .aws_account_ids("111122223333")
-        .actions("SendMessage")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(err.as_service_error().unwrap().is_unsupported_operation(), "{err:?}");
-    let err = sqs.remove_permission().queue_url(&url).label("l").send().await.unwrap_err();
-    assert_eq!(error_code(&err), "AWS.SimpleQueueService.UnsupportedOperation");
-}
