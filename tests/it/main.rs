@@ -16,6 +16,7 @@ mod instances;
 mod messages;
 mod new_user;
 mod node_sdk;
+mod old_sdk;
 mod queues;
 mod refusals;
 mod semantics;

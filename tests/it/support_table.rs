@@ -41,7 +41,9 @@ async fn readme_support_table_matches_what_every_action_answers() {
             id = a.id
         );
         let r = raw.call(action, &body).await;
-        let unsupported = r.header("x-amzn-query-error").is_some_and(|h| h.starts_with("AWS.SimpleQueueService.UnsupportedOperation"))
+        let unsupported = r
+            .header("x-amzn-query-error")
+            .is_some_and(|h| h.starts_with("AWS.SimpleQueueService.UnsupportedOperation"))
             && r.body.contains("not supported by this Sluice version");
         assert_eq!(!unsupported, *supported, "{action}: {} {}", r.status, r.body);
     }
