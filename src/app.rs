@@ -279,6 +279,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         config.region.clone(),
         public_url.clone(),
         config.max_long_polls,
+        config.max_inflight_per_queue,
     )?);
     let sweeper =
         AbortOnDrop(tokio::spawn(sweep_forever(queues.clone(), Duration::from_secs(config.sweep_interval_seconds))));

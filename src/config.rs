@@ -72,6 +72,9 @@ pub struct Config {
     pub presign_max_expires_seconds: u64,
     /// Most long polls open at once on this instance; past it, RequestThrottled.
     pub max_long_polls: usize,
+    /// Most in-flight messages per queue (SQS: about 120,000); past it a short poll gets
+    /// OverLimit and a long poll finds nothing.
+    pub max_inflight_per_queue: i64,
     /// Seconds between sweeps that delete expired messages.
     pub sweep_interval_seconds: u64,
     pub log_format: LogFormat,
@@ -109,6 +112,7 @@ impl Default for Config {
             max_connections_per_worker: 4096,
             presign_max_expires_seconds: 3600,
             max_long_polls: 10_000,
+            max_inflight_per_queue: 120_000,
             sweep_interval_seconds: 60,
             log_format: LogFormat::Human,
         }
@@ -146,6 +150,7 @@ impl Config {
             "max_connections_per_worker",
             "presign_max_expires_seconds",
             "max_long_polls",
+            "max_inflight_per_queue",
             "sweep_interval_seconds",
             "log_format",
         ]
@@ -188,7 +193,7 @@ impl Config {
         if !(1..=604_800).contains(&self.presign_max_expires_seconds) {
             return Err(ConfigError::Invalid("presign_max_expires_seconds must be between 1 and 604800".into()));
         }
-        if self.max_long_polls == 0 || self.sweep_interval_seconds == 0 {
+        if self.max_long_polls == 0 || self.sweep_interval_seconds == 0 || self.max_inflight_per_queue < 1 {
             return Err(ConfigError::Invalid("max_long_polls and sweep_interval_seconds must be at least 1".into()));
         }
         if self.database_max_connections == 0 {

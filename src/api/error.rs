@@ -179,6 +179,7 @@ impl From<QueueError> for ApiError {
             QueueError::InvalidBatchEntryId(_) => Code::InvalidBatchEntryId,
             QueueError::BatchRequestTooLong(_) => Code::BatchRequestTooLong,
             QueueError::ResourceNotFound(_) => Code::ResourceNotFoundException,
+            QueueError::OverLimit(_) => Code::OverLimit,
             QueueError::UnsupportedOperation(_) => Code::UnsupportedOperation,
             QueueError::Store(e) => return Self::internal(e),
             QueueError::Crypto(e) => return Self::internal(e),

@@ -60,6 +60,8 @@ pub enum QueueError {
     #[error("{0}")]
     ResourceNotFound(String),
     #[error("{0}")]
+    OverLimit(String),
+    #[error("{0}")]
     UnsupportedOperation(String),
     #[error(transparent)]
     Store(#[from] StoreError),

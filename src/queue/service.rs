@@ -95,6 +95,7 @@ pub struct QueueService {
     wakeups: Arc<Wakeups>,
     long_polls: Arc<Semaphore>,
     mover: Arc<super::moves::Mover>,
+    max_inflight: i64,
 }
 
 fn body_context(account: &str, queue_id: Uuid, message_id: Uuid) -> Context {
@@ -161,6 +162,7 @@ impl QueueService {
         region: String,
         public_url: String,
         max_long_polls: usize,
+        max_inflight: i64,
     ) -> Result<Self, QueueError> {
         let (key_id, key) = sealer.derive_key("receipt-handle")?;
         let wakeups = Wakeups::new(store.clone(), clock.clone());
@@ -174,6 +176,7 @@ impl QueueService {
             public_url: public_url.trim_end_matches('/').to_owned(),
             wakeups,
             mover,
+            max_inflight,
             long_polls: Arc::new(Semaphore::new(max_long_polls)),
         })
     }
@@ -424,10 +427,25 @@ impl QueueService {
             let now = self.clock.now();
             let got = self
                 .store
-                .receive_messages(q.id, now, expiry_cutoff(&q, now), max.into(), now + visibility, dead_letter)
+                .receive_messages(
+                    q.id,
+                    now,
+                    expiry_cutoff(&q, now),
+                    max.into(),
+                    now + visibility,
+                    dead_letter,
+                    self.max_inflight,
+                )
                 .await?;
             if !got.rows.is_empty() {
                 return got.rows.into_iter().map(|row| self.open_received(&q, row, &input)).collect();
+            }
+            // Too many in flight: a short poll is told so; a long poll just finds nothing.
+            if got.inflight_full && wait.is_zero() {
+                return Err(QueueError::OverLimit(format!(
+                    "The queue has reached its limit of {} in-flight messages.",
+                    self.max_inflight
+                )));
             }
             let real_now = tokio::time::Instant::now();
             if real_now >= deadline {

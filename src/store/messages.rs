@@ -67,6 +67,8 @@ pub struct MessageCounts {
 pub struct Received {
     pub rows: Vec<ReceivedRow>,
     pub next_visible_at: Option<DateTime<Utc>>,
+    /// Nothing was taken because the queue holds the most in-flight messages allowed.
+    pub inflight_full: bool,
 }
 
 impl PgStore {
@@ -107,16 +109,20 @@ impl PgStore {
         max: i64,
         visible_until: DateTime<Utc>,
         dead_letter: Option<DeadLetter<'_>>,
+        max_inflight: i64,
     ) -> Result<Received, StoreError> {
         // One statement: pick visible messages; those that would exceed the receive limit
         // move to the dead-letter queue (if it exists) instead of being returned, atomically.
         let dl = dead_letter;
         let rows: Vec<ReceivedRow> = sqlx::query_as(
-            "WITH picked AS (
+            "WITH inflight AS (
+                 SELECT count(*) AS n FROM (SELECT 1 FROM messages
+                     WHERE queue_id = $1 AND visible_at > $2 AND receive_count > 0 LIMIT $10) x),
+             picked AS (
                  SELECT id, receive_count FROM messages
                  WHERE queue_id = $1 AND visible_at <= $2 AND sent_at > $3
                  ORDER BY visible_at
-                 LIMIT $4
+                 LIMIT LEAST($4, GREATEST($10 - (SELECT n FROM inflight), 0))
                  FOR UPDATE SKIP LOCKED),
              dlq AS (SELECT id FROM queues WHERE $6::int IS NOT NULL AND account_id = $7 AND name = $8),
              moved AS (
@@ -150,20 +156,24 @@ impl PgStore {
         .bind(dl.map(|d| d.account_id))
         .bind(dl.map(|d| d.dlq_name))
         .bind(dl.map(|d| d.source_arn))
+        .bind(max_inflight)
         .fetch_all(self.db())
         .await?;
         if !rows.is_empty() {
-            return Ok(Received { rows, next_visible_at: None });
+            return Ok(Received { rows, next_visible_at: None, inflight_full: false });
         }
-        let next_visible_at: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "SELECT min(visible_at) FROM messages WHERE queue_id = $1 AND visible_at > $2 AND sent_at > $3",
+        let (next_visible_at, inflight): (Option<DateTime<Utc>>, i64) = sqlx::query_as(
+            "SELECT (SELECT min(visible_at) FROM messages WHERE queue_id = $1 AND visible_at > $2 AND sent_at > $3),
+                    (SELECT count(*) FROM (SELECT 1 FROM messages
+                         WHERE queue_id = $1 AND visible_at > $2 AND receive_count > 0 LIMIT $4) x)",
         )
         .bind(queue_id)
         .bind(now)
         .bind(not_before)
+        .bind(max_inflight)
         .fetch_one(self.db())
         .await?;
-        Ok(Received { rows, next_visible_at })
+        Ok(Received { rows, next_visible_at, inflight_full: inflight >= max_inflight })
     }
 
     /// Deletes a message. Returns whether it was still there.

@@ -388,3 +388,31 @@ async fn open_long_polls_are_bounded() {
     // The permit is released when a poll ends.
     sqs.receive_message().queue_url(&url).wait_time_seconds(1).send().await.unwrap();
 }
+
+#[tokio::test]
+async fn past_the_in_flight_limit_a_short_poll_gets_over_limit_and_a_long_poll_nothing() {
+    let s = TestServer::start_with(|c| c.max_inflight_per_queue = 3).await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = queue_with(&sqs, "inflight", &[]).await;
+    for i in 0..5 {
+        sqs.send_message().queue_url(&url).message_body(format!("m{i}")).send().await.unwrap();
+    }
+    let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+    assert_eq!(got.messages().len(), 3, "no more than the limit in flight");
+    let err = sqs.receive_message().queue_url(&url).send().await.unwrap_err();
+    assert_eq!(error_code(&err), "OverLimit");
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 403);
+    let long = sqs.receive_message().queue_url(&url).wait_time_seconds(1).send().await.unwrap();
+    assert!(long.messages().is_empty());
+    sqs.delete_message()
+        .queue_url(&url)
+        .receipt_handle(got.messages()[0].receipt_handle().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap().messages().len(),
+        1
+    );
+}
