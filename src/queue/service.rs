@@ -15,7 +15,7 @@ use super::wait::Wakeups;
 use super::{AccountId, QueueError, QueueName, QueueRef, attributes, md5, redrive};
 use crate::clock::Clock;
 use crate::crypto::{Context, Sealer};
-use crate::store::messages::DeadLetter;
+use crate::store::messages::{DeadLetter, ReceiveRequest};
 use crate::store::queues::Created;
 use crate::store::{NewMessage, PgStore, QueueRow, RedriveState};
 
@@ -427,15 +427,15 @@ impl QueueService {
             let now = self.clock.now();
             let got = self
                 .store
-                .receive_messages(
-                    q.id,
+                .receive_messages(&ReceiveRequest {
+                    queue_id: q.id,
                     now,
-                    expiry_cutoff(&q, now),
-                    max.into(),
-                    now + visibility,
+                    not_before: expiry_cutoff(&q, now),
+                    max: max.into(),
+                    visible_until: now + visibility,
                     dead_letter,
-                    self.max_inflight,
-                )
+                    max_inflight: self.max_inflight,
+                })
                 .await?;
             if !got.rows.is_empty() {
                 return got.rows.into_iter().map(|row| self.open_received(&q, row, &input)).collect();

@@ -62,6 +62,19 @@ pub struct MessageCounts {
     pub delayed: i64,
 }
 
+/// One receive, as the store runs it.
+#[derive(Debug, Clone, Copy)]
+pub struct ReceiveRequest<'a> {
+    pub queue_id: Uuid,
+    pub now: DateTime<Utc>,
+    /// Messages sent at or before this instant have expired.
+    pub not_before: DateTime<Utc>,
+    pub max: i64,
+    pub visible_until: DateTime<Utc>,
+    pub dead_letter: Option<DeadLetter<'a>>,
+    pub max_inflight: i64,
+}
+
 /// The outcome of a receive: messages, or when the next one becomes visible by time alone.
 #[derive(Debug)]
 pub struct Received {
@@ -99,18 +112,11 @@ impl PgStore {
     }
 
     /// Takes up to `max` visible messages sent after `not_before` (older ones have expired)
-    /// and hides them until `visible_until`. When none is taken, also tells when the next
-    /// message becomes visible by time alone (in the same statement).
-    pub async fn receive_messages(
-        &self,
-        queue_id: Uuid,
-        now: DateTime<Utc>,
-        not_before: DateTime<Utc>,
-        max: i64,
-        visible_until: DateTime<Utc>,
-        dead_letter: Option<DeadLetter<'_>>,
-        max_inflight: i64,
-    ) -> Result<Received, StoreError> {
+    /// and hides them until `visible_until`, keeping at most `max_inflight` in flight. When
+    /// none is taken, also tells when the next message becomes visible by time alone, and
+    /// whether the in-flight limit is why.
+    pub async fn receive_messages(&self, req: &ReceiveRequest<'_>) -> Result<Received, StoreError> {
+        let ReceiveRequest { queue_id, now, not_before, max, visible_until, dead_letter, max_inflight } = *req;
         // One statement: pick visible messages; those that would exceed the receive limit
         // move to the dead-letter queue (if it exists) instead of being returned, atomically.
         let dl = dead_letter;
