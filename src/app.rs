@@ -87,6 +87,20 @@ impl Database {
     }
 }
 
+/// Loads the master key, creating it only for a database that holds nothing sealed yet: a
+/// missing key file in front of existing data is an error (a new key could open nothing),
+/// not a reason to start over silently.
+pub async fn open_master_key(config: &Config, store: &PgStore) -> Result<MasterKey, AppError> {
+    let path = config.master_key_path();
+    if !path.exists() && store.holds_sealed_data().await? {
+        return Err(AppError::Crypto(crate::crypto::CryptoError::KeyFile {
+            path: path.display().to_string(),
+            reason: "is missing, but the database holds data sealed under a master key; restore the key file (or point master_key_file at it)".into(),
+        }));
+    }
+    Ok(MasterKey::load_or_create(&path)?)
+}
+
 /// Creates the data directory (0700) if needed.
 pub fn ensure_data_dir(config: &Config) -> Result<PathBuf, AppError> {
     let dir = &config.data_dir;
@@ -256,7 +270,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
     config.data_dir = data_dir.clone();
     let database = Database::open(&config).await?;
     let store = database.store.clone();
-    let master = MasterKey::load_or_create(&config.master_key_path())?;
+    let master = open_master_key(&config, &store).await?;
     let sealer = Arc::new(Sealer::new(master));
     let clock = opts.clock;
     let tenancy = Tenancy::new(store.clone(), sealer.clone(), clock.clone());

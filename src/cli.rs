@@ -184,7 +184,7 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
     let mut config = config;
     config.data_dir = app::ensure_data_dir(&config)?;
     let database = Database::open(&config).await?;
-    let master = crate::crypto::MasterKey::load_or_create(&config.master_key_path()).map_err(app::AppError::from)?;
+    let master = app::open_master_key(&config, &database.store).await?;
     let sealer = std::sync::Arc::new(crate::crypto::Sealer::new(master));
     let tenancy = Tenancy::new(database.store.clone(), sealer, std::sync::Arc::new(crate::clock::SystemClock));
     let result = match command {

@@ -64,12 +64,12 @@ impl MasterKey {
                 data.extend_from_slice(HEADER);
                 data.extend_from_slice(&key.version.to_be_bytes());
                 data.extend_from_slice(key.bytes.as_ref());
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(|e| err(e.to_string()))?;
+                let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+                    Ok(f) => f,
+                    // Another process created it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Self::load_or_create(path),
+                    Err(e) => return Err(err(e.to_string())),
+                };
                 file.write_all(&data).map_err(|e| err(e.to_string()))?;
                 file.sync_all().map_err(|e| err(e.to_string()))?;
                 Ok(key)

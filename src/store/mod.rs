@@ -44,7 +44,10 @@ pub struct PgStore {
 impl PgStore {
     /// Connects a pool (bounded acquire time, so no request waits forever for a connection).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let options: PgConnectOptions = url.parse()?;
+        Self::connect_with(url.parse()?, max_connections).await
+    }
+
+    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))

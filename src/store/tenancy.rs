@@ -83,6 +83,13 @@ impl PgStore {
 }
 
 impl PgStore {
+    /// Whether anything sealed is stored (access keys or messages).
+    pub async fn holds_sealed_data(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM access_keys) OR EXISTS (SELECT 1 FROM messages)")
+            .fetch_one(self.db())
+            .await?)
+    }
+
     /// The oldest access key of an account (its root key in the foundation).
     pub async fn first_access_key_of(&self, account_id: &str) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar(

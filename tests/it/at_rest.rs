@@ -207,3 +207,22 @@ async fn a_sealed_row_copied_to_another_message_or_altered_does_not_open() {
     let ok = sqs_a.receive_message().queue_url(&qc).send().await.unwrap();
     assert_eq!(ok.messages()[0].body(), Some("still fine"));
 }
+
+#[tokio::test]
+async fn a_missing_master_key_in_front_of_sealed_data_is_refused_not_replaced() {
+    let s = crate::harness::TestServer::start().await;
+    s.account().await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let missing = elsewhere.path().join("master.key");
+    let config = sluice::Config {
+        data_dir: elsewhere.path().join("data"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: Some(crate::harness::database_url().into()),
+        master_key_file: Some(missing.clone()),
+        bootstrap: false,
+        ..sluice::Config::default()
+    };
+    let err = sluice::build(config, sluice::BuildOptions::default()).await.unwrap_err();
+    assert!(err.to_string().contains("is missing"), "{err}");
+    assert!(!missing.exists(), "no new key was made");
+}

@@ -166,7 +166,8 @@ async fn wait_for_status(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    panic!("task never reached {status}");
+    let last = sqs.list_message_move_tasks().source_arn(source_arn).send().await.unwrap();
+    panic!("task never reached {status}: {:?}", last.results());
 }
 
 /// Sends `n` messages to `src` and lets them fall into its DLQ (maxReceiveCount 1).
@@ -287,4 +288,59 @@ async fn move_tasks_go_to_a_chosen_destination_one_at_a_time_and_can_be_cancelle
     assert_eq!(error_code(&err), "AccessDenied");
     let err = s.sqs(&b).cancel_message_move_task().task_handle(slow.task_handle().unwrap()).send().await.unwrap_err();
     assert_eq!(error_code(&err), "AccessDenied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_task_runs_on_one_instance_and_survives_that_instance_stopping() {
+    let first = TestServer::start().await;
+    let a = first.account().await;
+    let sqs = first.sqs(&a);
+    queue(&sqs, "ha-dlq").await;
+    let dest = queue(&sqs, "ha-dest").await;
+    let src = sqs
+        .create_queue()
+        .queue_name("ha-src")
+        .attributes(N::RedrivePolicy, policy(&arn(&first, &a.id, "ha-dlq"), 1))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    poison(&first, &sqs, &src, 10).await;
+    let dlq_arn = arn(&first, &a.id, "ha-dlq");
+    sqs.start_message_move_task()
+        .source_arn(&dlq_arn)
+        .destination_arn(arn(&first, &a.id, "ha-dest"))
+        .max_number_of_messages_per_second(2)
+        .send()
+        .await
+        .unwrap();
+    // A second instance while the first holds the task's lease: it must not run it too.
+    let second = TestServer::start().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    drop(first);
+    drop(second);
+    // A later instance, after the lease has lapsed, takes the task over and finishes it.
+    let later = sluice::clock::OffsetClock::new();
+    later.advance(TimeDelta::seconds(61));
+    let third = TestServer::start_with_clock(|_| {}, later).await;
+    let sqs = third.sqs(&a);
+    let done = wait_for_status(&sqs, &dlq_arn, "COMPLETED").await;
+    assert_eq!(done.approximate_number_of_messages_moved(), 10);
+    let mut bodies = Vec::new();
+    loop {
+        let got = sqs.receive_message().queue_url(&dest).max_number_of_messages(10).send().await.unwrap();
+        if got.messages().is_empty() {
+            break;
+        }
+        bodies.extend(got.messages().iter().map(|m| m.body().unwrap().to_owned()));
+    }
+    bodies.sort();
+    let expected: Vec<String> = {
+        let mut v: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(bodies, expected, "every message moved exactly once");
 }

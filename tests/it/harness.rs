@@ -21,7 +21,7 @@ static DATABASE: OnceLock<String> = OnceLock::new();
 fn clean_stale_clusters() {
     for e in std::fs::read_dir("/tmp").into_iter().flatten().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("sluice-test-").and_then(|p| p.parse::<i32>().ok()) {
+        if let Some(pid) = name.strip_prefix("sluice-test-").and_then(|p| p.split('-').next()?.parse::<i32>().ok()) {
             // SAFETY: signal 0 only checks whether the process exists.
             let alive = unsafe { libc::kill(pid, 0) } == 0;
             if !alive {
@@ -31,20 +31,35 @@ fn clean_stale_clusters() {
     }
 }
 
-/// The URL of the test database: `SLUICE_TEST_DATABASE_URL`, or a private cluster started
-/// once for this test process (it dies with the process), with migrations applied.
+/// The master key file every test server of this process shares (one deployment, one
+/// key), made before any server starts.
+pub fn master_key_file() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-test-{}-keys", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("master.key");
+    sluice::crypto::MasterKey::load_or_create(&path).expect("test master key");
+    path
+}
+
+/// The URL of the test database: a fresh database on `SLUICE_TEST_DATABASE_URL`'s server,
+/// or on a private cluster started once for this test process (it dies with the process),
+/// with migrations applied.
 pub fn database_url() -> String {
     DATABASE
         .get_or_init(|| {
             sluice::install_crypto_provider();
-            if let Ok(url) = std::env::var("SLUICE_TEST_DATABASE_URL") {
+            if let Ok(admin) = std::env::var("SLUICE_TEST_DATABASE_URL") {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(async {
-                    let store =
-                        sluice::store::PgStore::connect(&url, 2).await.expect("connect to SLUICE_TEST_DATABASE_URL");
+                return rt.block_on(async {
+                    let name = format!("sluice_test_{}", std::process::id());
+                    sluice::store::PgStore::create_database(&admin, &name).await.expect("create the test database");
+                    let opts: sqlx::postgres::PgConnectOptions = admin.parse().expect("SLUICE_TEST_DATABASE_URL");
+                    let opts = opts.database(&name);
+                    let store = sluice::store::PgStore::connect_with(opts.clone(), 2).await.expect("connect");
                     store.migrate().await.expect("migrate");
+                    store.pool().close().await;
+                    sqlx::ConnectOptions::to_url_lossy(&opts).to_string()
                 });
-                return url;
             }
             clean_stale_clusters();
             let (tx, rx) = std::sync::mpsc::channel();
@@ -108,10 +123,20 @@ impl TestServer {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_clock(adjust, OffsetClock::new()).await
+    }
+
+    /// Starts with a clock the test prepared (e.g. moved forward before anything runs).
+    pub async fn start_with_clock(adjust: impl FnOnce(&mut Config), clock: Arc<OffsetClock>) -> Self {
         sluice::install_crypto_provider();
+        if std::env::var_os("SLUICE_TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info,sqlx=warn").try_init();
+        }
         let db = tokio::task::spawn_blocking(database_url).await.unwrap();
         let data_dir = tempfile::tempdir().unwrap();
+        let key = tokio::task::spawn_blocking(master_key_file).await.unwrap();
         let mut config = Config {
+            master_key_file: Some(key),
             data_dir: data_dir.path().to_path_buf(),
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: Some(db.into()),
@@ -121,7 +146,6 @@ impl TestServer {
             ..Config::default()
         };
         adjust(&mut config);
-        let clock = OffsetClock::new();
         let running = sluice::build(config, BuildOptions { clock: clock.clone() }).await.expect("build the app");
         let handle = running.server.handle();
         let store = running.database.store.clone();

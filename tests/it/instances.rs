@@ -5,10 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::harness::TestServer;
 
-/// A second instance sharing the first one's database and master key.
-async fn twin(first: &TestServer) -> TestServer {
-    let key = first.data_dir.path().join("master.key");
-    TestServer::start_with(move |c| c.master_key_file = Some(key)).await
+/// A second instance: every test server shares the database and the master key.
+async fn twin(_first: &TestServer) -> TestServer {
+    TestServer::start().await
 }
 
 #[tokio::test]
