@@ -130,14 +130,52 @@ pub fn check_batch_ids<'a>(ids: impl Iterator<Item = &'a str> + Clone) -> Result
     Ok(())
 }
 
-/// A pagination token: the last queue name of the previous page, base64url.
-fn decode_token(t: &str) -> Result<String, QueueError> {
-    BASE64_URL_SAFE_NO_PAD
-        .decode(t)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|s| QueueName::parse(s).is_ok())
-        .ok_or_else(|| QueueError::InvalidParameterValue("Invalid NextToken value.".into()))
+/// One page of queue names, as ListQueues and ListDeadLetterSourceQueues page them: without
+/// MaxResults up to 1,000 and never a token; with it, a token (the last name, base64url)
+/// only when more remain.
+struct Page {
+    max: Option<i32>,
+    after: Option<String>,
+}
+
+impl Page {
+    fn new(max: Option<i32>, next_token: Option<&str>) -> Result<Self, QueueError> {
+        let after = match next_token {
+            Some(t) if max.is_some() => Some(
+                BASE64_URL_SAFE_NO_PAD
+                    .decode(t)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .filter(|s| QueueName::parse(s).is_ok())
+                    .ok_or_else(|| QueueError::InvalidParameterValue("Invalid NextToken value.".into()))?,
+            ),
+            _ => None,
+        };
+        Ok(Self { max, after })
+    }
+
+    fn limit(&self) -> i64 {
+        self.max.map(i64::from).unwrap_or(MAX_LIST)
+    }
+
+    fn after(&self) -> Option<&str> {
+        self.after.as_deref()
+    }
+
+    /// Rows to fetch: one more than the page, to know whether more remain.
+    fn fetch(&self) -> i64 {
+        self.limit() + 1
+    }
+
+    fn finish(&self, mut names: Vec<String>, url: impl Fn(&str) -> String) -> (Vec<String>, Option<String>) {
+        let more = names.len() as i64 > self.limit();
+        names.truncate(self.limit() as usize);
+        let token = match (self.max, more, names.last()) {
+            (Some(_), true, Some(last)) => Some(BASE64_URL_SAFE_NO_PAD.encode(last)),
+            _ => None,
+        };
+        (names.iter().map(|n| url(n)).collect(), token)
+    }
 }
 
 /// Messages sent at or before this instant have outlived the queue's retention period.
@@ -256,19 +294,9 @@ impl QueueService {
                 "Value for parameter QueueNamePrefix is invalid. Reason: Must be at most 80 characters.".into(),
             ));
         }
-        let after = match next_token {
-            Some(t) if max.is_some() => Some(decode_token(t)?),
-            _ => None,
-        };
-        let limit = max.map(i64::from).unwrap_or(MAX_LIST);
-        let mut names = self.store.list_queue_names(account.as_str(), prefix, after.as_deref(), limit + 1).await?;
-        let more = names.len() as i64 > limit;
-        names.truncate(limit as usize);
-        let token = match (max, more, names.last()) {
-            (Some(_), true, Some(last)) => Some(BASE64_URL_SAFE_NO_PAD.encode(last)),
-            _ => None,
-        };
-        Ok((names.iter().map(|n| self.queue_url(account.as_str(), n)).collect(), token))
+        let page = Page::new(max, next_token)?;
+        let names = self.store.list_queue_names(account.as_str(), prefix, page.after(), page.fetch()).await?;
+        Ok(page.finish(names, |n| self.queue_url(account.as_str(), n)))
     }
 
     pub async fn delete_queue(&self, r: &QueueRef) -> Result<(), QueueError> {
@@ -756,19 +784,9 @@ impl QueueService {
     ) -> Result<(Vec<String>, Option<String>), QueueError> {
         let max = in_range("MaxResults", max_results, 1, MAX_LIST as i32)?;
         let q = self.queue(r).await?;
-        let after = match next_token {
-            Some(t) if max.is_some() => Some(decode_token(t)?),
-            _ => None,
-        };
-        let limit = max.map(i64::from).unwrap_or(MAX_LIST);
-        let mut names = self.store.dead_letter_sources(&q.account_id, &q.name, after.as_deref(), limit + 1).await?;
-        let more = names.len() as i64 > limit;
-        names.truncate(limit as usize);
-        let token = match (max, more, names.last()) {
-            (Some(_), true, Some(last)) => Some(BASE64_URL_SAFE_NO_PAD.encode(last)),
-            _ => None,
-        };
-        Ok((names.iter().map(|n| self.queue_url(&q.account_id, n)).collect(), token))
+        let page = Page::new(max, next_token)?;
+        let names = self.store.dead_letter_sources(&q.account_id, &q.name, page.after(), page.fetch()).await?;
+        Ok(page.finish(names, |n| self.queue_url(&q.account_id, n)))
     }
 
     /// GetQueueAttributes. Unknown names are refused; names of features not built are

@@ -273,22 +273,33 @@ fn id_results(
     call.reply(&BatchOutput { successful, failed })
 }
 
+/// The entries of a batch that names receipt handles: whole-request checks first, then
+/// each entry's handle shape; returns the well-formed entries and the failed ones.
+#[allow(clippy::type_complexity)]
+fn handle_entries<E>(
+    entries: impl Iterator<Item = (Option<String>, Option<String>, E)>,
+) -> Result<(Vec<(String, String, E)>, Vec<BatchResultError>), ApiError> {
+    let entries: Vec<(String, Option<String>, E)> = entries.map(|(id, h, e)| (id.unwrap_or_default(), h, e)).collect();
+    check_batch_ids(entries.iter().map(|(id, _, _)| id.as_str()))?;
+    let mut good = Vec::new();
+    let mut failed = Vec::new();
+    for (id, handle, extra) in entries {
+        match receipt_handle(handle) {
+            Ok(h) => good.push((id, h, extra)),
+            Err(err) => failed.push(batch_error(id, err)),
+        }
+    }
+    Ok((good, failed))
+}
+
 pub async fn delete_message_batch(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: DeleteMessageBatchInput,
 ) -> Result<Output, ApiError> {
-    let entries = input.entries.unwrap_or_default();
-    let ids: Vec<String> = entries.iter().map(|e| e.id.clone().unwrap_or_default()).collect();
-    check_batch_ids(ids.iter().map(String::as_str)).map_err(ApiError::from)?;
-    let mut failed = Vec::new();
-    let mut good = Vec::new();
-    for (id, e) in ids.into_iter().zip(entries) {
-        match receipt_handle(e.receipt_handle) {
-            Ok(h) => good.push((id, h)),
-            Err(err) => failed.push(batch_error(id, err)),
-        }
-    }
+    let entries = input.entries.unwrap_or_default().into_iter().map(|e| (e.id, e.receipt_handle, ()));
+    let (good, failed) = handle_entries(entries)?;
+    let good = good.into_iter().map(|(id, h, ())| (id, h)).collect::<Vec<_>>();
     let results = if good.is_empty() {
         Vec::new()
     } else {
@@ -302,17 +313,8 @@ pub async fn change_message_visibility_batch(
     target: Authorized<QueueRef>,
     input: ChangeMessageVisibilityBatchInput,
 ) -> Result<Output, ApiError> {
-    let entries = input.entries.unwrap_or_default();
-    let ids: Vec<String> = entries.iter().map(|e| e.id.clone().unwrap_or_default()).collect();
-    check_batch_ids(ids.iter().map(String::as_str)).map_err(ApiError::from)?;
-    let mut failed = Vec::new();
-    let mut good = Vec::new();
-    for (id, e) in ids.into_iter().zip(entries) {
-        match receipt_handle(e.receipt_handle) {
-            Ok(h) => good.push((id, h, e.visibility_timeout)),
-            Err(err) => failed.push(batch_error(id, err)),
-        }
-    }
+    let entries = input.entries.unwrap_or_default().into_iter().map(|e| (e.id, e.receipt_handle, e.visibility_timeout));
+    let (good, failed) = handle_entries(entries)?;
     let results = if good.is_empty() {
         Vec::new()
     } else {
