@@ -1,9 +1,24 @@
 //! Authorization. Pure: no I/O, no clock reads.
 //!
+//! The policy language lives in `document` (parse and validate), `condition` (operators),
+//! `glob` and `arn` (the matchers), `context` (request keys) and `eval` (AWS's evaluation
+//! logic). The gate below still applies the foundation's rule; the accounts-and-policies
+//! work connects it to `eval`.
+//!
 //! The gate is the only maker of `Authorized<T>`, the proof a handler needs. Its rule in
 //! the foundation: a caller acts only inside its own account. The policy engine replaces
 //! the rule later without touching handlers. The gate sees only the account named in the
 //! request (never whether the resource exists), so a refusal reveals nothing.
+
+pub mod arn;
+pub mod condition;
+pub mod context;
+pub mod document;
+pub mod eval;
+pub mod glob;
+
+#[cfg(test)]
+mod corpus;
 
 /// Proof that the gate allowed an action on `T`.
 #[derive(Debug)]
