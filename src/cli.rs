@@ -27,6 +27,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTPS SQS endpoint (starts a private PostgreSQL when no database URL is set).
     Serve(ServeArgs),
+    /// Decide a request against policy documents, offline: which statements allow or deny it.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Operator commands.
     Admin {
         #[command(flatten)]
@@ -78,6 +83,36 @@ pub struct ServeArgs {
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Simulate one request: principal, action, resource and context keys in; the decision
+    /// and the deciding statements out.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The caller: `arn:aws:iam::ACCOUNT:root`, `…:user/NAME`, `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`,
+    /// or a service principal such as `s3.amazonaws.com`.
+    #[arg(long)]
+    pub principal: String,
+    /// The IAM action, e.g. `sqs:SendMessage`.
+    #[arg(long)]
+    pub action: String,
+    /// The resource ARN (`*` for account-level actions such as sqs:ListQueues).
+    #[arg(long, default_value = "*")]
+    pub resource: String,
+    /// An identity policy document of the caller (repeatable).
+    #[arg(long = "identity-policy")]
+    pub identity_policies: Vec<PathBuf>,
+    /// The queue's policy document.
+    #[arg(long)]
+    pub queue_policy: Option<PathBuf>,
+    /// A context key, `key=value` (repeat a key for several values).
+    #[arg(long = "context")]
+    pub context: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +173,7 @@ pub fn main() -> i32 {
         match cli.command {
             Command::Serve(args) => serve(cli.config, args).await,
             Command::Admin { common, command } => admin(cli.config, common, command).await,
+            Command::Policy { command: PolicyCommand::Simulate(args) } => simulate(&args).map(|out| print!("{out}")),
         }
     });
     match result {
@@ -200,4 +236,111 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
     };
     database.close(false).await;
     Ok(result?)
+}
+
+/// Runs `sluice policy simulate`; returns the report.
+pub fn simulate(args: &SimulateArgs) -> Result<String, CliError> {
+    use crate::policy::context::Context;
+    use crate::policy::document::{Kind, parse};
+    use crate::policy::eval::{Caller, PrincipalKind, Request, Source, evaluate};
+    let read = |p: &PathBuf, kind: Kind| -> Result<crate::policy::document::Policy, CliError> {
+        let text = std::fs::read_to_string(p).map_err(|e| CliError::Other(format!("{}: {e}", p.display())))?;
+        parse(&text, kind).map_err(|e| CliError::Other(format!("{}: {e}", p.display())))
+    };
+    let identity = args.identity_policies.iter().map(|p| read(p, Kind::Identity)).collect::<Result<Vec<_>, _>>()?;
+    let queue = args.queue_policy.as_ref().map(|p| read(p, Kind::Queue)).transpose()?;
+    let p = &args.principal;
+    let parts: Vec<&str> = p.splitn(6, ':').collect();
+    let (kind, account, role_arn) = if p.ends_with(".amazonaws.com") && !p.starts_with("arn:") {
+        (PrincipalKind::Service, None, None)
+    } else if parts.len() == 6 && parts[0] == "arn" {
+        let account = Some(parts[4].to_owned());
+        match parts[5] {
+            "root" => (PrincipalKind::Root, account, None),
+            r if r.starts_with("user/") => (PrincipalKind::User, account, None),
+            r if r.starts_with("assumed-role/") => {
+                let role = r.trim_start_matches("assumed-role/").split('/').next().unwrap_or("");
+                (PrincipalKind::AssumedRole, account.clone(), Some(format!("arn:aws:iam::{}:role/{role}", parts[4])))
+            }
+            _ => return Err(CliError::Other(format!("{p}: not a root, user or assumed-role ARN"))),
+        }
+    } else {
+        return Err(CliError::Other(format!("{p}: not a principal ARN or service principal")));
+    };
+    let mut ctx = Context::new();
+    let mut multi: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    for kv in &args.context {
+        let (k, v) =
+            kv.split_once('=').ok_or_else(|| CliError::Other(format!("--context {kv}: expected key=value")))?;
+        multi.entry(k.to_owned()).or_default().push(v.to_owned());
+    }
+    for (k, v) in multi {
+        ctx.set_many(&k, v);
+    }
+    if let Some(a) = &account {
+        ctx.set("aws:PrincipalAccount", a.clone());
+    }
+    ctx.set("aws:PrincipalArn", role_arn.clone().unwrap_or_else(|| p.clone()));
+    let owner = args.resource.split(':').nth(4).filter(|a| !a.is_empty()).map(str::to_owned);
+    let req = Request {
+        caller: Caller { kind, account: account.as_deref(), arn: p, role_arn: role_arn.as_deref() },
+        action: &args.action,
+        resource: &args.resource,
+        resource_owner: owner.as_deref(),
+        context: &ctx,
+    };
+    let identity_refs: Vec<&crate::policy::document::Policy> = identity.iter().collect();
+    let d = evaluate(&req, &identity_refs, queue.as_ref());
+    let mut out = format!("decision: {}\nreason: {:?}\n", if d.allowed { "Allow" } else { "Deny" }, d.reason);
+    for s in &d.deciding {
+        let source = match s.source {
+            Source::Identity(i) => format!("identity policy {}", args.identity_policies[i].display()),
+            Source::Resource => "queue policy".to_string(),
+        };
+        let sid = s.sid.as_deref().map(|x| format!(" (Sid {x})")).unwrap_or_default();
+        out.push_str(&format!("statement: {source}, Statement[{}]{sid}\n", s.index));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policies() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
+    }
+
+    #[test]
+    fn simulate_reports_the_decision_and_the_deciding_statement() {
+        let args = SimulateArgs {
+            principal: "arn:aws:iam::444455556666:user/dev".into(),
+            action: "sqs:DeleteQueue".into(),
+            resource: "arn:aws:sqs:us-east-1:444455556666:team-a-prod-orders".into(),
+            identity_policies: vec![policies().join("identity-explicit-deny-override.json")],
+            queue_policy: None,
+            context: vec![],
+        };
+        let out = simulate(&args).unwrap();
+        assert!(out.starts_with("decision: Deny\nreason: ExplicitDeny"), "{out}");
+        assert!(out.contains("(Sid NeverDestroyProduction)"), "{out}");
+        let allowed = SimulateArgs { resource: "arn:aws:sqs:us-east-1:444455556666:team-a-dev-orders".into(), ..args };
+        let out = simulate(&allowed).unwrap();
+        assert!(out.contains("decision: Allow") && out.contains("FullAccessToTeamQueues"), "{out}");
+    }
+
+    #[test]
+    fn simulate_takes_service_principals_and_context_keys() {
+        let args = SimulateArgs {
+            principal: "sns.amazonaws.com".into(),
+            action: "sqs:SendMessage".into(),
+            resource: "*".into(),
+            identity_policies: vec![],
+            queue_policy: Some(policies().join("queue-sns-fan-in.json")),
+            context: vec![],
+        };
+        assert!(simulate(&args).unwrap().starts_with("decision: Deny"));
+        let bad = SimulateArgs { principal: "nobody".into(), ..args };
+        assert!(simulate(&bad).is_err());
+    }
 }
