@@ -8,15 +8,83 @@ CREATE TABLE accounts (
     created_at  timestamptz NOT NULL
 );
 
+-- IAM users and groups of an account. Names are unique per account, ignoring case, as in IAM.
+CREATE TABLE users (
+    id          text PRIMARY KEY,
+    account_id  text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    name        text NOT NULL,
+    path        text NOT NULL,
+    created_at  timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX users_name ON users (account_id, lower(name));
+
+CREATE TABLE groups (
+    id          text PRIMARY KEY,
+    account_id  text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    name        text NOT NULL,
+    path        text NOT NULL,
+    created_at  timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX groups_name ON groups (account_id, lower(name));
+
+CREATE TABLE group_members (
+    group_id  text NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    user_id   text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, user_id)
+);
+CREATE INDEX group_members_user ON group_members (user_id);
+
 -- Secrets are stored sealed (AES-256-GCM under the server master key), never in clear.
+-- A key without a user is the account root's.
 CREATE TABLE access_keys (
     access_key_id  text PRIMARY KEY,
     account_id     text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    user_id        text REFERENCES users (id) ON DELETE CASCADE,
     secret_sealed  bytea NOT NULL,
     status         text NOT NULL DEFAULT 'Active' CHECK (status IN ('Active', 'Inactive')),
-    created_at     timestamptz NOT NULL
+    created_at     timestamptz NOT NULL,
+    last_used_at   timestamptz,
+    last_used_service text
 );
 CREATE INDEX access_keys_account ON access_keys (account_id);
+CREATE INDEX access_keys_user ON access_keys (user_id);
+
+-- Inline policies of users and groups (owner_id is a user or group id).
+CREATE TABLE inline_policies (
+    owner_id   text NOT NULL,
+    account_id text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    name       text NOT NULL,
+    document   text NOT NULL,
+    PRIMARY KEY (owner_id, name)
+);
+
+-- Managed policies with versions (one default), attachable to users and groups.
+CREATE TABLE managed_policies (
+    id               text PRIMARY KEY,
+    account_id       text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    name             text NOT NULL,
+    path             text NOT NULL,
+    default_version  integer NOT NULL,
+    next_version     integer NOT NULL,
+    created_at       timestamptz NOT NULL,
+    updated_at       timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX managed_policies_name ON managed_policies (account_id, lower(name));
+
+CREATE TABLE policy_versions (
+    policy_id   text NOT NULL REFERENCES managed_policies (id) ON DELETE CASCADE,
+    version     integer NOT NULL,
+    document    text NOT NULL,
+    created_at  timestamptz NOT NULL,
+    PRIMARY KEY (policy_id, version)
+);
+
+CREATE TABLE policy_attachments (
+    policy_id     text NOT NULL REFERENCES managed_policies (id) ON DELETE CASCADE,
+    principal_id  text NOT NULL,
+    PRIMARY KEY (policy_id, principal_id)
+);
+CREATE INDEX policy_attachments_principal ON policy_attachments (principal_id);
 
 CREATE TABLE queues (
     id                     uuid PRIMARY KEY,

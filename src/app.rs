@@ -273,7 +273,8 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
     let master = open_master_key(&config, &store).await?;
     let sealer = Arc::new(Sealer::new(master));
     let clock = opts.clock;
-    let tenancy = Tenancy::new(store.clone(), sealer.clone(), clock.clone());
+    let cache_ttl = Duration::from_secs(config.cache_ttl_seconds);
+    let tenancy = Tenancy::with_cache_ttl(store.clone(), sealer.clone(), clock.clone(), cache_ttl);
 
     let (cert, key) = match (&config.tls_cert_file, &config.tls_key_file) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
@@ -301,6 +302,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
     let mover = AbortOnDrop(tokio::spawn(queues.moves().clone().run()));
     let wake_listener = AbortOnDrop(tokio::spawn(queues.wakeups().clone().run_listener()));
     let state = web::Data::new(ApiState {
+        tenancy: tenancy.clone(),
         // Signatures are dated by the client's wall clock, so authentication compares them
         // with the real time, not with the (possibly moved) clock of queue semantics.
         auth: Authenticator::new(
@@ -308,6 +310,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
             sealer.clone(),
             Arc::new(SystemClock),
             chrono::TimeDelta::seconds(config.presign_max_expires_seconds as i64),
+            chrono::TimeDelta::seconds(config.cache_ttl_seconds as i64),
         ),
         queues: queues.clone(),
         region: config.region.clone(),

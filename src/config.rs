@@ -70,6 +70,10 @@ pub struct Config {
     /// Longest `X-Amz-Expires` a presigned request may carry (AWS allows 7 days; a presigned
     /// URL is a bearer secret, so the default is one hour).
     pub presign_max_expires_seconds: u64,
+    /// Seconds a verified key and a user's parsed policies are cached (at most 30): the bound
+    /// within which a deactivated key, a disabled account or a changed policy takes effect
+    /// on every instance.
+    pub cache_ttl_seconds: u64,
     /// Most long polls open at once on this instance; past it, RequestThrottled.
     pub max_long_polls: usize,
     /// Most in-flight messages per queue (SQS: about 120,000); past it a short poll gets
@@ -111,6 +115,7 @@ impl Default for Config {
             idle_timeout_seconds: 75,
             max_connections_per_worker: 4096,
             presign_max_expires_seconds: 3600,
+            cache_ttl_seconds: 30,
             max_long_polls: 10_000,
             max_inflight_per_queue: 120_000,
             sweep_interval_seconds: 60,
@@ -149,6 +154,7 @@ impl Config {
             "idle_timeout_seconds",
             "max_connections_per_worker",
             "presign_max_expires_seconds",
+            "cache_ttl_seconds",
             "max_long_polls",
             "max_inflight_per_queue",
             "sweep_interval_seconds",
@@ -189,6 +195,9 @@ impl Config {
             && !url.starts_with("https://")
         {
             return Err(ConfigError::Invalid("public_url must be an https:// URL".into()));
+        }
+        if self.cache_ttl_seconds > 30 {
+            return Err(ConfigError::Invalid("cache_ttl_seconds must be at most 30".into()));
         }
         if !(1..=604_800).contains(&self.presign_max_expires_seconds) {
             return Err(ConfigError::Invalid("presign_max_expires_seconds must be between 1 and 604800".into()));

@@ -106,7 +106,7 @@ impl ApiError {
         Self { code, message: message.into() }
     }
 
-    fn internal(what: &dyn std::fmt::Display) -> Self {
+    pub fn internal(what: &dyn std::fmt::Display) -> Self {
         // Details go to the log (with the request id), never to the client.
         tracing::error!(error = %what, "internal error");
         Self::new(Code::InternalFailure, "We encountered an internal error. Please try again.")

@@ -40,6 +40,31 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
     Ok(body.freeze())
 }
 
+/// The global condition keys of a request.
+fn request_context(p: &crate::auth::Principal, req: &HttpRequest, region: &str) -> crate::policy::context::Context {
+    let mut ctx = crate::policy::context::Context::new();
+    let now = chrono::Utc::now();
+    let kind = match p.kind {
+        crate::auth::principal::Kind::Root => "Account",
+        crate::auth::principal::Kind::User => "User",
+    };
+    ctx.set("aws:PrincipalAccount", p.account_id.clone())
+        .set("aws:PrincipalArn", p.arn.clone())
+        .set("aws:PrincipalType", kind)
+        .set("aws:userid", p.sender_id())
+        .set("aws:SecureTransport", "true")
+        .set("aws:CurrentTime", now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .set("aws:EpochTime", now.timestamp().to_string())
+        .set("aws:RequestedRegion", region);
+    if let Some(name) = &p.user_name {
+        ctx.set("aws:username", name.clone());
+    }
+    if let Some(peer) = req.peer_addr() {
+        ctx.set("aws:SourceIp", peer.ip().to_string());
+    }
+    ctx
+}
+
 /// Every request lands here.
 pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<ApiState>) -> HttpResponse {
     let started = Instant::now();
@@ -166,6 +191,14 @@ async fn handle(
             account,
         );
     };
-    let call = Call { state, principal: &principal, spec, path: req.uri().path(), protocol: proto };
+    let identity = match &principal.user_id {
+        Some(id) => match state.tenancy.identity_policies(id).await {
+            Ok(p) => p,
+            Err(e) => return (Err(ApiError::internal(&e)), spec.name, account),
+        },
+        None => std::sync::Arc::new(Vec::new()),
+    };
+    let context = request_context(&principal, req, &state.region);
+    let call = Call { state, principal: &principal, spec, path: req.uri().path(), protocol: proto, identity, context };
     (super::dispatch(&call, input).await, spec.name, account)
 }

@@ -305,6 +305,10 @@ impl Targeted for CreateQueueInput {
     fn extra_actions(&self) -> &'static [&'static str] {
         if self.tags.as_ref().is_some_and(|t| !t.is_empty()) { &["sqs:TagQueue"] } else { &[] }
     }
+    fn request_tags(&self) -> (Vec<(&str, &str)>, Vec<&str>) {
+        let tags = self.tags.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        (tags, Vec::new())
+    }
 }
 
 impl Targeted for GetQueueUrlInput {
@@ -325,6 +329,24 @@ macro_rules! targeted_by_url {
         }
     )*};
 }
+impl Targeted for TagQueueInput {
+    fn queue_url(&self) -> Option<&str> {
+        self.queue_url.as_deref()
+    }
+    fn request_tags(&self) -> (Vec<(&str, &str)>, Vec<&str>) {
+        (self.tags.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())).collect(), Vec::new())
+    }
+}
+
+impl Targeted for UntagQueueInput {
+    fn queue_url(&self) -> Option<&str> {
+        self.queue_url.as_deref()
+    }
+    fn request_tags(&self) -> (Vec<(&str, &str)>, Vec<&str>) {
+        (Vec::new(), self.tag_keys.iter().flatten().map(String::as_str).collect())
+    }
+}
+
 targeted_by_url!(
     QueueUrlInput,
     SendMessageInput,
@@ -336,8 +358,6 @@ targeted_by_url!(
     SendMessageBatchInput,
     DeleteMessageBatchInput,
     ChangeMessageVisibilityBatchInput,
-    TagQueueInput,
-    UntagQueueInput,
     ListDeadLetterSourceQueuesInput
 );
 

@@ -18,7 +18,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{Authenticator, Principal};
-use crate::policy::{self, Authorized, RequestContext};
+use crate::policy::eval::{Caller, PrincipalKind};
+use crate::policy::{self, Authorized};
 use crate::queue::{AccountId, QueueName, QueueRef, QueueService};
 pub use error::{ApiError, Code};
 
@@ -87,6 +88,7 @@ pub fn action(name: &str) -> Option<&'static ActionSpec> {
 #[derive(Debug, Clone)]
 pub struct ApiState {
     pub auth: Authenticator,
+    pub tenancy: crate::tenancy::Tenancy,
     pub queues: Arc<QueueService>,
     pub region: String,
     pub max_request_bytes: usize,
@@ -125,6 +127,10 @@ pub struct Call<'a> {
     pub spec: &'static ActionSpec,
     pub path: &'a str,
     pub protocol: Protocol,
+    /// The caller's identity policies (empty for an account root).
+    pub identity: Arc<Vec<policy::document::Policy>>,
+    /// The request's condition keys (global keys; request tags are added per action).
+    pub context: policy::context::Context,
 }
 
 impl Call<'_> {
@@ -164,14 +170,39 @@ pub trait Targeted {
     fn task_handle(&self) -> Option<&str> {
         None
     }
+    /// Tags the request carries (`aws:RequestTag/…`), and tag keys it names (`aws:TagKeys`).
+    fn request_tags(&self) -> (Vec<(&str, &str)>, Vec<&str>) {
+        (Vec::new(), Vec::new())
+    }
 }
 
 /// The gate calls, made by the dispatcher only.
 mod gate {
     use super::*;
 
-    fn ctx<'a>(call: &'a Call<'_>) -> RequestContext<'a> {
-        RequestContext { principal_account: &call.principal.account_id, principal_arn: &call.principal.arn }
+    /// Asks the engine whether the caller may perform `action` on `resource` (owned by
+    /// `owner`; none for account-level actions).
+    fn decide<T>(
+        call: &Call<'_>,
+        action: &str,
+        resource: &str,
+        owner: Option<&str>,
+        target: T,
+    ) -> Result<Authorized<T>, ApiError> {
+        let p = call.principal;
+        let kind = match p.kind {
+            crate::auth::principal::Kind::Root => PrincipalKind::Root,
+            crate::auth::principal::Kind::User => PrincipalKind::User,
+        };
+        let req = policy::eval::Request {
+            caller: Caller { kind, account: Some(&p.account_id), arn: &p.arn, role_arn: None },
+            action,
+            resource,
+            resource_owner: owner,
+            context: &call.context,
+        };
+        let identity: Vec<&policy::document::Policy> = call.identity.iter().collect();
+        Ok(policy::authorize(&req, &identity, None, target)?)
     }
 
     fn caller_account(call: &Call<'_>) -> Result<AccountId, ApiError> {
@@ -232,20 +263,20 @@ mod gate {
             let d = crate::queue::redrive::parse_queue_arn(dest)
                 .ok_or_else(|| ApiError::new(Code::InvalidAddress, format!("The address {dest} is not valid.")))?;
             let d_arn = call.state.queues.queue_arn(&d);
-            policy::authorize(&ctx(call), "sqs:SendMessage", d.account.as_str(), &d_arn, ())?;
+            decide(call, "sqs:SendMessage", &d_arn, Some(d.account.as_str()), ())?;
         }
         let arn = call.state.queues.queue_arn(&r);
         let account = r.account.as_str().to_owned();
         for extra in input.extra_actions() {
-            policy::authorize(&ctx(call), extra, &account, &arn, ())?;
+            decide(call, extra, &arn, Some(&account), ())?;
         }
-        Ok(policy::authorize(&ctx(call), call.spec.iam_action, &account, &arn, r)?)
+        decide(call, call.spec.iam_action, &arn, Some(&account), r)
     }
 
     /// Account-level actions (`Resource: *` in the caller's account).
     pub(super) fn account(call: &Call<'_>) -> Result<Authorized<AccountId>, ApiError> {
         let account = caller_account(call)?;
-        Ok(policy::authorize(&ctx(call), call.spec.iam_action, &call.principal.account_id, "*", account)?)
+        decide(call, call.spec.iam_action, "*", None, account)
     }
 }
 
@@ -261,10 +292,39 @@ pub fn decode<T: DeserializeOwned + Default>(input: &Input<'_>) -> Result<T, Api
     }
 }
 
+/// The call with the input's request tags in its context (a copy only when there are tags).
+fn with_tags<'a>(call: &Call<'a>, input: &impl Targeted) -> Call<'a> {
+    let (tags, keys) = input.request_tags();
+    let mut context = call.context.clone();
+    if !tags.is_empty() || !keys.is_empty() {
+        for (k, v) in &tags {
+            context.set(&format!("aws:RequestTag/{k}"), *v);
+        }
+        let mut all: Vec<String> = tags.iter().map(|(k, _)| (*k).to_owned()).collect();
+        all.extend(keys.iter().map(|k| (*k).to_owned()));
+        context.set_many("aws:TagKeys", all);
+    }
+    Call {
+        state: call.state,
+        principal: call.principal,
+        spec: call.spec,
+        path: call.path,
+        protocol: call.protocol,
+        identity: call.identity.clone(),
+        context,
+    }
+}
+
 /// Runs one authenticated call.
 pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiError> {
     use actions::{messages, moves, queues};
     if !call.spec.implemented {
+        // Authorized like any other action first, so a caller without the permission learns
+        // nothing more than AccessDenied.
+        if call.spec.target == Target::QueueUrl {
+            let input: json::QueueUrlInput = decode(&body)?;
+            gate::queue(call, &input)?;
+        }
         return Err(ApiError::new(
             Code::UnsupportedOperation,
             format!("{} is not supported by this Sluice version.", call.spec.name),
@@ -274,6 +334,8 @@ pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiErr
     macro_rules! on_queue {
         ($handler:path) => {{
             let input = decode(&body)?;
+            let tagged = with_tags(call, &input);
+            let call = &tagged;
             let target = gate::queue(call, &input)?;
             $handler(call, target, input).await
         }};

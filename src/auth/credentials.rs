@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 use zeroize::Zeroizing;
 
-/// How long an unsealed key is trusted without asking the database again.
-pub const TTL: TimeDelta = TimeDelta::seconds(30);
+/// The longest an unsealed key is trusted without asking the database again.
+pub const MAX_TTL: TimeDelta = TimeDelta::seconds(30);
 const MAX_ENTRIES: usize = 10_000;
 
 /// An access key ready for verification.
@@ -16,6 +16,8 @@ pub struct CachedKey {
     pub account_id: String,
     pub secret: Zeroizing<String>,
     pub active: bool,
+    /// The key's user: (id, name, path); None for the account root.
+    pub user: Option<(String, String, String)>,
 }
 
 impl std::fmt::Debug for CachedKey {
@@ -27,22 +29,33 @@ impl std::fmt::Debug for CachedKey {
 /// When an entry was fetched, and the key.
 type Entry = (DateTime<Utc>, Arc<CachedKey>);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CredentialCache {
+    ttl: TimeDelta,
     entries: Mutex<HashMap<String, Entry>>,
 }
 
+impl Default for CredentialCache {
+    fn default() -> Self {
+        Self::new(MAX_TTL)
+    }
+}
+
 impl CredentialCache {
+    pub fn new(ttl: TimeDelta) -> Self {
+        Self { ttl: ttl.min(MAX_TTL), entries: Mutex::new(HashMap::new()) }
+    }
+
     pub fn get(&self, access_key_id: &str, now: DateTime<Utc>) -> Option<Arc<CachedKey>> {
         let entries = self.entries.lock().ok()?;
         let (at, key) = entries.get(access_key_id)?;
-        (now >= *at && now - *at < TTL).then(|| key.clone())
+        (now >= *at && now - *at < self.ttl).then(|| key.clone())
     }
 
     pub fn put(&self, access_key_id: &str, key: Arc<CachedKey>, now: DateTime<Utc>) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_ENTRIES {
-                entries.retain(|_, (at, _)| now - *at < TTL);
+                entries.retain(|_, (at, _)| now - *at < self.ttl);
                 if entries.len() >= MAX_ENTRIES {
                     entries.clear();
                 }
@@ -60,7 +73,16 @@ mod tests {
     fn entries_expire_after_the_ttl() {
         let c = CredentialCache::default();
         let t = Utc::now();
-        c.put("K", Arc::new(CachedKey { account_id: "1".into(), secret: Zeroizing::new("s".into()), active: true }), t);
+        c.put(
+            "K",
+            Arc::new(CachedKey {
+                account_id: "1".into(),
+                secret: Zeroizing::new("s".into()),
+                active: true,
+                user: None,
+            }),
+            t,
+        );
         assert!(c.get("K", t + TimeDelta::seconds(29)).is_some());
         assert!(c.get("K", t + TimeDelta::seconds(30)).is_none());
         assert!(c.get("other", t).is_none());

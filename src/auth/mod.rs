@@ -47,8 +47,14 @@ pub struct Authenticator {
 pub const SERVICE: &str = "sqs";
 
 impl Authenticator {
-    pub fn new(store: PgStore, sealer: Arc<Sealer>, clock: Arc<dyn Clock>, max_presign: chrono::TimeDelta) -> Self {
-        Self { max_presign, store, sealer, clock, cache: Arc::new(CredentialCache::default()) }
+    pub fn new(
+        store: PgStore,
+        sealer: Arc<Sealer>,
+        clock: Arc<dyn Clock>,
+        max_presign: chrono::TimeDelta,
+        cache_ttl: chrono::TimeDelta,
+    ) -> Self {
+        Self { max_presign, store, sealer, clock, cache: Arc::new(CredentialCache::new(cache_ttl)) }
     }
 
     /// Authenticates a request: structure, scope and time first (cheap), then the key,
@@ -75,7 +81,10 @@ impl Authenticator {
             return Err(AuthError::Disabled);
         }
         sigv4::verify(req, &sig, key.secret.as_bytes(), true)?;
-        Ok(Principal::root(&key.account_id, &sig.access_key_id))
+        Ok(match &key.user {
+            None => Principal::root(&key.account_id, &sig.access_key_id),
+            Some((id, name, path)) => Principal::user(&key.account_id, &sig.access_key_id, id, name, path),
+        })
     }
 
     async fn key(&self, access_key_id: &str) -> Result<Arc<CachedKey>, AuthError> {
@@ -87,10 +96,15 @@ impl Authenticator {
         let ctx = crate::tenancy::accounts::secret_context(&row.access_key_id, &row.account_id);
         let secret = self.sealer.open(&row.secret_sealed, &ctx)?;
         let secret = zeroize::Zeroizing::new(String::from_utf8(secret.to_vec()).map_err(|_| CryptoError::Malformed)?);
+        let user = match (row.user_id, row.user_name, row.user_path) {
+            (Some(id), Some(name), Some(path)) => Some((id, name, path)),
+            _ => None,
+        };
         let key = Arc::new(CachedKey {
             account_id: row.account_id,
             secret,
             active: row.status == "Active" && row.account_status == "active",
+            user,
         });
         self.cache.put(access_key_id, key.clone(), now);
         Ok(key)

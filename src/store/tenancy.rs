@@ -20,6 +20,10 @@ pub struct AccessKeyRow {
     pub secret_sealed: Vec<u8>,
     pub status: String,
     pub account_status: String,
+    /// The user the key belongs to (None: the account root).
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    pub user_path: Option<String>,
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -73,8 +77,10 @@ impl PgStore {
 
     pub async fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT k.access_key_id, k.account_id, k.secret_sealed, k.status, a.status AS account_status
-             FROM access_keys k JOIN accounts a ON a.id = k.account_id WHERE k.access_key_id = $1",
+            "SELECT k.access_key_id, k.account_id, k.secret_sealed, k.status, a.status AS account_status, k.user_id,
+                    u.name AS user_name, u.path AS user_path
+             FROM access_keys k JOIN accounts a ON a.id = k.account_id LEFT JOIN users u ON u.id = k.user_id
+             WHERE k.access_key_id = $1",
         )
         .bind(access_key_id)
         .fetch_optional(self.db())
@@ -93,7 +99,8 @@ impl PgStore {
     /// The oldest access key of an account (its root key in the foundation).
     pub async fn first_access_key_of(&self, account_id: &str) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT access_key_id FROM access_keys WHERE account_id = $1 ORDER BY created_at, access_key_id LIMIT 1",
+            "SELECT access_key_id FROM access_keys WHERE account_id = $1 AND user_id IS NULL
+             ORDER BY created_at, access_key_id LIMIT 1",
         )
         .bind(account_id)
         .fetch_optional(self.db())

@@ -38,17 +38,22 @@ pub fn secret_context(access_key_id: &str, account_id: &str) -> Context {
 
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
-/// A new access key id: `AKIA` and 16 base32 characters, as IAM's look.
-fn new_access_key_id() -> Result<String, TenancyError> {
-    let mut raw = [0u8; 16];
+/// A new IAM-style id: `prefix` and `n` base32 characters.
+pub(crate) fn new_id(prefix: &str, n: usize) -> Result<String, TenancyError> {
+    let mut raw = vec![0u8; n];
     random_bytes(&mut raw)?;
-    Ok(std::iter::once("AKIA".to_string())
+    Ok(std::iter::once(prefix.to_string())
         .chain(raw.iter().map(|b| (BASE32[(b & 31) as usize] as char).to_string()))
         .collect())
 }
 
+/// A new access key id: `AKIA` and 16 base32 characters, as IAM's look.
+pub(crate) fn new_access_key_id() -> Result<String, TenancyError> {
+    new_id("AKIA", 16)
+}
+
 /// A new 40-character secret access key.
-fn new_secret() -> Result<SecretString, TenancyError> {
+pub(crate) fn new_secret() -> Result<SecretString, TenancyError> {
     use base64::prelude::*;
     let mut raw = zeroize::Zeroizing::new([0u8; 30]);
     random_bytes(raw.as_mut())?;
@@ -71,14 +76,25 @@ fn valid_name(name: &str) -> bool {
 /// Account administration.
 #[derive(Debug, Clone)]
 pub struct Tenancy {
-    store: PgStore,
-    sealer: Arc<Sealer>,
-    clock: Arc<dyn Clock>,
+    pub(crate) store: PgStore,
+    pub(crate) sealer: Arc<Sealer>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) policies: Arc<super::principals::PolicyCache>,
 }
 
 impl Tenancy {
     pub fn new(store: PgStore, sealer: Arc<Sealer>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, sealer, clock }
+        Self::with_cache_ttl(store, sealer, clock, std::time::Duration::from_secs(30))
+    }
+
+    /// With the time a user's parsed policies are trusted before being read again.
+    pub fn with_cache_ttl(
+        store: PgStore,
+        sealer: Arc<Sealer>,
+        clock: Arc<dyn Clock>,
+        ttl: std::time::Duration,
+    ) -> Self {
+        Self { store, sealer, clock, policies: Arc::new(super::principals::PolicyCache::new(ttl)) }
     }
 
     /// Creates an account with a root access key; the id is random unless given.

@@ -2,6 +2,7 @@
 //! minimal form: an account with a root access key. Users, groups and policies come later.
 
 pub mod accounts;
+pub mod principals;
 
 pub use accounts::{NewAccount, Tenancy};
 
@@ -16,6 +17,18 @@ pub enum TenancyError {
     InvalidId,
     #[error("an account with this id or name already exists")]
     Exists,
+    #[error("{0}")]
+    NoSuchEntity(String),
+    #[error("{0}")]
+    EntityAlreadyExists(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    DeleteConflict(String),
+    #[error("The policy document is malformed: {0}")]
+    MalformedPolicyDocument(#[from] crate::policy::document::PolicyError),
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]

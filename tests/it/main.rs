@@ -5,6 +5,8 @@
 
 mod harness;
 
+mod identities;
+
 mod at_rest;
 mod auth;
 mod batches;

@@ -1,0 +1,302 @@
+//! IAM users, groups, user access keys, inline and managed policies.
+
+use chrono::{DateTime, Utc};
+
+use super::{PgStore, StoreError};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub path: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GroupRow {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub path: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ManagedPolicyRow {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub path: String,
+    pub default_version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn unique(e: sqlx::Error, what: &'static str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("23505") => StoreError::Conflict(what),
+        _ => e.into(),
+    }
+}
+
+impl PgStore {
+    pub async fn insert_user(&self, u: &UserRow) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO users (id, account_id, name, path, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&u.id)
+            .bind(&u.account_id)
+            .bind(&u.name)
+            .bind(&u.path)
+            .bind(u.created_at)
+            .execute(self.db())
+            .await
+            .map_err(|e| unique(e, "user"))?;
+        Ok(())
+    }
+
+    pub async fn user_by_name(&self, account_id: &str, name: &str) -> Result<Option<UserRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, account_id, name, path, created_at FROM users WHERE account_id = $1 AND lower(name) = lower($2)",
+        )
+        .bind(account_id)
+        .bind(name)
+        .fetch_optional(self.db())
+        .await?)
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT id, account_id, name, path, created_at FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db())
+            .await?)
+    }
+
+    /// Deletes a user; refused (`Conflict`) while it still has keys, policies or groups, as
+    /// IAM refuses (DeleteConflict).
+    pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        let attached: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM access_keys WHERE user_id = $1)
+                 OR EXISTS (SELECT 1 FROM inline_policies WHERE owner_id = $1)
+                 OR EXISTS (SELECT 1 FROM policy_attachments WHERE principal_id = $1)
+                 OR EXISTS (SELECT 1 FROM group_members WHERE user_id = $1)",
+        )
+        .bind(id)
+        .fetch_one(self.db())
+        .await?;
+        if attached {
+            return Err(StoreError::Conflict("user with keys, policies or groups"));
+        }
+        let r = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(self.db()).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn insert_group(&self, g: &GroupRow) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO groups (id, account_id, name, path, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&g.id)
+            .bind(&g.account_id)
+            .bind(&g.name)
+            .bind(&g.path)
+            .bind(g.created_at)
+            .execute(self.db())
+            .await
+            .map_err(|e| unique(e, "group"))?;
+        Ok(())
+    }
+
+    pub async fn group_by_name(&self, account_id: &str, name: &str) -> Result<Option<GroupRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, account_id, name, path, created_at FROM groups WHERE account_id = $1 AND lower(name) = lower($2)",
+        )
+        .bind(account_id)
+        .bind(name)
+        .fetch_optional(self.db())
+        .await?)
+    }
+
+    pub async fn add_group_member(&self, group_id: &str, user_id: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(group_id)
+            .bind(user_id)
+            .execute(self.db())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn remove_group_member(&self, group_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+            .bind(group_id)
+            .bind(user_id)
+            .execute(self.db())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Adds an access key for a user, unless the user already has `max` keys.
+    pub async fn insert_user_key(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        access_key_id: &str,
+        secret_sealed: &[u8],
+        now: DateTime<Utc>,
+        max: i64,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO access_keys (access_key_id, account_id, user_id, secret_sealed, status, created_at)
+             SELECT $1, $2, $3, $4, 'Active', $5
+             WHERE (SELECT count(*) FROM access_keys WHERE user_id = $3) < $6",
+        )
+        .bind(access_key_id)
+        .bind(account_id)
+        .bind(user_id)
+        .bind(secret_sealed)
+        .bind(now)
+        .bind(max)
+        .execute(self.db())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Sets a key Active or Inactive; `owner` is the user id (None: the root's keys).
+    pub async fn set_key_status(
+        &self,
+        account_id: &str,
+        access_key_id: &str,
+        status: &str,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE access_keys SET status = $3 WHERE account_id = $1 AND access_key_id = $2")
+            .bind(account_id)
+            .bind(access_key_id)
+            .bind(status)
+            .execute(self.db())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn delete_key(&self, account_id: &str, access_key_id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM access_keys WHERE account_id = $1 AND access_key_id = $2")
+            .bind(account_id)
+            .bind(access_key_id)
+            .execute(self.db())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn set_account_status(&self, account_id: &str, status: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE accounts SET status = $2 WHERE id = $1")
+            .bind(account_id)
+            .bind(status)
+            .execute(self.db())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Adds or replaces an inline policy of a user or group.
+    pub async fn put_inline_policy(
+        &self,
+        account_id: &str,
+        owner_id: &str,
+        name: &str,
+        document: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO inline_policies (owner_id, account_id, name, document) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (owner_id, name) DO UPDATE SET document = EXCLUDED.document",
+        )
+        .bind(owner_id)
+        .bind(account_id)
+        .bind(name)
+        .bind(document)
+        .execute(self.db())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_inline_policy(&self, owner_id: &str, name: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM inline_policies WHERE owner_id = $1 AND name = $2")
+            .bind(owner_id)
+            .bind(name)
+            .execute(self.db())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Creates a managed policy with its first (default) version.
+    pub async fn insert_managed_policy(&self, p: &ManagedPolicyRow, document: &str) -> Result<(), StoreError> {
+        let mut tx = self.db().begin().await?;
+        self.db();
+        sqlx::query(
+            "INSERT INTO managed_policies (id, account_id, name, path, default_version, next_version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 1, 2, $5, $5)",
+        )
+        .bind(&p.id)
+        .bind(&p.account_id)
+        .bind(&p.name)
+        .bind(&p.path)
+        .bind(p.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique(e, "policy"))?;
+        self.db();
+        sqlx::query("INSERT INTO policy_versions (policy_id, version, document, created_at) VALUES ($1, 1, $2, $3)")
+            .bind(&p.id)
+            .bind(document)
+            .bind(p.created_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn managed_policy_by_name(
+        &self,
+        account_id: &str,
+        name: &str,
+    ) -> Result<Option<ManagedPolicyRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, account_id, name, path, default_version, created_at, updated_at FROM managed_policies
+             WHERE account_id = $1 AND lower(name) = lower($2)",
+        )
+        .bind(account_id)
+        .bind(name)
+        .fetch_optional(self.db())
+        .await?)
+    }
+
+    pub async fn attach_policy(&self, policy_id: &str, principal_id: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO policy_attachments (policy_id, principal_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(policy_id)
+            .bind(principal_id)
+            .execute(self.db())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn detach_policy(&self, policy_id: &str, principal_id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM policy_attachments WHERE policy_id = $1 AND principal_id = $2")
+            .bind(policy_id)
+            .bind(principal_id)
+            .execute(self.db())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Every identity policy document that applies to a user: its inline policies, its
+    /// groups' inline policies, and the default versions of the managed policies attached to
+    /// it or its groups. One statement.
+    pub async fn user_policy_documents(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "WITH principals AS (
+                 SELECT $1::text AS id UNION ALL SELECT group_id FROM group_members WHERE user_id = $1)
+             SELECT ip.document FROM inline_policies ip JOIN principals p ON p.id = ip.owner_id
+             UNION ALL
+             SELECT v.document FROM policy_attachments a
+                 JOIN principals p ON p.id = a.principal_id
+                 JOIN managed_policies m ON m.id = a.policy_id
+                 JOIN policy_versions v ON v.policy_id = m.id AND v.version = m.default_version",
+        )
+        .bind(user_id)
+        .fetch_all(self.db())
+        .await?)
+    }
+}

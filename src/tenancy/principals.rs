@@ -1,0 +1,322 @@
+//! IAM users, groups, their access keys and policies, and the identity policies that apply
+//! to a caller (parsed, cached briefly).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::accounts::{new_access_key_id, new_id, new_secret, secret_context};
+use super::{Tenancy, TenancyError};
+use crate::policy::document::{Kind, Policy, parse};
+use crate::store::StoreError;
+use crate::store::iam::{GroupRow, ManagedPolicyRow, UserRow};
+
+/// IAM allows two access keys per user.
+pub const MAX_KEYS_PER_USER: i64 = 2;
+
+/// Parsed identity policies per user, trusted for a short time (the bound within which a
+/// changed policy takes effect everywhere).
+#[derive(Debug)]
+pub struct PolicyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, Cached>>,
+}
+
+/// When a user's policies were read, and the policies.
+type Cached = (Instant, Arc<Vec<Policy>>);
+
+impl PolicyCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, entries: Mutex::new(HashMap::new()) }
+    }
+
+    fn get(&self, user_id: &str) -> Option<Arc<Vec<Policy>>> {
+        let entries = self.entries.lock().ok()?;
+        let (at, p) = entries.get(user_id)?;
+        (at.elapsed() < self.ttl).then(|| p.clone())
+    }
+
+    fn put(&self, user_id: &str, p: Arc<Vec<Policy>>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() > 10_000 {
+                entries.clear();
+            }
+            entries.insert(user_id.to_owned(), (Instant::now(), p));
+        }
+    }
+}
+
+fn name_ok(name: &str, max: usize) -> bool {
+    !name.is_empty() && name.len() <= max && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+fn check_name(what: &str, name: &str, max: usize) -> Result<(), TenancyError> {
+    if name_ok(name, max) {
+        Ok(())
+    } else {
+        Err(TenancyError::InvalidInput(format!(
+            "The specified value for {what} is invalid. It must contain only alphanumeric characters and/or the following: +=,.@_- and be 1 to {max} characters long."
+        )))
+    }
+}
+
+fn check_path(path: &str) -> Result<(), TenancyError> {
+    let ok = path.starts_with('/')
+        && path.ends_with('/')
+        && path.len() <= 512
+        && path.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if ok { Ok(()) } else { Err(TenancyError::InvalidInput("The specified value for path is invalid.".into())) }
+}
+
+fn conflict(e: StoreError, what: String) -> TenancyError {
+    match e {
+        StoreError::Conflict(_) => TenancyError::EntityAlreadyExists(what),
+        e => TenancyError::Store(e),
+    }
+}
+
+impl Tenancy {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    pub async fn user(&self, account: &str, name: &str) -> Result<UserRow, TenancyError> {
+        self.store
+            .user_by_name(account, name)
+            .await?
+            .ok_or_else(|| TenancyError::NoSuchEntity(format!("The user with name {name} cannot be found.")))
+    }
+
+    pub async fn group(&self, account: &str, name: &str) -> Result<GroupRow, TenancyError> {
+        self.store
+            .group_by_name(account, name)
+            .await?
+            .ok_or_else(|| TenancyError::NoSuchEntity(format!("The group with name {name} cannot be found.")))
+    }
+
+    /// The managed policy an ARN names, in `account`.
+    pub async fn managed_policy(&self, account: &str, arn: &str) -> Result<ManagedPolicyRow, TenancyError> {
+        let missing = || TenancyError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."));
+        let rest = arn.strip_prefix(&format!("arn:aws:iam::{account}:policy/")).ok_or_else(missing)?;
+        let name = rest.rsplit('/').next().unwrap_or(rest);
+        self.store.managed_policy_by_name(account, name).await?.ok_or_else(missing)
+    }
+
+    pub async fn create_user(&self, account: &str, name: &str, path: Option<&str>) -> Result<UserRow, TenancyError> {
+        check_name("userName", name, 64)?;
+        let path = path.unwrap_or("/");
+        check_path(path)?;
+        let row = UserRow {
+            id: new_id("AIDA", 17)?,
+            account_id: account.to_owned(),
+            name: name.to_owned(),
+            path: path.to_owned(),
+            created_at: self.now(),
+        };
+        self.store
+            .insert_user(&row)
+            .await
+            .map_err(|e| conflict(e, format!("User with name {name} already exists.")))?;
+        Ok(row)
+    }
+
+    /// Deletes a user with no keys, policies or groups left (IAM's DeleteConflict otherwise).
+    pub async fn delete_user(&self, account: &str, name: &str) -> Result<(), TenancyError> {
+        let u = self.user(account, name).await?;
+        match self.store.delete_user(&u.id).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::Conflict(_)) => Err(TenancyError::DeleteConflict(
+                "Cannot delete entity, must delete access keys, policies and group memberships first.".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A new access key for a user (at most two); the secret is returned once.
+    pub async fn create_access_key(&self, account: &str, user: &str) -> Result<(String, SecretString), TenancyError> {
+        let u = self.user(account, user).await?;
+        let key_id = new_access_key_id()?;
+        let secret = new_secret()?;
+        let sealed = self.sealer.seal(secret.expose_secret().as_bytes(), &secret_context(&key_id, account))?;
+        if !self.store.insert_user_key(account, &u.id, &key_id, &sealed, self.now(), MAX_KEYS_PER_USER).await? {
+            return Err(TenancyError::LimitExceeded(format!(
+                "Cannot exceed quota for AccessKeysPerUser: {MAX_KEYS_PER_USER}"
+            )));
+        }
+        Ok((key_id, secret))
+    }
+
+    pub async fn set_access_key_active(&self, account: &str, key_id: &str, active: bool) -> Result<(), TenancyError> {
+        let status = if active { "Active" } else { "Inactive" };
+        if !self.store.set_key_status(account, key_id, status).await? {
+            return Err(TenancyError::NoSuchEntity(format!("The Access Key with id {key_id} cannot be found.")));
+        }
+        Ok(())
+    }
+
+    /// Enables or disables an account: a disabled account's keys are all refused.
+    pub async fn set_account_enabled(&self, account: &str, enabled: bool) -> Result<(), TenancyError> {
+        let status = if enabled { "active" } else { "disabled" };
+        if !self.store.set_account_status(account, status).await? {
+            return Err(TenancyError::NoSuchEntity(format!("The account {account} cannot be found.")));
+        }
+        Ok(())
+    }
+
+    fn check_document(document: &str) -> Result<(), TenancyError> {
+        parse(document, Kind::Identity)?;
+        Ok(())
+    }
+
+    pub async fn put_user_policy(
+        &self,
+        account: &str,
+        user: &str,
+        name: &str,
+        document: &str,
+    ) -> Result<(), TenancyError> {
+        check_name("policyName", name, 128)?;
+        Self::check_document(document)?;
+        let u = self.user(account, user).await?;
+        Ok(self.store.put_inline_policy(account, &u.id, name, document).await?)
+    }
+
+    pub async fn delete_user_policy(&self, account: &str, user: &str, name: &str) -> Result<(), TenancyError> {
+        let u = self.user(account, user).await?;
+        if !self.store.delete_inline_policy(&u.id, name).await? {
+            return Err(TenancyError::NoSuchEntity(format!("The user policy with name {name} cannot be found.")));
+        }
+        Ok(())
+    }
+
+    pub async fn create_group(&self, account: &str, name: &str, path: Option<&str>) -> Result<GroupRow, TenancyError> {
+        check_name("groupName", name, 128)?;
+        let path = path.unwrap_or("/");
+        check_path(path)?;
+        let row = GroupRow {
+            id: new_id("AGPA", 17)?,
+            account_id: account.to_owned(),
+            name: name.to_owned(),
+            path: path.to_owned(),
+            created_at: self.now(),
+        };
+        self.store
+            .insert_group(&row)
+            .await
+            .map_err(|e| conflict(e, format!("Group with name {name} already exists.")))?;
+        Ok(row)
+    }
+
+    pub async fn add_user_to_group(&self, account: &str, group: &str, user: &str) -> Result<(), TenancyError> {
+        let (g, u) = (self.group(account, group).await?, self.user(account, user).await?);
+        Ok(self.store.add_group_member(&g.id, &u.id).await?)
+    }
+
+    pub async fn remove_user_from_group(&self, account: &str, group: &str, user: &str) -> Result<(), TenancyError> {
+        let (g, u) = (self.group(account, group).await?, self.user(account, user).await?);
+        self.store.remove_group_member(&g.id, &u.id).await?;
+        Ok(())
+    }
+
+    pub async fn put_group_policy(
+        &self,
+        account: &str,
+        group: &str,
+        name: &str,
+        document: &str,
+    ) -> Result<(), TenancyError> {
+        check_name("policyName", name, 128)?;
+        Self::check_document(document)?;
+        let g = self.group(account, group).await?;
+        Ok(self.store.put_inline_policy(account, &g.id, name, document).await?)
+    }
+
+    /// A managed policy with its first version as the default; returns its ARN.
+    pub async fn create_policy(
+        &self,
+        account: &str,
+        name: &str,
+        path: Option<&str>,
+        document: &str,
+    ) -> Result<String, TenancyError> {
+        check_name("policyName", name, 128)?;
+        let path = path.unwrap_or("/");
+        check_path(path)?;
+        Self::check_document(document)?;
+        let now = self.now();
+        let row = ManagedPolicyRow {
+            id: new_id("ANPA", 17)?,
+            account_id: account.to_owned(),
+            name: name.to_owned(),
+            path: path.to_owned(),
+            default_version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_managed_policy(&row, document).await.map_err(|e| {
+            conflict(e, format!("A policy called {name} already exists. Duplicate names are not allowed."))
+        })?;
+        Ok(format!("arn:aws:iam::{account}:policy{path}{name}"))
+    }
+
+    pub async fn attach_user_policy(&self, account: &str, user: &str, policy_arn: &str) -> Result<(), TenancyError> {
+        let (u, p) = (self.user(account, user).await?, self.managed_policy(account, policy_arn).await?);
+        Ok(self.store.attach_policy(&p.id, &u.id).await?)
+    }
+
+    pub async fn detach_user_policy(&self, account: &str, user: &str, policy_arn: &str) -> Result<(), TenancyError> {
+        let (u, p) = (self.user(account, user).await?, self.managed_policy(account, policy_arn).await?);
+        if !self.store.detach_policy(&p.id, &u.id).await? {
+            return Err(TenancyError::NoSuchEntity(format!(
+                "Policy {policy_arn} was not found attached to user {user}."
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn attach_group_policy(&self, account: &str, group: &str, policy_arn: &str) -> Result<(), TenancyError> {
+        let (g, p) = (self.group(account, group).await?, self.managed_policy(account, policy_arn).await?);
+        Ok(self.store.attach_policy(&p.id, &g.id).await?)
+    }
+
+    /// The identity policies that apply to a user (cached for the cache's TTL). Documents
+    /// were validated when stored; one that no longer parses is skipped and logged.
+    pub async fn identity_policies(&self, user_id: &str) -> Result<Arc<Vec<Policy>>, TenancyError> {
+        if let Some(p) = self.policies.get(user_id) {
+            return Ok(p);
+        }
+        let docs = self.store.user_policy_documents(user_id).await?;
+        let parsed: Vec<Policy> = docs
+            .iter()
+            .filter_map(|d| match parse(d, Kind::Identity) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::error!(error = %e, "a stored identity policy no longer parses; ignoring it");
+                    None
+                }
+            })
+            .collect();
+        let parsed = Arc::new(parsed);
+        self.policies.put(user_id, parsed.clone());
+        Ok(parsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iam_names_and_paths_follow_iam_rules() {
+        assert!(name_ok("alice.b+c=d,e@f_g-h", 64));
+        for bad in ["", "a b", "a/b", &"x".repeat(65)] {
+            assert!(!name_ok(bad, 64), "{bad}");
+        }
+        assert!(check_path("/").is_ok() && check_path("/team/a/").is_ok());
+        for bad in ["team", "/team", "/a b/"] {
+            assert!(check_path(bad).is_err(), "{bad}");
+        }
+    }
+}
