@@ -64,14 +64,24 @@ impl MasterKey {
                 data.extend_from_slice(HEADER);
                 data.extend_from_slice(&key.version.to_be_bytes());
                 data.extend_from_slice(key.bytes.as_ref());
-                let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
-                    Ok(f) => f,
-                    // Another process created it first: use theirs.
+                // Written whole under a temporary name, then linked into place: another
+                // process never sees a half-written key, and an existing key is never replaced.
+                let mut suffix = [0u8; 8];
+                random_bytes(&mut suffix)?;
+                let tmp = path.with_extension(format!("tmp-{}", hex::encode(suffix)));
+                let written = (|| {
+                    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+                    file.write_all(&data)?;
+                    file.sync_all()?;
+                    std::fs::hard_link(&tmp, path)
+                })();
+                let _ = std::fs::remove_file(&tmp);
+                match written {
+                    Ok(()) => {}
+                    // Another process made it first: use theirs.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Self::load_or_create(path),
                     Err(e) => return Err(err(e.to_string())),
-                };
-                file.write_all(&data).map_err(|e| err(e.to_string()))?;
-                file.sync_all().map_err(|e| err(e.to_string()))?;
+                }
                 Ok(key)
             }
             Err(e) => Err(err(e.to_string())),

@@ -34,11 +34,15 @@ fn clean_stale_clusters() {
 /// The master key file every test server of this process shares (one deployment, one
 /// key), made before any server starts.
 pub fn master_key_file() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sluice-test-{}-keys", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("master.key");
-    sluice::crypto::MasterKey::load_or_create(&path).expect("test master key");
-    path
+    static KEY: OnceLock<PathBuf> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("sluice-test-{}-keys", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("master.key");
+        sluice::crypto::MasterKey::load_or_create(&path).expect("test master key");
+        path
+    })
+    .clone()
 }
 
 /// The URL of the test database: a fresh database on `SLUICE_TEST_DATABASE_URL`'s server,
