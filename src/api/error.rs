@@ -24,6 +24,12 @@ pub enum Code {
     BatchRequestTooLong,
     OverLimit,
     ResourceNotFoundException,
+    NoSuchEntity,
+    EntityAlreadyExists,
+    LimitExceeded,
+    InvalidInput,
+    MalformedPolicyDocument,
+    DeleteConflict,
     RequestThrottled,
     ReceiptHandleIsInvalid,
     InvalidMessageContents,
@@ -69,6 +75,12 @@ impl Code {
             BatchRequestTooLong => ("BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong", 400, true),
             OverLimit => ("OverLimit", "OverLimit", 403, true),
             ResourceNotFoundException => ("ResourceNotFoundException", "ResourceNotFoundException", 404, true),
+            NoSuchEntity => ("NoSuchEntity", "NoSuchEntity", 404, true),
+            EntityAlreadyExists => ("EntityAlreadyExists", "EntityAlreadyExists", 409, true),
+            LimitExceeded => ("LimitExceeded", "LimitExceeded", 409, true),
+            InvalidInput => ("InvalidInput", "InvalidInput", 400, true),
+            MalformedPolicyDocument => ("MalformedPolicyDocument", "MalformedPolicyDocument", 400, true),
+            DeleteConflict => ("DeleteConflict", "DeleteConflict", 409, true),
             ReceiptHandleIsInvalid => ("ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid", 404, true),
             InvalidMessageContents => ("InvalidMessageContents", "InvalidMessageContents", 400, true),
             InvalidAttributeName => ("InvalidAttributeName", "InvalidAttributeName", 400, true),
@@ -216,6 +228,23 @@ impl From<AuthError> for ApiError {
 impl From<Denied> for ApiError {
     fn from(e: Denied) -> Self {
         Self::new(Code::AccessDenied, e.to_string())
+    }
+}
+
+impl From<crate::tenancy::TenancyError> for ApiError {
+    fn from(e: crate::tenancy::TenancyError) -> Self {
+        use crate::tenancy::TenancyError as T;
+        let code = match &e {
+            T::NoSuchEntity(_) => Code::NoSuchEntity,
+            T::EntityAlreadyExists(_) | T::Exists => Code::EntityAlreadyExists,
+            T::LimitExceeded(_) => Code::LimitExceeded,
+            T::InvalidInput(_) | T::InvalidName | T::InvalidId => Code::InvalidInput,
+            T::MalformedPolicyDocument(_) => Code::MalformedPolicyDocument,
+            T::DeleteConflict(_) => Code::DeleteConflict,
+            T::Store(e) => return Self::internal(e),
+            T::Crypto(e) => return Self::internal(e),
+        };
+        Self::new(code, e.to_string())
     }
 }
 

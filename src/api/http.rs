@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use std::collections::HashMap;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use tracing::Instrument;
@@ -71,7 +73,7 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Api
     let request_id = uuid::Uuid::new_v4().to_string();
     let proto = protocol(&req);
     let span = tracing::info_span!("request", id = %request_id);
-    let (result, action, account) = handle(&req, payload, &state, proto).instrument(span.clone()).await;
+    let (result, action, account) = handle(&req, payload, &state, proto, &request_id).instrument(span.clone()).await;
     let _enter = span.enter();
     let status;
     let response = match result {
@@ -80,6 +82,7 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Api
             let (content_type, body) = match output {
                 Output::Json(body) => ("application/x-amz-json-1.0", body),
                 Output::Value(v) => ("text/xml", super::query::encode(action, &v, &request_id)),
+                Output::Xml(x) => ("text/xml", x),
             };
             HttpResponse::Ok()
                 .insert_header(("x-amzn-RequestId", request_id.as_str()))
@@ -101,11 +104,61 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Api
     response
 }
 
+/// The query parameters of a request: the URL's and, for a form body, the body's.
+fn query_params(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let mut params: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.uri().query().unwrap_or("")).unwrap_or_default();
+    if header(req, "content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")) {
+        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|_| ApiError::new(Code::MalformedQueryString, "The request body is not a valid form."))?;
+        params.extend(form);
+    }
+    Ok(params)
+}
+
+/// IAM and STS calls (query protocol only).
+async fn iam_or_sts(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &ApiState,
+    principal: &crate::auth::Principal,
+    service: crate::auth::Service,
+    proto: Protocol,
+    request_id: &str,
+) -> Result<Output, ApiError> {
+    if proto == Protocol::Json {
+        return Err(ApiError::new(
+            Code::SignatureDoesNotMatch,
+            "Credential should be scoped to correct service: 'sqs'.",
+        ));
+    }
+    let params: HashMap<String, String> = query_params(req, body)?.into_iter().collect();
+    if params.len() > 200 {
+        return Err(ApiError::new(Code::InvalidParameterValue, "Too many parameters in the request."));
+    }
+    let action = params
+        .get("Action")
+        .cloned()
+        .ok_or_else(|| ApiError::new(Code::MissingAction, "The request must contain the parameter Action."))?;
+    let identity = match &principal.user_id {
+        Some(id) => state.tenancy.identity_policies(id).await?,
+        None => std::sync::Arc::new(Vec::new()),
+    };
+    let context = request_context(principal, req, &state.region);
+    let call = super::iam::IamCall { state, principal, identity: &identity, context: &context, params };
+    let xml = match service {
+        crate::auth::Service::Iam => super::iam::iam(&call, &action, request_id).await?,
+        _ => super::iam::sts(&call, &action, request_id)?,
+    };
+    Ok(Output::Xml(xml))
+}
+
 async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
     state: &ApiState,
     proto: Protocol,
+    request_id: &str,
 ) -> (Result<Output, ApiError>, &'static str, String) {
     let mut account = String::new();
     let body = match tokio::time::timeout(state.request_timeout, read_body(req, payload, state.max_request_bytes)).await
@@ -140,25 +193,21 @@ async fn handle(
         headers: &headers,
         body: &body,
     };
-    let principal = match state.auth.authenticate(&sreq).await {
+    let (principal, service) = match state.auth.authenticate(&sreq).await {
         Ok(p) => p,
         Err(e) => return (Err(e.into()), "-", account),
     };
     account = principal.account_id.clone();
+    if service != crate::auth::Service::Sqs {
+        return (iam_or_sts(req, &body, state, &principal, service, proto, request_id).await, "iam/sts", account);
+    }
 
     let (name, input) = match proto {
         Protocol::Query => {
-            let mut params: Vec<(String, String)> =
-                serde_urlencoded::from_str(req.uri().query().unwrap_or("")).unwrap_or_default();
-            if header(req, "content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")) {
-                match serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) {
-                    Ok(form) => params.extend(form),
-                    Err(_) => {
-                        let e = ApiError::new(Code::MalformedQueryString, "The request body is not a valid form.");
-                        return (Err(e), "-", account);
-                    }
-                }
-            }
+            let params = match query_params(req, &body) {
+                Ok(p) => p,
+                Err(e) => return (Err(e), "-", account),
+            };
             match super::query::decode(&params) {
                 Ok((name, value)) => (name, Input::Query(value)),
                 Err(e) => return (Err(e), "-", account),

@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod error;
 pub mod http;
+pub mod iam;
 pub mod json;
 pub mod query;
 
@@ -117,6 +118,8 @@ pub enum Input<'a> {
 pub enum Output {
     Json(String),
     Value(serde_json::Value),
+    /// XML already rendered (the IAM and STS query APIs).
+    Xml(String),
 }
 
 /// The caller and the request path, as every handler sees them.
@@ -176,6 +179,32 @@ pub trait Targeted {
     }
 }
 
+/// Asks the engine whether `p` may perform `action` on `resource` (owned by `owner`; none
+/// for account-level actions), with its identity policies and the request's context.
+pub(crate) fn decide<T>(
+    p: &Principal,
+    identity: &[policy::document::Policy],
+    context: &policy::context::Context,
+    action: &str,
+    resource: &str,
+    owner: Option<&str>,
+    target: T,
+) -> Result<Authorized<T>, ApiError> {
+    let kind = match p.kind {
+        crate::auth::principal::Kind::Root => PrincipalKind::Root,
+        crate::auth::principal::Kind::User => PrincipalKind::User,
+    };
+    let req = policy::eval::Request {
+        caller: Caller { kind, account: Some(&p.account_id), arn: &p.arn, role_arn: None },
+        action,
+        resource,
+        resource_owner: owner,
+        context,
+    };
+    let identity: Vec<&policy::document::Policy> = identity.iter().collect();
+    Ok(policy::authorize(&req, &identity, None, target)?)
+}
+
 /// The gate calls, made by the dispatcher only.
 mod gate {
     use super::*;
@@ -189,20 +218,7 @@ mod gate {
         owner: Option<&str>,
         target: T,
     ) -> Result<Authorized<T>, ApiError> {
-        let p = call.principal;
-        let kind = match p.kind {
-            crate::auth::principal::Kind::Root => PrincipalKind::Root,
-            crate::auth::principal::Kind::User => PrincipalKind::User,
-        };
-        let req = policy::eval::Request {
-            caller: Caller { kind, account: Some(&p.account_id), arn: &p.arn, role_arn: None },
-            action,
-            resource,
-            resource_owner: owner,
-            context: &call.context,
-        };
-        let identity: Vec<&policy::document::Policy> = call.identity.iter().collect();
-        Ok(policy::authorize(&req, &identity, None, target)?)
+        super::decide(call.principal, &call.identity, &call.context, action, resource, owner, target)
     }
 
     fn caller_account(call: &Call<'_>) -> Result<AccountId, ApiError> {

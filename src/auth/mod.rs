@@ -43,8 +43,24 @@ pub struct Authenticator {
     cache: Arc<CredentialCache>,
 }
 
-/// The service name a request must be scoped to.
-pub const SERVICE: &str = "sqs";
+/// The services a signature may be scoped to; the scope routes the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Sqs,
+    Iam,
+    Sts,
+}
+
+impl Service {
+    fn from_scope(s: &str) -> Option<Self> {
+        match s {
+            "sqs" => Some(Self::Sqs),
+            "iam" => Some(Self::Iam),
+            "sts" => Some(Self::Sts),
+            _ => None,
+        }
+    }
+}
 
 impl Authenticator {
     pub fn new(
@@ -59,9 +75,11 @@ impl Authenticator {
 
     /// Authenticates a request: structure, scope and time first (cheap), then the key,
     /// then the signature in constant time.
-    pub async fn authenticate(&self, req: &sigv4::Request<'_>) -> Result<Principal, AuthError> {
+    pub async fn authenticate(&self, req: &sigv4::Request<'_>) -> Result<(Principal, Service), AuthError> {
         let sig = sigv4::parse(req)?;
-        sigv4::check_scope_and_time(&sig, SERVICE, self.clock.now())?;
+        let service =
+            Service::from_scope(&sig.service).ok_or_else(|| SigV4Error::WrongService { expected: "sqs".into() })?;
+        sigv4::check_scope_and_time(&sig, &sig.service, self.clock.now())?;
         if let Some(expires) = sig.expires
             && expires > self.max_presign.num_seconds()
         {
@@ -81,10 +99,11 @@ impl Authenticator {
             return Err(AuthError::Disabled);
         }
         sigv4::verify(req, &sig, key.secret.as_bytes(), true)?;
-        Ok(match &key.user {
+        let principal = match &key.user {
             None => Principal::root(&key.account_id, &sig.access_key_id),
             Some((id, name, path)) => Principal::user(&key.account_id, &sig.access_key_id, id, name, path),
-        })
+        };
+        Ok((principal, service))
     }
 
     async fn key(&self, access_key_id: &str) -> Result<Arc<CachedKey>, AuthError> {

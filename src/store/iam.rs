@@ -300,3 +300,59 @@ impl PgStore {
         .await?)
     }
 }
+
+/// An access key's public side.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    pub access_key_id: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl PgStore {
+    pub async fn list_users(&self, account_id: &str, path_prefix: &str) -> Result<Vec<UserRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, account_id, name, path, created_at FROM users
+             WHERE account_id = $1 AND starts_with(path, $2) ORDER BY lower(name) LIMIT 1000",
+        )
+        .bind(account_id)
+        .bind(path_prefix)
+        .fetch_all(self.db())
+        .await?)
+    }
+
+    pub async fn user_keys(&self, user_id: &str) -> Result<Vec<KeyRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT access_key_id, status, created_at FROM access_keys WHERE user_id = $1 ORDER BY created_at",
+        )
+        .bind(user_id)
+        .fetch_all(self.db())
+        .await?)
+    }
+
+    /// The key of a user (None if the key is not that user's).
+    pub async fn user_key(&self, user_id: &str, access_key_id: &str) -> Result<Option<KeyRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT access_key_id, status, created_at FROM access_keys WHERE user_id = $1 AND access_key_id = $2",
+        )
+        .bind(user_id)
+        .bind(access_key_id)
+        .fetch_optional(self.db())
+        .await?)
+    }
+
+    pub async fn inline_policy(&self, owner_id: &str, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT document FROM inline_policies WHERE owner_id = $1 AND name = $2")
+            .bind(owner_id)
+            .bind(name)
+            .fetch_optional(self.db())
+            .await?)
+    }
+
+    pub async fn inline_policy_names(&self, owner_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT name FROM inline_policies WHERE owner_id = $1 ORDER BY name")
+            .bind(owner_id)
+            .fetch_all(self.db())
+            .await?)
+    }
+}

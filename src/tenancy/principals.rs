@@ -281,6 +281,53 @@ impl Tenancy {
         Ok(self.store.attach_policy(&p.id, &g.id).await?)
     }
 
+    pub async fn list_users(&self, account: &str, path_prefix: Option<&str>) -> Result<Vec<UserRow>, TenancyError> {
+        Ok(self.store.list_users(account, path_prefix.unwrap_or("/")).await?)
+    }
+
+    pub async fn list_access_keys(
+        &self,
+        account: &str,
+        user: &str,
+    ) -> Result<Vec<crate::store::iam::KeyRow>, TenancyError> {
+        let u = self.user(account, user).await?;
+        Ok(self.store.user_keys(&u.id).await?)
+    }
+
+    /// Activates, deactivates or deletes a key of the named user.
+    pub async fn user_key_op(
+        &self,
+        account: &str,
+        user: &str,
+        key_id: &str,
+        op: Option<bool>,
+    ) -> Result<(), TenancyError> {
+        let u = self.user(account, user).await?;
+        if self.store.user_key(&u.id, key_id).await?.is_none() {
+            return Err(TenancyError::NoSuchEntity(format!("The Access Key with id {key_id} cannot be found.")));
+        }
+        match op {
+            Some(active) => self.set_access_key_active(account, key_id, active).await,
+            None => {
+                self.store.delete_key(account, key_id).await?;
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn get_user_policy(&self, account: &str, user: &str, name: &str) -> Result<String, TenancyError> {
+        let u = self.user(account, user).await?;
+        self.store
+            .inline_policy(&u.id, name)
+            .await?
+            .ok_or_else(|| TenancyError::NoSuchEntity(format!("The user policy with name {name} cannot be found.")))
+    }
+
+    pub async fn list_user_policies(&self, account: &str, user: &str) -> Result<Vec<String>, TenancyError> {
+        let u = self.user(account, user).await?;
+        Ok(self.store.inline_policy_names(&u.id).await?)
+    }
+
     /// The identity policies that apply to a user (cached for the cache's TTL). Documents
     /// were validated when stored; one that no longer parses is skipped and logged.
     pub async fn identity_policies(&self, user_id: &str) -> Result<Arc<Vec<Policy>>, TenancyError> {

@@ -70,3 +70,104 @@ fn zero_config_serve_works_with_the_aws_cli_and_only_the_printed_exports() {
 
     assert!(served.terminate().success());
 }
+
+#[test]
+fn an_operator_made_account_manages_users_with_aws_iam_and_a_user_sends_with_its_own_key() {
+    let Some(aws) = aws_cli() else {
+        assert!(
+            std::env::var("SLUICE_REQUIRE_AWS_CLI").is_err(),
+            "SLUICE_REQUIRE_AWS_CLI is set but no aws CLI was found"
+        );
+        eprintln!("skipping: no aws CLI on PATH (.ci/run installs one)");
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let log = home.path().join("sluice.log");
+    let _cluster = crate::harness::ClusterGuard(data.clone());
+    let mut served = Served::start(home.path(), Some(&data), &log);
+    let out = Command::new(crate::harness::sluice_bin())
+        .args(["admin", "account", "create", "team-iam", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let profile = String::from_utf8(out.stdout).unwrap();
+    let account = profile.lines().find_map(|l| l.strip_prefix("# account_id = ")).unwrap().to_owned();
+    // The operator's profile for the new account, with the endpoint of the printed config.
+    let config = std::fs::read_to_string(&served.config_file).unwrap().replace("[default]", "[profile team-iam]");
+    let config_file = home.path().join("config");
+    std::fs::write(
+        &config_file,
+        format!("{config}[profile app]\n{}", config.lines().skip(1).collect::<Vec<_>>().join("\n") + "\n"),
+    )
+    .unwrap();
+    let credentials_file = home.path().join("credentials");
+    std::fs::write(&credentials_file, &profile).unwrap();
+
+    let run = |profile: &str, args: &[&str]| -> serde_json::Value {
+        let mut cmd = Command::new(&aws);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd
+            .args(args)
+            .args(["--profile", profile])
+            .env("AWS_CONFIG_FILE", &config_file)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials_file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "aws {profile} {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&config_file).unwrap_or_default()
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        if text.trim().is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap() }
+    };
+    let user = run("team-iam", &["iam", "create-user", "--user-name", "app"]);
+    assert_eq!(user["User"]["Arn"], format!("arn:aws:iam::{account}:user/app"));
+    let key = run("team-iam", &["iam", "create-access-key", "--user-name", "app"]);
+    let (id, secret) =
+        (key["AccessKey"]["AccessKeyId"].as_str().unwrap(), key["AccessKey"]["SecretAccessKey"].as_str().unwrap());
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sqs:SendMessage","sqs:GetQueueUrl"],"Resource":"*"}]}"#;
+    run(
+        "team-iam",
+        &["iam", "put-user-policy", "--user-name", "app", "--policy-name", "send", "--policy-document", policy],
+    );
+    let url =
+        run("team-iam", &["sqs", "create-queue", "--queue-name", "jobs"])["QueueUrl"].as_str().unwrap().to_owned();
+    std::fs::write(
+        &credentials_file,
+        format!("{profile}\n[app]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"),
+    )
+    .unwrap();
+    let me = run("app", &["sts", "get-caller-identity"]);
+    assert_eq!(me["Arn"], format!("arn:aws:iam::{account}:user/app"));
+    assert_eq!(me["Account"], account);
+    let sent = run("app", &["sqs", "send-message", "--queue-url", &url, "--message-body", "from the app user"]);
+    assert!(sent["MessageId"].is_string());
+    // What the policy does not grant is refused.
+    let mut cmd = Command::new(&aws);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    let denied = cmd
+        .args(["sqs", "receive-message", "--queue-url", &url, "--profile", "app"])
+        .env("AWS_CONFIG_FILE", &config_file)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials_file)
+        .output()
+        .unwrap();
+    assert!(!denied.status.success());
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("AccessDenied"),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+    assert!(served.terminate().success());
+}

@@ -1,0 +1,333 @@
+//! The IAM and STS APIs (query protocol, XML answers) at the same endpoint, routed by the
+//! signature's service scope (`iam`, `sts`). Every call is decided by the policy engine
+//! (`iam:*`, `sts:*` actions). This version carries the user, group, access-key and
+//! policy calls `aws iam` needs for users and their permissions, and GetCallerIdentity.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use secrecy::ExposeSecret;
+
+use super::error::xml_escape;
+use super::{ApiError, ApiState, Code, decide};
+use crate::auth::Principal;
+use crate::policy::context::Context;
+use crate::policy::document::Policy;
+use crate::store::iam::UserRow;
+
+const IAM_NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// The IAM actions served; others answer a clear error.
+pub const IAM_ACTIONS: &[&str] = &[
+    "CreateUser",
+    "GetUser",
+    "ListUsers",
+    "DeleteUser",
+    "CreateAccessKey",
+    "ListAccessKeys",
+    "UpdateAccessKey",
+    "DeleteAccessKey",
+    "PutUserPolicy",
+    "GetUserPolicy",
+    "ListUserPolicies",
+    "DeleteUserPolicy",
+    "CreateGroup",
+    "AddUserToGroup",
+    "RemoveUserFromGroup",
+    "PutGroupPolicy",
+    "CreatePolicy",
+    "AttachUserPolicy",
+    "DetachUserPolicy",
+    "AttachGroupPolicy",
+];
+
+/// One IAM or STS call.
+pub struct IamCall<'a> {
+    pub state: &'a ApiState,
+    pub principal: &'a Principal,
+    pub identity: &'a [Policy],
+    pub context: &'a Context,
+    pub params: HashMap<String, String>,
+}
+
+impl IamCall<'_> {
+    fn param(&self, name: &str) -> Result<&str, ApiError> {
+        self.params.get(name).map(String::as_str).ok_or_else(|| {
+            ApiError::new(Code::MissingParameter, format!("The request must contain the parameter {name}."))
+        })
+    }
+
+    fn opt(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    fn account(&self) -> &str {
+        &self.principal.account_id
+    }
+
+    /// Authorizes `iam:<action>` on `resource` in the caller's account.
+    fn allow(&self, action: &str, resource: &str) -> Result<(), ApiError> {
+        decide(self.principal, self.identity, self.context, action, resource, Some(self.account()), ()).map(|_| ())
+    }
+
+    fn user_arn(&self, name: &str) -> String {
+        format!("arn:aws:iam::{}:user/{name}", self.account())
+    }
+
+    fn group_arn(&self, name: &str) -> String {
+        format!("arn:aws:iam::{}:group/{name}", self.account())
+    }
+}
+
+fn date(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn el(tag: &str, value: &str) -> String {
+    format!("<{tag}>{}</{tag}>", xml_escape(value))
+}
+
+fn user_xml(u: &UserRow) -> String {
+    format!(
+        "{}{}{}{}{}",
+        el("Path", &u.path),
+        el("UserName", &u.name),
+        el("UserId", &u.id),
+        el("Arn", &format!("arn:aws:iam::{}:user{}{}", u.account_id, u.path, u.name)),
+        el("CreateDate", &date(u.created_at))
+    )
+}
+
+/// Wraps a result in IAM's response envelope (`result: None` for calls with no output).
+fn respond(ns: &str, action: &str, result: Option<String>, request_id: &str) -> String {
+    let body = match result {
+        Some(r) => format!("<{action}Result>{r}</{action}Result>"),
+        None => String::new(),
+    };
+    format!(
+        r#"<?xml version="1.0"?><{action}Response xmlns="{ns}">{body}<ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></{action}Response>"#,
+        xml_escape(request_id)
+    )
+}
+
+/// Runs one IAM call; returns the XML answer.
+pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<String, ApiError> {
+    let t = &call.state.tenancy;
+    let acct = call.account().to_owned();
+    let iam_action = format!("iam:{action}");
+    let result: Option<String> = match action {
+        "CreateUser" => {
+            let name = call.param("UserName")?;
+            call.allow(&iam_action, &call.user_arn(name))?;
+            let u = t.create_user(&acct, name, call.opt("Path")).await?;
+            Some(format!("<User>{}</User>", user_xml(&u)))
+        }
+        "GetUser" => {
+            let name = match call.opt("UserName") {
+                Some(n) => n.to_owned(),
+                None => call.principal.user_name.clone().ok_or_else(|| {
+                    ApiError::new(Code::InvalidInput, "Must specify userName when calling with non-User credentials")
+                })?,
+            };
+            call.allow(&iam_action, &call.user_arn(&name))?;
+            Some(format!("<User>{}</User>", user_xml(&t.user(&acct, &name).await?)))
+        }
+        "ListUsers" => {
+            call.allow(&iam_action, &format!("arn:aws:iam::{acct}:user/"))?;
+            let users = t.list_users(&acct, call.opt("PathPrefix")).await?;
+            let members: String = users.iter().map(|u| format!("<member>{}</member>", user_xml(u))).collect();
+            Some(format!("<Users>{members}</Users><IsTruncated>false</IsTruncated>"))
+        }
+        "DeleteUser" => {
+            let name = call.param("UserName")?;
+            call.allow(&iam_action, &call.user_arn(name))?;
+            t.delete_user(&acct, name).await?;
+            None
+        }
+        "CreateAccessKey" => {
+            let name = match call.opt("UserName") {
+                Some(n) => n.to_owned(),
+                None => call.principal.user_name.clone().ok_or_else(|| {
+                    ApiError::new(Code::InvalidInput, "Root keys are managed with `sluice admin account`.")
+                })?,
+            };
+            call.allow(&iam_action, &call.user_arn(&name))?;
+            let (key, secret) = t.create_access_key(&acct, &name).await?;
+            Some(format!(
+                "<AccessKey>{}{}{}{}{}</AccessKey>",
+                el("UserName", &name),
+                el("AccessKeyId", &key),
+                el("Status", "Active"),
+                el("SecretAccessKey", secret.expose_secret()),
+                el("CreateDate", &date(Utc::now()))
+            ))
+        }
+        "ListAccessKeys" => {
+            let name = call
+                .opt("UserName")
+                .map(str::to_owned)
+                .or_else(|| call.principal.user_name.clone())
+                .ok_or_else(|| {
+                    ApiError::new(Code::InvalidInput, "Must specify userName when calling with non-User credentials")
+                })?;
+            call.allow(&iam_action, &call.user_arn(&name))?;
+            let keys = t.list_access_keys(&acct, &name).await?;
+            let members: String = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "<member>{}{}{}{}</member>",
+                        el("UserName", &name),
+                        el("AccessKeyId", &k.access_key_id),
+                        el("Status", &k.status),
+                        el("CreateDate", &date(k.created_at))
+                    )
+                })
+                .collect();
+            Some(format!("<AccessKeyMetadata>{members}</AccessKeyMetadata><IsTruncated>false</IsTruncated>"))
+        }
+        "UpdateAccessKey" | "DeleteAccessKey" => {
+            let name = call
+                .opt("UserName")
+                .map(str::to_owned)
+                .or_else(|| call.principal.user_name.clone())
+                .ok_or_else(|| {
+                    ApiError::new(Code::InvalidInput, "Must specify userName when calling with non-User credentials")
+                })?;
+            let key = call.param("AccessKeyId")?;
+            call.allow(&iam_action, &call.user_arn(&name))?;
+            let op = if action == "DeleteAccessKey" {
+                None
+            } else {
+                match call.param("Status")? {
+                    "Active" => Some(true),
+                    "Inactive" => Some(false),
+                    other => {
+                        return Err(ApiError::new(
+                            Code::InvalidInput,
+                            format!("Status {other} must be Active or Inactive."),
+                        ));
+                    }
+                }
+            };
+            t.user_key_op(&acct, &name, key, op).await?;
+            None
+        }
+        "PutUserPolicy" => {
+            let name = call.param("UserName")?;
+            call.allow(&iam_action, &call.user_arn(name))?;
+            t.put_user_policy(&acct, name, call.param("PolicyName")?, call.param("PolicyDocument")?).await?;
+            None
+        }
+        "GetUserPolicy" => {
+            let (name, policy) = (call.param("UserName")?, call.param("PolicyName")?);
+            call.allow(&iam_action, &call.user_arn(name))?;
+            let doc = t.get_user_policy(&acct, name, policy).await?;
+            let encoded: String =
+                percent_encoding::utf8_percent_encode(&doc, percent_encoding::NON_ALPHANUMERIC).collect();
+            Some(format!("{}{}{}", el("UserName", name), el("PolicyName", policy), el("PolicyDocument", &encoded)))
+        }
+        "ListUserPolicies" => {
+            let name = call.param("UserName")?;
+            call.allow(&iam_action, &call.user_arn(name))?;
+            let names: String = t.list_user_policies(&acct, name).await?.iter().map(|n| el("member", n)).collect();
+            Some(format!("<PolicyNames>{names}</PolicyNames><IsTruncated>false</IsTruncated>"))
+        }
+        "DeleteUserPolicy" => {
+            let name = call.param("UserName")?;
+            call.allow(&iam_action, &call.user_arn(name))?;
+            t.delete_user_policy(&acct, name, call.param("PolicyName")?).await?;
+            None
+        }
+        "CreateGroup" => {
+            let name = call.param("GroupName")?;
+            call.allow(&iam_action, &call.group_arn(name))?;
+            let g = t.create_group(&acct, name, call.opt("Path")).await?;
+            Some(format!(
+                "<Group>{}{}{}{}{}</Group>",
+                el("Path", &g.path),
+                el("GroupName", &g.name),
+                el("GroupId", &g.id),
+                el("Arn", &format!("arn:aws:iam::{acct}:group{}{}", g.path, g.name)),
+                el("CreateDate", &date(g.created_at))
+            ))
+        }
+        "AddUserToGroup" | "RemoveUserFromGroup" => {
+            let (group, user) = (call.param("GroupName")?, call.param("UserName")?);
+            call.allow(&iam_action, &call.group_arn(group))?;
+            if action == "AddUserToGroup" {
+                t.add_user_to_group(&acct, group, user).await?;
+            } else {
+                t.remove_user_from_group(&acct, group, user).await?;
+            }
+            None
+        }
+        "PutGroupPolicy" => {
+            let group = call.param("GroupName")?;
+            call.allow(&iam_action, &call.group_arn(group))?;
+            t.put_group_policy(&acct, group, call.param("PolicyName")?, call.param("PolicyDocument")?).await?;
+            None
+        }
+        "CreatePolicy" => {
+            let name = call.param("PolicyName")?;
+            let path = call.opt("Path").unwrap_or("/");
+            call.allow(&iam_action, &format!("arn:aws:iam::{acct}:policy{path}{name}"))?;
+            let arn = t.create_policy(&acct, name, Some(path), call.param("PolicyDocument")?).await?;
+            Some(format!(
+                "<Policy>{}{}{}{}{}</Policy>",
+                el("PolicyName", name),
+                el("Arn", &arn),
+                el("Path", path),
+                el("DefaultVersionId", "v1"),
+                el("AttachmentCount", "0")
+            ))
+        }
+        "AttachUserPolicy" | "DetachUserPolicy" => {
+            let (user, arn) = (call.param("UserName")?, call.param("PolicyArn")?);
+            call.allow(&iam_action, &call.user_arn(user))?;
+            if action == "AttachUserPolicy" {
+                t.attach_user_policy(&acct, user, arn).await?;
+            } else {
+                t.detach_user_policy(&acct, user, arn).await?;
+            }
+            None
+        }
+        "AttachGroupPolicy" => {
+            let (group, arn) = (call.param("GroupName")?, call.param("PolicyArn")?);
+            call.allow(&iam_action, &call.group_arn(group))?;
+            t.attach_group_policy(&acct, group, arn).await?;
+            None
+        }
+        other => {
+            return Err(ApiError::new(
+                Code::InvalidAction,
+                format!(
+                    "The IAM action {} is not provided by this Sluice version.",
+                    other.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
+    };
+    Ok(respond(IAM_NS, action, result, request_id))
+}
+
+/// Runs one STS call (GetCallerIdentity).
+pub fn sts(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<String, ApiError> {
+    match action {
+        "GetCallerIdentity" => {
+            // AWS answers GetCallerIdentity for any valid credentials, whatever the policies.
+            let p = call.principal;
+            let result =
+                format!("{}{}{}", el("Arn", &p.arn), el("UserId", p.sender_id()), el("Account", &p.account_id));
+            Ok(respond(STS_NS, action, Some(result), request_id))
+        }
+        other => Err(ApiError::new(
+            Code::InvalidAction,
+            format!(
+                "The STS action {} is not provided by this Sluice version.",
+                other.chars().take(64).collect::<String>()
+            ),
+        )),
+    }
+}
