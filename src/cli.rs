@@ -133,6 +133,19 @@ pub enum AccountCommand {
     },
     /// List accounts.
     List,
+    /// Disable an account: every key of it is refused (within the cache bound).
+    Disable { id: String },
+    /// Enable a disabled account again.
+    Enable { id: String },
+    /// Delete an account with its users, keys, policies, queues and messages.
+    Delete {
+        id: String,
+        /// Confirms the deletion (it cannot be undone).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Replace the root access key: prints the new one as a profile; the old one stops working.
+    RotateRootKey { id: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -233,6 +246,22 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
                 println!("{:<14}{:<10}{:<27}{}", a.id, a.status, a.created_at.format("%Y-%m-%dT%H:%M:%SZ"), a.name);
             }
         }),
+        AdminCommand::Account(AccountCommand::Disable { id }) => {
+            tenancy.set_account_enabled(&id, false).await.map(|()| println!("account {id} disabled"))
+        }
+        AdminCommand::Account(AccountCommand::Enable { id }) => {
+            tenancy.set_account_enabled(&id, true).await.map(|()| println!("account {id} enabled"))
+        }
+        AdminCommand::Account(AccountCommand::Delete { id, yes }) => {
+            if !yes {
+                database.close(false).await;
+                return Err(CliError::Other(format!("deleting account {id} cannot be undone; repeat with --yes")));
+            }
+            tenancy.delete_account(&id).await.map(|()| println!("account {id} deleted"))
+        }
+        AdminCommand::Account(AccountCommand::RotateRootKey { id }) => {
+            tenancy.rotate_root_key(&id).await.map(|a| print!("{}", a.credentials_profile(&a.name)))
+        }
     };
     database.close(false).await;
     Ok(result?)

@@ -107,3 +107,53 @@ impl PgStore {
         .await?)
     }
 }
+
+impl PgStore {
+    /// Deletes an account (everything of it goes by cascade). Returns whether it existed.
+    pub async fn delete_account(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.db().begin().await?;
+        // Rows keyed by user or group ids have no foreign key to the account; remove them first.
+        self.db();
+        sqlx::query("DELETE FROM inline_policies WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
+        self.db();
+        sqlx::query(
+            "DELETE FROM policy_attachments WHERE principal_id IN
+                 (SELECT id FROM users WHERE account_id = $1 UNION ALL SELECT id FROM groups WHERE account_id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        self.db();
+        let r = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Swaps the root key of an account for a new one in one transaction.
+    pub async fn replace_root_key(
+        &self,
+        account_id: &str,
+        access_key_id: &str,
+        secret_sealed: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db().begin().await?;
+        self.db();
+        sqlx::query("DELETE FROM access_keys WHERE account_id = $1 AND user_id IS NULL")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        self.db();
+        sqlx::query(
+            "INSERT INTO access_keys (access_key_id, account_id, secret_sealed, status, created_at) VALUES ($1, $2, $3, 'Active', $4)",
+        )
+        .bind(access_key_id)
+        .bind(account_id)
+        .bind(secret_sealed)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -119,6 +119,28 @@ impl Tenancy {
         Ok(self.store.list_accounts().await?)
     }
 
+    /// Deletes an account and, by cascade, its users, keys, policies, queues and messages.
+    pub async fn delete_account(&self, id: &str) -> Result<(), TenancyError> {
+        if !self.store.delete_account(id).await? {
+            return Err(TenancyError::NoSuchEntity(format!("The account {id} cannot be found.")));
+        }
+        Ok(())
+    }
+
+    /// Replaces the account's root key with a new one (shown once); the old one is deleted.
+    pub async fn rotate_root_key(&self, id: &str) -> Result<NewAccount, TenancyError> {
+        let account = self
+            .store
+            .account_by_id(id)
+            .await?
+            .ok_or_else(|| TenancyError::NoSuchEntity(format!("The account {id} cannot be found.")))?;
+        let access_key_id = new_access_key_id()?;
+        let secret = new_secret()?;
+        let sealed = self.sealer.seal(secret.expose_secret().as_bytes(), &secret_context(&access_key_id, id))?;
+        self.store.replace_root_key(id, &access_key_id, &sealed, self.clock.now()).await?;
+        Ok(NewAccount { id: id.to_owned(), name: account.name, access_key_id, secret_access_key: secret })
+    }
+
     /// The root key of an account, unsealed (used to rewrite the bootstrap credentials file).
     pub async fn root_key(&self, account_id: &str) -> Result<Option<(String, SecretString)>, TenancyError> {
         let Some(key_id) = self.store.first_access_key_of(account_id).await? else { return Ok(None) };

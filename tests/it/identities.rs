@@ -171,3 +171,39 @@ async fn a_user_cannot_touch_another_accounts_queues_whatever_its_policies_say()
         assert_eq!(result, Err("AccessDenied".to_string()));
     }
 }
+
+#[tokio::test]
+async fn rotating_the_root_key_and_deleting_an_account_take_effect_within_the_bound() {
+    let s = server().await;
+    let a = s.account().await;
+    let old = s.sqs(&a);
+    old.create_queue().queue_name("kept").send().await.unwrap();
+    let rotated = s.tenancy.rotate_root_key(&a.id).await.unwrap();
+    assert_ne!(rotated.access_key_id, a.access_key_id);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let err = old.list_queues().send().await.unwrap_err();
+    assert_eq!(error_code(&err), "InvalidClientTokenId");
+    let new = s.sqs(&rotated);
+    assert_eq!(new.list_queues().send().await.unwrap().queue_urls().len(), 1);
+
+    s.tenancy.create_user(&a.id, "u", None).await.unwrap();
+    s.tenancy
+        .put_user_policy(&a.id, "u", "p", r#"{"Statement":{"Effect":"Allow","Action":"sqs:*","Resource":"*"}}"#)
+        .await
+        .unwrap();
+    s.tenancy.delete_account(&a.id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(error_code(&new.list_queues().send().await.unwrap_err()), "InvalidClientTokenId");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM queues WHERE account_id = $1")
+        .bind(&a.id)
+        .fetch_one(s.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "its queues are gone");
+    let policies: i64 = sqlx::query_scalar("SELECT count(*) FROM inline_policies WHERE account_id = $1")
+        .bind(&a.id)
+        .fetch_one(s.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(policies, 0);
+}
