@@ -40,6 +40,19 @@ pub const IAM_ACTIONS: &[&str] = &[
     "AttachUserPolicy",
     "DetachUserPolicy",
     "AttachGroupPolicy",
+    "DetachGroupPolicy",
+    "GetGroup",
+    "ListGroups",
+    "DeleteGroup",
+    "ListGroupsForUser",
+    "ListAttachedUserPolicies",
+    "ListAttachedGroupPolicies",
+    "GetPolicy",
+    "DeletePolicy",
+    "CreatePolicyVersion",
+    "SetDefaultPolicyVersion",
+    "GetPolicyVersion",
+    "ListPolicyVersions",
 ];
 
 /// One IAM or STS call.
@@ -86,6 +99,27 @@ fn date(t: DateTime<Utc>) -> String {
 
 fn el(tag: &str, value: &str) -> String {
     format!("<{tag}>{}</{tag}>", xml_escape(value))
+}
+
+fn group_xml(g: &crate::store::iam::GroupRow) -> String {
+    format!(
+        "{}{}{}{}{}",
+        el("Path", &g.path),
+        el("GroupName", &g.name),
+        el("GroupId", &g.id),
+        el("Arn", &format!("arn:aws:iam::{}:group{}{}", g.account_id, g.path, g.name)),
+        el("CreateDate", &date(g.created_at))
+    )
+}
+
+fn version_number(v: &str) -> Result<i32, ApiError> {
+    v.strip_prefix('v')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| ApiError::new(Code::InvalidInput, format!("The version id {v} is not valid (v1, v2, …).")))
+}
+
+fn encode_document(doc: &str) -> String {
+    percent_encoding::utf8_percent_encode(doc, percent_encoding::NON_ALPHANUMERIC).collect()
 }
 
 fn user_xml(u: &UserRow) -> String {
@@ -293,11 +327,122 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
             }
             None
         }
-        "AttachGroupPolicy" => {
+        "AttachGroupPolicy" | "DetachGroupPolicy" => {
             let (group, arn) = (call.param("GroupName")?, call.param("PolicyArn")?);
             call.allow(&iam_action, &call.group_arn(group))?;
-            t.attach_group_policy(&acct, group, arn).await?;
+            if action == "AttachGroupPolicy" {
+                t.attach_group_policy(&acct, group, arn).await?;
+            } else {
+                t.detach_group_policy(&acct, group, arn).await?;
+            }
             None
+        }
+        "GetGroup" => {
+            let group = call.param("GroupName")?;
+            call.allow(&iam_action, &call.group_arn(group))?;
+            let (g, members) = t.group_with_members(&acct, group).await?;
+            let users: String = members.iter().map(|u| format!("<member>{}</member>", user_xml(u))).collect();
+            Some(format!("<Group>{}</Group><Users>{users}</Users><IsTruncated>false</IsTruncated>", group_xml(&g)))
+        }
+        "ListGroups" => {
+            call.allow(&iam_action, &format!("arn:aws:iam::{acct}:group/"))?;
+            let groups: String =
+                t.list_groups(&acct).await?.iter().map(|g| format!("<member>{}</member>", group_xml(g))).collect();
+            Some(format!("<Groups>{groups}</Groups><IsTruncated>false</IsTruncated>"))
+        }
+        "DeleteGroup" => {
+            let group = call.param("GroupName")?;
+            call.allow(&iam_action, &call.group_arn(group))?;
+            t.delete_group(&acct, group).await?;
+            None
+        }
+        "ListGroupsForUser" => {
+            let user = call.param("UserName")?;
+            call.allow(&iam_action, &call.user_arn(user))?;
+            let groups: String = t
+                .groups_for_user(&acct, user)
+                .await?
+                .iter()
+                .map(|g| format!("<member>{}</member>", group_xml(g)))
+                .collect();
+            Some(format!("<Groups>{groups}</Groups><IsTruncated>false</IsTruncated>"))
+        }
+        "ListAttachedUserPolicies" | "ListAttachedGroupPolicies" => {
+            let group = action == "ListAttachedGroupPolicies";
+            let name = call.param(if group { "GroupName" } else { "UserName" })?;
+            call.allow(&iam_action, &if group { call.group_arn(name) } else { call.user_arn(name) })?;
+            let attached: String = t
+                .attached_policies(&acct, name, group)
+                .await?
+                .iter()
+                .map(|(n, arn)| format!("<member>{}{}</member>", el("PolicyName", n), el("PolicyArn", arn)))
+                .collect();
+            Some(format!("<AttachedPolicies>{attached}</AttachedPolicies><IsTruncated>false</IsTruncated>"))
+        }
+        "GetPolicy" => {
+            let arn = call.param("PolicyArn")?;
+            call.allow(&iam_action, arn)?;
+            let (p, attachments) = t.get_policy(&acct, arn).await?;
+            Some(format!(
+                "<Policy>{}{}{}{}{}{}{}{}{}</Policy>",
+                el("PolicyName", &p.name),
+                el("PolicyId", &p.id),
+                el("Arn", arn),
+                el("Path", &p.path),
+                el("DefaultVersionId", &format!("v{}", p.default_version)),
+                el("AttachmentCount", &attachments.to_string()),
+                el("IsAttachable", "true"),
+                el("CreateDate", &date(p.created_at)),
+                el("UpdateDate", &date(p.updated_at))
+            ))
+        }
+        "DeletePolicy" => {
+            let arn = call.param("PolicyArn")?;
+            call.allow(&iam_action, arn)?;
+            t.delete_policy(&acct, arn).await?;
+            None
+        }
+        "CreatePolicyVersion" => {
+            let arn = call.param("PolicyArn")?;
+            call.allow(&iam_action, arn)?;
+            let set_default = call.opt("SetAsDefault").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            let v = t.create_policy_version(&acct, arn, call.param("PolicyDocument")?, set_default).await?;
+            Some(format!(
+                "<PolicyVersion>{}{}{}</PolicyVersion>",
+                el("VersionId", &format!("v{v}")),
+                el("IsDefaultVersion", if set_default { "true" } else { "false" }),
+                el("CreateDate", &date(Utc::now()))
+            ))
+        }
+        "SetDefaultPolicyVersion" => {
+            let arn = call.param("PolicyArn")?;
+            call.allow(&iam_action, arn)?;
+            t.set_default_policy_version(&acct, arn, version_number(call.param("VersionId")?)?).await?;
+            None
+        }
+        "GetPolicyVersion" | "ListPolicyVersions" => {
+            let arn = call.param("PolicyArn")?;
+            call.allow(&iam_action, arn)?;
+            let (default, versions) = t.policy_versions(&acct, arn).await?;
+            let render = |(v, doc, at): &(i32, String, DateTime<Utc>), with_doc: bool| {
+                format!(
+                    "{}{}{}{}",
+                    if with_doc { el("Document", &encode_document(doc)) } else { String::new() },
+                    el("VersionId", &format!("v{v}")),
+                    el("IsDefaultVersion", if *v == default { "true" } else { "false" }),
+                    el("CreateDate", &date(*at))
+                )
+            };
+            if action == "GetPolicyVersion" {
+                let wanted = version_number(call.param("VersionId")?)?;
+                let v = versions.iter().find(|(n, _, _)| *n == wanted).ok_or_else(|| {
+                    ApiError::new(Code::NoSuchEntity, format!("Policy {arn} version v{wanted} does not exist."))
+                })?;
+                Some(format!("<PolicyVersion>{}</PolicyVersion>", render(v, true)))
+            } else {
+                let all: String = versions.iter().map(|v| format!("<member>{}</member>", render(v, false))).collect();
+                Some(format!("<Versions>{all}</Versions><IsTruncated>false</IsTruncated>"))
+            }
         }
         other => {
             return Err(ApiError::new(

@@ -356,3 +356,146 @@ impl PgStore {
             .await?)
     }
 }
+
+impl PgStore {
+    pub async fn list_groups(&self, account_id: &str) -> Result<Vec<GroupRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, account_id, name, path, created_at FROM groups WHERE account_id = $1 ORDER BY lower(name) LIMIT 1000",
+        )
+        .bind(account_id)
+        .fetch_all(self.db())
+        .await?)
+    }
+
+    pub async fn groups_of_user(&self, user_id: &str) -> Result<Vec<GroupRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT g.id, g.account_id, g.name, g.path, g.created_at FROM groups g
+             JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY lower(g.name)",
+        )
+        .bind(user_id)
+        .fetch_all(self.db())
+        .await?)
+    }
+
+    pub async fn group_members(&self, group_id: &str) -> Result<Vec<UserRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT u.id, u.account_id, u.name, u.path, u.created_at FROM users u
+             JOIN group_members m ON m.user_id = u.id WHERE m.group_id = $1 ORDER BY lower(u.name)",
+        )
+        .bind(group_id)
+        .fetch_all(self.db())
+        .await?)
+    }
+
+    /// Deletes a group with no members, policies or attachments left.
+    pub async fn delete_group(&self, id: &str) -> Result<bool, StoreError> {
+        let attached: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM group_members WHERE group_id = $1)
+                 OR EXISTS (SELECT 1 FROM inline_policies WHERE owner_id = $1)
+                 OR EXISTS (SELECT 1 FROM policy_attachments WHERE principal_id = $1)",
+        )
+        .bind(id)
+        .fetch_one(self.db())
+        .await?;
+        if attached {
+            return Err(StoreError::Conflict("group with members or policies"));
+        }
+        let r = sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(self.db()).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Managed policies attached to a user or group: (name, path).
+    pub async fn attached_policies(&self, principal_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT m.name, m.path FROM managed_policies m JOIN policy_attachments a ON a.policy_id = m.id
+             WHERE a.principal_id = $1 ORDER BY lower(m.name)",
+        )
+        .bind(principal_id)
+        .fetch_all(self.db())
+        .await?)
+    }
+
+    pub async fn attachment_count(&self, policy_id: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM policy_attachments WHERE policy_id = $1")
+            .bind(policy_id)
+            .fetch_one(self.db())
+            .await?)
+    }
+
+    /// Deletes a managed policy that is attached nowhere.
+    pub async fn delete_managed_policy(&self, id: &str) -> Result<bool, StoreError> {
+        if self.attachment_count(id).await? > 0 {
+            return Err(StoreError::Conflict("attached policy"));
+        }
+        let r = sqlx::query("DELETE FROM managed_policies WHERE id = $1").bind(id).execute(self.db()).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Adds a version (at most `max` kept), optionally as the default. Returns its number, or
+    /// `None` when the policy already has `max` versions.
+    pub async fn add_policy_version(
+        &self,
+        policy_id: &str,
+        document: &str,
+        set_default: bool,
+        now: DateTime<Utc>,
+        max: i64,
+    ) -> Result<Option<i32>, StoreError> {
+        let mut tx = self.db().begin().await?;
+        self.db();
+        let (next, count): (i32, i64) = sqlx::query_as(
+            "SELECT m.next_version, (SELECT count(*) FROM policy_versions v WHERE v.policy_id = m.id)
+             FROM managed_policies m WHERE m.id = $1 FOR UPDATE",
+        )
+        .bind(policy_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if count >= max {
+            return Ok(None);
+        }
+        self.db();
+        sqlx::query("INSERT INTO policy_versions (policy_id, version, document, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(policy_id)
+            .bind(next)
+            .bind(document)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        self.db();
+        sqlx::query(
+            "UPDATE managed_policies SET next_version = next_version + 1, updated_at = $3,
+                 default_version = CASE WHEN $2 THEN next_version ELSE default_version END
+             WHERE id = $1",
+        )
+        .bind(policy_id)
+        .bind(set_default)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(next))
+    }
+
+    /// Makes an existing version the default. Returns whether the version exists.
+    pub async fn set_default_version(&self, policy_id: &str, version: i32) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE managed_policies SET default_version = $2
+             WHERE id = $1 AND EXISTS (SELECT 1 FROM policy_versions WHERE policy_id = $1 AND version = $2)",
+        )
+        .bind(policy_id)
+        .bind(version)
+        .execute(self.db())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// The versions of a policy: (version, document, created).
+    pub async fn policy_versions(&self, policy_id: &str) -> Result<Vec<(i32, String, DateTime<Utc>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT version, document, created_at FROM policy_versions WHERE policy_id = $1 ORDER BY version",
+        )
+        .bind(policy_id)
+        .fetch_all(self.db())
+        .await?)
+    }
+}

@@ -328,6 +328,116 @@ impl Tenancy {
         Ok(self.store.inline_policy_names(&u.id).await?)
     }
 
+    pub async fn list_groups(&self, account: &str) -> Result<Vec<GroupRow>, TenancyError> {
+        Ok(self.store.list_groups(account).await?)
+    }
+
+    pub async fn groups_for_user(&self, account: &str, user: &str) -> Result<Vec<GroupRow>, TenancyError> {
+        let u = self.user(account, user).await?;
+        Ok(self.store.groups_of_user(&u.id).await?)
+    }
+
+    pub async fn group_with_members(
+        &self,
+        account: &str,
+        group: &str,
+    ) -> Result<(GroupRow, Vec<UserRow>), TenancyError> {
+        let g = self.group(account, group).await?;
+        let members = self.store.group_members(&g.id).await?;
+        Ok((g, members))
+    }
+
+    pub async fn delete_group(&self, account: &str, group: &str) -> Result<(), TenancyError> {
+        let g = self.group(account, group).await?;
+        match self.store.delete_group(&g.id).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::Conflict(_)) => Err(TenancyError::DeleteConflict(
+                "Cannot delete entity, must remove users and policies from the group first.".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn detach_group_policy(&self, account: &str, group: &str, policy_arn: &str) -> Result<(), TenancyError> {
+        let (g, p) = (self.group(account, group).await?, self.managed_policy(account, policy_arn).await?);
+        if !self.store.detach_policy(&p.id, &g.id).await? {
+            return Err(TenancyError::NoSuchEntity(format!(
+                "Policy {policy_arn} was not found attached to group {group}."
+            )));
+        }
+        Ok(())
+    }
+
+    /// Managed policies attached to a user (`group: false`) or group: (name, ARN).
+    pub async fn attached_policies(
+        &self,
+        account: &str,
+        name: &str,
+        group: bool,
+    ) -> Result<Vec<(String, String)>, TenancyError> {
+        let id = if group { self.group(account, name).await?.id } else { self.user(account, name).await?.id };
+        Ok(self
+            .store
+            .attached_policies(&id)
+            .await?
+            .into_iter()
+            .map(|(n, path)| {
+                let arn = format!("arn:aws:iam::{account}:policy{path}{n}");
+                (n, arn)
+            })
+            .collect())
+    }
+
+    /// A managed policy with its attachment count.
+    pub async fn get_policy(&self, account: &str, arn: &str) -> Result<(ManagedPolicyRow, i64), TenancyError> {
+        let p = self.managed_policy(account, arn).await?;
+        let n = self.store.attachment_count(&p.id).await?;
+        Ok((p, n))
+    }
+
+    pub async fn delete_policy(&self, account: &str, arn: &str) -> Result<(), TenancyError> {
+        let p = self.managed_policy(account, arn).await?;
+        match self.store.delete_managed_policy(&p.id).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::Conflict(_)) => {
+                Err(TenancyError::DeleteConflict("Cannot delete a policy attached to entities.".into()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// CreatePolicyVersion: at most five versions, as IAM allows.
+    pub async fn create_policy_version(
+        &self,
+        account: &str,
+        arn: &str,
+        document: &str,
+        set_default: bool,
+    ) -> Result<i32, TenancyError> {
+        Self::check_document(document)?;
+        let p = self.managed_policy(account, arn).await?;
+        self.store.add_policy_version(&p.id, document, set_default, self.now(), 5).await?.ok_or_else(|| {
+            TenancyError::LimitExceeded("A managed policy can have up to 5 versions. Delete a version first.".into())
+        })
+    }
+
+    pub async fn set_default_policy_version(&self, account: &str, arn: &str, version: i32) -> Result<(), TenancyError> {
+        let p = self.managed_policy(account, arn).await?;
+        if !self.store.set_default_version(&p.id, version).await? {
+            return Err(TenancyError::NoSuchEntity(format!("Policy {arn} version v{version} does not exist.")));
+        }
+        Ok(())
+    }
+
+    pub async fn policy_versions(
+        &self,
+        account: &str,
+        arn: &str,
+    ) -> Result<(i32, Vec<(i32, String, chrono::DateTime<chrono::Utc>)>), TenancyError> {
+        let p = self.managed_policy(account, arn).await?;
+        Ok((p.default_version, self.store.policy_versions(&p.id).await?))
+    }
+
     /// The identity policies that apply to a user (cached for the cache's TTL). Documents
     /// were validated when stored; one that no longer parses is skipped and logged.
     pub async fn identity_policies(&self, user_id: &str) -> Result<Arc<Vec<Policy>>, TenancyError> {

@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod iam_api;
 mod identities;
 
 mod at_rest;

@@ -1,0 +1,117 @@
+//! The IAM and STS query APIs at the same endpoint, routed by the signature's scope.
+
+use secrecy::ExposeSecret;
+
+use crate::harness::{RawClient, RawResponse, TestServer};
+
+async fn iam(raw: &RawClient, service: &str, form: &[(&str, &str)]) -> RawResponse {
+    let body = serde_urlencoded::to_string(form).unwrap();
+    let headers = [("content-type", "application/x-www-form-urlencoded; charset=utf-8")];
+    let signed = raw.sign("/", &headers, body.as_bytes(), std::time::SystemTime::now(), &raw.secret.clone(), service);
+    raw.send_raw("/", &signed, body.into_bytes()).await
+}
+
+fn el<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    Some(&xml[start..start + xml[start..].find(&format!("</{tag}>"))?])
+}
+
+#[tokio::test]
+async fn groups_managed_policies_and_versions_through_the_iam_api() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let raw = s.raw(&a);
+    let ok = |r: &RawResponse| assert_eq!(r.status, 200, "{}", r.body);
+    let r = iam(&raw, "iam", &[("Action", "CreateUser"), ("UserName", "dev"), ("Path", "/team/")]).await;
+    ok(&r);
+    assert!(r.body.contains(r#"<CreateUserResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">"#), "{}", r.body);
+    assert_eq!(el(&r.body, "Arn"), Some(format!("arn:aws:iam::{}:user/team/dev", a.id).as_str()));
+    let r = iam(&raw, "iam", &[("Action", "CreateUser"), ("UserName", "DEV")]).await;
+    assert_eq!((r.status, el(&r.body, "Code")), (409, Some("EntityAlreadyExists")), "names ignore case");
+    ok(&iam(&raw, "iam", &[("Action", "CreateGroup"), ("GroupName", "devs")]).await);
+    ok(&iam(&raw, "iam", &[("Action", "AddUserToGroup"), ("GroupName", "devs"), ("UserName", "dev")]).await);
+    let r = iam(&raw, "iam", &[("Action", "GetGroup"), ("GroupName", "devs")]).await;
+    assert!(r.body.contains("<UserName>dev</UserName>"), "{}", r.body);
+    let r = iam(&raw, "iam", &[("Action", "ListGroupsForUser"), ("UserName", "dev")]).await;
+    assert!(r.body.contains("<GroupName>devs</GroupName>"), "{}", r.body);
+
+    let doc = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sqs:ListQueues","Resource":"*"}}"#;
+    let r = iam(&raw, "iam", &[("Action", "CreatePolicy"), ("PolicyName", "list"), ("PolicyDocument", doc)]).await;
+    ok(&r);
+    let arn = el(&r.body, "Arn").unwrap().to_owned();
+    ok(&iam(&raw, "iam", &[("Action", "AttachGroupPolicy"), ("GroupName", "devs"), ("PolicyArn", &arn)]).await);
+    let r = iam(&raw, "iam", &[("Action", "ListAttachedGroupPolicies"), ("GroupName", "devs")]).await;
+    assert_eq!(el(&r.body, "PolicyArn"), Some(arn.as_str()));
+    for _ in 0..4 {
+        ok(&iam(&raw, "iam", &[("Action", "CreatePolicyVersion"), ("PolicyArn", &arn), ("PolicyDocument", doc)]).await);
+    }
+    let r = iam(&raw, "iam", &[("Action", "CreatePolicyVersion"), ("PolicyArn", &arn), ("PolicyDocument", doc)]).await;
+    assert_eq!((r.status, el(&r.body, "Code")), (409, Some("LimitExceeded")), "five versions at most");
+    ok(&iam(&raw, "iam", &[("Action", "SetDefaultPolicyVersion"), ("PolicyArn", &arn), ("VersionId", "v3")]).await);
+    let r = iam(&raw, "iam", &[("Action", "GetPolicy"), ("PolicyArn", &arn)]).await;
+    assert_eq!((el(&r.body, "DefaultVersionId"), el(&r.body, "AttachmentCount")), (Some("v3"), Some("1")));
+    let r = iam(&raw, "iam", &[("Action", "DeletePolicy"), ("PolicyArn", &arn)]).await;
+    assert_eq!(el(&r.body, "Code"), Some("DeleteConflict"));
+    let r = iam(&raw, "iam", &[("Action", "DeleteGroup"), ("GroupName", "devs")]).await;
+    assert_eq!(el(&r.body, "Code"), Some("DeleteConflict"));
+    let r = iam(
+        &raw,
+        "iam",
+        &[
+            ("Action", "PutUserPolicy"),
+            ("UserName", "dev"),
+            ("PolicyName", "bad"),
+            ("PolicyDocument", r#"{"Statement":{"Effect":"Permit","Action":"sqs:*","Resource":"*"}}"#),
+        ],
+    )
+    .await;
+    assert_eq!((r.status, el(&r.body, "Code")), (400, Some("MalformedPolicyDocument")));
+    assert!(r.body.contains("Statement[0].Effect"), "the place is named: {}", r.body);
+    let r = iam(&raw, "iam", &[("Action", "GetUser"), ("UserName", "nobody")]).await;
+    assert_eq!((r.status, el(&r.body, "Code")), (404, Some("NoSuchEntity")));
+    let r = iam(&raw, "iam", &[("Action", "CreateRole"), ("RoleName", "r")]).await;
+    assert_eq!(el(&r.body, "Code"), Some("InvalidAction"));
+
+    // The user, through its group's managed policy (default version 3 = the same document).
+    let (key, secret) = s.tenancy.create_access_key(&a.id, "dev").await.unwrap();
+    let user = s.sqs_with(&key, secret.expose_secret());
+    user.list_queues().send().await.unwrap();
+    let as_user = RawClient {
+        url: s.url.clone(),
+        http: crate::harness::http_client(&s.ca_pem),
+        key,
+        secret: secret.expose_secret().to_owned(),
+    };
+    let r = iam(&as_user, "iam", &[("Action", "CreateUser"), ("UserName", "sneaky")]).await;
+    assert_eq!((r.status, el(&r.body, "Code")), (403, Some("AccessDenied")), "{}", r.body);
+    let r = iam(&as_user, "sts", &[("Action", "GetCallerIdentity"), ("Version", "2011-06-15")]).await;
+    assert!(
+        r.body.contains(r#"<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">"#),
+        "{}",
+        r.body
+    );
+    assert_eq!(el(&r.body, "Arn"), Some(format!("arn:aws:iam::{}:user/team/dev", a.id).as_str()));
+    assert!(el(&r.body, "UserId").unwrap().starts_with("AIDA"));
+}
+
+#[tokio::test]
+async fn a_signature_scoped_to_one_service_is_refused_by_another() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let raw = s.raw(&a);
+    // An IAM action under an sqs-scoped signature reaches SQS, which has no such action.
+    let r = iam(&raw, "sqs", &[("Action", "CreateUser"), ("UserName", "x")]).await;
+    assert_eq!(el(&r.body, "Code"), Some("InvalidAction"), "{}", r.body);
+    // An SQS action under an iam-scoped signature reaches IAM, which has no such action.
+    let r = iam(&raw, "iam", &[("Action", "ListQueues")]).await;
+    assert_eq!(el(&r.body, "Code"), Some("InvalidAction"), "{}", r.body);
+    // The JSON protocol is SQS's alone.
+    let headers = [("content-type", "application/x-amz-json-1.0"), ("x-amz-target", "AmazonSQS.ListQueues")];
+    let signed = raw.sign("/", &headers, b"{}", std::time::SystemTime::now(), &raw.secret.clone(), "sts");
+    let r = raw.send_raw("/", &signed, b"{}".to_vec()).await;
+    assert_eq!(r.status, 403);
+    // A service Sluice does not serve.
+    let r = iam(&raw, "s3", &[("Action", "ListBuckets")]).await;
+    assert_eq!(r.status, 403);
+}
