@@ -53,6 +53,13 @@ pub const IAM_ACTIONS: &[&str] = &[
     "SetDefaultPolicyVersion",
     "GetPolicyVersion",
     "ListPolicyVersions",
+    "UpdateUser",
+    "DeletePolicyVersion",
+    "ListEntitiesForPolicy",
+    "GetGroupPolicy",
+    "ListGroupPolicies",
+    "DeleteGroupPolicy",
+    "GetAccessKeyLastUsed",
 ];
 
 /// One IAM or STS call.
@@ -336,6 +343,76 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                 t.detach_group_policy(&acct, group, arn).await?;
             }
             None
+        }
+        "UpdateUser" => {
+            let name = call.param("UserName")?;
+            call.allow(&iam_action, &call.user_arn(name))?;
+            t.update_user(&acct, name, call.opt("NewUserName"), call.opt("NewPath")).await?;
+            None
+        }
+        "DeletePolicyVersion" => {
+            let arn = call.param("PolicyArn")?;
+            call.allow(&iam_action, arn)?;
+            t.delete_policy_version(&acct, arn, version_number(call.param("VersionId")?)?).await?;
+            None
+        }
+        "ListEntitiesForPolicy" => {
+            let arn = call.param("PolicyArn")?;
+            call.allow(&iam_action, arn)?;
+            let entities = t.policy_entities(&acct, arn).await?;
+            let list = |kind: &str, tag: &str, id_tag: &str| -> String {
+                entities
+                    .iter()
+                    .filter(|(k, _, _)| k == kind)
+                    .map(|(_, n, id)| format!("<member>{}{}</member>", el(tag, n), el(id_tag, id)))
+                    .collect()
+            };
+            Some(format!(
+                "<PolicyUsers>{}</PolicyUsers><PolicyGroups>{}</PolicyGroups><PolicyRoles></PolicyRoles><IsTruncated>false</IsTruncated>",
+                list("user", "UserName", "UserId"),
+                list("group", "GroupName", "GroupId")
+            ))
+        }
+        "GetGroupPolicy" | "ListGroupPolicies" | "DeleteGroupPolicy" => {
+            let group = call.param("GroupName")?;
+            call.allow(&iam_action, &call.group_arn(group))?;
+            match action {
+                "GetGroupPolicy" => {
+                    let name = call.param("PolicyName")?;
+                    let doc = t.get_group_policy(&acct, group, name).await?;
+                    Some(format!(
+                        "{}{}{}",
+                        el("GroupName", group),
+                        el("PolicyName", name),
+                        el("PolicyDocument", &encode_document(&doc))
+                    ))
+                }
+                "ListGroupPolicies" => {
+                    let names: String =
+                        t.list_group_policies(&acct, group).await?.iter().map(|n| el("member", n)).collect();
+                    Some(format!("<PolicyNames>{names}</PolicyNames><IsTruncated>false</IsTruncated>"))
+                }
+                _ => {
+                    t.delete_group_policy(&acct, group, call.param("PolicyName")?).await?;
+                    None
+                }
+            }
+        }
+        "GetAccessKeyLastUsed" => {
+            let key = call.param("AccessKeyId")?;
+            let (user, at, service) = t.key_last_used(&acct, key).await?;
+            let owner = user.clone().unwrap_or_else(|| "root".into());
+            call.allow(&iam_action, &call.user_arn(&owner))?;
+            let used = match (at, service) {
+                (Some(at), Some(svc)) => format!(
+                    "{}{}{}",
+                    el("LastUsedDate", &date(at)),
+                    el("ServiceName", &svc),
+                    el("Region", &call.state.region)
+                ),
+                _ => format!("{}{}", el("ServiceName", "N/A"), el("Region", "N/A")),
+            };
+            Some(format!("{}<AccessKeyLastUsed>{used}</AccessKeyLastUsed>", el("UserName", &owner)))
         }
         "GetGroup" => {
             let group = call.param("GroupName")?;

@@ -94,11 +94,22 @@ impl Authenticator {
             // Temporary credentials do not exist yet, so no session token can be valid.
             return Err(AuthError::SessionTokenNotSupported);
         }
-        let key = self.key(&sig.access_key_id).await?;
+        let (key, fresh) = self.key(&sig.access_key_id).await?;
         if !key.active {
             return Err(AuthError::Disabled);
         }
         sigv4::verify(req, &sig, key.secret.as_bytes(), true)?;
+        if fresh {
+            // Last use is recorded when the key is read from the database: at most once per
+            // cache period per instance, and off the request's path.
+            let (store, id, now) = (self.store.clone(), sig.access_key_id.clone(), self.clock.now());
+            let svc = sig.service.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_key(&id, now, &svc).await {
+                    tracing::warn!(error = %e, "could not record a key's last use");
+                }
+            });
+        }
         let principal = match &key.user {
             None => Principal::root(&key.account_id, &sig.access_key_id),
             Some((id, name, path)) => Principal::user(&key.account_id, &sig.access_key_id, id, name, path),
@@ -106,10 +117,11 @@ impl Authenticator {
         Ok((principal, service))
     }
 
-    async fn key(&self, access_key_id: &str) -> Result<Arc<CachedKey>, AuthError> {
+    /// The key, and whether it was read from the database just now.
+    async fn key(&self, access_key_id: &str) -> Result<(Arc<CachedKey>, bool), AuthError> {
         let now = self.clock.now();
         if let Some(k) = self.cache.get(access_key_id, now) {
-            return Ok(k);
+            return Ok((k, false));
         }
         let row = self.store.access_key(access_key_id).await?.ok_or(AuthError::UnknownKey)?;
         let ctx = crate::tenancy::accounts::secret_context(&row.access_key_id, &row.account_id);
@@ -126,6 +138,6 @@ impl Authenticator {
             user,
         });
         self.cache.put(access_key_id, key.clone(), now);
-        Ok(key)
+        Ok((key, true))
     }
 }

@@ -499,3 +499,75 @@ impl PgStore {
         .await?)
     }
 }
+
+impl PgStore {
+    /// Renames or moves a user.
+    pub async fn update_user(&self, id: &str, name: &str, path: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET name = $2, path = $3 WHERE id = $1")
+            .bind(id)
+            .bind(name)
+            .bind(path)
+            .execute(self.db())
+            .await
+            .map_err(|e| unique(e, "user"))?;
+        Ok(())
+    }
+
+    /// Deletes a version that is not the default. `Ok(false)`: no such version.
+    pub async fn delete_policy_version(&self, policy_id: &str, version: i32) -> Result<bool, StoreError> {
+        let is_default: Option<bool> =
+            sqlx::query_scalar("SELECT default_version = $2 FROM managed_policies WHERE id = $1")
+                .bind(policy_id)
+                .bind(version)
+                .fetch_optional(self.db())
+                .await?;
+        if is_default == Some(true) {
+            return Err(StoreError::Conflict("default version"));
+        }
+        let r = sqlx::query("DELETE FROM policy_versions WHERE policy_id = $1 AND version = $2")
+            .bind(policy_id)
+            .bind(version)
+            .execute(self.db())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Users and groups a managed policy is attached to: (kind, name, id).
+    pub async fn policy_entities(&self, policy_id: &str) -> Result<Vec<(String, String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT 'user', u.name, u.id FROM policy_attachments a JOIN users u ON u.id = a.principal_id WHERE a.policy_id = $1
+             UNION ALL
+             SELECT 'group', g.name, g.id FROM policy_attachments a JOIN groups g ON g.id = a.principal_id WHERE a.policy_id = $1
+             ORDER BY 1, 2",
+        )
+        .bind(policy_id)
+        .fetch_all(self.db())
+        .await?)
+    }
+
+    /// Records that a key was used (called at most once per cache period per instance).
+    pub async fn touch_key(&self, access_key_id: &str, now: DateTime<Utc>, service: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE access_keys SET last_used_at = $2, last_used_service = $3 WHERE access_key_id = $1")
+            .bind(access_key_id)
+            .bind(now)
+            .bind(service)
+            .execute(self.db())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn key_last_used(
+        &self,
+        account_id: &str,
+        access_key_id: &str,
+    ) -> Result<Option<(Option<String>, Option<DateTime<Utc>>, Option<String>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT u.name, k.last_used_at, k.last_used_service FROM access_keys k LEFT JOIN users u ON u.id = k.user_id
+             WHERE k.account_id = $1 AND k.access_key_id = $2",
+        )
+        .bind(account_id)
+        .bind(access_key_id)
+        .fetch_optional(self.db())
+        .await?)
+    }
+}

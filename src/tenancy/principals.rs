@@ -438,6 +438,79 @@ impl Tenancy {
         Ok((p.default_version, self.store.policy_versions(&p.id).await?))
     }
 
+    pub async fn update_user(
+        &self,
+        account: &str,
+        user: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Result<(), TenancyError> {
+        let u = self.user(account, user).await?;
+        let name = new_name.unwrap_or(&u.name);
+        let path = new_path.unwrap_or(&u.path);
+        check_name("newUserName", name, 64)?;
+        check_path(path)?;
+        self.store
+            .update_user(&u.id, name, path)
+            .await
+            .map_err(|e| conflict(e, format!("User with name {name} already exists.")))
+    }
+
+    pub async fn delete_policy_version(&self, account: &str, arn: &str, version: i32) -> Result<(), TenancyError> {
+        let p = self.managed_policy(account, arn).await?;
+        match self.store.delete_policy_version(&p.id, version).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(TenancyError::NoSuchEntity(format!("Policy {arn} version v{version} does not exist."))),
+            Err(StoreError::Conflict(_)) => {
+                Err(TenancyError::DeleteConflict("Cannot delete the default version of a policy.".into()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Users and groups a policy is attached to: (kind, name, id).
+    pub async fn policy_entities(
+        &self,
+        account: &str,
+        arn: &str,
+    ) -> Result<Vec<(String, String, String)>, TenancyError> {
+        let p = self.managed_policy(account, arn).await?;
+        Ok(self.store.policy_entities(&p.id).await?)
+    }
+
+    pub async fn get_group_policy(&self, account: &str, group: &str, name: &str) -> Result<String, TenancyError> {
+        let g = self.group(account, group).await?;
+        self.store
+            .inline_policy(&g.id, name)
+            .await?
+            .ok_or_else(|| TenancyError::NoSuchEntity(format!("The group policy with name {name} cannot be found.")))
+    }
+
+    pub async fn list_group_policies(&self, account: &str, group: &str) -> Result<Vec<String>, TenancyError> {
+        let g = self.group(account, group).await?;
+        Ok(self.store.inline_policy_names(&g.id).await?)
+    }
+
+    pub async fn delete_group_policy(&self, account: &str, group: &str, name: &str) -> Result<(), TenancyError> {
+        let g = self.group(account, group).await?;
+        if !self.store.delete_inline_policy(&g.id, name).await? {
+            return Err(TenancyError::NoSuchEntity(format!("The group policy with name {name} cannot be found.")));
+        }
+        Ok(())
+    }
+
+    /// When a key was last used, and for which service: (user name, time, service).
+    pub async fn key_last_used(
+        &self,
+        account: &str,
+        key_id: &str,
+    ) -> Result<(Option<String>, Option<chrono::DateTime<chrono::Utc>>, Option<String>), TenancyError> {
+        self.store
+            .key_last_used(account, key_id)
+            .await?
+            .ok_or_else(|| TenancyError::NoSuchEntity(format!("The Access Key with id {key_id} cannot be found.")))
+    }
+
     /// The identity policies that apply to a user (cached for the cache's TTL). Documents
     /// were validated when stored; one that no longer parses is skipped and logged.
     pub async fn identity_policies(&self, user_id: &str) -> Result<Arc<Vec<Policy>>, TenancyError> {

@@ -115,3 +115,71 @@ async fn a_signature_scoped_to_one_service_is_refused_by_another() {
     let r = iam(&raw, "s3", &[("Action", "ListBuckets")]).await;
     assert_eq!(r.status, 403);
 }
+
+#[tokio::test]
+async fn user_updates_policy_versions_entities_group_policies_and_key_last_use() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let raw = s.raw(&a);
+    let ok = |r: &RawResponse| assert_eq!(r.status, 200, "{}", r.body);
+    ok(&iam(&raw, "iam", &[("Action", "CreateUser"), ("UserName", "old")]).await);
+    ok(&iam(&raw, "iam", &[("Action", "UpdateUser"), ("UserName", "old"), ("NewUserName", "new")]).await);
+    let r = iam(&raw, "iam", &[("Action", "GetUser"), ("UserName", "new")]).await;
+    assert_eq!(el(&r.body, "UserName"), Some("new"));
+    let doc = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sqs:*","Resource":"*"}}"#;
+    ok(&iam(&raw, "iam", &[("Action", "CreateGroup"), ("GroupName", "g")]).await);
+    ok(&iam(
+        &raw,
+        "iam",
+        &[("Action", "PutGroupPolicy"), ("GroupName", "g"), ("PolicyName", "p"), ("PolicyDocument", doc)],
+    )
+    .await);
+    let r = iam(&raw, "iam", &[("Action", "ListGroupPolicies"), ("GroupName", "g")]).await;
+    assert!(r.body.contains("<member>p</member>"), "{}", r.body);
+    let r = iam(&raw, "iam", &[("Action", "GetGroupPolicy"), ("GroupName", "g"), ("PolicyName", "p")]).await;
+    let encoded = el(&r.body, "PolicyDocument").unwrap();
+    assert_eq!(
+        percent_encoding::percent_decode_str(encoded).decode_utf8().unwrap(),
+        doc,
+        "documents come back URL-encoded, as IAM's do"
+    );
+    ok(&iam(&raw, "iam", &[("Action", "DeleteGroupPolicy"), ("GroupName", "g"), ("PolicyName", "p")]).await);
+    let r = iam(&raw, "iam", &[("Action", "CreatePolicy"), ("PolicyName", "mp"), ("PolicyDocument", doc)]).await;
+    let arn = el(&r.body, "Arn").unwrap().to_owned();
+    ok(&iam(&raw, "iam", &[("Action", "AttachUserPolicy"), ("UserName", "new"), ("PolicyArn", &arn)]).await);
+    ok(&iam(&raw, "iam", &[("Action", "AttachGroupPolicy"), ("GroupName", "g"), ("PolicyArn", &arn)]).await);
+    let r = iam(&raw, "iam", &[("Action", "ListEntitiesForPolicy"), ("PolicyArn", &arn)]).await;
+    assert!(r.body.contains("<UserName>new</UserName>") && r.body.contains("<GroupName>g</GroupName>"), "{}", r.body);
+    ok(&iam(
+        &raw,
+        "iam",
+        &[("Action", "CreatePolicyVersion"), ("PolicyArn", &arn), ("PolicyDocument", doc), ("SetAsDefault", "true")],
+    )
+    .await);
+    let r = iam(&raw, "iam", &[("Action", "DeletePolicyVersion"), ("PolicyArn", &arn), ("VersionId", "v2")]).await;
+    assert_eq!(el(&r.body, "Code"), Some("DeleteConflict"), "the default version stays");
+    ok(&iam(&raw, "iam", &[("Action", "DeletePolicyVersion"), ("PolicyArn", &arn), ("VersionId", "v1")]).await);
+    let r = iam(&raw, "iam", &[("Action", "ListPolicyVersions"), ("PolicyArn", &arn)]).await;
+    assert!(
+        !r.body.contains("<VersionId>v1</VersionId>") && r.body.contains("<VersionId>v2</VersionId>"),
+        "{}",
+        r.body
+    );
+
+    // A key's last use is recorded when it is first used.
+    let (key, secret) = s.tenancy.create_access_key(&a.id, "new").await.unwrap();
+    let r = iam(&raw, "iam", &[("Action", "GetAccessKeyLastUsed"), ("AccessKeyId", &key)]).await;
+    assert_eq!(el(&r.body, "ServiceName"), Some("N/A"));
+    s.sqs_with(&key, secret.expose_secret()).list_queues().send().await.unwrap();
+    let mut used = None;
+    for _ in 0..50 {
+        let r = iam(&raw, "iam", &[("Action", "GetAccessKeyLastUsed"), ("AccessKeyId", &key)]).await;
+        if el(&r.body, "ServiceName") == Some("sqs") {
+            used = Some(r.body);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let used = used.expect("last use recorded");
+    assert!(el(&used, "LastUsedDate").is_some() && el(&used, "UserName") == Some("new"), "{used}");
+}
