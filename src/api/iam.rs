@@ -60,6 +60,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "ListGroupPolicies",
     "DeleteGroupPolicy",
     "GetAccessKeyLastUsed",
+    "ListPolicies",
 ];
 
 /// One IAM or STS call.
@@ -472,6 +473,25 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                 el("CreateDate", &date(p.created_at)),
                 el("UpdateDate", &date(p.updated_at))
             ))
+        }
+        "ListPolicies" => {
+            call.allow(&iam_action, &format!("arn:aws:iam::{acct}:policy/"))?;
+            let members: String = t
+                .list_policies(&acct)
+                .await?
+                .iter()
+                .map(|p| {
+                    format!(
+                        "<member>{}{}{}{}{}</member>",
+                        el("PolicyName", &p.name),
+                        el("PolicyId", &p.id),
+                        el("Arn", &format!("arn:aws:iam::{acct}:policy{}{}", p.path, p.name)),
+                        el("Path", &p.path),
+                        el("DefaultVersionId", &format!("v{}", p.default_version))
+                    )
+                })
+                .collect();
+            Some(format!("<Policies>{members}</Policies><IsTruncated>false</IsTruncated>"))
         }
         "DeletePolicy" => {
             let arn = call.param("PolicyArn")?;

@@ -230,7 +230,13 @@ mod gate {
     /// reference alone, before anyone looks the queue up, so a refusal reveals nothing about
     /// its existence.
     pub(super) fn queue(call: &Call<'_>, input: &impl Targeted) -> Result<Authorized<QueueRef>, ApiError> {
-        let r = match call.spec.target {
+        let r = resolve(call, input)?;
+        authorize_queue(call, input, r)
+    }
+
+    /// The queue an action names (no lookup: nothing about its existence is learned).
+    pub(super) fn resolve(call: &Call<'_>, input: &impl Targeted) -> Result<QueueRef, ApiError> {
+        Ok(match call.spec.target {
             Target::QueueUrl => match input.queue_url() {
                 Some(url) => QueueRef::from_url(url)?,
                 // Clients that post to the queue URL may leave the member out.
@@ -274,7 +280,15 @@ mod gate {
                     .ok_or_else(|| ApiError::new(Code::ResourceNotFoundException, "The task handle is not valid."))?
             }
             Target::Account => return Err(ApiError::new(Code::InternalFailure, "action table: not a queue action")),
-        };
+        })
+    }
+
+    /// Decides every check the action needs on the queue (and on a destination).
+    pub(super) fn authorize_queue(
+        call: &Call<'_>,
+        input: &impl Targeted,
+        r: QueueRef,
+    ) -> Result<Authorized<QueueRef>, ApiError> {
         if let Some(dest) = input.destination_arn() {
             let d = crate::queue::redrive::parse_queue_arn(dest)
                 .ok_or_else(|| ApiError::new(Code::InvalidAddress, format!("The address {dest} is not valid.")))?;
@@ -331,6 +345,19 @@ fn with_tags<'a>(call: &Call<'a>, input: &impl Targeted) -> Call<'a> {
     }
 }
 
+/// `aws:ResourceTag/…` keys of the target queue, read only when the caller's policies use
+/// them and the queue is in the caller's own account.
+async fn add_resource_tags(call: &mut Call<'_>, r: &QueueRef) -> Result<(), ApiError> {
+    let wanted = call.identity.iter().any(|p| p.mentions_key_prefix("aws:resourcetag/"));
+    if !wanted || r.account.as_str() != call.principal.account_id {
+        return Ok(());
+    }
+    for (k, v) in call.state.queues.tags_if_exists(r).await? {
+        call.context.set(&format!("aws:ResourceTag/{k}"), v);
+    }
+    Ok(())
+}
+
 /// Runs one authenticated call.
 pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiError> {
     use actions::{messages, moves, queues};
@@ -350,9 +377,11 @@ pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiErr
     macro_rules! on_queue {
         ($handler:path) => {{
             let input = decode(&body)?;
-            let tagged = with_tags(call, &input);
+            let r = gate::resolve(call, &input)?;
+            let mut tagged = with_tags(call, &input);
+            add_resource_tags(&mut tagged, &r).await?;
             let call = &tagged;
-            let target = gate::queue(call, &input)?;
+            let target = gate::authorize_queue(call, &input, r)?;
             $handler(call, target, input).await
         }};
     }

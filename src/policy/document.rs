@@ -114,6 +114,13 @@ pub struct Policy {
     pub statements: Vec<Statement>,
 }
 
+impl Policy {
+    /// Whether any condition of the policy reads a key starting with `prefix` (lower case).
+    pub fn mentions_key_prefix(&self, prefix: &str) -> bool {
+        self.statements.iter().any(|s| s.conditions.iter().any(|c| c.key.starts_with(prefix)))
+    }
+}
+
 /// Why a document was refused, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{at}: {reason}")]

@@ -717,6 +717,14 @@ impl QueueService {
         Ok(())
     }
 
+    /// The tags of a queue, or none when it does not exist (for authorization context).
+    pub async fn tags_if_exists(&self, r: &QueueRef) -> Result<BTreeMap<String, String>, QueueError> {
+        match self.store.queue_by_name(r.account.as_str(), r.name.as_str()).await? {
+            Some(q) => Ok(self.store.queue_tags(q.id).await?),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
     pub async fn list_queue_tags(&self, r: &QueueRef) -> Result<BTreeMap<String, String>, QueueError> {
         let q = self.queue(r).await?;
         Ok(self.store.queue_tags(q.id).await?)

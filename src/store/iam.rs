@@ -571,3 +571,15 @@ impl PgStore {
         .await?)
     }
 }
+
+impl PgStore {
+    pub async fn list_managed_policies(&self, account_id: &str) -> Result<Vec<ManagedPolicyRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, account_id, name, path, default_version, created_at, updated_at FROM managed_policies
+             WHERE account_id = $1 ORDER BY lower(name) LIMIT 1000",
+        )
+        .bind(account_id)
+        .fetch_all(self.db())
+        .await?)
+    }
+}

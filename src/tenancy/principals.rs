@@ -388,6 +388,10 @@ impl Tenancy {
             .collect())
     }
 
+    pub async fn list_policies(&self, account: &str) -> Result<Vec<ManagedPolicyRow>, TenancyError> {
+        Ok(self.store.list_managed_policies(account).await?)
+    }
+
     /// A managed policy with its attachment count.
     pub async fn get_policy(&self, account: &str, arn: &str) -> Result<(ManagedPolicyRow, i64), TenancyError> {
         let p = self.managed_policy(account, arn).await?;

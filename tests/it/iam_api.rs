@@ -148,6 +148,8 @@ async fn user_updates_policy_versions_entities_group_policies_and_key_last_use()
     let arn = el(&r.body, "Arn").unwrap().to_owned();
     ok(&iam(&raw, "iam", &[("Action", "AttachUserPolicy"), ("UserName", "new"), ("PolicyArn", &arn)]).await);
     ok(&iam(&raw, "iam", &[("Action", "AttachGroupPolicy"), ("GroupName", "g"), ("PolicyArn", &arn)]).await);
+    let r = iam(&raw, "iam", &[("Action", "ListPolicies")]).await;
+    assert!(r.body.contains(&format!("<Arn>{arn}</Arn>")), "{}", r.body);
     let r = iam(&raw, "iam", &[("Action", "ListEntitiesForPolicy"), ("PolicyArn", &arn)]).await;
     assert!(r.body.contains("<UserName>new</UserName>") && r.body.contains("<GroupName>g</GroupName>"), "{}", r.body);
     ok(&iam(

@@ -207,3 +207,28 @@ async fn rotating_the_root_key_and_deleting_an_account_take_effect_within_the_bo
         .unwrap();
     assert_eq!(policies, 0);
 }
+
+#[tokio::test]
+async fn resource_tags_of_a_queue_can_decide_access() {
+    let s = server().await;
+    let a = s.account().await;
+    let root = s.sqs(&a);
+    let blue = root
+        .create_queue()
+        .queue_name("blue")
+        .tags("team", "blue")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let red =
+        root.create_queue().queue_name("red").tags("team", "red").send().await.unwrap().queue_url().unwrap().to_owned();
+    let (sqs, _, _) = user_client(&s, &a.id, "blue-dev").await;
+    let policy = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sqs:SendMessage","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/team":"${aws:username}"}}}}"#;
+    s.tenancy.put_user_policy(&a.id, "blue-dev", "by-tag", &policy.replace("${aws:username}", "blue")).await.unwrap();
+    sqs.send_message().queue_url(&blue).message_body("x").send().await.unwrap();
+    let err = sqs.send_message().queue_url(&red).message_body("x").send().await.unwrap_err();
+    assert_eq!(error_code(&err), "AccessDenied");
+}
