@@ -300,6 +300,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         AbortOnDrop(tokio::spawn(sweep_forever(queues.clone(), Duration::from_secs(config.sweep_interval_seconds))));
     let notifier = AbortOnDrop(tokio::spawn(queues.wakeups().clone().run_notifier()));
     let mover = AbortOnDrop(tokio::spawn(queues.moves().clone().run()));
+    let cache_listener = AbortOnDrop(tokio::spawn(store.clone().run_cache_listener()));
     let wake_listener = AbortOnDrop(tokio::spawn(queues.wakeups().clone().run_listener()));
     let state = web::Data::new(ApiState {
         tenancy: tenancy.clone(),
@@ -343,7 +344,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         server,
         database,
         bootstrap_files,
-        sweeper: vec![sweeper, notifier, wake_listener, mover],
+        sweeper: vec![sweeper, notifier, wake_listener, mover, cache_listener],
     })
 }
 

@@ -26,8 +26,8 @@ impl std::fmt::Debug for CachedKey {
     }
 }
 
-/// When an entry was fetched, and the key.
-type Entry = (DateTime<Utc>, Arc<CachedKey>);
+/// When an entry was fetched, in which cache epoch, and the key.
+type Entry = (DateTime<Utc>, u64, Arc<CachedKey>);
 
 #[derive(Debug)]
 pub struct CredentialCache {
@@ -46,21 +46,22 @@ impl CredentialCache {
         Self { ttl: ttl.min(MAX_TTL), entries: Mutex::new(HashMap::new()) }
     }
 
-    pub fn get(&self, access_key_id: &str, now: DateTime<Utc>) -> Option<Arc<CachedKey>> {
+    /// A key cached in `epoch` and younger than the TTL.
+    pub fn get(&self, access_key_id: &str, now: DateTime<Utc>, epoch: u64) -> Option<Arc<CachedKey>> {
         let entries = self.entries.lock().ok()?;
-        let (at, key) = entries.get(access_key_id)?;
-        (now >= *at && now - *at < self.ttl).then(|| key.clone())
+        let (at, e, key) = entries.get(access_key_id)?;
+        (*e == epoch && now >= *at && now - *at < self.ttl).then(|| key.clone())
     }
 
-    pub fn put(&self, access_key_id: &str, key: Arc<CachedKey>, now: DateTime<Utc>) {
+    pub fn put(&self, access_key_id: &str, key: Arc<CachedKey>, now: DateTime<Utc>, epoch: u64) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_ENTRIES {
-                entries.retain(|_, (at, _)| now - *at < self.ttl);
+                entries.retain(|_, (at, e, _)| *e == epoch && now - *at < self.ttl);
                 if entries.len() >= MAX_ENTRIES {
                     entries.clear();
                 }
             }
-            entries.insert(access_key_id.to_owned(), (now, key));
+            entries.insert(access_key_id.to_owned(), (now, epoch, key));
         }
     }
 }
@@ -70,7 +71,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_expire_after_the_ttl() {
+    fn entries_expire_after_the_ttl_or_a_change() {
         let c = CredentialCache::default();
         let t = Utc::now();
         c.put(
@@ -82,9 +83,11 @@ mod tests {
                 user: None,
             }),
             t,
+            0,
         );
-        assert!(c.get("K", t + TimeDelta::seconds(29)).is_some());
-        assert!(c.get("K", t + TimeDelta::seconds(30)).is_none());
-        assert!(c.get("other", t).is_none());
+        assert!(c.get("K", t + TimeDelta::seconds(29), 0).is_some());
+        assert!(c.get("K", t + TimeDelta::seconds(30), 0).is_none());
+        assert!(c.get("other", t, 0).is_none());
+        assert!(c.get("K", t, 1).is_none(), "a newer epoch makes it stale");
     }
 }

@@ -120,7 +120,8 @@ impl Authenticator {
     /// The key, and whether it was read from the database just now.
     async fn key(&self, access_key_id: &str) -> Result<(Arc<CachedKey>, bool), AuthError> {
         let now = self.clock.now();
-        if let Some(k) = self.cache.get(access_key_id, now) {
+        let epoch = self.store.cache_epoch();
+        if let Some(k) = self.cache.get(access_key_id, now, epoch) {
             return Ok((k, false));
         }
         let row = self.store.access_key(access_key_id).await?.ok_or(AuthError::UnknownKey)?;
@@ -137,7 +138,7 @@ impl Authenticator {
             active: row.status == "Active" && row.account_status == "active",
             user,
         });
-        self.cache.put(access_key_id, key.clone(), now);
+        self.cache.put(access_key_id, key.clone(), now, epoch);
         Ok((key, true))
     }
 }

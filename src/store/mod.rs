@@ -40,7 +40,13 @@ pub struct PgStore {
     pool: PgPool,
     /// Statements issued through this store (tests count them, e.g. during a long poll).
     statements: Arc<AtomicU64>,
+    /// Bumped whenever accounts, keys or policies change (here or, through a notification,
+    /// on another instance): cached credentials and policies from an older epoch are stale.
+    cache_epoch: Arc<AtomicU64>,
 }
+
+/// The notification channel of account, key and policy changes.
+pub const CACHES_CHANNEL: &str = "sluice_caches";
 
 impl PgStore {
     /// Connects a pool (bounded acquire time, so no request waits forever for a connection).
@@ -54,7 +60,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Self { pool, statements: Arc::new(AtomicU64::new(0)) })
+        Ok(Self { pool, statements: Arc::new(AtomicU64::new(0)), cache_epoch: Arc::new(AtomicU64::new(0)) })
     }
 
     /// Applies the embedded, forward-only migrations.
@@ -71,6 +77,53 @@ impl PgStore {
     fn db(&self) -> &PgPool {
         self.statements.fetch_add(1, Ordering::Relaxed);
         &self.pool
+    }
+
+    /// The current cache epoch (see `cache_epoch`).
+    pub fn cache_epoch(&self) -> u64 {
+        self.cache_epoch.load(Ordering::Acquire)
+    }
+
+    /// Makes every cached credential and policy of this instance stale.
+    pub fn bump_cache_epoch(&self) {
+        self.cache_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Accounts, keys or policies changed: stale here at once, and on other instances through
+    /// a notification (their TTL is the backstop when one is lost).
+    pub async fn caches_changed(&self) {
+        self.bump_cache_epoch();
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')").bind(CACHES_CHANNEL).execute(self.db()).await {
+            tracing::warn!(error = %e, "could not notify other instances of a change");
+        }
+    }
+
+    /// Listens for other instances' changes and bumps the epoch (runs forever); after a
+    /// reconnection it bumps too, since a notification may have been missed.
+    pub async fn run_cache_listener(self) {
+        loop {
+            let mut listener = match sqlx::postgres::PgListener::connect_with(self.pool()).await {
+                Ok(mut l) => match l.listen(CACHES_CHANNEL).await {
+                    Ok(()) => l,
+                    Err(_) => continue,
+                },
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            self.bump_cache_epoch();
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) | Ok(None) => self.bump_cache_epoch(),
+                    Err(sqlx::Error::PoolClosed) => return,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// How many statements this store has issued.

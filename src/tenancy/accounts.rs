@@ -124,6 +124,7 @@ impl Tenancy {
         if !self.store.delete_account(id).await? {
             return Err(TenancyError::NoSuchEntity(format!("The account {id} cannot be found.")));
         }
+        self.store.caches_changed().await;
         Ok(())
     }
 
@@ -138,6 +139,7 @@ impl Tenancy {
         let secret = new_secret()?;
         let sealed = self.sealer.seal(secret.expose_secret().as_bytes(), &secret_context(&access_key_id, id))?;
         self.store.replace_root_key(id, &access_key_id, &sealed, self.clock.now()).await?;
+        self.store.caches_changed().await;
         Ok(NewAccount { id: id.to_owned(), name: account.name, access_key_id, secret_access_key: secret })
     }
 

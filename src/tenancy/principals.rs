@@ -24,26 +24,26 @@ pub struct PolicyCache {
     entries: Mutex<HashMap<String, Cached>>,
 }
 
-/// When a user's policies were read, and the policies.
-type Cached = (Instant, Arc<Vec<Policy>>);
+/// When a user's policies were read, in which cache epoch, and the policies.
+type Cached = (Instant, u64, Arc<Vec<Policy>>);
 
 impl PolicyCache {
     pub fn new(ttl: Duration) -> Self {
         Self { ttl, entries: Mutex::new(HashMap::new()) }
     }
 
-    fn get(&self, user_id: &str) -> Option<Arc<Vec<Policy>>> {
+    fn get(&self, user_id: &str, epoch: u64) -> Option<Arc<Vec<Policy>>> {
         let entries = self.entries.lock().ok()?;
-        let (at, p) = entries.get(user_id)?;
-        (at.elapsed() < self.ttl).then(|| p.clone())
+        let (at, e, p) = entries.get(user_id)?;
+        (*e == epoch && at.elapsed() < self.ttl).then(|| p.clone())
     }
 
-    fn put(&self, user_id: &str, p: Arc<Vec<Policy>>) {
+    fn put(&self, user_id: &str, p: Arc<Vec<Policy>>, epoch: u64) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() > 10_000 {
                 entries.clear();
             }
-            entries.insert(user_id.to_owned(), (Instant::now(), p));
+            entries.insert(user_id.to_owned(), (Instant::now(), epoch, p));
         }
     }
 }
@@ -124,6 +124,14 @@ impl Tenancy {
 
     /// Deletes a user with no keys, policies or groups left (IAM's DeleteConflict otherwise).
     pub async fn delete_user(&self, account: &str, name: &str) -> Result<(), TenancyError> {
+        let r = self.delete_user_inner(account, name).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn delete_user_inner(&self, account: &str, name: &str) -> Result<(), TenancyError> {
         let u = self.user(account, name).await?;
         match self.store.delete_user(&u.id).await {
             Ok(_) => Ok(()),
@@ -149,6 +157,14 @@ impl Tenancy {
     }
 
     pub async fn set_access_key_active(&self, account: &str, key_id: &str, active: bool) -> Result<(), TenancyError> {
+        let r = self.set_access_key_active_inner(account, key_id, active).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn set_access_key_active_inner(&self, account: &str, key_id: &str, active: bool) -> Result<(), TenancyError> {
         let status = if active { "Active" } else { "Inactive" };
         if !self.store.set_key_status(account, key_id, status).await? {
             return Err(TenancyError::NoSuchEntity(format!("The Access Key with id {key_id} cannot be found.")));
@@ -158,6 +174,14 @@ impl Tenancy {
 
     /// Enables or disables an account: a disabled account's keys are all refused.
     pub async fn set_account_enabled(&self, account: &str, enabled: bool) -> Result<(), TenancyError> {
+        let r = self.set_account_enabled_inner(account, enabled).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn set_account_enabled_inner(&self, account: &str, enabled: bool) -> Result<(), TenancyError> {
         let status = if enabled { "active" } else { "disabled" };
         if !self.store.set_account_status(account, status).await? {
             return Err(TenancyError::NoSuchEntity(format!("The account {account} cannot be found.")));
@@ -177,6 +201,20 @@ impl Tenancy {
         name: &str,
         document: &str,
     ) -> Result<(), TenancyError> {
+        let r = self.put_user_policy_inner(account, user, name, document).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn put_user_policy_inner(
+        &self,
+        account: &str,
+        user: &str,
+        name: &str,
+        document: &str,
+    ) -> Result<(), TenancyError> {
         check_name("policyName", name, 128)?;
         Self::check_document(document)?;
         let u = self.user(account, user).await?;
@@ -184,6 +222,14 @@ impl Tenancy {
     }
 
     pub async fn delete_user_policy(&self, account: &str, user: &str, name: &str) -> Result<(), TenancyError> {
+        let r = self.delete_user_policy_inner(account, user, name).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn delete_user_policy_inner(&self, account: &str, user: &str, name: &str) -> Result<(), TenancyError> {
         let u = self.user(account, user).await?;
         if !self.store.delete_inline_policy(&u.id, name).await? {
             return Err(TenancyError::NoSuchEntity(format!("The user policy with name {name} cannot be found.")));
@@ -210,17 +256,47 @@ impl Tenancy {
     }
 
     pub async fn add_user_to_group(&self, account: &str, group: &str, user: &str) -> Result<(), TenancyError> {
+        let r = self.add_user_to_group_inner(account, group, user).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn add_user_to_group_inner(&self, account: &str, group: &str, user: &str) -> Result<(), TenancyError> {
         let (g, u) = (self.group(account, group).await?, self.user(account, user).await?);
         Ok(self.store.add_group_member(&g.id, &u.id).await?)
     }
 
     pub async fn remove_user_from_group(&self, account: &str, group: &str, user: &str) -> Result<(), TenancyError> {
+        let r = self.remove_user_from_group_inner(account, group, user).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn remove_user_from_group_inner(&self, account: &str, group: &str, user: &str) -> Result<(), TenancyError> {
         let (g, u) = (self.group(account, group).await?, self.user(account, user).await?);
         self.store.remove_group_member(&g.id, &u.id).await?;
         Ok(())
     }
 
     pub async fn put_group_policy(
+        &self,
+        account: &str,
+        group: &str,
+        name: &str,
+        document: &str,
+    ) -> Result<(), TenancyError> {
+        let r = self.put_group_policy_inner(account, group, name, document).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn put_group_policy_inner(
         &self,
         account: &str,
         group: &str,
@@ -262,11 +338,27 @@ impl Tenancy {
     }
 
     pub async fn attach_user_policy(&self, account: &str, user: &str, policy_arn: &str) -> Result<(), TenancyError> {
+        let r = self.attach_user_policy_inner(account, user, policy_arn).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn attach_user_policy_inner(&self, account: &str, user: &str, policy_arn: &str) -> Result<(), TenancyError> {
         let (u, p) = (self.user(account, user).await?, self.managed_policy(account, policy_arn).await?);
         Ok(self.store.attach_policy(&p.id, &u.id).await?)
     }
 
     pub async fn detach_user_policy(&self, account: &str, user: &str, policy_arn: &str) -> Result<(), TenancyError> {
+        let r = self.detach_user_policy_inner(account, user, policy_arn).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn detach_user_policy_inner(&self, account: &str, user: &str, policy_arn: &str) -> Result<(), TenancyError> {
         let (u, p) = (self.user(account, user).await?, self.managed_policy(account, policy_arn).await?);
         if !self.store.detach_policy(&p.id, &u.id).await? {
             return Err(TenancyError::NoSuchEntity(format!(
@@ -277,6 +369,19 @@ impl Tenancy {
     }
 
     pub async fn attach_group_policy(&self, account: &str, group: &str, policy_arn: &str) -> Result<(), TenancyError> {
+        let r = self.attach_group_policy_inner(account, group, policy_arn).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn attach_group_policy_inner(
+        &self,
+        account: &str,
+        group: &str,
+        policy_arn: &str,
+    ) -> Result<(), TenancyError> {
         let (g, p) = (self.group(account, group).await?, self.managed_policy(account, policy_arn).await?);
         Ok(self.store.attach_policy(&p.id, &g.id).await?)
     }
@@ -296,6 +401,20 @@ impl Tenancy {
 
     /// Activates, deactivates or deletes a key of the named user.
     pub async fn user_key_op(
+        &self,
+        account: &str,
+        user: &str,
+        key_id: &str,
+        op: Option<bool>,
+    ) -> Result<(), TenancyError> {
+        let r = self.user_key_op_inner(account, user, key_id, op).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn user_key_op_inner(
         &self,
         account: &str,
         user: &str,
@@ -359,6 +478,19 @@ impl Tenancy {
     }
 
     pub async fn detach_group_policy(&self, account: &str, group: &str, policy_arn: &str) -> Result<(), TenancyError> {
+        let r = self.detach_group_policy_inner(account, group, policy_arn).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn detach_group_policy_inner(
+        &self,
+        account: &str,
+        group: &str,
+        policy_arn: &str,
+    ) -> Result<(), TenancyError> {
         let (g, p) = (self.group(account, group).await?, self.managed_policy(account, policy_arn).await?);
         if !self.store.detach_policy(&p.id, &g.id).await? {
             return Err(TenancyError::NoSuchEntity(format!(
@@ -418,6 +550,20 @@ impl Tenancy {
         document: &str,
         set_default: bool,
     ) -> Result<i32, TenancyError> {
+        let r = self.create_policy_version_inner(account, arn, document, set_default).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn create_policy_version_inner(
+        &self,
+        account: &str,
+        arn: &str,
+        document: &str,
+        set_default: bool,
+    ) -> Result<i32, TenancyError> {
         Self::check_document(document)?;
         let p = self.managed_policy(account, arn).await?;
         self.store.add_policy_version(&p.id, document, set_default, self.now(), 5).await?.ok_or_else(|| {
@@ -426,6 +572,19 @@ impl Tenancy {
     }
 
     pub async fn set_default_policy_version(&self, account: &str, arn: &str, version: i32) -> Result<(), TenancyError> {
+        let r = self.set_default_policy_version_inner(account, arn, version).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn set_default_policy_version_inner(
+        &self,
+        account: &str,
+        arn: &str,
+        version: i32,
+    ) -> Result<(), TenancyError> {
         let p = self.managed_policy(account, arn).await?;
         if !self.store.set_default_version(&p.id, version).await? {
             return Err(TenancyError::NoSuchEntity(format!("Policy {arn} version v{version} does not exist.")));
@@ -449,6 +608,20 @@ impl Tenancy {
         new_name: Option<&str>,
         new_path: Option<&str>,
     ) -> Result<(), TenancyError> {
+        let r = self.update_user_inner(account, user, new_name, new_path).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn update_user_inner(
+        &self,
+        account: &str,
+        user: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Result<(), TenancyError> {
         let u = self.user(account, user).await?;
         let name = new_name.unwrap_or(&u.name);
         let path = new_path.unwrap_or(&u.path);
@@ -461,6 +634,14 @@ impl Tenancy {
     }
 
     pub async fn delete_policy_version(&self, account: &str, arn: &str, version: i32) -> Result<(), TenancyError> {
+        let r = self.delete_policy_version_inner(account, arn, version).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn delete_policy_version_inner(&self, account: &str, arn: &str, version: i32) -> Result<(), TenancyError> {
         let p = self.managed_policy(account, arn).await?;
         match self.store.delete_policy_version(&p.id, version).await {
             Ok(true) => Ok(()),
@@ -496,6 +677,14 @@ impl Tenancy {
     }
 
     pub async fn delete_group_policy(&self, account: &str, group: &str, name: &str) -> Result<(), TenancyError> {
+        let r = self.delete_group_policy_inner(account, group, name).await;
+        if r.is_ok() {
+            self.store.caches_changed().await;
+        }
+        r
+    }
+
+    async fn delete_group_policy_inner(&self, account: &str, group: &str, name: &str) -> Result<(), TenancyError> {
         let g = self.group(account, group).await?;
         if !self.store.delete_inline_policy(&g.id, name).await? {
             return Err(TenancyError::NoSuchEntity(format!("The group policy with name {name} cannot be found.")));
@@ -518,7 +707,8 @@ impl Tenancy {
     /// The identity policies that apply to a user (cached for the cache's TTL). Documents
     /// were validated when stored; one that no longer parses is skipped and logged.
     pub async fn identity_policies(&self, user_id: &str) -> Result<Arc<Vec<Policy>>, TenancyError> {
-        if let Some(p) = self.policies.get(user_id) {
+        let epoch = self.store.cache_epoch();
+        if let Some(p) = self.policies.get(user_id, epoch) {
             return Ok(p);
         }
         let docs = self.store.user_policy_documents(user_id).await?;
@@ -533,7 +723,7 @@ impl Tenancy {
             })
             .collect();
         let parsed = Arc::new(parsed);
-        self.policies.put(user_id, parsed.clone());
+        self.policies.put(user_id, parsed.clone(), epoch);
         Ok(parsed)
     }
 }

@@ -232,3 +232,43 @@ async fn resource_tags_of_a_queue_can_decide_access() {
     let err = sqs.send_message().queue_url(&red).message_body("x").send().await.unwrap_err();
     assert_eq!(error_code(&err), "AccessDenied");
 }
+
+#[tokio::test]
+async fn changes_reach_other_instances_by_notification_long_before_the_cache_expires() {
+    // Caches trusted for 30 s: only a notification can make the change visible sooner.
+    let first = TestServer::start().await;
+    let second = TestServer::start().await;
+    let a = first.account().await;
+    let url = first.sqs(&a).create_queue().queue_name("n").send().await.unwrap().queue_url().unwrap().to_owned();
+    first.tenancy.create_user(&a.id, "w", None).await.unwrap();
+    first
+        .tenancy
+        .put_user_policy(&a.id, "w", "all", r#"{"Statement":{"Effect":"Allow","Action":"sqs:*","Resource":"*"}}"#)
+        .await
+        .unwrap();
+    let (key, secret) = first.tenancy.create_access_key(&a.id, "w").await.unwrap();
+    let on_second = second.sqs_with(&key, secret.expose_secret());
+    on_second.send_message().queue_url(&url).message_body("x").send().await.unwrap();
+    first.tenancy.delete_user_policy(&a.id, "w", "all").await.unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        match on_second.send_message().queue_url(&url).message_body("x").send().await {
+            Err(e) if error_code(&e) == "AccessDenied" => break,
+            _ if started.elapsed() > Duration::from_secs(10) => {
+                panic!("the policy change never reached the second instance")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    first.tenancy.set_access_key_active(&a.id, &key, false).await.unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        match on_second.list_queues().send().await {
+            Err(e) if error_code(&e) == "InvalidClientTokenId" => break,
+            _ if started.elapsed() > Duration::from_secs(10) => {
+                panic!("the deactivation never reached the second instance")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
