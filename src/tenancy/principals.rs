@@ -15,6 +15,16 @@ use crate::store::iam::{GroupRow, ManagedPolicyRow, UserRow};
 
 /// IAM allows two access keys per user.
 pub const MAX_KEYS_PER_USER: i64 = 2;
+/// IAM's quotas: inline policy characters per user and per group (whitespace not counted),
+/// groups per user, managed policies attached per user or group.
+pub const MAX_USER_INLINE_CHARS: usize = 2_048;
+pub const MAX_GROUP_INLINE_CHARS: usize = 5_120;
+pub const MAX_GROUPS_PER_USER: usize = 10;
+pub const MAX_ATTACHED_POLICIES: usize = 10;
+
+fn significant_chars(doc: &str) -> usize {
+    doc.chars().filter(|c| !c.is_whitespace()).count()
+}
 
 /// Parsed identity policies per user, trusted for a short time (the bound within which a
 /// changed policy takes effect everywhere).
@@ -218,6 +228,7 @@ impl Tenancy {
         check_name("policyName", name, 128)?;
         Self::check_document(document)?;
         let u = self.user(account, user).await?;
+        self.check_inline_quota(&u.id, name, document, MAX_USER_INLINE_CHARS, "user").await?;
         Ok(self.store.put_inline_policy(account, &u.id, name, document).await?)
     }
 
@@ -265,6 +276,12 @@ impl Tenancy {
 
     async fn add_user_to_group_inner(&self, account: &str, group: &str, user: &str) -> Result<(), TenancyError> {
         let (g, u) = (self.group(account, group).await?, self.user(account, user).await?);
+        let groups = self.store.groups_of_user(&u.id).await?;
+        if groups.len() >= MAX_GROUPS_PER_USER && !groups.iter().any(|x| x.id == g.id) {
+            return Err(TenancyError::LimitExceeded(format!(
+                "Cannot exceed quota for GroupsPerUser: {MAX_GROUPS_PER_USER}"
+            )));
+        }
         Ok(self.store.add_group_member(&g.id, &u.id).await?)
     }
 
@@ -306,6 +323,7 @@ impl Tenancy {
         check_name("policyName", name, 128)?;
         Self::check_document(document)?;
         let g = self.group(account, group).await?;
+        self.check_inline_quota(&g.id, name, document, MAX_GROUP_INLINE_CHARS, "group").await?;
         Ok(self.store.put_inline_policy(account, &g.id, name, document).await?)
     }
 
@@ -347,6 +365,7 @@ impl Tenancy {
 
     async fn attach_user_policy_inner(&self, account: &str, user: &str, policy_arn: &str) -> Result<(), TenancyError> {
         let (u, p) = (self.user(account, user).await?, self.managed_policy(account, policy_arn).await?);
+        self.check_attachment_quota(&u.id, &p.name, "User").await?;
         Ok(self.store.attach_policy(&p.id, &u.id).await?)
     }
 
@@ -383,7 +402,43 @@ impl Tenancy {
         policy_arn: &str,
     ) -> Result<(), TenancyError> {
         let (g, p) = (self.group(account, group).await?, self.managed_policy(account, policy_arn).await?);
+        self.check_attachment_quota(&g.id, &p.name, "Group").await?;
         Ok(self.store.attach_policy(&p.id, &g.id).await?)
+    }
+
+    /// The aggregate size of an owner's inline policies, with `document` replacing `name`.
+    async fn check_inline_quota(
+        &self,
+        owner: &str,
+        name: &str,
+        document: &str,
+        max: usize,
+        kind: &str,
+    ) -> Result<(), TenancyError> {
+        let mut total = significant_chars(document);
+        for other in self.store.inline_policy_names(owner).await? {
+            if other != name
+                && let Some(doc) = self.store.inline_policy(owner, &other).await?
+            {
+                total += significant_chars(&doc);
+            }
+        }
+        if total > max {
+            return Err(TenancyError::LimitExceeded(format!(
+                "Maximum policy size of {max} bytes exceeded for {kind} (inline policies together: {total})."
+            )));
+        }
+        Ok(())
+    }
+
+    async fn check_attachment_quota(&self, owner: &str, policy: &str, kind: &str) -> Result<(), TenancyError> {
+        let attached = self.store.attached_policies(owner).await?;
+        if attached.len() >= MAX_ATTACHED_POLICIES && !attached.iter().any(|(n, _)| n == policy) {
+            return Err(TenancyError::LimitExceeded(format!(
+                "Cannot exceed quota for PoliciesPerGroup/PoliciesPer{kind}: {MAX_ATTACHED_POLICIES}"
+            )));
+        }
+        Ok(())
     }
 
     pub async fn list_users(&self, account: &str, path_prefix: Option<&str>) -> Result<Vec<UserRow>, TenancyError> {

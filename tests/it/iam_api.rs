@@ -185,3 +185,32 @@ async fn user_updates_policy_versions_entities_group_policies_and_key_last_use()
     let used = used.expect("last use recorded");
     assert!(el(&used, "LastUsedDate").is_some() && el(&used, "UserName") == Some("new"), "{used}");
 }
+
+#[tokio::test]
+async fn iam_quotas_apply() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let t = &s.tenancy;
+    t.create_user(&a.id, "q", None).await.unwrap();
+    let big = format!(
+        r#"{{"Statement":{{"Sid":"{}","Effect":"Allow","Action":"sqs:ListQueues","Resource":"*"}}}}"#,
+        "x".repeat(1200)
+    );
+    t.put_user_policy(&a.id, "q", "one", &big).await.unwrap();
+    let err = t.put_user_policy(&a.id, "q", "two", &big).await.unwrap_err();
+    assert!(err.to_string().contains("2048"), "{err}");
+    t.put_user_policy(&a.id, "q", "one", &big).await.expect("replacing a policy counts it once");
+    for i in 0..10 {
+        t.create_group(&a.id, &format!("g{i}"), None).await.unwrap();
+        t.add_user_to_group(&a.id, &format!("g{i}"), "q").await.unwrap();
+    }
+    t.create_group(&a.id, "g10", None).await.unwrap();
+    assert!(t.add_user_to_group(&a.id, "g10", "q").await.unwrap_err().to_string().contains("GroupsPerUser"));
+    let doc = r#"{"Statement":{"Effect":"Allow","Action":"sqs:ListQueues","Resource":"*"}}"#;
+    for i in 0..10 {
+        let arn = t.create_policy(&a.id, &format!("p{i}"), None, doc).await.unwrap();
+        t.attach_user_policy(&a.id, "q", &arn).await.unwrap();
+    }
+    let arn = t.create_policy(&a.id, "p10", None, doc).await.unwrap();
+    assert!(t.attach_user_policy(&a.id, "q", &arn).await.unwrap_err().to_string().contains("10"));
+}
