@@ -98,7 +98,8 @@ impl PgStore {
 
     /// Moves up to `limit` visible messages of the task's source to their destination (the
     /// task's, or each message's original source queue in the same account), renews the
-    /// lease and counts them, all in one statement. Returns (moved now, task status), or
+    /// lease and counts them, all in one statement. A moved message keeps the time it became
+    /// visible, so it is visible in its destination at once. Returns (moved now, task status), or
     /// `None` if this instance no longer holds the task (cancelled or taken over).
     pub async fn move_batch(
         &self,
@@ -127,7 +128,7 @@ impl PgStore {
              inserted AS (
                  INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
                                        visible_at, sealed_queue_id, dead_letter_source_arn)
-                 SELECT dest, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, $5,
+                 SELECT dest, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at,
                         COALESCE(sealed_queue_id, queue_id), NULL
                  FROM moved
                  RETURNING 1)

@@ -147,6 +147,10 @@ impl TestServer {
             database_max_connections: 8,
             bootstrap: false,
             workers: 2,
+            // Servers of one test process share the database but not their (movable) clocks:
+            // a background sweep with a clock moved far ahead would expire other tests'
+            // messages. Tests sweep explicitly.
+            sweep_interval_seconds: 3600,
             ..Config::default()
         };
         adjust(&mut config);
