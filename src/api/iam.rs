@@ -83,6 +83,35 @@ impl IamCall<'_> {
         self.params.get(name).map(String::as_str)
     }
 
+    /// One page of a listing (`MaxItems` 1–1000, default 100; `Marker` from the previous
+    /// page), as IAM pages: the members, `IsTruncated`, and a `Marker` when more remain.
+    fn page(&self, container: &str, items: Vec<String>) -> Result<String, ApiError> {
+        let max = match self.opt("MaxItems") {
+            None => 100,
+            Some(m) => m
+                .parse::<usize>()
+                .ok()
+                .filter(|m| (1..=1000).contains(m))
+                .ok_or_else(|| ApiError::new(Code::InvalidInput, "MaxItems must be between 1 and 1000."))?,
+        };
+        let start = match self.opt("Marker") {
+            None => 0,
+            Some(m) => m
+                .strip_prefix("m")
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| *n <= items.len())
+                .ok_or_else(|| ApiError::new(Code::InvalidInput, "The Marker is not valid."))?,
+        };
+        let end = (start + max).min(items.len());
+        let members: String = items[start..end].iter().map(String::as_str).collect();
+        let more = if end < items.len() {
+            format!("<IsTruncated>true</IsTruncated>{}", el("Marker", &format!("m{end}")))
+        } else {
+            "<IsTruncated>false</IsTruncated>".to_owned()
+        };
+        Ok(format!("<{container}>{members}</{container}>{more}"))
+    }
+
     fn account(&self) -> &str {
         &self.principal.account_id
     }
@@ -178,8 +207,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         "ListUsers" => {
             call.allow(&iam_action, &format!("arn:aws:iam::{acct}:user/"))?;
             let users = t.list_users(&acct, call.opt("PathPrefix")).await?;
-            let members: String = users.iter().map(|u| format!("<member>{}</member>", user_xml(u))).collect();
-            Some(format!("<Users>{members}</Users><IsTruncated>false</IsTruncated>"))
+            let members: Vec<String> = users.iter().map(|u| format!("<member>{}</member>", user_xml(u))).collect();
+            Some(call.page("Users", members)?)
         }
         "DeleteUser" => {
             let name = call.param("UserName")?;
@@ -215,7 +244,7 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                 })?;
             call.allow(&iam_action, &call.user_arn(&name))?;
             let keys = t.list_access_keys(&acct, &name).await?;
-            let members: String = keys
+            let members: Vec<String> = keys
                 .iter()
                 .map(|k| {
                     format!(
@@ -227,7 +256,7 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                     )
                 })
                 .collect();
-            Some(format!("<AccessKeyMetadata>{members}</AccessKeyMetadata><IsTruncated>false</IsTruncated>"))
+            Some(call.page("AccessKeyMetadata", members)?)
         }
         "UpdateAccessKey" | "DeleteAccessKey" => {
             let name = call
@@ -273,8 +302,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         "ListUserPolicies" => {
             let name = call.param("UserName")?;
             call.allow(&iam_action, &call.user_arn(name))?;
-            let names: String = t.list_user_policies(&acct, name).await?.iter().map(|n| el("member", n)).collect();
-            Some(format!("<PolicyNames>{names}</PolicyNames><IsTruncated>false</IsTruncated>"))
+            let names: Vec<String> = t.list_user_policies(&acct, name).await?.iter().map(|n| el("member", n)).collect();
+            Some(call.page("PolicyNames", names)?)
         }
         "DeleteUserPolicy" => {
             let name = call.param("UserName")?;
@@ -389,9 +418,9 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                     ))
                 }
                 "ListGroupPolicies" => {
-                    let names: String =
+                    let names: Vec<String> =
                         t.list_group_policies(&acct, group).await?.iter().map(|n| el("member", n)).collect();
-                    Some(format!("<PolicyNames>{names}</PolicyNames><IsTruncated>false</IsTruncated>"))
+                    Some(call.page("PolicyNames", names)?)
                 }
                 _ => {
                     t.delete_group_policy(&acct, group, call.param("PolicyName")?).await?;
@@ -424,9 +453,9 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "ListGroups" => {
             call.allow(&iam_action, &format!("arn:aws:iam::{acct}:group/"))?;
-            let groups: String =
+            let groups: Vec<String> =
                 t.list_groups(&acct).await?.iter().map(|g| format!("<member>{}</member>", group_xml(g))).collect();
-            Some(format!("<Groups>{groups}</Groups><IsTruncated>false</IsTruncated>"))
+            Some(call.page("Groups", groups)?)
         }
         "DeleteGroup" => {
             let group = call.param("GroupName")?;
@@ -437,25 +466,25 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         "ListGroupsForUser" => {
             let user = call.param("UserName")?;
             call.allow(&iam_action, &call.user_arn(user))?;
-            let groups: String = t
+            let groups: Vec<String> = t
                 .groups_for_user(&acct, user)
                 .await?
                 .iter()
                 .map(|g| format!("<member>{}</member>", group_xml(g)))
                 .collect();
-            Some(format!("<Groups>{groups}</Groups><IsTruncated>false</IsTruncated>"))
+            Some(call.page("Groups", groups)?)
         }
         "ListAttachedUserPolicies" | "ListAttachedGroupPolicies" => {
             let group = action == "ListAttachedGroupPolicies";
             let name = call.param(if group { "GroupName" } else { "UserName" })?;
             call.allow(&iam_action, &if group { call.group_arn(name) } else { call.user_arn(name) })?;
-            let attached: String = t
+            let attached: Vec<String> = t
                 .attached_policies(&acct, name, group)
                 .await?
                 .iter()
                 .map(|(n, arn)| format!("<member>{}{}</member>", el("PolicyName", n), el("PolicyArn", arn)))
                 .collect();
-            Some(format!("<AttachedPolicies>{attached}</AttachedPolicies><IsTruncated>false</IsTruncated>"))
+            Some(call.page("AttachedPolicies", attached)?)
         }
         "GetPolicy" => {
             let arn = call.param("PolicyArn")?;
@@ -476,7 +505,7 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "ListPolicies" => {
             call.allow(&iam_action, &format!("arn:aws:iam::{acct}:policy/"))?;
-            let members: String = t
+            let members: Vec<String> = t
                 .list_policies(&acct)
                 .await?
                 .iter()
@@ -491,7 +520,7 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                     )
                 })
                 .collect();
-            Some(format!("<Policies>{members}</Policies><IsTruncated>false</IsTruncated>"))
+            Some(call.page("Policies", members)?)
         }
         "DeletePolicy" => {
             let arn = call.param("PolicyArn")?;
@@ -537,8 +566,9 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                 })?;
                 Some(format!("<PolicyVersion>{}</PolicyVersion>", render(v, true)))
             } else {
-                let all: String = versions.iter().map(|v| format!("<member>{}</member>", render(v, false))).collect();
-                Some(format!("<Versions>{all}</Versions><IsTruncated>false</IsTruncated>"))
+                let all: Vec<String> =
+                    versions.iter().map(|v| format!("<member>{}</member>", render(v, false))).collect();
+                Some(call.page("Versions", all)?)
             }
         }
         other => {

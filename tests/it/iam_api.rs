@@ -214,3 +214,32 @@ async fn iam_quotas_apply() {
     let arn = t.create_policy(&a.id, "p10", None, doc).await.unwrap();
     assert!(t.attach_user_policy(&a.id, "q", &arn).await.unwrap_err().to_string().contains("10"));
 }
+
+#[tokio::test]
+async fn iam_listings_page_with_max_items_and_markers() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let raw = s.raw(&a);
+    for i in 0..5 {
+        s.tenancy.create_user(&a.id, &format!("u{i}"), None).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut form = vec![("Action", "ListUsers"), ("MaxItems", "2")];
+        if let Some(m) = &marker {
+            form.push(("Marker", m.as_str()));
+        }
+        let r = iam(&raw, "iam", &form).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        seen.extend(r.body.split("<UserName>").skip(1).map(|x| x.split('<').next().unwrap().to_owned()));
+        if el(&r.body, "IsTruncated") == Some("true") {
+            marker = Some(el(&r.body, "Marker").unwrap().to_owned());
+        } else {
+            break;
+        }
+    }
+    assert_eq!(seen, ["u0", "u1", "u2", "u3", "u4"]);
+    let r = iam(&raw, "iam", &[("Action", "ListUsers"), ("MaxItems", "0")]).await;
+    assert_eq!(el(&r.body, "Code"), Some("InvalidInput"));
+}
