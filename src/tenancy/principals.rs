@@ -134,22 +134,17 @@ impl Tenancy {
 
     /// Deletes a user with no keys, policies or groups left (IAM's DeleteConflict otherwise).
     pub async fn delete_user(&self, account: &str, name: &str) -> Result<(), TenancyError> {
-        let r = self.delete_user_inner(account, name).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn delete_user_inner(&self, account: &str, name: &str) -> Result<(), TenancyError> {
-        let u = self.user(account, name).await?;
-        match self.store.delete_user(&u.id).await {
-            Ok(_) => Ok(()),
-            Err(StoreError::Conflict(_)) => Err(TenancyError::DeleteConflict(
-                "Cannot delete entity, must delete access keys, policies and group memberships first.".into(),
-            )),
-            Err(e) => Err(e.into()),
-        }
+        self.changing(async {
+            let u = self.user(account, name).await?;
+            match self.store.delete_user(&u.id).await {
+                Ok(_) => Ok(()),
+                Err(StoreError::Conflict(_)) => Err(TenancyError::DeleteConflict(
+                    "Cannot delete entity, must delete access keys, policies and group memberships first.".into(),
+                )),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
     }
 
     /// A new access key for a user (at most two); the secret is returned once.
@@ -167,36 +162,26 @@ impl Tenancy {
     }
 
     pub async fn set_access_key_active(&self, account: &str, key_id: &str, active: bool) -> Result<(), TenancyError> {
-        let r = self.set_access_key_active_inner(account, key_id, active).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn set_access_key_active_inner(&self, account: &str, key_id: &str, active: bool) -> Result<(), TenancyError> {
-        let status = if active { "Active" } else { "Inactive" };
-        if !self.store.set_key_status(account, key_id, status).await? {
-            return Err(TenancyError::NoSuchEntity(format!("The Access Key with id {key_id} cannot be found.")));
-        }
-        Ok(())
+        self.changing(async {
+            let status = if active { "Active" } else { "Inactive" };
+            if !self.store.set_key_status(account, key_id, status).await? {
+                return Err(TenancyError::NoSuchEntity(format!("The Access Key with id {key_id} cannot be found.")));
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Enables or disables an account: a disabled account's keys are all refused.
     pub async fn set_account_enabled(&self, account: &str, enabled: bool) -> Result<(), TenancyError> {
-        let r = self.set_account_enabled_inner(account, enabled).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn set_account_enabled_inner(&self, account: &str, enabled: bool) -> Result<(), TenancyError> {
-        let status = if enabled { "active" } else { "disabled" };
-        if !self.store.set_account_status(account, status).await? {
-            return Err(TenancyError::NoSuchEntity(format!("The account {account} cannot be found.")));
-        }
-        Ok(())
+        self.changing(async {
+            let status = if enabled { "active" } else { "disabled" };
+            if !self.store.set_account_status(account, status).await? {
+                return Err(TenancyError::NoSuchEntity(format!("The account {account} cannot be found.")));
+            }
+            Ok(())
+        })
+        .await
     }
 
     fn check_document(document: &str) -> Result<(), TenancyError> {
@@ -211,41 +196,25 @@ impl Tenancy {
         name: &str,
         document: &str,
     ) -> Result<(), TenancyError> {
-        let r = self.put_user_policy_inner(account, user, name, document).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn put_user_policy_inner(
-        &self,
-        account: &str,
-        user: &str,
-        name: &str,
-        document: &str,
-    ) -> Result<(), TenancyError> {
-        check_name("policyName", name, 128)?;
-        Self::check_document(document)?;
-        let u = self.user(account, user).await?;
-        self.check_inline_quota(&u.id, name, document, MAX_USER_INLINE_CHARS, "user").await?;
-        Ok(self.store.put_inline_policy(account, &u.id, name, document).await?)
+        self.changing(async {
+            check_name("policyName", name, 128)?;
+            Self::check_document(document)?;
+            let u = self.user(account, user).await?;
+            self.check_inline_quota(&u.id, name, document, MAX_USER_INLINE_CHARS, "user").await?;
+            Ok(self.store.put_inline_policy(account, &u.id, name, document).await?)
+        })
+        .await
     }
 
     pub async fn delete_user_policy(&self, account: &str, user: &str, name: &str) -> Result<(), TenancyError> {
-        let r = self.delete_user_policy_inner(account, user, name).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn delete_user_policy_inner(&self, account: &str, user: &str, name: &str) -> Result<(), TenancyError> {
-        let u = self.user(account, user).await?;
-        if !self.store.delete_inline_policy(&u.id, name).await? {
-            return Err(TenancyError::NoSuchEntity(format!("The user policy with name {name} cannot be found.")));
-        }
-        Ok(())
+        self.changing(async {
+            let u = self.user(account, user).await?;
+            if !self.store.delete_inline_policy(&u.id, name).await? {
+                return Err(TenancyError::NoSuchEntity(format!("The user policy with name {name} cannot be found.")));
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub async fn create_group(&self, account: &str, name: &str, path: Option<&str>) -> Result<GroupRow, TenancyError> {
@@ -267,36 +236,26 @@ impl Tenancy {
     }
 
     pub async fn add_user_to_group(&self, account: &str, group: &str, user: &str) -> Result<(), TenancyError> {
-        let r = self.add_user_to_group_inner(account, group, user).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn add_user_to_group_inner(&self, account: &str, group: &str, user: &str) -> Result<(), TenancyError> {
-        let (g, u) = (self.group(account, group).await?, self.user(account, user).await?);
-        let groups = self.store.groups_of_user(&u.id).await?;
-        if groups.len() >= MAX_GROUPS_PER_USER && !groups.iter().any(|x| x.id == g.id) {
-            return Err(TenancyError::LimitExceeded(format!(
-                "Cannot exceed quota for GroupsPerUser: {MAX_GROUPS_PER_USER}"
-            )));
-        }
-        Ok(self.store.add_group_member(&g.id, &u.id).await?)
+        self.changing(async {
+            let (g, u) = (self.group(account, group).await?, self.user(account, user).await?);
+            let groups = self.store.groups_of_user(&u.id).await?;
+            if groups.len() >= MAX_GROUPS_PER_USER && !groups.iter().any(|x| x.id == g.id) {
+                return Err(TenancyError::LimitExceeded(format!(
+                    "Cannot exceed quota for GroupsPerUser: {MAX_GROUPS_PER_USER}"
+                )));
+            }
+            Ok(self.store.add_group_member(&g.id, &u.id).await?)
+        })
+        .await
     }
 
     pub async fn remove_user_from_group(&self, account: &str, group: &str, user: &str) -> Result<(), TenancyError> {
-        let r = self.remove_user_from_group_inner(account, group, user).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn remove_user_from_group_inner(&self, account: &str, group: &str, user: &str) -> Result<(), TenancyError> {
-        let (g, u) = (self.group(account, group).await?, self.user(account, user).await?);
-        self.store.remove_group_member(&g.id, &u.id).await?;
-        Ok(())
+        self.changing(async {
+            let (g, u) = (self.group(account, group).await?, self.user(account, user).await?);
+            self.store.remove_group_member(&g.id, &u.id).await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn put_group_policy(
@@ -306,25 +265,14 @@ impl Tenancy {
         name: &str,
         document: &str,
     ) -> Result<(), TenancyError> {
-        let r = self.put_group_policy_inner(account, group, name, document).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn put_group_policy_inner(
-        &self,
-        account: &str,
-        group: &str,
-        name: &str,
-        document: &str,
-    ) -> Result<(), TenancyError> {
-        check_name("policyName", name, 128)?;
-        Self::check_document(document)?;
-        let g = self.group(account, group).await?;
-        self.check_inline_quota(&g.id, name, document, MAX_GROUP_INLINE_CHARS, "group").await?;
-        Ok(self.store.put_inline_policy(account, &g.id, name, document).await?)
+        self.changing(async {
+            check_name("policyName", name, 128)?;
+            Self::check_document(document)?;
+            let g = self.group(account, group).await?;
+            self.check_inline_quota(&g.id, name, document, MAX_GROUP_INLINE_CHARS, "group").await?;
+            Ok(self.store.put_inline_policy(account, &g.id, name, document).await?)
+        })
+        .await
     }
 
     /// A managed policy with its first version as the default; returns its ARN.
@@ -356,54 +304,47 @@ impl Tenancy {
     }
 
     pub async fn attach_user_policy(&self, account: &str, user: &str, policy_arn: &str) -> Result<(), TenancyError> {
-        let r = self.attach_user_policy_inner(account, user, policy_arn).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn attach_user_policy_inner(&self, account: &str, user: &str, policy_arn: &str) -> Result<(), TenancyError> {
-        let (u, p) = (self.user(account, user).await?, self.managed_policy(account, policy_arn).await?);
-        self.check_attachment_quota(&u.id, &p.name, "User").await?;
-        Ok(self.store.attach_policy(&p.id, &u.id).await?)
+        self.changing(async {
+            let (u, p) = (self.user(account, user).await?, self.managed_policy(account, policy_arn).await?);
+            self.check_attachment_quota(&u.id, &p.name, "User").await?;
+            Ok(self.store.attach_policy(&p.id, &u.id).await?)
+        })
+        .await
     }
 
     pub async fn detach_user_policy(&self, account: &str, user: &str, policy_arn: &str) -> Result<(), TenancyError> {
-        let r = self.detach_user_policy_inner(account, user, policy_arn).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn detach_user_policy_inner(&self, account: &str, user: &str, policy_arn: &str) -> Result<(), TenancyError> {
-        let (u, p) = (self.user(account, user).await?, self.managed_policy(account, policy_arn).await?);
-        if !self.store.detach_policy(&p.id, &u.id).await? {
-            return Err(TenancyError::NoSuchEntity(format!(
-                "Policy {policy_arn} was not found attached to user {user}."
-            )));
-        }
-        Ok(())
+        self.changing(async {
+            let (u, p) = (self.user(account, user).await?, self.managed_policy(account, policy_arn).await?);
+            if !self.store.detach_policy(&p.id, &u.id).await? {
+                return Err(TenancyError::NoSuchEntity(format!(
+                    "Policy {policy_arn} was not found attached to user {user}."
+                )));
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub async fn attach_group_policy(&self, account: &str, group: &str, policy_arn: &str) -> Result<(), TenancyError> {
-        let r = self.attach_group_policy_inner(account, group, policy_arn).await;
+        self.changing(async {
+            let (g, p) = (self.group(account, group).await?, self.managed_policy(account, policy_arn).await?);
+            self.check_attachment_quota(&g.id, &p.name, "Group").await?;
+            Ok(self.store.attach_policy(&p.id, &g.id).await?)
+        })
+        .await
+    }
+
+    /// Runs a change; on success, every cached key and policy (here and, by notification,
+    /// on other instances) becomes stale.
+    async fn changing<T>(
+        &self,
+        change: impl std::future::Future<Output = Result<T, TenancyError>>,
+    ) -> Result<T, TenancyError> {
+        let r = change.await;
         if r.is_ok() {
             self.store.caches_changed().await;
         }
         r
-    }
-
-    async fn attach_group_policy_inner(
-        &self,
-        account: &str,
-        group: &str,
-        policy_arn: &str,
-    ) -> Result<(), TenancyError> {
-        let (g, p) = (self.group(account, group).await?, self.managed_policy(account, policy_arn).await?);
-        self.check_attachment_quota(&g.id, &p.name, "Group").await?;
-        Ok(self.store.attach_policy(&p.id, &g.id).await?)
     }
 
     /// The aggregate size of an owner's inline policies, with `document` replacing `name`.
@@ -462,31 +403,20 @@ impl Tenancy {
         key_id: &str,
         op: Option<bool>,
     ) -> Result<(), TenancyError> {
-        let r = self.user_key_op_inner(account, user, key_id, op).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn user_key_op_inner(
-        &self,
-        account: &str,
-        user: &str,
-        key_id: &str,
-        op: Option<bool>,
-    ) -> Result<(), TenancyError> {
-        let u = self.user(account, user).await?;
-        if self.store.user_key(&u.id, key_id).await?.is_none() {
-            return Err(TenancyError::NoSuchEntity(format!("The Access Key with id {key_id} cannot be found.")));
-        }
-        match op {
-            Some(active) => self.set_access_key_active(account, key_id, active).await,
-            None => {
-                self.store.delete_key(account, key_id).await?;
-                Ok(())
+        self.changing(async {
+            let u = self.user(account, user).await?;
+            if self.store.user_key(&u.id, key_id).await?.is_none() {
+                return Err(TenancyError::NoSuchEntity(format!("The Access Key with id {key_id} cannot be found.")));
             }
-        }
+            match op {
+                Some(active) => self.set_access_key_active(account, key_id, active).await,
+                None => {
+                    self.store.delete_key(account, key_id).await?;
+                    Ok(())
+                }
+            }
+        })
+        .await
     }
 
     pub async fn get_user_policy(&self, account: &str, user: &str, name: &str) -> Result<String, TenancyError> {
@@ -533,26 +463,16 @@ impl Tenancy {
     }
 
     pub async fn detach_group_policy(&self, account: &str, group: &str, policy_arn: &str) -> Result<(), TenancyError> {
-        let r = self.detach_group_policy_inner(account, group, policy_arn).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn detach_group_policy_inner(
-        &self,
-        account: &str,
-        group: &str,
-        policy_arn: &str,
-    ) -> Result<(), TenancyError> {
-        let (g, p) = (self.group(account, group).await?, self.managed_policy(account, policy_arn).await?);
-        if !self.store.detach_policy(&p.id, &g.id).await? {
-            return Err(TenancyError::NoSuchEntity(format!(
-                "Policy {policy_arn} was not found attached to group {group}."
-            )));
-        }
-        Ok(())
+        self.changing(async {
+            let (g, p) = (self.group(account, group).await?, self.managed_policy(account, policy_arn).await?);
+            if !self.store.detach_policy(&p.id, &g.id).await? {
+                return Err(TenancyError::NoSuchEntity(format!(
+                    "Policy {policy_arn} was not found attached to group {group}."
+                )));
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Managed policies attached to a user (`group: false`) or group: (name, ARN).
@@ -605,46 +525,27 @@ impl Tenancy {
         document: &str,
         set_default: bool,
     ) -> Result<i32, TenancyError> {
-        let r = self.create_policy_version_inner(account, arn, document, set_default).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn create_policy_version_inner(
-        &self,
-        account: &str,
-        arn: &str,
-        document: &str,
-        set_default: bool,
-    ) -> Result<i32, TenancyError> {
-        Self::check_document(document)?;
-        let p = self.managed_policy(account, arn).await?;
-        self.store.add_policy_version(&p.id, document, set_default, self.now(), 5).await?.ok_or_else(|| {
-            TenancyError::LimitExceeded("A managed policy can have up to 5 versions. Delete a version first.".into())
+        self.changing(async {
+            Self::check_document(document)?;
+            let p = self.managed_policy(account, arn).await?;
+            self.store.add_policy_version(&p.id, document, set_default, self.now(), 5).await?.ok_or_else(|| {
+                TenancyError::LimitExceeded(
+                    "A managed policy can have up to 5 versions. Delete a version first.".into(),
+                )
+            })
         })
+        .await
     }
 
     pub async fn set_default_policy_version(&self, account: &str, arn: &str, version: i32) -> Result<(), TenancyError> {
-        let r = self.set_default_policy_version_inner(account, arn, version).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn set_default_policy_version_inner(
-        &self,
-        account: &str,
-        arn: &str,
-        version: i32,
-    ) -> Result<(), TenancyError> {
-        let p = self.managed_policy(account, arn).await?;
-        if !self.store.set_default_version(&p.id, version).await? {
-            return Err(TenancyError::NoSuchEntity(format!("Policy {arn} version v{version} does not exist.")));
-        }
-        Ok(())
+        self.changing(async {
+            let p = self.managed_policy(account, arn).await?;
+            if !self.store.set_default_version(&p.id, version).await? {
+                return Err(TenancyError::NoSuchEntity(format!("Policy {arn} version v{version} does not exist.")));
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub async fn policy_versions(
@@ -663,49 +564,35 @@ impl Tenancy {
         new_name: Option<&str>,
         new_path: Option<&str>,
     ) -> Result<(), TenancyError> {
-        let r = self.update_user_inner(account, user, new_name, new_path).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn update_user_inner(
-        &self,
-        account: &str,
-        user: &str,
-        new_name: Option<&str>,
-        new_path: Option<&str>,
-    ) -> Result<(), TenancyError> {
-        let u = self.user(account, user).await?;
-        let name = new_name.unwrap_or(&u.name);
-        let path = new_path.unwrap_or(&u.path);
-        check_name("newUserName", name, 64)?;
-        check_path(path)?;
-        self.store
-            .update_user(&u.id, name, path)
-            .await
-            .map_err(|e| conflict(e, format!("User with name {name} already exists.")))
+        self.changing(async {
+            let u = self.user(account, user).await?;
+            let name = new_name.unwrap_or(&u.name);
+            let path = new_path.unwrap_or(&u.path);
+            check_name("newUserName", name, 64)?;
+            check_path(path)?;
+            self.store
+                .update_user(&u.id, name, path)
+                .await
+                .map_err(|e| conflict(e, format!("User with name {name} already exists.")))
+        })
+        .await
     }
 
     pub async fn delete_policy_version(&self, account: &str, arn: &str, version: i32) -> Result<(), TenancyError> {
-        let r = self.delete_policy_version_inner(account, arn, version).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn delete_policy_version_inner(&self, account: &str, arn: &str, version: i32) -> Result<(), TenancyError> {
-        let p = self.managed_policy(account, arn).await?;
-        match self.store.delete_policy_version(&p.id, version).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(TenancyError::NoSuchEntity(format!("Policy {arn} version v{version} does not exist."))),
-            Err(StoreError::Conflict(_)) => {
-                Err(TenancyError::DeleteConflict("Cannot delete the default version of a policy.".into()))
+        self.changing(async {
+            let p = self.managed_policy(account, arn).await?;
+            match self.store.delete_policy_version(&p.id, version).await {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    Err(TenancyError::NoSuchEntity(format!("Policy {arn} version v{version} does not exist.")))
+                }
+                Err(StoreError::Conflict(_)) => {
+                    Err(TenancyError::DeleteConflict("Cannot delete the default version of a policy.".into()))
+                }
+                Err(e) => Err(e.into()),
             }
-            Err(e) => Err(e.into()),
-        }
+        })
+        .await
     }
 
     /// Users and groups a policy is attached to: (kind, name, id).
@@ -732,19 +619,14 @@ impl Tenancy {
     }
 
     pub async fn delete_group_policy(&self, account: &str, group: &str, name: &str) -> Result<(), TenancyError> {
-        let r = self.delete_group_policy_inner(account, group, name).await;
-        if r.is_ok() {
-            self.store.caches_changed().await;
-        }
-        r
-    }
-
-    async fn delete_group_policy_inner(&self, account: &str, group: &str, name: &str) -> Result<(), TenancyError> {
-        let g = self.group(account, group).await?;
-        if !self.store.delete_inline_policy(&g.id, name).await? {
-            return Err(TenancyError::NoSuchEntity(format!("The group policy with name {name} cannot be found.")));
-        }
-        Ok(())
+        self.changing(async {
+            let g = self.group(account, group).await?;
+            if !self.store.delete_inline_policy(&g.id, name).await? {
+                return Err(TenancyError::NoSuchEntity(format!("The group policy with name {name} cannot be found.")));
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// When a key was last used, and for which service: (user name, time, service).
