@@ -64,13 +64,6 @@ impl PgStore {
         .await?)
     }
 
-    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT id, account_id, name, path, created_at FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db())
-            .await?)
-    }
-
     /// Deletes a user; refused (`Conflict`) while it still has keys, policies or groups, as
     /// IAM refuses (DeleteConflict).
     pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
