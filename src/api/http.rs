@@ -248,6 +248,15 @@ async fn handle(
         None => std::sync::Arc::new(Vec::new()),
     };
     let context = request_context(&principal, req, &state.region);
-    let call = Call { state, principal: &principal, spec, path: req.uri().path(), protocol: proto, identity, context };
+    let call = Call {
+        state,
+        principal: &principal,
+        spec,
+        path: req.uri().path(),
+        protocol: proto,
+        identity,
+        context,
+        queue_policy_of: None,
+    };
     (super::dispatch(&call, input).await, spec.name, account)
 }

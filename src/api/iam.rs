@@ -118,7 +118,8 @@ impl IamCall<'_> {
 
     /// Authorizes `iam:<action>` on `resource` in the caller's account.
     fn allow(&self, action: &str, resource: &str) -> Result<(), ApiError> {
-        decide(self.principal, self.identity, self.context, action, resource, Some(self.account()), ()).map(|_| ())
+        decide(self.principal, self.identity, None, self.context, action, resource, Some(self.account()), ())
+            .map(|_| ())
     }
 
     fn user_arn(&self, name: &str) -> String {

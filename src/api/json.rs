@@ -442,3 +442,22 @@ pub struct MoveTaskEntry {
 pub struct ListMessageMoveTasksOutput {
     pub results: Vec<MoveTaskEntry>,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AddPermissionInput {
+    pub queue_url: Option<String>,
+    pub label: Option<String>,
+    #[serde(rename = "AWSAccountIds")]
+    pub aws_account_ids: Option<Vec<String>>,
+    pub actions: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RemovePermissionInput {
+    pub queue_url: Option<String>,
+    pub label: Option<String>,
+}
+
+targeted_by_url!(AddPermissionInput, RemovePermissionInput);

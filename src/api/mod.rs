@@ -73,8 +73,8 @@ pub const ACTIONS: &[ActionSpec] = &[
     spec("TagQueue", "sqs:TagQueue", Target::QueueUrl, true),
     spec("UntagQueue", "sqs:UntagQueue", Target::QueueUrl, true),
     spec("ListQueueTags", "sqs:ListQueueTags", Target::QueueUrl, true),
-    spec("AddPermission", "sqs:AddPermission", Target::QueueUrl, false),
-    spec("RemovePermission", "sqs:RemovePermission", Target::QueueUrl, false),
+    spec("AddPermission", "sqs:AddPermission", Target::QueueUrl, true),
+    spec("RemovePermission", "sqs:RemovePermission", Target::QueueUrl, true),
     spec("StartMessageMoveTask", "sqs:StartMessageMoveTask", Target::SourceArn, true),
     spec("CancelMessageMoveTask", "sqs:CancelMessageMoveTask", Target::TaskHandle, true),
     spec("ListMessageMoveTasks", "sqs:ListMessageMoveTasks", Target::SourceArn, true),
@@ -134,6 +134,8 @@ pub struct Call<'a> {
     pub identity: Arc<Vec<policy::document::Policy>>,
     /// The request's condition keys (global keys; request tags are added per action).
     pub context: policy::context::Context,
+    /// The target queue's ARN and policy, once the dispatcher has read it.
+    pub queue_policy_of: Option<(String, Option<Arc<policy::document::Policy>>)>,
 }
 
 impl Call<'_> {
@@ -181,9 +183,11 @@ pub trait Targeted {
 
 /// Asks the engine whether `p` may perform `action` on `resource` (owned by `owner`; none
 /// for account-level actions), with its identity policies and the request's context.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn decide<T>(
     p: &Principal,
     identity: &[policy::document::Policy],
+    queue_policy: Option<&policy::document::Policy>,
     context: &policy::context::Context,
     action: &str,
     resource: &str,
@@ -202,7 +206,13 @@ pub(crate) fn decide<T>(
         context,
     };
     let identity: Vec<&policy::document::Policy> = identity.iter().collect();
-    Ok(policy::authorize(&req, &identity, None, target)?)
+    // The owner can always repair its queue's policy: a Deny in it cannot lock the owner out
+    // of SetQueueAttributes and RemovePermission.
+    let repair = owner == Some(p.account_id.as_str())
+        && (action.eq_ignore_ascii_case("sqs:SetQueueAttributes")
+            || action.eq_ignore_ascii_case("sqs:RemovePermission"));
+    let queue_policy = if repair { None } else { queue_policy };
+    Ok(policy::authorize(&req, &identity, queue_policy, target)?)
 }
 
 /// The gate calls, made by the dispatcher only.
@@ -218,7 +228,9 @@ mod gate {
         owner: Option<&str>,
         target: T,
     ) -> Result<Authorized<T>, ApiError> {
-        super::decide(call.principal, &call.identity, &call.context, action, resource, owner, target)
+        let same_queue = call.queue_policy_of.as_ref().is_some_and(|(arn, _)| arn == resource);
+        let qp = if same_queue { call.queue_policy_of.as_ref().and_then(|(_, p)| p.as_deref()) } else { None };
+        super::decide(call.principal, &call.identity, qp, &call.context, action, resource, owner, target)
     }
 
     fn caller_account(call: &Call<'_>) -> Result<AccountId, ApiError> {
@@ -342,6 +354,7 @@ fn with_tags<'a>(call: &Call<'a>, input: &impl Targeted) -> Call<'a> {
         protocol: call.protocol,
         identity: call.identity.clone(),
         context,
+        queue_policy_of: call.queue_policy_of.clone(),
     }
 }
 
@@ -380,6 +393,8 @@ pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiErr
             let r = gate::resolve(call, &input)?;
             let mut tagged = with_tags(call, &input);
             add_resource_tags(&mut tagged, &r).await?;
+            let qp = tagged.state.queues.queue_policy(&r).await?;
+            tagged.queue_policy_of = Some((tagged.state.queues.queue_arn(&r), qp));
             let call = &tagged;
             let target = gate::authorize_queue(call, &input, r)?;
             $handler(call, target, input).await
@@ -408,6 +423,8 @@ pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiErr
         "SetQueueAttributes" => on_queue!(queues::set_queue_attributes),
         "PurgeQueue" => on_queue!(queues::purge_queue),
         "TagQueue" => on_queue!(queues::tag_queue),
+        "AddPermission" => on_queue!(queues::add_permission),
+        "RemovePermission" => on_queue!(queues::remove_permission),
         "ListDeadLetterSourceQueues" => on_queue!(queues::list_dead_letter_source_queues),
         "StartMessageMoveTask" => on_queue!(moves::start_message_move_task),
         "ListMessageMoveTasks" => on_queue!(moves::list_message_move_tasks),

@@ -27,7 +27,6 @@ const INTEGER_ATTRIBUTES: &[(&str, i32, i32)] = &[
 /// Attributes SQS knows whose feature this version does not provide yet; refused by name
 /// rather than stored and ignored.
 const NOT_YET: &[&str] = &[
-    "Policy",
     "KmsMasterKeyId",
     "KmsDataKeyReusePeriodSeconds",
     "ContentBasedDeduplication",
@@ -106,7 +105,7 @@ fn apply(attrs: &HashMap<String, String>, base: QueueSettings, create: bool) -> 
         }
         match name.as_str() {
             // Checked by `redrive` (they need the database).
-            "RedrivePolicy" | "RedriveAllowPolicy" => {}
+            "RedrivePolicy" | "RedriveAllowPolicy" | "Policy" => {}
             "FifoQueue" if !create => {
                 return Err(QueueError::InvalidAttributeName(
                     "The attribute FifoQueue can only be set when the queue is created.".into(),
@@ -158,6 +157,7 @@ pub struct QueueFacts {
     pub delayed: i64,
     pub redrive_policy: Option<String>,
     pub redrive_allow_policy: Option<String>,
+    pub policy: Option<String>,
 }
 
 /// The attributes a standard queue reports, in `ALL_NAMES` order, for the requested names
@@ -187,6 +187,10 @@ pub fn render(requested: &[String], s: &QueueSettings, f: &QueueFacts) -> Vec<(&
                 None => continue,
             },
             "RedriveAllowPolicy" => match &f.redrive_allow_policy {
+                Some(p) => p.clone(),
+                None => continue,
+            },
+            "Policy" => match &f.policy {
                 Some(p) => p.clone(),
                 None => continue,
             },
@@ -251,7 +255,7 @@ mod tests {
 
     #[test]
     fn unknown_read_only_and_unbuilt_attributes_are_refused_by_name() {
-        for n in ["Bogus", "QueueArn", "Policy", "KmsMasterKeyId"] {
+        for n in ["Bogus", "QueueArn", "KmsMasterKeyId"] {
             assert!(
                 matches!(settings_for_create(&attrs(&[(n, "x")])), Err(QueueError::InvalidAttributeName(_))),
                 "{n}"
@@ -285,6 +289,7 @@ mod tests {
             delayed: 5,
             redrive_policy: None,
             redrive_allow_policy: None,
+            policy: None,
         };
         let all = render(&["All".into()], &DEFAULTS, &f);
         assert_eq!(all.len(), 12);

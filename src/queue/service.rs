@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::crypto::{Context, Sealer};
 use crate::store::messages::{DeadLetter, ReceiveRequest};
 use crate::store::queues::Created;
-use crate::store::{NewMessage, PgStore, QueueRow, RedriveState};
+use crate::store::{JsonAttributes, NewMessage, PgStore, QueueRow};
 
 /// Most queue URLs ListQueues returns.
 pub const MAX_LIST: i64 = 1000;
@@ -96,7 +96,15 @@ pub struct QueueService {
     long_polls: Arc<Semaphore>,
     mover: Arc<super::moves::Mover>,
     max_inflight: i64,
+    /// Parsed queue policies by (account, name): when read, in which cache epoch.
+    policy_cache: std::sync::Mutex<HashMap<(String, String), CachedPolicy>>,
 }
+
+type CachedPolicy = (std::time::Instant, u64, Option<Arc<crate::policy::document::Policy>>);
+
+/// How long a parsed queue policy is trusted without reading it again (the backstop when a
+/// change notification is lost).
+const POLICY_CACHE_TTL: Duration = Duration::from_secs(30);
 
 fn body_context(account: &str, queue_id: Uuid, message_id: Uuid) -> Context {
     Context::new("message-body").with(account).with(queue_id.as_bytes()).with(message_id.as_bytes())
@@ -215,6 +223,7 @@ impl QueueService {
             wakeups,
             mover,
             max_inflight,
+            policy_cache: std::sync::Mutex::new(HashMap::new()),
             long_polls: Arc::new(Semaphore::new(max_long_polls)),
         })
     }
@@ -243,12 +252,15 @@ impl QueueService {
     ) -> Result<String, QueueError> {
         let settings = attributes::settings_for_create(attrs)?;
         super::tags::validate(tags)?;
-        let redrive = self.redrive_for(r, attrs, RedriveState::default()).await?;
+        let redrive = self.redrive_for(r, attrs, JsonAttributes::default()).await?;
         let now = self.clock.now();
         let mut tries = 0;
         loop {
             match self.store.create_queue(r.account.as_str(), r.name.as_str(), settings, &redrive, now).await {
                 Ok(Created::New(q)) => {
+                    if q.policy.is_some() {
+                        self.store.caches_changed().await;
+                    }
                     if !tags.is_empty() {
                         self.store.tag_queue(q.id, tags, super::tags::MAX_TAGS as i64).await?;
                     }
@@ -305,6 +317,9 @@ impl QueueService {
             return Err(QueueError::QueueDoesNotExist);
         }
         self.wakeups.forget(q.id);
+        if q.policy.is_some() {
+            self.store.caches_changed().await;
+        }
         Ok(())
     }
 
@@ -742,9 +757,12 @@ impl QueueService {
         &self,
         r: &QueueRef,
         attrs: &HashMap<String, String>,
-        current: RedriveState,
-    ) -> Result<RedriveState, QueueError> {
+        current: JsonAttributes,
+    ) -> Result<JsonAttributes, QueueError> {
         let mut next = current;
+        if let Some(text) = attrs.get("Policy") {
+            next.policy = if text.is_empty() { None } else { Some(self.check_queue_policy(r, text)?) };
+        }
         if let Some(text) = attrs.get("RedriveAllowPolicy") {
             next.allow_policy = redrive::parse_allow_policy(text)?;
         }
@@ -781,6 +799,189 @@ impl QueueService {
             }
         }
         Ok(next)
+    }
+
+    /// Validates a queue policy for queue `r`; returns the text to store, exactly as written.
+    fn check_queue_policy(&self, r: &QueueRef, text: &str) -> Result<String, QueueError> {
+        let bad = |reason: String| {
+            QueueError::InvalidAttributeValue(format!("Invalid value for the parameter Policy. Reason: {reason}"))
+        };
+        let policy = crate::policy::document::parse(text, crate::policy::document::Kind::Queue)
+            .map_err(|e| bad(e.to_string()))?;
+        let arn = self.queue_arn(r);
+        let ctx = crate::policy::context::Context::new();
+        for s in &policy.statements {
+            if s.not_resource {
+                continue;
+            }
+            let matches = s.resources.iter().any(|p| {
+                crate::policy::condition::resolve(p, &ctx)
+                    .is_none_or(|t| crate::policy::arn::resource_matches(&t, &arn))
+            });
+            if !matches {
+                let at =
+                    s.sid.as_deref().map(|x| format!("Sid {x}")).unwrap_or_else(|| format!("Statement[{}]", s.index));
+                return Err(bad(format!("{at}: Resource does not match this queue ({arn}).")));
+            }
+        }
+        Ok(text.to_owned())
+    }
+
+    /// The parsed policy of a queue, for the gate (cached; changes invalidate through the
+    /// store's cache epoch). None when the queue has no policy or does not exist.
+    pub async fn queue_policy(&self, r: &QueueRef) -> Result<Option<Arc<crate::policy::document::Policy>>, QueueError> {
+        let key = (r.account.as_str().to_owned(), r.name.as_str().to_owned());
+        let epoch = self.store.cache_epoch();
+        if let Ok(cache) = self.policy_cache.lock()
+            && let Some((at, e, p)) = cache.get(&key)
+            && *e == epoch
+            && at.elapsed() < POLICY_CACHE_TTL
+        {
+            return Ok(p.clone());
+        }
+        let parsed = match self.store.queue_policy(&key.0, &key.1).await? {
+            Some(text) => match crate::policy::document::parse(&text, crate::policy::document::Kind::Queue) {
+                Ok(p) => Some(Arc::new(p)),
+                Err(e) => {
+                    tracing::error!(error = %e, "a stored queue policy no longer parses; ignoring it");
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Ok(mut cache) = self.policy_cache.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(key, (std::time::Instant::now(), epoch, parsed.clone()));
+        }
+        Ok(parsed)
+    }
+
+    /// AddPermission: adds a statement with Sid `label` granting `actions` to `accounts`,
+    /// in the shape SQS writes it.
+    pub async fn add_permission(
+        &self,
+        r: &QueueRef,
+        label: &str,
+        accounts: &[String],
+        actions: &[String],
+    ) -> Result<(), QueueError> {
+        let invalid = |param: &str, value: &str, reason: &str| {
+            QueueError::InvalidParameterValue(format!(
+                "Value {value} for parameter {param} is invalid. Reason: {reason}"
+            ))
+        };
+        if label.is_empty()
+            || label.len() > 80
+            || !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(
+                "Label",
+                label,
+                "Must be 1 to 80 characters of letters, digits, hyphens or underscores.",
+            ));
+        }
+        if accounts.is_empty() {
+            return Err(QueueError::MissingParameter("AWSAccountIds"));
+        }
+        if actions.is_empty() {
+            return Err(QueueError::MissingParameter("Actions"));
+        }
+        if actions.len() > 7 {
+            return Err(QueueError::OverLimit(format!("{} Actions were found, maximum allowed is 7.", actions.len())));
+        }
+        const GRANTABLE: &[&str] = &[
+            "*",
+            "SendMessage",
+            "ReceiveMessage",
+            "DeleteMessage",
+            "ChangeMessageVisibility",
+            "GetQueueAttributes",
+            "GetQueueUrl",
+            "ListDeadLetterSourceQueues",
+            "PurgeQueue",
+        ];
+        for a in actions {
+            if !GRANTABLE.contains(&a.as_str()) {
+                return Err(invalid(
+                    "ActionName",
+                    &format!("SQS:{a}"),
+                    "Only the queue owner is allowed to invoke this action.",
+                ));
+            }
+        }
+        for acct in accounts {
+            if AccountId::parse(acct).is_none() {
+                return Err(invalid("AWSAccountIds", acct, "An AWS account id is 12 digits."));
+            }
+        }
+        let q = self.queue(r).await?;
+        let arn = self.queue_arn(r);
+        let mut doc: serde_json::Value = match &q.policy {
+            Some(p) => serde_json::from_str(p)
+                .map_err(|_| QueueError::InvalidAttributeValue("The stored policy is not JSON.".into()))?,
+            None => {
+                serde_json::json!({ "Version": "2012-10-17", "Id": format!("{arn}/SQSDefaultPolicy"), "Statement": [] })
+            }
+        };
+        let statements = match doc.get_mut("Statement") {
+            Some(serde_json::Value::Array(a)) => a,
+            Some(other) => {
+                let one = other.take();
+                *other = serde_json::Value::Array(vec![one]);
+                other.as_array_mut().ok_or_else(|| QueueError::InvalidAttributeValue("bad policy".into()))?
+            }
+            None => return Err(QueueError::InvalidAttributeValue("The stored policy has no Statement.".into())),
+        };
+        if statements.iter().any(|s| s.get("Sid").and_then(|v| v.as_str()) == Some(label)) {
+            return Err(invalid("Label", label, "Already exists."));
+        }
+        let one_or_many = |v: Vec<String>| {
+            if v.len() == 1 { serde_json::Value::String(v[0].clone()) } else { serde_json::json!(v) }
+        };
+        let principals: Vec<String> = accounts.iter().map(|a| format!("arn:aws:iam::{a}:root")).collect();
+        let actions: Vec<String> = actions.iter().map(|a| format!("SQS:{a}")).collect();
+        statements.push(serde_json::json!({
+            "Sid": label,
+            "Effect": "Allow",
+            "Principal": { "AWS": one_or_many(principals) },
+            "Action": one_or_many(actions),
+            "Resource": arn,
+        }));
+        let text = doc.to_string();
+        let policy = self.check_queue_policy(r, &text)?;
+        let mut next = q.redrive();
+        next.policy = Some(policy);
+        self.store.update_queue_settings(q.id, q.settings(), &next, self.clock.now()).await?;
+        self.store.caches_changed().await;
+        Ok(())
+    }
+
+    /// RemovePermission: removes the statement whose Sid is `label`.
+    pub async fn remove_permission(&self, r: &QueueRef, label: &str) -> Result<(), QueueError> {
+        let q = self.queue(r).await?;
+        let missing = || {
+            QueueError::InvalidParameterValue(format!(
+                "Value {label} for parameter Label is invalid. Reason: can't find label on existing policy."
+            ))
+        };
+        let mut doc: serde_json::Value =
+            serde_json::from_str(q.policy.as_deref().ok_or_else(missing)?).map_err(|_| missing())?;
+        let statements = match doc.get_mut("Statement") {
+            Some(serde_json::Value::Array(a)) => a,
+            _ => return Err(missing()),
+        };
+        let before = statements.len();
+        statements.retain(|s| s.get("Sid").and_then(|v| v.as_str()) != Some(label));
+        if statements.len() == before {
+            return Err(missing());
+        }
+        let mut next = q.redrive();
+        next.policy = if statements.is_empty() { None } else { Some(doc.to_string()) };
+        self.store.update_queue_settings(q.id, q.settings(), &next, self.clock.now()).await?;
+        self.store.caches_changed().await;
+        Ok(())
     }
 
     /// ListDeadLetterSourceQueues: queues of the same account whose dead-letter queue this is.
@@ -836,6 +1037,7 @@ impl QueueService {
                 _ => None,
             },
             redrive_allow_policy: q.redrive_allow_policy.clone(),
+            policy: q.policy.clone(),
         };
         Ok(attributes::render(names, &q.settings(), &facts))
     }
@@ -850,6 +1052,10 @@ impl QueueService {
         let redrive = self.redrive_for(r, attrs, q.redrive()).await?;
         if !self.store.update_queue_settings(q.id, settings, &redrive, self.clock.now()).await? {
             return Err(QueueError::QueueDoesNotExist);
+        }
+        if attrs.contains_key("Policy") {
+            // Cached queue policies (here and on other instances) are stale now.
+            self.store.caches_changed().await;
         }
         // A shorter delay or a longer retention may let waiting consumers see messages.
         self.wakeups.wake_local(q.id);

@@ -18,7 +18,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use messages::{NewMessage, ReceivedRow};
-pub use queues::{QueueRow, QueueSettings, RedriveState};
+pub use queues::{JsonAttributes, QueueRow, QueueSettings};
 pub use tenancy::{AccessKeyRow, AccountRow};
 
 /// Errors of the store layer.

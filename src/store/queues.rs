@@ -30,23 +30,27 @@ pub struct QueueRow {
     pub dlq_name: Option<String>,
     pub max_receive_count: Option<i32>,
     pub redrive_allow_policy: Option<String>,
+    pub policy: Option<String>,
 }
 
-/// A queue's redrive settings as stored: its dead-letter queue and receive limit, and the
-/// policy saying which queues may use it as their dead-letter queue.
+/// A queue's policy-like attributes as stored: its dead-letter queue and receive limit
+/// (RedrivePolicy), which queues may use it as their dead-letter queue (RedriveAllowPolicy),
+/// and its queue policy (Policy).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RedriveState {
+pub struct JsonAttributes {
     pub dlq_name: Option<String>,
     pub max_receive_count: Option<i32>,
     pub allow_policy: Option<String>,
+    pub policy: Option<String>,
 }
 
 impl QueueRow {
-    pub fn redrive(&self) -> RedriveState {
-        RedriveState {
+    pub fn redrive(&self) -> JsonAttributes {
+        JsonAttributes {
             dlq_name: self.dlq_name.clone(),
             max_receive_count: self.max_receive_count,
             allow_policy: self.redrive_allow_policy.clone(),
+            policy: self.policy.clone(),
         }
     }
 
@@ -65,7 +69,7 @@ macro_rules! columns {
     () => {
         "id, account_id, name, delay_seconds, maximum_message_size, retention_seconds, \
          receive_wait_seconds, visibility_timeout, created_at, last_modified_at, \
-         dlq_name, max_receive_count, redrive_allow_policy"
+         dlq_name, max_receive_count, redrive_allow_policy, policy"
     };
 }
 
@@ -84,13 +88,13 @@ impl PgStore {
         account_id: &str,
         name: &str,
         s: QueueSettings,
-        r: &RedriveState,
+        r: &JsonAttributes,
         now: DateTime<Utc>,
     ) -> Result<Created, StoreError> {
         let inserted: Option<QueueRow> = sqlx::query_as(concat!(
             "INSERT INTO queues (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12)
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13)
              ON CONFLICT (account_id, name) DO NOTHING RETURNING ",
             columns!()
         ))
@@ -106,6 +110,7 @@ impl PgStore {
         .bind(&r.dlq_name)
         .bind(r.max_receive_count)
         .bind(&r.allow_policy)
+        .bind(&r.policy)
         .fetch_optional(self.db())
         .await?;
         if let Some(row) = inserted {
@@ -167,13 +172,13 @@ impl PgStore {
         &self,
         queue_id: Uuid,
         s: QueueSettings,
-        redrive: &RedriveState,
+        redrive: &JsonAttributes,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let r = sqlx::query(
             "UPDATE queues SET delay_seconds = $2, maximum_message_size = $3, retention_seconds = $4,
                  receive_wait_seconds = $5, visibility_timeout = $6, last_modified_at = $7,
-                 dlq_name = $8, max_receive_count = $9, redrive_allow_policy = $10
+                 dlq_name = $8, max_receive_count = $9, redrive_allow_policy = $10, policy = $11
              WHERE id = $1",
         )
         .bind(queue_id)
@@ -186,6 +191,7 @@ impl PgStore {
         .bind(&redrive.dlq_name)
         .bind(redrive.max_receive_count)
         .bind(&redrive.allow_policy)
+        .bind(&redrive.policy)
         .execute(self.db())
         .await?;
         Ok(r.rows_affected() == 1)
@@ -243,5 +249,17 @@ impl PgStore {
         .bind(limit)
         .fetch_all(self.db())
         .await?)
+    }
+}
+
+impl PgStore {
+    /// A queue's policy text (None: no queue, or no policy).
+    pub async fn queue_policy(&self, account_id: &str, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar::<_, Option<String>>("SELECT policy FROM queues WHERE account_id = $1 AND name = $2")
+            .bind(account_id)
+            .bind(name)
+            .fetch_optional(self.db())
+            .await?
+            .flatten())
     }
 }

@@ -20,6 +20,7 @@ mod messages;
 mod new_user;
 mod node_sdk;
 mod old_sdk;
+mod queue_policies;
 mod queues;
 mod refusals;
 mod semantics;

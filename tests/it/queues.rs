@@ -48,7 +48,7 @@ async fn create_queue_validates_name_and_attributes() {
     let err = sqs.create_queue().queue_name("q").attributes(N::RedrivePolicy, "{}").send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_invalid_attribute_value(), "{err:?}");
     let err = sqs.create_queue().queue_name("q").attributes(N::Policy, "{}").send().await.unwrap_err();
-    assert!(err.as_service_error().unwrap().is_invalid_attribute_name(), "{err:?}");
+    assert!(err.as_service_error().unwrap().is_invalid_attribute_value(), "{err:?}");
     let err = sqs.create_queue().queue_name("q").attributes(N::QueueArn, "x").send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_invalid_attribute_name(), "{err:?}");
     // A refused create changed nothing.

@@ -148,7 +148,7 @@ async fn set_queue_attributes_refusals_change_nothing() {
         (vec![(N::MessageRetentionPeriod, "59")], "InvalidAttributeValue"),
         (vec![(N::QueueArn, "arn")], "InvalidAttributeName"),
         (vec![(N::ApproximateNumberOfMessages, "1")], "InvalidAttributeName"),
-        (vec![(N::Policy, "{}")], "InvalidAttributeName"),
+        (vec![(N::Policy, "{}")], "InvalidAttributeValue"),
         (vec![(N::RedrivePolicy, "{}")], "InvalidAttributeValue"),
         (vec![(N::RedriveAllowPolicy, r#"{"redrivePermission":"sometimes"}"#)], "InvalidAttributeValue"),
         (vec![(N::KmsMasterKeyId, "alias/aws/sqs")], "InvalidAttributeName"),

@@ -1,9 +1,10 @@
 //! CreateQueue, GetQueueUrl, ListQueues, DeleteQueue, Get/SetQueueAttributes, PurgeQueue.
 
 use crate::api::json::{
-    CreateQueueInput, Empty, GetQueueAttributesInput, GetQueueAttributesOutput, GetQueueUrlInput,
+    AddPermissionInput, CreateQueueInput, Empty, GetQueueAttributesInput, GetQueueAttributesOutput, GetQueueUrlInput,
     ListDeadLetterSourceQueuesInput, ListDeadLetterSourceQueuesOutput, ListQueueTagsOutput, ListQueuesInput,
-    ListQueuesOutput, QueueUrlInput, QueueUrlOutput, SetQueueAttributesInput, TagQueueInput, UntagQueueInput,
+    ListQueuesOutput, QueueUrlInput, QueueUrlOutput, RemovePermissionInput, SetQueueAttributesInput, TagQueueInput,
+    UntagQueueInput,
 };
 use crate::api::{ApiError, Call, Code, Output};
 use crate::policy::Authorized;
@@ -128,4 +129,36 @@ pub async fn list_dead_letter_source_queues(
         .list_dead_letter_source_queues(target.resource(), input.max_results, input.next_token.as_deref())
         .await?;
     call.reply(&ListDeadLetterSourceQueuesOutput { queue_urls, next_token })
+}
+
+pub async fn add_permission(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: AddPermissionInput,
+) -> Result<Output, ApiError> {
+    let label = input
+        .label
+        .ok_or_else(|| ApiError::new(Code::MissingParameter, "The request must contain the parameter Label."))?;
+    call.state
+        .queues
+        .add_permission(
+            target.resource(),
+            &label,
+            &input.aws_account_ids.unwrap_or_default(),
+            &input.actions.unwrap_or_default(),
+        )
+        .await?;
+    call.reply(&Empty {})
+}
+
+pub async fn remove_permission(
+    call: &Call<'_>,
+    target: Authorized<QueueRef>,
+    input: RemovePermissionInput,
+) -> Result<Output, ApiError> {
+    let label = input
+        .label
+        .ok_or_else(|| ApiError::new(Code::MissingParameter, "The request must contain the parameter Label."))?;
+    call.state.queues.remove_permission(target.resource(), &label).await?;
+    call.reply(&Empty {})
 }
