@@ -105,8 +105,6 @@ CREATE TABLE queues (
     max_receive_count      integer,
     -- RedriveAllowPolicy, as normalized JSON.
     redrive_allow_policy   text,
-    -- The queue policy, exactly as written.
-    policy                 text,
     UNIQUE (account_id, name)
 );
 
