@@ -96,11 +96,11 @@ pub enum PolicyCommand {
 pub struct SimulateArgs {
     /// The caller: `arn:aws:iam::ACCOUNT:root`, `…:user/NAME`, `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`,
     /// or a service principal such as `s3.amazonaws.com`.
-    #[arg(long)]
-    pub principal: String,
+    #[arg(long, required_unless_present = "lint")]
+    pub principal: Option<String>,
     /// The IAM action, e.g. `sqs:SendMessage`.
-    #[arg(long)]
-    pub action: String,
+    #[arg(long, required_unless_present = "lint")]
+    pub action: Option<String>,
     /// The resource ARN (`*` for account-level actions such as sqs:ListQueues).
     #[arg(long, default_value = "*")]
     pub resource: String,
@@ -113,6 +113,11 @@ pub struct SimulateArgs {
     /// A context key, `key=value` (repeat a key for several values).
     #[arg(long = "context")]
     pub context: Vec<String>,
+    /// Also report risky queue-policy statements: a service principal or `*` allowed without
+    /// an `aws:SourceArn`/`aws:SourceAccount` condition (confused deputy). Without
+    /// `--principal` and `--action`, only lints.
+    #[arg(long, requires = "queue_policy")]
+    pub lint: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -278,7 +283,21 @@ pub fn simulate(args: &SimulateArgs) -> Result<String, CliError> {
     };
     let identity = args.identity_policies.iter().map(|p| read(p, Kind::Identity)).collect::<Result<Vec<_>, _>>()?;
     let queue = args.queue_policy.as_ref().map(|p| read(p, Kind::Queue)).transpose()?;
-    let p = &args.principal;
+    let mut lint = String::new();
+    if args.lint
+        && let Some(q) = &queue
+    {
+        let findings = crate::policy::lint::confused_deputy(q);
+        if findings.is_empty() {
+            lint.push_str("lint: no findings\n");
+        }
+        for f in findings {
+            lint.push_str(&format!("warning: queue policy {f}\n"));
+        }
+    }
+    let (Some(p), Some(action)) = (&args.principal, &args.action) else {
+        return Ok(lint);
+    };
     let parts: Vec<&str> = p.splitn(6, ':').collect();
     let (kind, account, role_arn) = if p.ends_with(".amazonaws.com") && !p.starts_with("arn:") {
         (PrincipalKind::Service, None, None)
@@ -313,7 +332,7 @@ pub fn simulate(args: &SimulateArgs) -> Result<String, CliError> {
     let owner = args.resource.split(':').nth(4).filter(|a| !a.is_empty()).map(str::to_owned);
     let req = Request {
         caller: Caller { kind, account: account.as_deref(), arn: p, role_arn: role_arn.as_deref() },
-        action: &args.action,
+        action,
         resource: &args.resource,
         resource_owner: owner.as_deref(),
         context: &ctx,
@@ -329,6 +348,7 @@ pub fn simulate(args: &SimulateArgs) -> Result<String, CliError> {
         let sid = s.sid.as_deref().map(|x| format!(" (Sid {x})")).unwrap_or_default();
         out.push_str(&format!("statement: {source}, Statement[{}]{sid}\n", s.index));
     }
+    out.push_str(&lint);
     Ok(out)
 }
 
@@ -343,12 +363,13 @@ mod tests {
     #[test]
     fn simulate_reports_the_decision_and_the_deciding_statement() {
         let args = SimulateArgs {
-            principal: "arn:aws:iam::444455556666:user/dev".into(),
-            action: "sqs:DeleteQueue".into(),
+            principal: Some("arn:aws:iam::444455556666:user/dev".into()),
+            action: Some("sqs:DeleteQueue".into()),
             resource: "arn:aws:sqs:us-east-1:444455556666:team-a-prod-orders".into(),
             identity_policies: vec![policies().join("identity-explicit-deny-override.json")],
             queue_policy: None,
             context: vec![],
+            lint: false,
         };
         let out = simulate(&args).unwrap();
         assert!(out.starts_with("decision: Deny\nreason: ExplicitDeny"), "{out}");
@@ -361,15 +382,62 @@ mod tests {
     #[test]
     fn simulate_takes_service_principals_and_context_keys() {
         let args = SimulateArgs {
-            principal: "sns.amazonaws.com".into(),
-            action: "sqs:SendMessage".into(),
+            principal: Some("sns.amazonaws.com".into()),
+            action: Some("sqs:SendMessage".into()),
             resource: "*".into(),
             identity_policies: vec![],
             queue_policy: Some(policies().join("queue-sns-fan-in.json")),
             context: vec![],
+            lint: false,
         };
         assert!(simulate(&args).unwrap().starts_with("decision: Deny"));
-        let bad = SimulateArgs { principal: "nobody".into(), ..args };
+        let bad = SimulateArgs { principal: Some("nobody".into()), ..args };
         assert!(simulate(&bad).is_err());
+    }
+
+    #[test]
+    fn simulate_lint_flags_a_service_principal_allowed_without_a_source_condition() {
+        let dir = std::env::temp_dir().join(format!("sluice-lint-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let risky = dir.join("risky.json");
+        std::fs::write(
+            &risky,
+            r#"{"Statement":[{"Sid":"Topics","Effect":"Allow","Principal":{"Service":"sns.amazonaws.com"},
+                "Action":"sqs:SendMessage","Resource":"*"}]}"#,
+        )
+        .unwrap();
+        let lint_only = SimulateArgs {
+            principal: None,
+            action: None,
+            resource: "*".into(),
+            identity_policies: vec![],
+            queue_policy: Some(risky),
+            context: vec![],
+            lint: true,
+        };
+        let out = simulate(&lint_only).unwrap();
+        assert!(
+            out.starts_with("warning: queue policy Statement[0] (Sid Topics): allows the service principal"),
+            "{out}"
+        );
+        let safe = SimulateArgs { queue_policy: Some(policies().join("queue-sns-fan-in.json")), ..lint_only };
+        assert_eq!(simulate(&safe).unwrap(), "lint: no findings\n");
+        // With a request, the decision comes first and the findings after it.
+        let both = SimulateArgs {
+            principal: Some("sns.amazonaws.com".into()),
+            action: Some("sqs:SendMessage".into()),
+            ..safe
+        };
+        let out = simulate(&both).unwrap();
+        assert!(out.starts_with("decision: Deny") && out.ends_with("lint: no findings\n"), "{out}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn simulate_needs_a_request_unless_it_only_lints() {
+        use clap::Parser;
+        assert!(Cli::try_parse_from(["sluice", "policy", "simulate", "--action", "sqs:SendMessage"]).is_err());
+        assert!(Cli::try_parse_from(["sluice", "policy", "simulate", "--lint"]).is_err(), "lint needs a queue policy");
+        assert!(Cli::try_parse_from(["sluice", "policy", "simulate", "--lint", "--queue-policy", "p.json"]).is_ok());
     }
 }

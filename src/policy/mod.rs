@@ -15,6 +15,7 @@ pub mod context;
 pub mod document;
 pub mod eval;
 pub mod glob;
+pub mod lint;
 
 #[cfg(test)]
 mod corpus;

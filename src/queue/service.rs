@@ -824,6 +824,9 @@ impl QueueService {
                 return Err(bad(format!("{at}: Resource does not match this queue ({arn}).")));
             }
         }
+        for finding in crate::policy::lint::confused_deputy(&policy) {
+            tracing::warn!(queue = %arn, %finding, "queue policy is open to a confused deputy");
+        }
         Ok(text.to_owned())
     }
 
