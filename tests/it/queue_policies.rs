@@ -208,3 +208,48 @@ async fn the_policy_attribute_is_validated_as_a_queue_policy() {
     );
     sqs.set_queue_attributes().queue_url(&url).attributes(N::Policy, &pattern).send().await.unwrap();
 }
+
+#[tokio::test]
+async fn sample_queue_policies_grant_exactly_what_their_conditions_say() {
+    let s = TestServer::start().await;
+    let (owner, partner) = (s.account().await, s.account().await);
+    let sqs_owner = s.sqs(&owner);
+    let url = sqs_owner.create_queue().queue_name("orders").send().await.unwrap().queue_url().unwrap().to_owned();
+    let partner_sqs = s.sqs(&partner);
+    let send = |body: &'static str| partner_sqs.send_message().queue_url(&url).message_body(body).send();
+
+    // Deny without TLS, allow the partner account (named by its bare id): every Sluice
+    // request is over TLS, so the Deny never fires and the Allow does.
+    let policy = sample("queue-deny-insecure-transport.json", &owner.id, &partner.id);
+    sqs_owner.set_queue_attributes().queue_url(&url).attributes(N::Policy, &policy).send().await.unwrap();
+    send("over tls").await.unwrap();
+
+    // The IP-restricted sample, its principal made the partner's root: the office ranges
+    // do not include the test client's loopback address, so the partner is refused ...
+    let ip = sample("queue-ip-restricted.json", &owner.id, &partner.id).replace(
+        &format!("arn:aws:iam::{}:role/order-producer", partner.id),
+        &format!("arn:aws:iam::{}:root", partner.id),
+    );
+    sqs_owner.set_queue_attributes().queue_url(&url).attributes(N::Policy, &ip).send().await.unwrap();
+    assert_eq!(error_code(&send("from outside").await.unwrap_err()), "AccessDenied");
+    // ... and allowed once loopback is one of them.
+    let ip = ip.replace("203.0.113.0/24", "127.0.0.0/8");
+    sqs_owner.set_queue_attributes().queue_url(&url).attributes(N::Policy, &ip).send().await.unwrap();
+    send("from the office").await.unwrap();
+    let got = partner_sqs.get_queue_url().queue_name("orders").queue_owner_aws_account_id(&owner.id).send().await;
+    assert_eq!(got.unwrap().queue_url(), Some(url.as_str()), "GetQueueUrl is granted too");
+
+    // Service-principal samples allow only their services: an account caller gains nothing.
+    let sns = sample("queue-sns-fan-in.json", &owner.id, &partner.id).replace("orders-fanin", "orders");
+    sqs_owner.set_queue_attributes().queue_url(&url).attributes(N::Policy, &sns).send().await.unwrap();
+    assert_eq!(error_code(&send("not a topic").await.unwrap_err()), "AccessDenied");
+
+    let n = sqs_owner
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(N::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(n.attributes().unwrap()[&N::ApproximateNumberOfMessages], "2", "refused sends enqueued nothing");
+}
