@@ -4,6 +4,7 @@
 pub mod credentials;
 pub mod principal;
 pub mod sigv4;
+pub mod token;
 
 pub use principal::Principal;
 
