@@ -125,6 +125,57 @@ pub enum AdminCommand {
     /// Accounts (tenants).
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Service integrations (storage events, topics) and their bearer tokens.
+    #[command(subcommand)]
+    Integration(IntegrationCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntegrationCommand {
+    /// Register an integration; prints its id and a first token.
+    Create {
+        /// The registering account (the integration's source account).
+        #[arg(long)]
+        account: String,
+        /// The service principal it speaks as: s3.amazonaws.com or sns.amazonaws.com.
+        #[arg(long)]
+        service: String,
+        /// A bucket name (S3) or a topic ARN of this account (SNS) it may claim; repeatable.
+        #[arg(long = "source", required = true)]
+        sources: Vec<String>,
+        /// Lifetime of the token in seconds (at most 90 days).
+        #[arg(long, default_value_t = 30 * 24 * 3600)]
+        lifetime_seconds: i64,
+    },
+    /// List an account's integrations.
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    /// Issue another token for an integration (earlier tokens stay valid until they expire).
+    Token {
+        #[arg(long)]
+        account: String,
+        id: String,
+        #[arg(long, default_value_t = 30 * 24 * 3600)]
+        lifetime_seconds: i64,
+    },
+    /// Revoke an integration: none of its tokens is accepted any more.
+    Revoke {
+        #[arg(long)]
+        account: String,
+        id: String,
+    },
+    /// Make a new key sign the account's tokens (tokens of older keys stay valid).
+    RotateKey {
+        #[arg(long)]
+        account: String,
+    },
+    /// Retire every signing key of the account but the newest: their tokens stop working.
+    RetireOldKeys {
+        #[arg(long)]
+        account: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -267,9 +318,46 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
         AdminCommand::Account(AccountCommand::RotateRootKey { id }) => {
             tenancy.rotate_root_key(&id).await.map(|a| print!("{}", a.credentials_profile(&a.name)))
         }
+        AdminCommand::Integration(command) => integration(&tenancy, command).await,
     };
     database.close(false).await;
     Ok(result?)
+}
+
+async fn integration(tenancy: &Tenancy, command: IntegrationCommand) -> Result<(), crate::tenancy::TenancyError> {
+    use secrecy::ExposeSecret;
+    let print_token = |t: crate::tenancy::integrations::IssuedToken| {
+        println!("integration: {}", t.integration_id);
+        println!("expires: {}", t.expires_at.format("%Y-%m-%dT%H:%M:%SZ"));
+        println!("token: {}", t.token.expose_secret());
+    };
+    match command {
+        IntegrationCommand::Create { account, service, sources, lifetime_seconds } => {
+            let i = tenancy.create_integration(&account, &service, &sources).await?;
+            print_token(tenancy.issue_integration_token(&account, &i.id, lifetime_seconds).await?);
+        }
+        IntegrationCommand::List { account } => {
+            println!("{:<22}{:<20}{:<10}SOURCES", "ID", "SERVICE", "STATUS");
+            for i in tenancy.list_integrations(&account).await? {
+                let status = if i.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{:<22}{:<20}{:<10}{}", i.id, i.service, status, i.sources.join(","));
+            }
+        }
+        IntegrationCommand::Token { account, id, lifetime_seconds } => {
+            print_token(tenancy.issue_integration_token(&account, &id, lifetime_seconds).await?);
+        }
+        IntegrationCommand::Revoke { account, id } => {
+            tenancy.revoke_integration(&account, &id).await?;
+            println!("integration {id} revoked");
+        }
+        IntegrationCommand::RotateKey { account } => {
+            println!("signing key {} now signs new tokens", tenancy.rotate_signing_key(&account).await?);
+        }
+        IntegrationCommand::RetireOldKeys { account } => {
+            println!("{} signing key(s) retired", tenancy.retire_old_signing_keys(&account).await?);
+        }
+    }
+    Ok(())
 }
 
 /// Runs `sluice policy simulate`; returns the report.

@@ -130,7 +130,8 @@ fn alg_or_malformed(token: &str) -> TokenError {
 
 /// The verification keys Sluice accepts, by `kid`, and the issuer and audience it expects.
 pub struct Verifier {
-    keys: HashMap<String, DecodingKey>,
+    /// kid → (key, the account whose tokens it signs).
+    keys: HashMap<String, (DecodingKey, String)>,
     validation: Validation,
 }
 
@@ -146,10 +147,11 @@ impl Verifier {
         Self { keys: HashMap::new(), validation }
     }
 
-    /// Adds a verification key (SubjectPublicKeyInfo PEM of an Ed25519 key).
-    pub fn add_key(&mut self, kid: &str, public_pem: &str) -> Result<(), TokenError> {
+    /// Adds a verification key (SubjectPublicKeyInfo PEM of an Ed25519 key) that signs the
+    /// tokens of `account` only.
+    pub fn add_key(&mut self, kid: &str, public_pem: &str, account: &str) -> Result<(), TokenError> {
         let key = DecodingKey::from_ed_pem(public_pem.as_bytes()).map_err(|_| TokenError::Malformed)?;
-        self.keys.insert(kid.to_owned(), key);
+        self.keys.insert(kid.to_owned(), (key, account.to_owned()));
         Ok(())
     }
 
@@ -163,7 +165,7 @@ impl Verifier {
         if header.alg != ALGORITHM {
             return Err(TokenError::WrongAlgorithm);
         }
-        let key = header.kid.as_deref().and_then(|k| self.keys.get(k)).ok_or(TokenError::UnknownKey)?;
+        let (key, owner) = header.kid.as_deref().and_then(|k| self.keys.get(k)).ok_or(TokenError::UnknownKey)?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| match e.kind() {
             ErrorKind::InvalidSignature => TokenError::BadSignature,
             ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
@@ -172,6 +174,10 @@ impl Verifier {
             _ => TokenError::Malformed,
         })?;
         let c = data.claims;
+        if &c.acct != owner {
+            // A key of one account never vouches for another.
+            return Err(TokenError::UnknownKey);
+        }
         if c.exp - c.nbf > MAX_LIFETIME_SECONDS {
             return Err(TokenError::LifetimeTooLong);
         }
@@ -211,7 +217,7 @@ mod tests {
     fn setup() -> (SigningKey, Verifier) {
         let key = SigningKey::generate("k1").unwrap();
         let mut v = Verifier::new(ISS, AUD);
-        v.add_key(&key.kid, &key.public_pem).unwrap();
+        v.add_key(&key.kid, &key.public_pem, "111122223333").unwrap();
         (key, v)
     }
 
@@ -279,6 +285,13 @@ mod tests {
     }
 
     #[test]
+    fn a_key_vouches_only_for_its_own_account() {
+        let (key, v) = setup();
+        let other = key.sign(&Claims { acct: "444455556666".into(), ..claims() }).unwrap();
+        assert_eq!(v.verify(&other, NOW), Err(TokenError::UnknownKey));
+    }
+
+    #[test]
     fn key_urls_in_the_header_are_ignored() {
         let (key, v) = setup();
         // A jku/x5u header added by an attacker changes the signed header: the signature no
@@ -324,11 +337,11 @@ mod tests {
     fn a_rotated_key_set_accepts_old_and_new_tokens_until_the_old_key_is_dropped() {
         let (old, mut v) = setup();
         let new = SigningKey::generate("k2").unwrap();
-        v.add_key(&new.kid, &new.public_pem).unwrap();
+        v.add_key(&new.kid, &new.public_pem, "111122223333").unwrap();
         let (t_old, t_new) = (old.sign(&claims()).unwrap(), new.sign(&claims()).unwrap());
         assert!(v.verify(&t_old, NOW).is_ok() && v.verify(&t_new, NOW).is_ok());
         let mut after = Verifier::new(ISS, AUD);
-        after.add_key(&new.kid, &new.public_pem).unwrap();
+        after.add_key(&new.kid, &new.public_pem, "111122223333").unwrap();
         assert_eq!(after.verify(&t_old, NOW), Err(TokenError::UnknownKey));
         assert!(after.verify(&t_new, NOW).is_ok());
     }

@@ -2,6 +2,7 @@
 //! bound parameters. Also the managed local PostgreSQL used by `serve` and the tests.
 
 pub mod iam;
+pub mod integrations;
 pub mod local_pg;
 pub mod messages;
 pub mod moves;

@@ -89,11 +89,14 @@ impl PgStore {
 }
 
 impl PgStore {
-    /// Whether anything sealed is stored (access keys or messages).
+    /// Whether anything sealed is stored (access keys, messages, token signing keys).
     pub async fn holds_sealed_data(&self) -> Result<bool, StoreError> {
-        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM access_keys) OR EXISTS (SELECT 1 FROM messages)")
-            .fetch_one(self.db())
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM access_keys) OR EXISTS (SELECT 1 FROM messages) \
+             OR EXISTS (SELECT 1 FROM integration_signing_keys)",
+        )
+        .fetch_one(self.db())
+        .await?)
     }
 
     /// The oldest access key of an account (its root key in the foundation).

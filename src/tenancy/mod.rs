@@ -2,6 +2,7 @@
 //! minimal form: an account with a root access key. Users, groups and policies come later.
 
 pub mod accounts;
+pub mod integrations;
 pub mod principals;
 
 pub use accounts::{NewAccount, Tenancy};

@@ -16,6 +16,7 @@ mod cross_account;
 mod dead_letters;
 mod durability;
 mod instances;
+mod integrations;
 mod messages;
 mod new_user;
 mod node_sdk;
