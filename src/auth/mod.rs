@@ -4,7 +4,6 @@
 pub mod credentials;
 pub mod principal;
 pub mod sigv4;
-pub mod token;
 
 pub use principal::Principal;
 

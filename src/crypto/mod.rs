@@ -7,6 +7,7 @@
 
 pub mod master;
 pub mod seal;
+pub mod token;
 
 pub use master::MasterKey;
 pub use seal::{Context, Sealer};

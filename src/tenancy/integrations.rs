@@ -12,8 +12,8 @@ use zeroize::Zeroizing;
 
 use super::TenancyError;
 use super::accounts::{Tenancy, new_id};
-use crate::auth::token::{Claims, MAX_LIFETIME_SECONDS, SigningKey, Verifier};
 use crate::crypto::Context;
+use crate::crypto::token::{Claims, MAX_LIFETIME_SECONDS, SigningKey, Verifier};
 use crate::store::integrations::{IntegrationRow, SigningKeyRow, SourceClaim};
 
 /// The service principals an integration may speak as.

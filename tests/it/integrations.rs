@@ -1,7 +1,7 @@
 //! Service integrations: registration, the sources they may claim, and their bearer tokens.
 
 use secrecy::ExposeSecret;
-use sluice::auth::token::TokenError;
+use sluice::crypto::token::TokenError;
 use sluice::tenancy::TenancyError;
 
 use crate::harness::TestServer;
