@@ -7,8 +7,9 @@
 //! - [`auth`]: turns a request into a [`auth::Principal`] by verifying SigV4.
 //! - [`policy`]: pure authorization; the only maker of the `Authorized<T>` proof handlers need.
 //! - [`queue`]: SQS semantics — names, attributes, messages, receipt handles, MD5s.
-//! - [`tenancy`]: accounts and their keys (admin side).
-//! - [`crypto`]: the sealed format and the master key. Pure, no database.
+//! - [`tenancy`]: accounts, users, policies, keys and service integrations (admin side).
+//! - [`events`]: storage notifications turned into the message bodies AWS's services send.
+//! - [`crypto`]: the sealed format, the master key and the integration-token codec. No database.
 //! - [`store`]: every SQL statement, the migrations, and the managed local PostgreSQL.
 //! - [`clock`]: the injected time every rule reads.
 //! - [`app`]: wires the parts and starts the HTTPS server; [`config`]: typed settings;
