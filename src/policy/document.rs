@@ -421,3 +421,46 @@ pub fn parse(text: &str, kind: Kind) -> Result<Policy, PolicyError> {
     }
     Ok(Policy { version, id, statements })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement(i: usize, principals: usize) -> String {
+        let aws: Vec<String> =
+            (0..principals).map(|n| format!("\"arn:aws:iam::{:012}:root\"", 100_000_000_000u64 + n as u64)).collect();
+        format!(
+            r#"{{"Sid":"s{i}","Effect":"Allow","Principal":{{"AWS":[{}]}},"Action":"sqs:SendMessage","Resource":"*"}}"#,
+            aws.join(",")
+        )
+    }
+
+    fn doc(statements: usize, principals: usize) -> String {
+        let s: Vec<String> = (0..statements).map(|i| statement(i, principals)).collect();
+        format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, s.join(","))
+    }
+
+    #[test]
+    fn queue_policies_hold_sqs_limits_on_statements_and_principals() {
+        assert!(parse(&doc(20, 1), Kind::Queue).is_ok());
+        let e = parse(&doc(21, 1), Kind::Queue).unwrap_err();
+        assert!(e.reason.contains("21 statements"), "{e}");
+        assert!(parse(&doc(1, 50), Kind::Queue).is_ok());
+        let e = parse(&doc(1, 51), Kind::Queue).unwrap_err();
+        assert!(e.reason.contains("51 principals"), "{e}");
+    }
+
+    #[test]
+    fn queue_policies_hold_sqs_size_limit_counting_bytes() {
+        let base = doc(1, 1);
+        let pad = |n: usize| format!("{}{}", &base[..base.len() - 1], format_args!(",\"Id\":\"{}\"}}", "x".repeat(n)));
+        let fill = MAX_QUEUE_POLICY_BYTES - pad(0).len();
+        assert_eq!(pad(fill).len(), MAX_QUEUE_POLICY_BYTES);
+        assert!(parse(&pad(fill), Kind::Queue).is_ok());
+        let e = parse(&pad(fill + 1), Kind::Queue).unwrap_err();
+        assert!(e.reason.contains("the limit is 8192"), "{e}");
+        // Identity policies have IAM's smaller limit.
+        let e = parse(&pad(fill), Kind::Identity).unwrap_err();
+        assert!(e.reason.contains("the limit is 6144"), "{e}");
+    }
+}
