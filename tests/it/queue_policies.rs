@@ -253,3 +253,67 @@ async fn sample_queue_policies_grant_exactly_what_their_conditions_say() {
         .unwrap();
     assert_eq!(n.attributes().unwrap()[&N::ApproximateNumberOfMessages], "2", "refused sends enqueued nothing");
 }
+
+#[tokio::test]
+async fn actions_sqs_never_allows_across_accounts_stay_denied_whatever_the_queue_policy_grants() {
+    let s = TestServer::start().await;
+    let (owner, partner) = (s.account().await, s.account().await);
+    let sqs_owner = s.sqs(&owner);
+    let url = sqs_owner.create_queue().queue_name("open").send().await.unwrap().queue_url().unwrap().to_owned();
+    let everything = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":"sqs:*","Resource":"arn:aws:sqs:local:{}:open"}}]}}"#,
+        partner.id, owner.id
+    );
+    sqs_owner.set_queue_attributes().queue_url(&url).attributes(N::Policy, &everything).send().await.unwrap();
+    let b = s.sqs(&partner);
+
+    // Message actions work across accounts.
+    b.send_message().queue_url(&url).message_body("hello").send().await.unwrap();
+    let got = b.receive_message().queue_url(&url).send().await.unwrap();
+    let handle = got.messages()[0].receipt_handle().unwrap().to_owned();
+    b.change_message_visibility().queue_url(&url).receipt_handle(&handle).visibility_timeout(5).send().await.unwrap();
+    b.delete_message().queue_url(&url).receipt_handle(&handle).send().await.unwrap();
+    b.get_queue_attributes().queue_url(&url).attribute_names(N::All).send().await.unwrap();
+
+    // Management actions never do, and the refusal says why.
+    let denied = [
+        error_and_message(b.set_queue_attributes().queue_url(&url).attributes(N::DelaySeconds, "5").send().await),
+        error_and_message(b.delete_queue().queue_url(&url).send().await),
+        error_and_message(b.tag_queue().queue_url(&url).tags("k", "v").send().await),
+        error_and_message(b.untag_queue().queue_url(&url).tag_keys("k").send().await),
+        error_and_message(b.list_queue_tags().queue_url(&url).send().await),
+        error_and_message(
+            b.add_permission()
+                .queue_url(&url)
+                .label("x")
+                .aws_account_ids(&partner.id)
+                .actions("SendMessage")
+                .send()
+                .await,
+        ),
+        error_and_message(b.remove_permission().queue_url(&url).label("x").send().await),
+    ];
+    for (i, (code, msg)) in denied.iter().enumerate() {
+        assert_eq!(code, "AccessDenied", "case {i}");
+        assert!(msg.contains("cannot be performed across accounts"), "case {i}: {msg}");
+    }
+    // Nothing changed.
+    let attrs = sqs_owner.get_queue_attributes().queue_url(&url).attribute_names(N::All).send().await.unwrap();
+    let attrs = attrs.attributes().unwrap();
+    assert_eq!(attrs[&N::DelaySeconds], "0");
+    assert_eq!(attrs[&N::Policy], everything);
+}
+
+fn error_and_message<T, E>(r: Result<T, aws_sdk_sqs::error::SdkError<E>>) -> (String, String)
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    match r {
+        Ok(_) => ("Ok".into(), String::new()),
+        Err(e) => {
+            let meta =
+                e.as_service_error().map(|s| (s.code().unwrap_or("").to_owned(), s.message().unwrap_or("").to_owned()));
+            meta.unwrap_or_else(|| ("no service error".into(), format!("{e:?}")))
+        }
+    }
+}
