@@ -94,3 +94,19 @@ async fn integration_tokens_overlap_on_rotation_and_end_with_revocation_or_key_r
         assert!(!String::from_utf8_lossy(&sealed).contains("PRIVATE KEY"));
     }
 }
+
+#[tokio::test]
+async fn deleting_an_account_removes_its_integrations_keys_and_bucket_claims() {
+    let s = TestServer::start().await;
+    let (a, b) = (s.account().await, s.account().await);
+    let bucket = bucket();
+    let i = s.tenancy.create_integration(&a.id, "s3.amazonaws.com", std::slice::from_ref(&bucket)).await.unwrap();
+    let t = s.tenancy.issue_integration_token(&a.id, &i.id, 3600).await.unwrap();
+    let now = sluice::clock::Clock::now(s.clock.as_ref()).timestamp();
+    s.tenancy.delete_account(&a.id).await.unwrap();
+    // Its signing keys are gone, so its tokens name a key nobody knows.
+    let v = s.tenancy.token_verifier().await.unwrap();
+    assert_eq!(v.verify(t.token.expose_secret(), now), Err(TokenError::UnknownKey));
+    // The bucket is free for another account.
+    s.tenancy.create_integration(&b.id, "s3.amazonaws.com", &[bucket]).await.unwrap();
+}
