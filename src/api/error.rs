@@ -243,6 +243,8 @@ impl From<crate::tenancy::TenancyError> for ApiError {
             T::DeleteConflict(_) => Code::DeleteConflict,
             T::Store(e) => return Self::internal(e),
             T::Crypto(e) => return Self::internal(e),
+            T::Token(crate::crypto::token::TokenError::LifetimeTooLong) => Code::InvalidInput,
+            T::Token(e) => return Self::internal(e),
         };
         Self::new(code, e.to_string())
     }

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::TenancyError;
 use super::accounts::{Tenancy, new_id};
 use crate::crypto::Context;
-use crate::crypto::token::{Claims, MAX_LIFETIME_SECONDS, SigningKey, Verifier};
+use crate::crypto::token::{Claims, MAX_LIFETIME_SECONDS, SigningKey, TokenError, Verifier};
 use crate::store::integrations::{IntegrationRow, SigningKeyRow, SourceClaim};
 
 /// The service principals an integration may speak as.
@@ -159,7 +159,7 @@ impl Tenancy {
             nbf: now.timestamp(),
             exp: expires_at.timestamp(),
         };
-        let token = key.sign(&claims).map_err(|e| TenancyError::InvalidInput(e.to_string()))?;
+        let token = key.sign(&claims)?;
         Ok(IssuedToken { integration_id: integration.id, token: SecretString::from(token), expires_at })
     }
 
@@ -171,12 +171,12 @@ impl Tenancy {
         };
         let pem = self.sealer.open(&row.private_sealed, &signing_key_context(account, &row.kid))?;
         let pem = String::from_utf8(pem.to_vec())
-            .map_err(|_| TenancyError::InvalidInput("a stored signing key is not PEM".into()))?;
+            .map_err(|_| TokenError::Signing("a stored signing key is not PEM".into()))?;
         Ok(SigningKey::from_parts(row.kid, Zeroizing::new(pem), row.public_pem))
     }
 
     async fn new_signing_key(&self, account: &str) -> Result<SigningKey, TenancyError> {
-        let key = SigningKey::generate(new_id("K", 16)?).map_err(|e| TenancyError::InvalidInput(e.to_string()))?;
+        let key = SigningKey::generate(new_id("K", 16)?)?;
         let sealed = self.sealer.seal(key.private_pem().as_bytes(), &signing_key_context(account, &key.kid))?;
         let row = SigningKeyRow {
             kid: key.kid.clone(),
@@ -210,7 +210,7 @@ impl Tenancy {
     pub async fn token_verifier(&self) -> Result<Verifier, TenancyError> {
         let mut v = Verifier::new(TOKEN_ISSUER, TOKEN_AUDIENCE);
         for (kid, account, pem) in self.store.verification_keys().await? {
-            v.add_key(&kid, &pem, &account).map_err(|e| TenancyError::InvalidInput(e.to_string()))?;
+            v.add_key(&kid, &pem, &account)?;
         }
         Ok(v)
     }

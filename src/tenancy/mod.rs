@@ -34,6 +34,8 @@ pub enum TenancyError {
     Store(StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Token(#[from] crate::crypto::token::TokenError),
 }
 
 impl From<StoreError> for TenancyError {
