@@ -34,27 +34,27 @@ impl PgStore {
     /// Registers an integration and claims its sources for its account, all or nothing.
     pub async fn insert_integration(&self, row: &IntegrationRow) -> Result<SourceClaim, StoreError> {
         let mut tx = self.db().begin().await?;
-        for source in &row.sources {
-            sqlx::query(
-                "INSERT INTO integration_source_owners (service, source, account_id) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&row.service)
-            .bind(source)
-            .bind(&row.account_id)
-            .execute(&mut *tx)
-            .await?;
-            let owner: String = sqlx::query_scalar(
-                "SELECT account_id FROM integration_source_owners WHERE service = $1 AND source = $2",
-            )
-            .bind(&row.service)
-            .bind(source)
-            .fetch_one(&mut *tx)
-            .await?;
-            if owner != row.account_id {
-                tx.rollback().await?;
-                return Ok(SourceClaim::OwnedElsewhere(source.clone()));
-            }
+        sqlx::query(
+            "INSERT INTO integration_source_owners (service, source, account_id) \
+             SELECT $1, unnest($2::text[]), $3 ON CONFLICT DO NOTHING",
+        )
+        .bind(&row.service)
+        .bind(&row.sources)
+        .bind(&row.account_id)
+        .execute(&mut *tx)
+        .await?;
+        let taken: Option<String> = sqlx::query_scalar(
+            "SELECT source FROM integration_source_owners \
+             WHERE service = $1 AND source = ANY($2) AND account_id <> $3 ORDER BY source LIMIT 1",
+        )
+        .bind(&row.service)
+        .bind(&row.sources)
+        .bind(&row.account_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(source) = taken {
+            tx.rollback().await?;
+            return Ok(SourceClaim::OwnedElsewhere(source));
         }
         sqlx::query(
             "INSERT INTO integrations (id, account_id, service, sources, created_at) VALUES ($1, $2, $3, $4, $5)",
