@@ -67,20 +67,29 @@ impl PgStore {
     /// Deletes a user; refused (`Conflict`) while it still has keys, policies or groups, as
     /// IAM refuses (DeleteConflict).
     pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
-        let attached: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM access_keys WHERE user_id = $1)
-                 OR EXISTS (SELECT 1 FROM inline_policies WHERE owner_id = $1)
-                 OR EXISTS (SELECT 1 FROM policy_attachments WHERE principal_id = $1)
-                 OR EXISTS (SELECT 1 FROM group_members WHERE user_id = $1)",
+        self.delete_unattached(
+            "WITH gone AS (DELETE FROM users WHERE id = $1
+                 AND NOT EXISTS (SELECT 1 FROM access_keys WHERE user_id = $1)
+                 AND NOT EXISTS (SELECT 1 FROM inline_policies WHERE owner_id = $1)
+                 AND NOT EXISTS (SELECT 1 FROM policy_attachments WHERE principal_id = $1)
+                 AND NOT EXISTS (SELECT 1 FROM group_members WHERE user_id = $1) RETURNING 1)
+             SELECT EXISTS (SELECT 1 FROM gone), EXISTS (SELECT 1 FROM users WHERE id = $1)",
+            id,
+            "user with keys, policies or groups",
         )
-        .bind(id)
-        .fetch_one(self.db())
-        .await?;
-        if attached {
-            return Err(StoreError::Conflict("user with keys, policies or groups"));
+        .await
+    }
+
+    /// Runs a `WITH gone AS (DELETE … RETURNING 1) SELECT deleted, still_there` statement:
+    /// true when deleted, false when there was no such row, `Conflict(what)` when the row is
+    /// still there because something is attached to it. One round trip, no window between
+    /// the check and the delete.
+    async fn delete_unattached(&self, sql: &'static str, id: &str, what: &'static str) -> Result<bool, StoreError> {
+        let (deleted, remains): (bool, bool) = sqlx::query_as(sql).bind(id).fetch_one(self.db()).await?;
+        if !deleted && remains {
+            return Err(StoreError::Conflict(what));
         }
-        let r = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(self.db()).await?;
-        Ok(r.rows_affected() == 1)
+        Ok(deleted)
     }
 
     pub async fn insert_group(&self, g: &GroupRow) -> Result<(), StoreError> {
@@ -382,19 +391,16 @@ impl PgStore {
 
     /// Deletes a group with no members, policies or attachments left.
     pub async fn delete_group(&self, id: &str) -> Result<bool, StoreError> {
-        let attached: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM group_members WHERE group_id = $1)
-                 OR EXISTS (SELECT 1 FROM inline_policies WHERE owner_id = $1)
-                 OR EXISTS (SELECT 1 FROM policy_attachments WHERE principal_id = $1)",
+        self.delete_unattached(
+            "WITH gone AS (DELETE FROM groups WHERE id = $1
+                 AND NOT EXISTS (SELECT 1 FROM group_members WHERE group_id = $1)
+                 AND NOT EXISTS (SELECT 1 FROM inline_policies WHERE owner_id = $1)
+                 AND NOT EXISTS (SELECT 1 FROM policy_attachments WHERE principal_id = $1) RETURNING 1)
+             SELECT EXISTS (SELECT 1 FROM gone), EXISTS (SELECT 1 FROM groups WHERE id = $1)",
+            id,
+            "group with members or policies",
         )
-        .bind(id)
-        .fetch_one(self.db())
-        .await?;
-        if attached {
-            return Err(StoreError::Conflict("group with members or policies"));
-        }
-        let r = sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(self.db()).await?;
-        Ok(r.rows_affected() == 1)
+        .await
     }
 
     /// Managed policies attached to a user or group: (name, path).
