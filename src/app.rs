@@ -310,6 +310,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
             store.clone(),
             sealer.clone(),
             Arc::new(SystemClock),
+            clock.clone(),
             chrono::TimeDelta::seconds(config.presign_max_expires_seconds as i64),
             chrono::TimeDelta::seconds(config.cache_ttl_seconds as i64),
         ),
@@ -322,7 +323,14 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
     let bootstrap_files = if config.bootstrap { Some(bootstrap(&config, &tenancy, &public_url).await?) } else { None };
 
     let mut server = HttpServer::new(move || {
-        ActixApp::new().app_data(state.clone()).default_service(web::to(crate::api::http::entry))
+        ActixApp::new()
+            .app_data(state.clone())
+            .service(
+                web::resource("/events/s3/{account}/{queue}")
+                    .route(web::post().to(crate::api::events::s3))
+                    .route(web::head().to(crate::api::events::probe)),
+            )
+            .default_service(web::to(crate::api::http::entry))
     })
     .client_request_timeout(Duration::from_secs(config.request_timeout_seconds))
     .client_disconnect_timeout(Duration::from_secs(5))

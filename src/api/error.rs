@@ -47,6 +47,7 @@ pub enum Code {
     MissingAuthenticationToken,
     IncompleteSignature,
     InvalidClientTokenId,
+    ExpiredToken,
     SignatureDoesNotMatch,
     RequestExpired,
     RequestEntityTooLarge,
@@ -97,6 +98,7 @@ impl Code {
             MissingAuthenticationToken => ("MissingAuthenticationToken", "MissingAuthenticationToken", 403, true),
             IncompleteSignature => ("IncompleteSignature", "IncompleteSignature", 400, true),
             InvalidClientTokenId => ("InvalidClientTokenId", "InvalidClientTokenId", 403, true),
+            ExpiredToken => ("ExpiredToken", "ExpiredToken", 403, true),
             SignatureDoesNotMatch => ("SignatureDoesNotMatch", "SignatureDoesNotMatch", 403, true),
             RequestExpired => ("RequestExpired", "RequestExpired", 400, true),
             RequestEntityTooLarge => ("RequestEntityTooLarge", "RequestEntityTooLarge", 413, true),
@@ -218,6 +220,8 @@ impl From<AuthError> for ApiError {
             AuthError::UnknownKey | AuthError::SessionTokenNotSupported | AuthError::Disabled => {
                 Code::InvalidClientTokenId
             }
+            AuthError::Token(crate::crypto::token::TokenError::Expired) => Code::ExpiredToken,
+            AuthError::Token(_) | AuthError::Revoked => Code::InvalidClientTokenId,
             AuthError::Store(e) => return Self::internal(e),
             AuthError::Crypto(e) => return Self::internal(e),
         };
@@ -247,6 +251,12 @@ impl From<crate::tenancy::TenancyError> for ApiError {
             T::Token(e) => return Self::internal(e),
         };
         Self::new(code, e.to_string())
+    }
+}
+
+impl From<crate::events::EventError> for ApiError {
+    fn from(e: crate::events::EventError) -> Self {
+        Self::new(Code::InvalidParameterValue, e.to_string())
     }
 }
 

@@ -23,7 +23,11 @@ fn protocol(req: &HttpRequest) -> Protocol {
 }
 
 /// Reads the body, refusing it past `limit` (by Content-Length up front, or while reading).
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+pub(crate) async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
     let too_large =
         || ApiError::new(Code::RequestEntityTooLarge, format!("The request body exceeds the limit of {limit} bytes."));
     let declared = header(req, "content-length").and_then(|v| v.parse::<usize>().ok());
@@ -43,21 +47,35 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
 }
 
 /// The global condition keys of a request.
-fn request_context(p: &crate::auth::Principal, req: &HttpRequest, region: &str) -> crate::policy::context::Context {
+pub(crate) fn request_context(
+    p: &crate::auth::Principal,
+    req: &HttpRequest,
+    region: &str,
+) -> crate::policy::context::Context {
     let mut ctx = crate::policy::context::Context::new();
     let now = chrono::Utc::now();
+    ctx.set("aws:SecureTransport", "true")
+        .set("aws:CurrentTime", now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .set("aws:EpochTime", now.timestamp().to_string())
+        .set("aws:RequestedRegion", region);
+    if let Some(svc) = &p.service {
+        // A service delivering for a source of the registering account: no principal
+        // account, ARN or source IP (the source's ARN is added per delivery).
+        ctx.set("aws:PrincipalIsAWSService", "true")
+            .set("aws:PrincipalServiceName", svc.service.clone())
+            .set("aws:SourceAccount", svc.account_id.clone())
+            .set("aws:SourceOwner", svc.account_id.clone());
+        return ctx;
+    }
     let kind = match p.kind {
-        crate::auth::principal::Kind::Root => "Account",
         crate::auth::principal::Kind::User => "User",
+        _ => "Account",
     };
     ctx.set("aws:PrincipalAccount", p.account_id.clone())
         .set("aws:PrincipalArn", p.arn.clone())
         .set("aws:PrincipalType", kind)
-        .set("aws:userid", p.sender_id())
-        .set("aws:SecureTransport", "true")
-        .set("aws:CurrentTime", now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .set("aws:EpochTime", now.timestamp().to_string())
-        .set("aws:RequestedRegion", region);
+        .set("aws:PrincipalIsAWSService", "false")
+        .set("aws:userid", p.sender_id());
     if let Some(name) = &p.user_name {
         ctx.set("aws:username", name.clone());
     }
@@ -65,6 +83,66 @@ fn request_context(p: &crate::auth::Principal, req: &HttpRequest, region: &str) 
         ctx.set("aws:SourceIp", peer.ip().to_string());
     }
     ctx
+}
+
+/// The bearer token of a request, if it carries one.
+pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {
+    let v = header(req, "authorization")?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// What a service integration may do on the SQS API: a topic integration sends (and only
+/// sends) for one of its topics; a storage integration delivers through its event endpoint
+/// alone, so nothing it sends can pass for an arbitrary message.
+fn topic_delivery(
+    req: &HttpRequest,
+    p: &crate::auth::Principal,
+    action: &str,
+) -> Result<Option<std::sync::Arc<crate::events::sns::Delivery>>, ApiError> {
+    let Some(svc) = &p.service else { return Ok(None) };
+    if svc.service != "sns.amazonaws.com" {
+        return Err(ApiError::new(
+            Code::AccessDenied,
+            format!("A {} integration delivers through its event endpoint only.", svc.service),
+        ));
+    }
+    if action != "SendMessage" && action != "SendMessageBatch" {
+        return Err(ApiError::new(
+            Code::AccessDenied,
+            format!("A service integration may only send messages; {action} is not allowed."),
+        ));
+    }
+    let topic = match header(req, "x-sluice-source-arn") {
+        Some(t) => t,
+        None if svc.sources.len() == 1 => svc.sources[0].as_str(),
+        None => {
+            return Err(ApiError::new(
+                Code::MissingParameter,
+                "The integration claims several topics: the X-Sluice-Source-Arn header must name one.",
+            ));
+        }
+    };
+    if !svc.sources.iter().any(|s| s == topic) {
+        let shown: String = topic.chars().take(256).collect();
+        return Err(ApiError::new(
+            Code::AccessDenied,
+            format!("The integration may not deliver for the topic {shown}."),
+        ));
+    }
+    let subject = header(req, "x-sluice-sns-subject").map(str::to_owned);
+    if let Some(s) = &subject {
+        crate::events::sns::check_subject(s)?;
+    }
+    let raw = match header(req, "x-sluice-raw-delivery") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(_) => {
+            return Err(ApiError::new(Code::InvalidParameterValue, "X-Sluice-Raw-Delivery must be true or false."));
+        }
+    };
+    Ok(Some(std::sync::Arc::new(crate::events::sns::Delivery { topic_arn: topic.to_owned(), subject, raw })))
 }
 
 /// Every request lands here.
@@ -193,7 +271,11 @@ async fn handle(
         headers: &headers,
         body: &body,
     };
-    let (principal, service) = match state.auth.authenticate(&sreq).await {
+    let authenticated = match bearer(req) {
+        Some(token) => state.auth.authenticate_bearer(token).await.map(|p| (p, crate::auth::Service::Sqs)),
+        None => state.auth.authenticate(&sreq).await,
+    };
+    let (principal, service) = match authenticated {
         Ok(p) => p,
         Err(e) => return (Err(e.into()), "-", account),
     };
@@ -240,6 +322,10 @@ async fn handle(
             account,
         );
     };
+    let topic = match topic_delivery(req, &principal, spec.name) {
+        Ok(t) => t,
+        Err(e) => return (Err(e), spec.name, account),
+    };
     let identity = match &principal.user_id {
         Some(id) => match state.tenancy.identity_policies(id).await {
             Ok(p) => p,
@@ -247,7 +333,10 @@ async fn handle(
         },
         None => std::sync::Arc::new(Vec::new()),
     };
-    let context = request_context(&principal, req, &state.region);
+    let mut context = request_context(&principal, req, &state.region);
+    if let Some(t) = &topic {
+        context.set("aws:SourceArn", t.topic_arn.clone());
+    }
     let call = Call {
         state,
         principal: &principal,
@@ -257,6 +346,7 @@ async fn handle(
         identity,
         context,
         queue_policy_of: None,
+        topic,
     };
     (super::dispatch(&call, input).await, spec.name, account)
 }

@@ -61,7 +61,37 @@ pub const IAM_ACTIONS: &[&str] = &[
     "DeleteGroupPolicy",
     "GetAccessKeyLastUsed",
     "ListPolicies",
+    "CreateServiceIntegration",
+    "ListServiceIntegrations",
+    "CreateServiceIntegrationToken",
+    "RevokeServiceIntegration",
+    "RotateServiceIntegrationSigningKey",
+    "RetireServiceIntegrationSigningKeys",
 ];
+
+/// The integration admin calls (Sluice's own, beside IAM's): what `sluice admin
+/// integration` does, for an account's administrators, decided as `iam:<Action>` on
+/// `arn:aws:iam::ACCOUNT:service-integration/ID` (`…/*` for calls on no one integration).
+fn integration_xml(i: &crate::store::integrations::IntegrationRow) -> String {
+    let sources: String = i.sources.iter().map(|s| el("member", s)).collect();
+    format!(
+        "{}{}{}<Sources>{sources}</Sources>{}{}",
+        el("IntegrationId", &i.id),
+        el("Service", &i.service),
+        el("Status", if i.revoked_at.is_some() { "Revoked" } else { "Active" }),
+        el("CreateDate", &date(i.created_at)),
+        i.revoked_at.map(|t| el("RevokeDate", &date(t))).unwrap_or_default()
+    )
+}
+
+fn token_xml(t: &crate::tenancy::integrations::IssuedToken) -> String {
+    format!(
+        "<Token>{}{}{}</Token>",
+        el("IntegrationId", &t.integration_id),
+        el("BearerToken", t.token.expose_secret()),
+        el("Expiration", &date(t.expires_at))
+    )
+}
 
 /// One IAM or STS call.
 pub struct IamCall<'a> {
@@ -124,6 +154,20 @@ impl IamCall<'_> {
 
     fn user_arn(&self, name: &str) -> String {
         format!("arn:aws:iam::{}:user/{name}", self.account())
+    }
+
+    fn integration_arn(&self, id: &str) -> String {
+        format!("arn:aws:iam::{}:service-integration/{id}", self.account())
+    }
+
+    /// `DurationSeconds` of a token: 60 s to 90 days, 30 days by default.
+    fn lifetime(&self) -> Result<i64, ApiError> {
+        match self.opt("DurationSeconds") {
+            None => Ok(30 * 24 * 3600),
+            Some(d) => d
+                .parse()
+                .map_err(|_| ApiError::new(Code::InvalidInput, format!("DurationSeconds {d} is not a number."))),
+        }
     }
 
     fn group_arn(&self, name: &str) -> String {
@@ -503,6 +547,51 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                 el("CreateDate", &date(p.created_at)),
                 el("UpdateDate", &date(p.updated_at))
             ))
+        }
+        "CreateServiceIntegration" => {
+            call.allow(&iam_action, &call.integration_arn("*"))?;
+            let mut sources = Vec::new();
+            for n in 1.. {
+                match call.opt(&format!("Sources.member.{n}")) {
+                    Some(v) => sources.push(v.to_owned()),
+                    None => break,
+                }
+                if n > crate::tenancy::integrations::MAX_SOURCES {
+                    break;
+                }
+            }
+            let i = t.create_integration(&acct, call.param("Service")?, &sources).await?;
+            let token = t.issue_integration_token(&acct, &i.id, call.lifetime()?).await?;
+            Some(format!("<Integration>{}</Integration>{}", integration_xml(&i), token_xml(&token)))
+        }
+        "ListServiceIntegrations" => {
+            call.allow(&iam_action, &call.integration_arn("*"))?;
+            let all: Vec<String> = t
+                .list_integrations(&acct)
+                .await?
+                .iter()
+                .map(|i| format!("<member>{}</member>", integration_xml(i)))
+                .collect();
+            Some(call.page("Integrations", all)?)
+        }
+        "CreateServiceIntegrationToken" => {
+            let id = call.param("IntegrationId")?;
+            call.allow(&iam_action, &call.integration_arn(id))?;
+            Some(token_xml(&t.issue_integration_token(&acct, id, call.lifetime()?).await?))
+        }
+        "RevokeServiceIntegration" => {
+            let id = call.param("IntegrationId")?;
+            call.allow(&iam_action, &call.integration_arn(id))?;
+            t.revoke_integration(&acct, id).await?;
+            None
+        }
+        "RotateServiceIntegrationSigningKey" => {
+            call.allow(&iam_action, &call.integration_arn("*"))?;
+            Some(el("KeyId", &t.rotate_signing_key(&acct).await?))
+        }
+        "RetireServiceIntegrationSigningKeys" => {
+            call.allow(&iam_action, &call.integration_arn("*"))?;
+            Some(el("Retired", &t.retire_old_signing_keys(&acct).await?.to_string()))
         }
         "ListPolicies" => {
             call.allow(&iam_action, &format!("arn:aws:iam::{acct}:policy/"))?;

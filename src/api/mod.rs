@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod iam;
 pub mod json;
@@ -136,6 +137,8 @@ pub struct Call<'a> {
     pub context: policy::context::Context,
     /// The target queue's ARN and policy, once the dispatcher has read it.
     pub queue_policy_of: Option<(String, Option<Arc<policy::document::Policy>>)>,
+    /// For a topic integration: the topic it delivers for, and how messages are wrapped.
+    pub topic: Option<Arc<crate::events::sns::Delivery>>,
 }
 
 impl Call<'_> {
@@ -194,12 +197,14 @@ pub(crate) fn decide<T>(
     owner: Option<&str>,
     target: T,
 ) -> Result<Authorized<T>, ApiError> {
-    let kind = match p.kind {
-        crate::auth::principal::Kind::Root => PrincipalKind::Root,
-        crate::auth::principal::Kind::User => PrincipalKind::User,
+    let (kind, account) = match p.kind {
+        crate::auth::principal::Kind::Root => (PrincipalKind::Root, Some(p.account_id.as_str())),
+        crate::auth::principal::Kind::User => (PrincipalKind::User, Some(p.account_id.as_str())),
+        // A service principal belongs to no account: only a queue policy can allow it.
+        crate::auth::principal::Kind::Service => (PrincipalKind::Service, None),
     };
     let req = policy::eval::Request {
-        caller: Caller { kind, account: Some(&p.account_id), arn: &p.arn, role_arn: None },
+        caller: Caller { kind, account, arn: &p.arn, role_arn: None },
         action,
         resource,
         resource_owner: owner,
@@ -208,7 +213,8 @@ pub(crate) fn decide<T>(
     let identity: Vec<&policy::document::Policy> = identity.iter().collect();
     // The owner can always repair its queue's policy: a Deny in it cannot lock the owner out
     // of SetQueueAttributes and RemovePermission.
-    let repair = owner == Some(p.account_id.as_str())
+    let repair = account.is_some()
+        && owner == Some(p.account_id.as_str())
         && (action.eq_ignore_ascii_case("sqs:SetQueueAttributes")
             || action.eq_ignore_ascii_case("sqs:RemovePermission"));
     let queue_policy = if repair { None } else { queue_policy };
@@ -355,6 +361,7 @@ fn with_tags<'a>(call: &Call<'a>, input: &impl Targeted) -> Call<'a> {
         identity: call.identity.clone(),
         context,
         queue_policy_of: call.queue_policy_of.clone(),
+        topic: call.topic.clone(),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod credentials;
 pub mod principal;
 pub mod sigv4;
+pub mod token;
 
 pub use principal::Principal;
 
@@ -27,6 +28,10 @@ pub enum AuthError {
     #[error("The security token included in the request is invalid.")]
     Disabled,
     #[error(transparent)]
+    Token(#[from] crate::crypto::token::TokenError),
+    #[error("The bearer token's integration has been revoked or does not exist.")]
+    Revoked,
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
@@ -41,6 +46,7 @@ pub struct Authenticator {
     sealer: Arc<Sealer>,
     clock: Arc<dyn Clock>,
     cache: Arc<CredentialCache>,
+    bearer: Arc<token::BearerAuth>,
 }
 
 /// The services a signature may be scoped to; the scope routes the request.
@@ -63,14 +69,23 @@ impl Service {
 }
 
 impl Authenticator {
+    /// `clock` dates signatures (clients sign with their wall clock); `token_clock` is the
+    /// service's clock, which issued the bearer tokens it checks.
     pub fn new(
         store: PgStore,
         sealer: Arc<Sealer>,
         clock: Arc<dyn Clock>,
+        token_clock: Arc<dyn Clock>,
         max_presign: chrono::TimeDelta,
         cache_ttl: chrono::TimeDelta,
     ) -> Self {
-        Self { max_presign, store, sealer, clock, cache: Arc::new(CredentialCache::new(cache_ttl)) }
+        let bearer = Arc::new(token::BearerAuth::new(store.clone(), token_clock, cache_ttl));
+        Self { max_presign, store, sealer, clock, cache: Arc::new(CredentialCache::new(cache_ttl)), bearer }
+    }
+
+    /// Authenticates a service integration's bearer token.
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, AuthError> {
+        self.bearer.authenticate(token).await
     }
 
     /// Authenticates a request: structure, scope and time first (cheap), then the key,

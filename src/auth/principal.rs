@@ -1,25 +1,46 @@
 //! The authenticated caller.
 
-/// What kind of identity signed the request.
+use std::sync::Arc;
+
+/// What kind of identity made the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// The account root: everything inside its own account.
     Root,
     /// An IAM user of the account.
     User,
+    /// A service integration speaking as a service principal (`s3.amazonaws.com`), on behalf
+    /// of the sources of the account that registered it. Only a queue policy can allow it.
+    Service,
+}
+
+/// A service integration, as its bearer token and registration establish it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCaller {
+    /// The service principal (`s3.amazonaws.com`, `sns.amazonaws.com`).
+    pub service: String,
+    /// The registering account: the `aws:SourceAccount` of its deliveries.
+    pub account_id: String,
+    pub integration_id: String,
+    /// The buckets or topic ARNs it may speak for.
+    pub sources: Vec<String>,
 }
 
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub kind: Kind,
+    /// The caller's account; for a service integration, the registering account.
     pub account_id: String,
-    /// `arn:aws:iam::ACCOUNT:root` or `arn:aws:iam::ACCOUNT:user/PATH/NAME`.
+    /// `arn:aws:iam::ACCOUNT:root`, `arn:aws:iam::ACCOUNT:user/PATH/NAME`, or the service
+    /// principal's name.
     pub arn: String,
+    /// Empty for a bearer caller.
     pub access_key_id: String,
     /// The user's unique id (`AIDA…`) and name.
     pub user_id: Option<String>,
     pub user_name: Option<String>,
+    pub service: Option<Arc<ServiceCaller>>,
 }
 
 impl Principal {
@@ -31,6 +52,7 @@ impl Principal {
             access_key_id: access_key_id.to_owned(),
             user_id: None,
             user_name: None,
+            service: None,
         }
     }
 
@@ -42,12 +64,30 @@ impl Principal {
             access_key_id: access_key_id.to_owned(),
             user_id: Some(user_id.to_owned()),
             user_name: Some(name.to_owned()),
+            service: None,
+        }
+    }
+
+    pub fn service(caller: ServiceCaller) -> Self {
+        Self {
+            kind: Kind::Service,
+            account_id: caller.account_id.clone(),
+            arn: caller.service.clone(),
+            access_key_id: String::new(),
+            user_id: None,
+            user_name: None,
+            service: Some(Arc::new(caller)),
         }
     }
 
     /// `aws:userid`, and the `SenderId` SQS reports for messages this principal sends: the
-    /// account id for a root, the user's unique id for a user.
+    /// account id for a root, the user's unique id for a user, the integration's id for a
+    /// service integration.
     pub fn sender_id(&self) -> &str {
-        self.user_id.as_deref().unwrap_or(&self.account_id)
+        match (&self.user_id, &self.service) {
+            (Some(id), _) => id,
+            (None, Some(s)) => &s.integration_id,
+            (None, None) => &self.account_id,
+        }
     }
 }

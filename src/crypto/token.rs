@@ -128,6 +128,19 @@ fn alg_or_malformed(token: &str) -> TokenError {
     }
 }
 
+/// The `kid` a token's header names (None for a token too long or without a readable
+/// header). Only used to look one of Sluice's own keys up; nothing is fetched.
+pub fn key_id(token: &str) -> Option<String> {
+    if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+        return None;
+    }
+    jsonwebtoken::decode_header(token).ok()?.kid.filter(|k| !k.is_empty() && k.len() <= 64)
+}
+
+/// The issuer and audience of integration tokens.
+pub const TOKEN_ISSUER: &str = "sluice";
+pub const TOKEN_AUDIENCE: &str = "sluice-integrations";
+
 /// The verification keys Sluice accepts, by `kid`, and the issuer and audience it expects.
 pub struct Verifier {
     /// kid → (key, the account whose tokens it signs).

@@ -2,6 +2,7 @@
 //! formats AWS's services deliver (S3 event records). Pure: no HTTP, no SQL.
 
 pub mod s3;
+pub mod sns;
 
 /// Why a notification was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

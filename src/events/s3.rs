@@ -38,6 +38,52 @@ fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(v, |v, k| v.get(k)).and_then(Value::as_str)
 }
 
+/// Converts a webhook body: MinIO's notification (`Records`), or S3's own test message
+/// (`"Event": "s3:TestEvent"`), which a store or bridge posts when a notification is
+/// configured and which is delivered in S3's test-event shape. `now` stands in for a
+/// missing `Time`.
+pub fn parse(body: &[u8], region: &str, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Record>, EventError> {
+    #[derive(Deserialize)]
+    struct Test {
+        #[serde(rename = "Event")]
+        event: String,
+        #[serde(rename = "Bucket")]
+        bucket: String,
+        #[serde(rename = "RequestId", default)]
+        request_id: String,
+        #[serde(rename = "HostId", default)]
+        host_id: String,
+        #[serde(rename = "Time")]
+        time: Option<String>,
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| EventError::Malformed(e.to_string()))?;
+    if v.get("Event").is_none() {
+        return from_minio(body, region);
+    }
+    let t: Test = serde_json::from_value(v).map_err(|e| EventError::Malformed(e.to_string()))?;
+    if t.event != "s3:TestEvent" {
+        return Err(EventError::Malformed(format!(
+            "'{}' is not an event Sluice delivers",
+            t.event.chars().take(64).collect::<String>()
+        )));
+    }
+    if t.bucket.is_empty() || t.bucket.len() > 63 || t.request_id.len() > 128 || t.host_id.len() > 256 {
+        return Err(EventError::Malformed("Bucket, RequestId or HostId is out of bounds".into()));
+    }
+    let time = match &t.time {
+        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map_err(|_| EventError::Malformed(format!("Time '{s}' is not an RFC 3339 time")))?
+            .to_utc(),
+        None => now,
+    };
+    Ok(vec![Record {
+        source_arn: format!("arn:aws:s3:::{}", t.bucket),
+        dedup_key: format!("s3:TestEvent\n{}\n{}\n{}", t.bucket, t.request_id, time.timestamp_millis()),
+        body: test_event(&t.bucket, time, &t.request_id, &t.host_id),
+        bucket: t.bucket,
+    }])
+}
+
 /// Converts a MinIO webhook body; `region` is used when the record carries none.
 pub fn from_minio(body: &[u8], region: &str) -> Result<Vec<Record>, EventError> {
     let n: Notification = serde_json::from_slice(body).map_err(|e| EventError::Malformed(e.to_string()))?;
@@ -251,6 +297,22 @@ mod tests {
         assert!(matches!(from_minio(bad_time.as_bytes(), "local"), Err(EventError::BadRecord { .. })));
         let bad_name = minio("k", "Put");
         assert!(matches!(from_minio(bad_name.as_bytes(), "local"), Err(EventError::BadRecord { .. })));
+    }
+
+    #[test]
+    fn a_posted_test_event_is_delivered_in_s3s_shape() {
+        let now = chrono::Utc::now();
+        let body = br#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2014-10-13T15:57:02.089Z","Bucket":"bucketname","RequestId":"5582815E1AEA5ADF","HostId":"8cLeGAmw"}"#;
+        let recs = parse(body, "local", now).unwrap();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].bucket, "bucketname");
+        assert_eq!(recs[0].source_arn, "arn:aws:s3:::bucketname");
+        let v: Value = serde_json::from_str(&recs[0].body).unwrap();
+        assert_eq!(v["Event"], "s3:TestEvent");
+        assert_eq!(v["Time"], "2014-10-13T15:57:02.089Z");
+        assert!(matches!(parse(br#"{"Event":"s3:Other","Bucket":"b"}"#, "local", now), Err(EventError::Malformed(_))));
+        // A MinIO body goes the MinIO way.
+        assert_eq!(parse(minio("k", "s3:ObjectCreated:Put").as_bytes(), "local", now).unwrap().len(), 1);
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub const MAX_DELAY: i32 = 900;
 pub const VISIBILITY_CAP: TimeDelta = TimeDelta::seconds(43_200);
 /// AWS allows one purge per queue every 60 seconds.
 pub const PURGE_INTERVAL: TimeDelta = TimeDelta::seconds(60);
+/// How long a delivered event is remembered, so that its replay enqueues nothing: 24 hours
+/// (MinIO retries a failed delivery every 3 s until it succeeds, from a persistent queue).
+pub const EVENT_REPLAY_WINDOW_SECONDS: i64 = 24 * 3600;
+
 /// Expired messages deleted per statement by the sweep.
 const SWEEP_BATCH: i64 = 10_000;
 
@@ -377,6 +381,11 @@ impl QueueService {
     }
 
     /// The wake-up hub (its notifier and listener run as background tasks).
+    /// The service's clock's current time.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     pub fn wakeups(&self) -> &Arc<Wakeups> {
         &self.wakeups
     }
@@ -431,6 +440,41 @@ impl QueueService {
             self.wake(q.id);
         }
         Ok(results)
+    }
+
+    /// Delivers events from a service integration: every event is checked first (one bad
+    /// event enqueues none), then those whose `key` this queue has not seen within
+    /// `EVENT_REPLAY_WINDOW` are stored in one statement. Returns (enqueued, duplicates).
+    pub async fn send_events(
+        &self,
+        r: &QueueRef,
+        events: Vec<(String, SendInput)>,
+    ) -> Result<(usize, usize), QueueError> {
+        use sha2::Digest;
+        let q = self.queue(r).await?;
+        let now = self.clock.now();
+        let mut rows = Vec::with_capacity(events.len());
+        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(events.len());
+        let mut duplicates = 0;
+        let mut wake = false;
+        for (key, input) in events {
+            let digest =
+                sha2::Sha256::new().chain_update(q.id.as_bytes()).chain_update(key.as_bytes()).finalize().to_vec();
+            if keys.contains(&digest) {
+                duplicates += 1;
+                continue;
+            }
+            let (row, _, visible_now) = self.prepare(&q, input, now)?;
+            wake |= visible_now;
+            rows.push(row);
+            keys.push(digest);
+        }
+        let expires = now + TimeDelta::seconds(EVENT_REPLAY_WINDOW_SECONDS);
+        let inserted = self.store.insert_messages_once(q.id, &rows, &keys, now, expires).await?;
+        if wake && !inserted.is_empty() {
+            self.wake(q.id);
+        }
+        Ok((inserted.len(), duplicates + rows.len() - inserted.len()))
     }
 
     /// ReceiveMessage: a short poll, or a long poll that sleeps until a send to the queue
@@ -1084,6 +1128,7 @@ impl QueueService {
         let mut removed = 0;
         for (queue_id, retention) in self.store.queue_retentions().await? {
             let cutoff = now - TimeDelta::seconds(retention.into());
+            self.store.delete_expired_receipts(queue_id, now).await?;
             loop {
                 let n = self.store.delete_expired(queue_id, cutoff, SWEEP_BATCH).await?;
                 removed += n;

@@ -78,6 +78,27 @@ impl PgStore {
             .await?)
     }
 
+    /// A live integration of an active account, by id (for bearer authentication).
+    pub async fn live_integration(&self, id: &str) -> Result<Option<IntegrationRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT i.* FROM integrations i JOIN accounts a ON a.id = i.account_id \
+             WHERE i.id = $1 AND i.revoked_at IS NULL AND a.status = 'active'",
+        )
+        .bind(id)
+        .fetch_optional(self.db())
+        .await?)
+    }
+
+    /// One key whose tokens are still accepted: (account, public PEM).
+    pub async fn verification_key(&self, kid: &str) -> Result<Option<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT account_id, public_pem FROM integration_signing_keys WHERE kid = $1 AND retired_at IS NULL",
+        )
+        .bind(kid)
+        .fetch_optional(self.db())
+        .await?)
+    }
+
     pub async fn integrations_of(&self, account_id: &str) -> Result<Vec<IntegrationRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM integrations WHERE account_id = $1 ORDER BY created_at, id")
             .bind(account_id)

@@ -111,6 +111,66 @@ impl PgStore {
         Ok(())
     }
 
+    /// Inserts the messages whose event key (`keys[i]` for `msgs[i]`) has not been seen on
+    /// this queue in an unexpired receipt, and records those keys until `expires_at`; one
+    /// statement, so a replay racing the original enqueues each event once. Keys must be
+    /// distinct. Returns the ids inserted.
+    pub async fn insert_messages_once(
+        &self,
+        queue_id: Uuid,
+        msgs: &[NewMessage],
+        keys: &[Vec<u8>],
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let ids: Vec<Uuid> = msgs.iter().map(|m| m.id).collect();
+        let bodies: Vec<&[u8]> = msgs.iter().map(|m| m.body_sealed.as_slice()).collect();
+        let attrs: Vec<Option<&[u8]>> = msgs.iter().map(|m| m.attributes_sealed.as_deref()).collect();
+        let traces: Vec<Option<&str>> = msgs.iter().map(|m| m.trace_header.as_deref()).collect();
+        let senders: Vec<&str> = msgs.iter().map(|m| m.sender_id.as_str()).collect();
+        let sent: Vec<DateTime<Utc>> = msgs.iter().map(|m| m.sent_at).collect();
+        let visible: Vec<DateTime<Utc>> = msgs.iter().map(|m| m.visible_at).collect();
+        let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let inserted: Vec<(Uuid,)> = sqlx::query_as(
+            "WITH claimed AS (
+                 INSERT INTO event_receipts (queue_id, dedup_key, expires_at)
+                 SELECT $1, k, $11 FROM UNNEST($9::bytea[]) AS k
+                 ON CONFLICT (queue_id, dedup_key) DO UPDATE SET expires_at = EXCLUDED.expires_at
+                     WHERE event_receipts.expires_at <= $10
+                 RETURNING dedup_key)
+             INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at)
+             SELECT $1, m.id, m.body, m.attrs, m.trace, m.sender, m.sent, m.visible
+             FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bytea[])
+                  AS m(id, body, attrs, trace, sender, sent, visible, key)
+             WHERE m.key IN (SELECT dedup_key FROM claimed)
+             RETURNING id",
+        )
+        .bind(queue_id)
+        .bind(ids)
+        .bind(bodies)
+        .bind(attrs)
+        .bind(traces)
+        .bind(senders)
+        .bind(sent)
+        .bind(visible)
+        .bind(keys)
+        .bind(now)
+        .bind(expires_at)
+        .fetch_all(self.db())
+        .await?;
+        Ok(inserted.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Forgets event receipts of a queue whose replay window has passed.
+    pub async fn delete_expired_receipts(&self, queue_id: Uuid, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM event_receipts WHERE queue_id = $1 AND expires_at <= $2")
+            .bind(queue_id)
+            .bind(now)
+            .execute(self.db())
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     /// Takes up to `max` visible messages sent after `not_before` (older ones have expired)
     /// and hides them until `visible_until`, keeping at most `max_inflight` in flight. When
     /// none is taken, also tells when the next message becomes visible by time alone, and

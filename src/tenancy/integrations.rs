@@ -20,9 +20,7 @@ use crate::store::integrations::{IntegrationRow, SigningKeyRow, SourceClaim};
 pub const SERVICES: &[&str] = &["s3.amazonaws.com", "sns.amazonaws.com"];
 /// Most sources one integration may claim.
 pub const MAX_SOURCES: usize = 100;
-/// The issuer and audience of integration tokens.
-pub const TOKEN_ISSUER: &str = "sluice";
-pub const TOKEN_AUDIENCE: &str = "sluice-integrations";
+pub use crate::crypto::token::{TOKEN_AUDIENCE, TOKEN_ISSUER};
 
 /// A token, shown once.
 #[derive(Debug)]
@@ -185,6 +183,8 @@ impl Tenancy {
             public_pem: key.public_pem.clone(),
         };
         self.store.insert_signing_key(&row, self.clock.now()).await?;
+        // Other instances learn the new kid at once rather than after their cache TTL.
+        self.store.caches_changed().await;
         Ok(key)
     }
 

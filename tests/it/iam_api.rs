@@ -4,14 +4,14 @@ use secrecy::ExposeSecret;
 
 use crate::harness::{RawClient, RawResponse, TestServer};
 
-async fn iam(raw: &RawClient, service: &str, form: &[(&str, &str)]) -> RawResponse {
+pub(crate) async fn iam(raw: &RawClient, service: &str, form: &[(&str, &str)]) -> RawResponse {
     let body = serde_urlencoded::to_string(form).unwrap();
     let headers = [("content-type", "application/x-www-form-urlencoded; charset=utf-8")];
     let signed = raw.sign("/", &headers, body.as_bytes(), std::time::SystemTime::now(), &raw.secret.clone(), service);
     raw.send_raw("/", &signed, body.into_bytes()).await
 }
 
-fn el<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+pub(crate) fn el<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let open = format!("<{tag}>");
     let start = xml.find(&open)? + open.len();
     Some(&xml[start..start + xml[start..].find(&format!("</{tag}>"))?])

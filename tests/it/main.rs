@@ -25,6 +25,7 @@ mod queue_policies;
 mod queues;
 mod refusals;
 mod semantics;
+mod service_events;
 mod support_table;
 mod tags;
 mod wire;

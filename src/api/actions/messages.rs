@@ -105,13 +105,14 @@ fn send_input(
             }
         }
     };
-    Ok(SendInput {
-        body,
-        delay_seconds,
-        attributes: attributes_from_wire(attributes.unwrap_or_default())?,
-        trace_header,
-        sender_id: call.principal.sender_id().to_owned(),
-    })
+    let mut attributes = attributes_from_wire(attributes.unwrap_or_default())?;
+    let mut body = body;
+    if let Some(topic) = &call.topic {
+        // A topic integration: the queue receives what SNS would deliver.
+        (body, attributes) =
+            crate::events::sns::deliver(topic, uuid::Uuid::new_v4(), body, attributes, call.state.queues.now());
+    }
+    Ok(SendInput { body, delay_seconds, attributes, trace_header, sender_id: call.principal.sender_id().to_owned() })
 }
 
 fn send_output(out: crate::queue::service::SendOutput) -> SendMessageOutput {

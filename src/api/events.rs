@@ -1,0 +1,125 @@
+//! The event webhooks: `POST /events/s3/ACCOUNT_ID/QUEUE_NAME` takes the bucket notifications
+//! of S3-compatible stores (MinIO's webhook target) with a storage integration's bearer
+//! token, and enqueues for each record the message S3 would have sent. Every record is
+//! authorized before anything is enqueued (one refused record enqueues none), as
+//! `s3.amazonaws.com` with `aws:SourceArn` = the record's bucket ARN and `aws:SourceAccount`
+//! = the integration's account; a replayed record enqueues nothing (see
+//! `queue::service::EVENT_REPLAY_WINDOW_SECONDS`). `HEAD` answers 200 at once: MinIO probes
+//! with it, and it tells nothing about queues or tokens.
+
+use std::time::Instant;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use tracing::Instrument;
+
+use super::{ApiError, ApiState, Code};
+use crate::queue::service::SendInput;
+use crate::queue::{AccountId, QueueName, QueueRef};
+
+/// MinIO's liveness probe.
+pub async fn probe() -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+/// A storage notification.
+pub async fn s3(
+    req: HttpRequest,
+    payload: web::Payload,
+    path: web::Path<(String, String)>,
+    state: web::Data<ApiState>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let span = tracing::info_span!("request", id = %request_id);
+    let (account, queue) = path.into_inner();
+    let result = deliver_s3(&req, payload, &state, &account, &queue).instrument(span.clone()).await;
+    let _enter = span.enter();
+    match result {
+        Ok((enqueued, duplicates)) => {
+            tracing::info!(
+                action = "S3Event",
+                enqueued,
+                duplicates,
+                status = 200,
+                ms = started.elapsed().as_millis() as u64,
+                "request"
+            );
+            HttpResponse::Ok()
+                .insert_header(("x-amzn-RequestId", request_id.as_str()))
+                .json(serde_json::json!({"Enqueued": enqueued, "Duplicates": duplicates}))
+        }
+        Err(e) => {
+            let status = e.code.wire().2;
+            tracing::info!(action = "S3Event", code = e.code.wire().0, reason = %e.message, status, ms = started.elapsed().as_millis() as u64, "request");
+            e.to_json_response(&request_id)
+        }
+    }
+}
+
+async fn deliver_s3(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &ApiState,
+    account: &str,
+    queue: &str,
+) -> Result<(usize, usize), ApiError> {
+    let body =
+        tokio::time::timeout(state.request_timeout, super::http::read_body(req, payload, state.max_request_bytes))
+            .await
+            .map_err(|_| ApiError::new(Code::RequestTimeout, "The request body was not received in time."))??;
+    let token = super::http::bearer(req).ok_or_else(|| {
+        ApiError::new(Code::MissingAuthenticationToken, "The request must carry Authorization: Bearer <token>.")
+    })?;
+    let principal = state.auth.authenticate_bearer(token).await?;
+    let Some(svc) = principal.service.clone() else {
+        return Err(ApiError::new(Code::AccessDenied, "Only a service integration delivers events."));
+    };
+    if svc.service != "s3.amazonaws.com" {
+        return Err(ApiError::new(
+            Code::AccessDenied,
+            format!("A {} integration cannot deliver storage events.", svc.service),
+        ));
+    }
+    let r = QueueRef {
+        account: AccountId::parse(account)
+            .ok_or_else(|| ApiError::new(Code::InvalidAddress, format!("The address {account} is not valid.")))?,
+        name: QueueName::parse(queue)?,
+    };
+    let records = crate::events::s3::parse(&body, &state.region, state.queues.now())?;
+    // Every record is authorized before any is enqueued. The queue's policy is read without
+    // telling whether the queue exists: a missing queue has none, and is refused alike.
+    let queue_policy = state.queues.queue_policy(&r).await?;
+    let arn = state.queues.queue_arn(&r);
+    let base = super::http::request_context(&principal, req, &state.region);
+    let mut proof = None;
+    for rec in &records {
+        if !svc.sources.contains(&rec.bucket) {
+            return Err(ApiError::new(
+                Code::AccessDenied,
+                format!("The integration may not deliver events of the bucket {}.", rec.bucket),
+            ));
+        }
+        let mut context = base.clone();
+        context.set("aws:SourceArn", rec.source_arn.clone());
+        proof = Some(super::decide(
+            &principal,
+            &[],
+            queue_policy.as_deref(),
+            &context,
+            "sqs:SendMessage",
+            &arn,
+            Some(r.account.as_str()),
+            r.clone(),
+        )?);
+    }
+    let Some(target) = proof else { return Ok((0, 0)) };
+    let events = records
+        .into_iter()
+        .map(|rec| {
+            let input =
+                SendInput { body: rec.body, sender_id: principal.sender_id().to_owned(), ..SendInput::default() };
+            (rec.dedup_key, input)
+        })
+        .collect();
+    Ok(state.queues.send_events(target.resource(), events).await?)
+}
