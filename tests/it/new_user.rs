@@ -171,3 +171,88 @@ fn an_operator_made_account_manages_users_with_aws_iam_and_a_user_sends_with_its
     );
     assert!(served.terminate().success());
 }
+
+#[test]
+fn a_new_user_wires_minio_events_to_a_queue_and_reads_s3s_format_with_boto3() {
+    let Some(python) = std::env::var_os("SLUICE_TEST_PYTHON").map(PathBuf::from) else {
+        assert!(
+            std::env::var("SLUICE_REQUIRE_PYTHON").is_err(),
+            "SLUICE_REQUIRE_PYTHON is set but SLUICE_TEST_PYTHON is not"
+        );
+        eprintln!("skipping: no Python with boto3 (.ci/run installs one)");
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let log = home.path().join("sluice.log");
+    let _cluster = crate::harness::ClusterGuard(data.clone());
+    let mut served = Served::start(home.path(), Some(&data), &log);
+    let boto3 = |args: &[&str]| -> String {
+        let mut cmd = Command::new(&python);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/s3_events_newuser.py"))
+            .args(args)
+            .env("AWS_CONFIG_FILE", &served.config_file)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &served.credentials_file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "boto3 {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    // AWS's S3-event queue policy as the S3 user guide prints it, its placeholders (account,
+    // region) filled in: queue uploads-events, bucket example-uploads-bucket.
+    let policy =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/queue-s3-event-notifications.json"))
+            .unwrap()
+            .replace("444455556666", "000000000000")
+            .replace("us-east-1", "local");
+    let policy_file = home.path().join("policy.json");
+    std::fs::write(&policy_file, policy).unwrap();
+    boto3(&["setup", policy_file.to_str().unwrap()]);
+
+    // The operator registers MinIO's webhook as an integration of the bucket's account.
+    let out = Command::new(crate::harness::sluice_bin())
+        .args(["admin", "integration", "create", "--account", "000000000000", "--service", "s3.amazonaws.com"])
+        .args(["--source", "example-uploads-bucket", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let token = printed.lines().find_map(|l| l.strip_prefix("token: ")).unwrap().to_owned();
+
+    // MinIO posts its webhook body with `auth_token` as a bearer token.
+    let body =
+        crate::service_events::minio_body(&[("example-uploads-bucket", "incoming/cat+photo.jpg")], "17F0AB12CD34EF56");
+    sluice::install_crypto_provider();
+    let endpoint = served.endpoint();
+    let ca = std::fs::read(served.data_dir.join("ca.pem")).unwrap();
+    let status = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let r = crate::harness::http_client(&ca)
+            .post(format!("{endpoint}/events/s3/000000000000/uploads-events"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        r.status().as_u16()
+    });
+    assert_eq!(status, 200, "log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+
+    let received: serde_json::Value = serde_json::from_str(&boto3(&["receive"])).unwrap();
+    let r = &received["Records"][0];
+    assert_eq!(r["eventVersion"], "2.1");
+    assert_eq!(r["eventSource"], "aws:s3");
+    assert_eq!(r["eventName"], "ObjectCreated:Put");
+    assert_eq!(r["s3"]["bucket"]["name"], "example-uploads-bucket");
+    assert_eq!(r["s3"]["bucket"]["arn"], "arn:aws:s3:::example-uploads-bucket");
+    assert_eq!(r["s3"]["object"]["key"], "incoming/cat+photo.jpg");
+    assert_eq!(r["responseElements"]["x-amz-request-id"], "17F0AB12CD34EF56");
+    assert!(served.terminate().success());
+}
