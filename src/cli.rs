@@ -419,7 +419,13 @@ pub fn simulate(args: &SimulateArgs) -> Result<String, CliError> {
     ctx.set("aws:PrincipalArn", role_arn.clone().unwrap_or_else(|| p.clone()));
     let owner = args.resource.split(':').nth(4).filter(|a| !a.is_empty()).map(str::to_owned);
     let req = Request {
-        caller: Caller { kind, account: account.as_deref(), arn: p, role_arn: role_arn.as_deref() },
+        caller: Caller {
+            kind,
+            account: account.as_deref(),
+            arn: p,
+            role_arn: role_arn.as_deref(),
+            session_policy: None,
+        },
         action,
         resource: &args.resource,
         resource_owner: owner.as_deref(),
@@ -432,6 +438,7 @@ pub fn simulate(args: &SimulateArgs) -> Result<String, CliError> {
         let source = match s.source {
             Source::Identity(i) => format!("identity policy {}", args.identity_policies[i].display()),
             Source::Resource => "queue policy".to_string(),
+            Source::Session => "session policy".to_string(),
         };
         let sid = s.sid.as_deref().map(|x| format!(" (Sid {x})")).unwrap_or_default();
         out.push_str(&format!("statement: {source}, Statement[{}]{sid}\n", s.index));

@@ -204,7 +204,7 @@ pub(crate) fn decide<T>(
         crate::auth::principal::Kind::Service => (PrincipalKind::Service, None),
     };
     let req = policy::eval::Request {
-        caller: Caller { kind, account, arn: &p.arn, role_arn: None },
+        caller: Caller { kind, account, arn: &p.arn, role_arn: None, session_policy: None },
         action,
         resource,
         resource_owner: owner,

@@ -25,7 +25,13 @@ fn decide(
 ) -> Decision {
     let owner = resource.split(':').nth(4).filter(|a| !a.is_empty());
     let req = Request {
-        caller: Caller { kind: PrincipalKind::User, account: Some(account), arn: caller_arn, role_arn: None },
+        caller: Caller {
+            kind: PrincipalKind::User,
+            account: Some(account),
+            arn: caller_arn,
+            role_arn: None,
+            session_policy: None,
+        },
         action,
         resource,
         resource_owner: owner,
@@ -351,6 +357,7 @@ fn accounts_roots_and_cross_account_rules() {
             account: Some("444455556666"),
             arn: "arn:aws:iam::444455556666:root",
             role_arn: None,
+            session_policy: None,
         },
         action: "sqs:DeleteQueue",
         resource: q,
@@ -380,7 +387,13 @@ fn service_principals_need_the_queue_policy_and_its_confused_deputy_guard() {
     ctx.set("aws:SourceArn", bucket.clone()).set("aws:SourceAccount", owner.clone());
     fn req<'a>(ctx: &'a Context, queue_arn: &'a str, owner: &'a str) -> Request<'a> {
         Request {
-            caller: Caller { kind: PrincipalKind::Service, account: None, arn: "s3.amazonaws.com", role_arn: None },
+            caller: Caller {
+                kind: PrincipalKind::Service,
+                account: None,
+                arn: "s3.amazonaws.com",
+                role_arn: None,
+                session_policy: None,
+            },
             action: "sqs:SendMessage",
             resource: queue_arn,
             resource_owner: Some(owner),

@@ -46,7 +46,12 @@ pub enum Kind {
     Identity,
     /// A queue's `Policy` attribute: Principal required.
     Queue,
+    /// A role's trust policy: Principal required, `sts:` actions, no Resource (the role).
+    Trust,
 }
+
+/// IAM's default limit on a role trust policy.
+pub const MAX_TRUST_POLICY_BYTES: usize = 2_048;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -205,6 +210,9 @@ fn check_action(a: &str, kind: Kind, at: &str) -> Result<Vec<Token>, PolicyError
     if kind == Kind::Queue && service != "sqs" {
         return Err(err(at, format!("'{a}': a queue policy grants only sqs: actions")));
     }
+    if kind == Kind::Trust && service != "sts" {
+        return Err(err(at, format!("'{a}': a trust policy grants only sts: actions")));
+    }
     if service == "sqs" && !name.contains(['*', '?']) && !SQS_ACTIONS.iter().any(|k| k.eq_ignore_ascii_case(name)) {
         let hint = if name.to_ascii_lowercase().ends_with("batch") {
             format!(" (batch APIs are authorized by sqs:{})", name[..name.len() - 5].trim_end_matches(['-', '_']))
@@ -333,7 +341,8 @@ fn statement(m: &Map<String, Value>, index: usize, kind: Kind, version: Version)
             ));
         }
         (None, Kind::Queue) => return Err(err(&at, "a queue policy statement needs Principal (or NotPrincipal)")),
-        (Some((neg, v)), Kind::Queue) => {
+        (None, Kind::Trust) => return Err(err(&at, "a trust policy statement needs Principal (or NotPrincipal)")),
+        (Some((neg, v)), Kind::Queue | Kind::Trust) => {
             let name = if neg { "NotPrincipal" } else { "Principal" };
             Some((neg, check_principal(v, &format!("{at}.{name}"))?))
         }
@@ -346,8 +355,13 @@ fn statement(m: &Map<String, Value>, index: usize, kind: Kind, version: Version)
         .iter()
         .map(|a| check_action(a, kind, &action_at))
         .collect::<Result<Vec<_>, _>>()?;
-    let (not_resource, resources) =
-        pair("Resource", "NotResource")?.ok_or_else(|| err(&at, "Resource or NotResource is required"))?;
+    let trust_resource = [Value::String("*".into())];
+    let (not_resource, resources) = match (pair("Resource", "NotResource")?, kind) {
+        // A trust policy is about its role: it names no resource.
+        (Some(_), Kind::Trust) => return Err(err(&at, "Has prohibited field Resource")),
+        (None, Kind::Trust) => (false, &trust_resource[0]),
+        (r, _) => r.ok_or_else(|| err(&at, "Resource or NotResource is required"))?,
+    };
     let resource_at = format!("{at}.{}", if not_resource { "NotResource" } else { "Resource" });
     let resources = strings(resources, &resource_at)?
         .iter()
@@ -365,6 +379,7 @@ pub fn parse(text: &str, kind: Kind) -> Result<Policy, PolicyError> {
     let max = match kind {
         Kind::Identity => MAX_IDENTITY_POLICY_BYTES,
         Kind::Queue => MAX_QUEUE_POLICY_BYTES,
+        Kind::Trust => MAX_TRUST_POLICY_BYTES,
     };
     if text.len() > max {
         return Err(err("Policy", format!("is {} bytes; the limit is {max}", text.len())));

@@ -31,6 +31,9 @@ pub struct Caller<'a> {
     pub arn: &'a str,
     /// For an assumed role: the role's ARN.
     pub role_arn: Option<&'a str>,
+    /// For a role session: the session policy given to AssumeRole. It caps the identity
+    /// policies (an identity Allow counts only where it allows too) and its Denies apply.
+    pub session_policy: Option<&'a Policy>,
 }
 
 /// One request to decide.
@@ -68,6 +71,8 @@ pub enum Source {
     /// The n-th identity policy given.
     Identity(usize),
     Resource,
+    /// The session policy of a role session.
+    Session,
 }
 
 /// A statement that decided.
@@ -146,6 +151,56 @@ fn deciding(source: Source, s: &Statement) -> Deciding {
     Deciding { source, index: s.index, sid: s.sid.clone() }
 }
 
+/// Decides whether `req.caller` may assume a role (`sts:AssumeRole` on the role's ARN, owned
+/// by the role's account) under its trust policy, as IAM does: the trust policy must always
+/// allow; when it names the caller itself in the role's account that suffices, otherwise
+/// (it names the caller's account, or the caller is in another account) the caller's own
+/// identity policies must allow too. Account roots cannot assume roles. Explicit denies win.
+pub fn evaluate_trust(req: &Request<'_>, identity: &[&Policy], trust: &Policy) -> Decision {
+    let caller = &req.caller;
+    if caller.kind == PrincipalKind::Root {
+        return Decision::deny(Reason::NoAllow, Vec::new());
+    }
+    let cross = caller.account != req.resource_owner;
+    let (mut denies, mut id_allows, mut direct, mut via_account) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, p) in identity.iter().enumerate() {
+        for s in p.statements.iter().filter(|s| applies(s, req)) {
+            match s.effect {
+                Effect::Deny => denies.push(deciding(Source::Identity(i), s)),
+                Effect::Allow => id_allows.push(deciding(Source::Identity(i), s)),
+            }
+        }
+    }
+    for s in &trust.statements {
+        let named = names_caller(s, caller);
+        if named == Named::No || !applies(s, req) {
+            continue;
+        }
+        match (s.effect, named) {
+            (Effect::Deny, _) => denies.push(deciding(Source::Resource, s)),
+            (Effect::Allow, Named::Directly) => direct.push(deciding(Source::Resource, s)),
+            (Effect::Allow, _) => via_account.push(deciding(Source::Resource, s)),
+        }
+    }
+    if !denies.is_empty() {
+        return Decision::deny(Reason::ExplicitDeny, denies);
+    }
+    let allowed = if !cross && !direct.is_empty() {
+        true
+    } else {
+        let trusted = !direct.is_empty() || !via_account.is_empty();
+        trusted && !id_allows.is_empty()
+    };
+    if allowed {
+        let mut d = id_allows;
+        d.extend(direct);
+        d.extend(via_account);
+        Decision { allowed: true, reason: Reason::Allowed, deciding: d }
+    } else {
+        Decision::deny(Reason::NoAllow, Vec::new())
+    }
+}
+
 /// Decides a request against the caller's identity policies and the resource's policy.
 pub fn evaluate(req: &Request<'_>, identity: &[&Policy], resource: Option<&Policy>) -> Decision {
     let caller = &req.caller;
@@ -171,6 +226,20 @@ pub fn evaluate(req: &Request<'_>, identity: &[&Policy], resource: Option<&Polic
                     Effect::Allow => allows_id.push(deciding(Source::Identity(i), s)),
                 }
             }
+        }
+    }
+    if let Some(session) = caller.session_policy {
+        let mut session_allows = false;
+        for s in &session.statements {
+            if applies(s, req) {
+                match s.effect {
+                    Effect::Deny => denies.push(deciding(Source::Session, s)),
+                    Effect::Allow => session_allows = true,
+                }
+            }
+        }
+        if !session_allows {
+            allows_id.clear();
         }
     }
     if let Some(p) = resource {
@@ -223,5 +292,135 @@ pub fn evaluate(req: &Request<'_>, identity: &[&Policy], resource: Option<&Polic
                 Decision::deny(Reason::NoAllow, Vec::new())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::document::{Kind, parse};
+
+    const QUEUE: &str = "arn:aws:sqs:local:111111111111:orders";
+    const ACTIONS: &[&str] = &["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue"];
+
+    /// A small deterministic generator (no dependency needed for a property this size).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, n: usize) -> usize {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((self.0 >> 33) as usize) % n
+        }
+    }
+
+    fn random_policy(r: &mut Lcg) -> Policy {
+        let actions = ["sqs:SendMessage", "sqs:*", "sqs:Receive*", "sqs:DeleteMessage", "*", "sqs:Purge*"];
+        let resources = ["*", QUEUE, "arn:aws:sqs:local:111111111111:other", "arn:aws:sqs:*:111111111111:ord*"];
+        let n = 1 + r.next(3);
+        let statements: Vec<String> = (0..n)
+            .map(|_| {
+                let effect = if r.next(4) == 0 { "Deny" } else { "Allow" };
+                format!(
+                    r#"{{"Effect":"{effect}","Action":"{}","Resource":"{}"}}"#,
+                    actions[r.next(actions.len())],
+                    resources[r.next(resources.len())]
+                )
+            })
+            .collect();
+        parse(&format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, statements.join(",")), Kind::Identity).unwrap()
+    }
+
+    fn decide(identity: &[&Policy], session: Option<&Policy>, action: &str) -> bool {
+        let context = Context::new();
+        let req = Request {
+            caller: Caller {
+                kind: PrincipalKind::AssumedRole,
+                account: Some("111111111111"),
+                arn: "arn:aws:sts::111111111111:assumed-role/app/s1",
+                role_arn: Some("arn:aws:iam::111111111111:role/app"),
+                session_policy: session,
+            },
+            action,
+            resource: QUEUE,
+            resource_owner: Some("111111111111"),
+            context: &context,
+        };
+        evaluate(&req, identity, None).allowed
+    }
+
+    #[test]
+    fn a_session_policy_narrows_and_never_widens_the_roles_permissions() {
+        let mut r = Lcg(7);
+        let mut narrowed = 0;
+        for _ in 0..3000 {
+            let role: Vec<Policy> = (0..1 + r.next(2)).map(|_| random_policy(&mut r)).collect();
+            let role: Vec<&Policy> = role.iter().collect();
+            let session = random_policy(&mut r);
+            for action in ACTIONS {
+                let with = decide(&role, Some(&session), action);
+                let without = decide(&role, None, action);
+                let session_alone = decide(&[&session], None, action);
+                assert!(!with || without, "widened: {action}");
+                assert!(!with || session_alone, "allowed beyond the session policy: {action}");
+                assert_eq!(with, without && session_alone, "{action}");
+                narrowed += usize::from(without && !with);
+            }
+        }
+        assert!(narrowed > 100, "the generator exercises narrowing ({narrowed})");
+    }
+
+    #[test]
+    fn trust_needs_the_trust_policy_and_across_accounts_the_callers_allow() {
+        let context = Context::new();
+        let role = "arn:aws:iam::111111111111:role/app";
+        let trust = |principal: &str| {
+            parse(
+                &format!(r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"sts:AssumeRole"}}}}"#),
+                Kind::Trust,
+            )
+            .unwrap()
+        };
+        let allow = parse(
+            &format!(r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"{role}"}}}}"#),
+            Kind::Identity,
+        )
+        .unwrap();
+        let user = |account: &'static str, arn: &'static str| Request {
+            caller: Caller {
+                kind: PrincipalKind::User,
+                account: Some(account),
+                arn,
+                role_arn: None,
+                session_policy: None,
+            },
+            action: "sts:AssumeRole",
+            resource: role,
+            resource_owner: Some("111111111111"),
+            context: &context,
+        };
+        let same = user("111111111111", "arn:aws:iam::111111111111:user/dev");
+        let other = user("222222222222", "arn:aws:iam::222222222222:user/ci");
+        // Same account: naming the user suffices; naming the account needs the user's allow.
+        assert!(evaluate_trust(&same, &[], &trust("arn:aws:iam::111111111111:user/dev")).allowed);
+        assert!(!evaluate_trust(&same, &[], &trust("111111111111")).allowed);
+        assert!(evaluate_trust(&same, &[&allow], &trust("111111111111")).allowed);
+        // An identity allow alone never suffices: the trust policy must allow.
+        assert!(!evaluate_trust(&same, &[&allow], &trust("333333333333")).allowed);
+        // Across accounts: both.
+        assert!(!evaluate_trust(&other, &[], &trust("222222222222")).allowed);
+        assert!(!evaluate_trust(&other, &[], &trust("arn:aws:iam::222222222222:user/ci")).allowed);
+        assert!(evaluate_trust(&other, &[&allow], &trust("222222222222")).allowed);
+        assert!(!evaluate_trust(&other, &[&allow], &trust("111111111111")).allowed);
+        // Roots do not assume roles.
+        let root = Request {
+            caller: Caller {
+                kind: PrincipalKind::Root,
+                account: Some("111111111111"),
+                arn: "arn:aws:iam::111111111111:root",
+                role_arn: None,
+                session_policy: None,
+            },
+            ..same
+        };
+        assert!(!evaluate_trust(&root, &[], &trust("111111111111")).allowed);
     }
 }

@@ -56,6 +56,7 @@ pub fn authorize<T>(
         eval::Reason::ExplicitDeny => {
             let place = match d.deciding.first().map(|s| s.source) {
                 Some(eval::Source::Resource) => "a resource-based policy",
+                Some(eval::Source::Session) => "a session policy",
                 _ => "an identity-based policy",
             };
             format!("with an explicit deny in {place}")
@@ -82,7 +83,7 @@ mod tests {
 
     fn req<'a>(ctx: &'a Context, kind: PrincipalKind, arn: &'a str, resource: &'a str) -> Request<'a> {
         Request {
-            caller: Caller { kind, account: Some("111111111111"), arn, role_arn: None },
+            caller: Caller { kind, account: Some("111111111111"), arn, role_arn: None, session_policy: None },
             action: "sqs:SendMessage",
             resource,
             resource_owner: resource.split(':').nth(4),
