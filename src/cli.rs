@@ -128,6 +128,20 @@ pub enum AdminCommand {
     /// Service integrations (storage events, topics) and their bearer tokens.
     #[command(subcommand)]
     Integration(IntegrationCommand),
+    /// IAM roles.
+    #[command(subcommand)]
+    Role(RoleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// End every session of a role issued before now (IAM's "revoke active sessions").
+    RevokeSessions {
+        #[arg(long)]
+        account: String,
+        /// The role's name.
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -319,6 +333,11 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
             tenancy.rotate_root_key(&id).await.map(|a| print!("{}", a.credentials_profile(&a.name)))
         }
         AdminCommand::Integration(command) => integration(&tenancy, command).await,
+        AdminCommand::Role(RoleCommand::RevokeSessions { account, role }) => {
+            tenancy.revoke_role_sessions(&account, &role).await.map(|at| {
+                println!("sessions of role {role} issued before {} are revoked", at.format("%Y-%m-%dT%H:%M:%SZ"))
+            })
+        }
     };
     database.close(false).await;
     Ok(result?)

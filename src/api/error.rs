@@ -48,6 +48,8 @@ pub enum Code {
     IncompleteSignature,
     InvalidClientTokenId,
     ExpiredToken,
+    ValidationError,
+    PackedPolicyTooLarge,
     SignatureDoesNotMatch,
     RequestExpired,
     RequestEntityTooLarge,
@@ -99,6 +101,8 @@ impl Code {
             IncompleteSignature => ("IncompleteSignature", "IncompleteSignature", 400, true),
             InvalidClientTokenId => ("InvalidClientTokenId", "InvalidClientTokenId", 403, true),
             ExpiredToken => ("ExpiredToken", "ExpiredToken", 403, true),
+            ValidationError => ("ValidationError", "ValidationError", 400, true),
+            PackedPolicyTooLarge => ("PackedPolicyTooLarge", "PackedPolicyTooLarge", 400, true),
             SignatureDoesNotMatch => ("SignatureDoesNotMatch", "SignatureDoesNotMatch", 403, true),
             RequestExpired => ("RequestExpired", "RequestExpired", 400, true),
             RequestEntityTooLarge => ("RequestEntityTooLarge", "RequestEntityTooLarge", 413, true),
@@ -217,9 +221,8 @@ impl From<AuthError> for ApiError {
                 | SigV4Error::PayloadHashMismatch
                 | SigV4Error::UnsignedPayload => Code::SignatureDoesNotMatch,
             },
-            AuthError::UnknownKey | AuthError::SessionTokenNotSupported | AuthError::Disabled => {
-                Code::InvalidClientTokenId
-            }
+            AuthError::UnknownKey | AuthError::BadSessionToken | AuthError::Disabled => Code::InvalidClientTokenId,
+            AuthError::SessionExpired => Code::ExpiredToken,
             AuthError::Token(crate::crypto::token::TokenError::Expired) => Code::ExpiredToken,
             AuthError::Token(_) | AuthError::Revoked => Code::InvalidClientTokenId,
             AuthError::Store(e) => return Self::internal(e),
@@ -245,6 +248,8 @@ impl From<crate::tenancy::TenancyError> for ApiError {
             T::InvalidInput(_) | T::InvalidName | T::InvalidId => Code::InvalidInput,
             T::MalformedPolicyDocument(_) => Code::MalformedPolicyDocument,
             T::DeleteConflict(_) => Code::DeleteConflict,
+            T::Validation(_) => Code::ValidationError,
+            T::PackedPolicyTooLarge(_) => Code::PackedPolicyTooLarge,
             T::Store(e) => return Self::internal(e),
             T::Crypto(e) => return Self::internal(e),
             T::Token(crate::crypto::token::TokenError::LifetimeTooLong) => Code::InvalidInput,

@@ -104,6 +104,7 @@ async fn deliver_s3(
         proof = Some(super::decide(
             &principal,
             &[],
+            None,
             queue_policy.as_deref(),
             &context,
             "sqs:SendMessage",

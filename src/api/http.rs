@@ -69,13 +69,19 @@ pub(crate) fn request_context(
     }
     let kind = match p.kind {
         crate::auth::principal::Kind::User => "User",
+        crate::auth::principal::Kind::AssumedRole => "AssumedRole",
         _ => "Account",
     };
+    // For a role session, aws:PrincipalArn is the role's ARN, not the session's.
+    let principal_arn = p.role.as_ref().map_or(p.arn.as_str(), |r| r.role_arn.as_str());
     ctx.set("aws:PrincipalAccount", p.account_id.clone())
-        .set("aws:PrincipalArn", p.arn.clone())
+        .set("aws:PrincipalArn", principal_arn.to_owned())
         .set("aws:PrincipalType", kind)
         .set("aws:PrincipalIsAWSService", "false")
         .set("aws:userid", p.sender_id());
+    if let Some(r) = &p.role {
+        ctx.set("aws:RoleSessionName", r.session_name.clone());
+    }
     if let Some(name) = &p.user_name {
         ctx.set("aws:username", name.clone());
     }
@@ -194,6 +200,21 @@ fn query_params(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String)>,
     Ok(params)
 }
 
+type Policies = std::sync::Arc<Vec<crate::policy::document::Policy>>;
+
+/// The identity policies of a caller (its user's or role's) and a role session's policy.
+async fn policies_of(state: &ApiState, p: &crate::auth::Principal) -> Result<(Policies, Option<Policies>), ApiError> {
+    let identity = match p.policy_owner() {
+        Some(id) => state.tenancy.identity_policies(id).await.map_err(|e| ApiError::internal(&e))?,
+        None => std::sync::Arc::new(Vec::new()),
+    };
+    let session = match p.role.as_ref().and_then(|r| r.session_policy.as_deref()) {
+        Some(text) => Some(state.tenancy.session_policy(&p.access_key_id, text).await?),
+        None => None,
+    };
+    Ok((identity, session))
+}
+
 /// IAM and STS calls (query protocol only).
 async fn iam_or_sts(
     req: &HttpRequest,
@@ -218,15 +239,23 @@ async fn iam_or_sts(
         .get("Action")
         .cloned()
         .ok_or_else(|| ApiError::new(Code::MissingAction, "The request must contain the parameter Action."))?;
-    let identity = match &principal.user_id {
-        Some(id) => state.tenancy.identity_policies(id).await?,
-        None => std::sync::Arc::new(Vec::new()),
-    };
+    if service == crate::auth::Service::Iam && principal.temporary && principal.role.is_none() {
+        // As on AWS: a user's session token (without MFA) cannot call IAM.
+        return Err(ApiError::new(Code::AccessDenied, "IAM calls need long-term or role credentials."));
+    }
+    let (identity, session) = policies_of(state, principal).await?;
     let context = request_context(principal, req, &state.region);
-    let call = super::iam::IamCall { state, principal, identity: &identity, context: &context, params };
+    let call = super::iam::IamCall {
+        state,
+        principal,
+        identity: &identity,
+        session_policy: session.as_deref().and_then(|v| v.first()),
+        context: &context,
+        params,
+    };
     let xml = match service {
         crate::auth::Service::Iam => super::iam::iam(&call, &action, request_id).await?,
-        _ => super::iam::sts(&call, &action, request_id)?,
+        _ => super::iam::sts(&call, &action, request_id).await?,
     };
     Ok(Output::Xml(xml))
 }
@@ -326,12 +355,9 @@ async fn handle(
         Ok(t) => t,
         Err(e) => return (Err(e), spec.name, account),
     };
-    let identity = match &principal.user_id {
-        Some(id) => match state.tenancy.identity_policies(id).await {
-            Ok(p) => p,
-            Err(e) => return (Err(ApiError::internal(&e)), spec.name, account),
-        },
-        None => std::sync::Arc::new(Vec::new()),
+    let (identity, session_policy) = match policies_of(state, &principal).await {
+        Ok(p) => p,
+        Err(e) => return (Err(e), spec.name, account),
     };
     let mut context = request_context(&principal, req, &state.region);
     if let Some(t) = &topic {
@@ -344,6 +370,7 @@ async fn handle(
         path: req.uri().path(),
         protocol: proto,
         identity,
+        session_policy,
         context,
         queue_policy_of: None,
         topic,

@@ -61,6 +61,19 @@ pub const IAM_ACTIONS: &[&str] = &[
     "DeleteGroupPolicy",
     "GetAccessKeyLastUsed",
     "ListPolicies",
+    "CreateRole",
+    "GetRole",
+    "ListRoles",
+    "UpdateRole",
+    "UpdateAssumeRolePolicy",
+    "DeleteRole",
+    "PutRolePolicy",
+    "GetRolePolicy",
+    "ListRolePolicies",
+    "DeleteRolePolicy",
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+    "ListAttachedRolePolicies",
     "CreateServiceIntegration",
     "ListServiceIntegrations",
     "CreateServiceIntegrationToken",
@@ -84,6 +97,20 @@ fn integration_xml(i: &crate::store::integrations::IntegrationRow) -> String {
     )
 }
 
+fn role_xml(r: &crate::store::roles::RoleRow) -> String {
+    format!(
+        "{}{}{}{}{}{}{}{}",
+        el("Path", &r.path),
+        el("RoleName", &r.name),
+        el("RoleId", &r.id),
+        el("Arn", &r.arn()),
+        el("CreateDate", &date(r.created_at)),
+        el("AssumeRolePolicyDocument", &encode_document(&r.trust_policy)),
+        el("Description", &r.description),
+        el("MaxSessionDuration", &r.max_session_duration.to_string())
+    )
+}
+
 fn token_xml(t: &crate::tenancy::integrations::IssuedToken) -> String {
     format!(
         "<Token>{}{}{}</Token>",
@@ -98,6 +125,7 @@ pub struct IamCall<'a> {
     pub state: &'a ApiState,
     pub principal: &'a Principal,
     pub identity: &'a [Policy],
+    pub session_policy: Option<&'a Policy>,
     pub context: &'a Context,
     pub params: HashMap<String, String>,
 }
@@ -148,12 +176,38 @@ impl IamCall<'_> {
 
     /// Authorizes `iam:<action>` on `resource` in the caller's account.
     fn allow(&self, action: &str, resource: &str) -> Result<(), ApiError> {
-        decide(self.principal, self.identity, None, self.context, action, resource, Some(self.account()), ())
-            .map(|_| ())
+        decide(
+            self.principal,
+            self.identity,
+            self.session_policy,
+            None,
+            self.context,
+            action,
+            resource,
+            Some(self.account()),
+            (),
+        )
+        .map(|_| ())
     }
 
     fn user_arn(&self, name: &str) -> String {
         format!("arn:aws:iam::{}:user/{name}", self.account())
+    }
+
+    /// A role's ARN for authorization (the path as given, `/` when none: IAM authorizes
+    /// role actions on `role/NAME` patterns, which `role/*` covers either way).
+    fn role_arn(&self, name: &str, path: Option<&str>) -> String {
+        format!("arn:aws:iam::{}:role{}{name}", self.account(), path.unwrap_or("/"))
+    }
+
+    fn opt_i64(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.opt(name)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    ApiError::new(Code::ValidationError, format!("Value '{v}' at '{name}' is not a valid integer."))
+                })
+            })
+            .transpose()
     }
 
     fn integration_arn(&self, id: &str) -> String {
@@ -548,6 +602,102 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                 el("UpdateDate", &date(p.updated_at))
             ))
         }
+        "CreateRole" => {
+            let name = call.param("RoleName")?;
+            call.allow(&iam_action, &call.role_arn(name, call.opt("Path")))?;
+            let max = call.opt_i64("MaxSessionDuration")?;
+            let r = t
+                .create_role(
+                    &acct,
+                    name,
+                    call.opt("Path"),
+                    call.param("AssumeRolePolicyDocument")?,
+                    call.opt("Description"),
+                    max,
+                )
+                .await?;
+            Some(format!("<Role>{}</Role>", role_xml(&r)))
+        }
+        "GetRole" => {
+            let name = call.param("RoleName")?;
+            call.allow(&iam_action, &call.role_arn(name, None))?;
+            Some(format!("<Role>{}</Role>", role_xml(&t.role(&acct, name).await?)))
+        }
+        "ListRoles" => {
+            call.allow(&iam_action, &format!("arn:aws:iam::{acct}:role/"))?;
+            let roles = t.list_roles(&acct, call.opt("PathPrefix")).await?;
+            let members: Vec<String> = roles.iter().map(|r| format!("<member>{}</member>", role_xml(r))).collect();
+            Some(call.page("Roles", members)?)
+        }
+        "UpdateRole" => {
+            let name = call.param("RoleName")?;
+            call.allow(&iam_action, &call.role_arn(name, None))?;
+            t.update_role(&acct, name, call.opt("Description"), call.opt_i64("MaxSessionDuration")?).await?;
+            Some(String::new())
+        }
+        "UpdateAssumeRolePolicy" => {
+            let name = call.param("RoleName")?;
+            call.allow(&iam_action, &call.role_arn(name, None))?;
+            t.update_assume_role_policy(&acct, name, call.param("PolicyDocument")?).await?;
+            None
+        }
+        "DeleteRole" => {
+            let name = call.param("RoleName")?;
+            call.allow(&iam_action, &call.role_arn(name, None))?;
+            t.delete_role(&acct, name).await?;
+            None
+        }
+        "PutRolePolicy" => {
+            let name = call.param("RoleName")?;
+            call.allow(&iam_action, &call.role_arn(name, None))?;
+            t.put_role_policy(&acct, name, call.param("PolicyName")?, call.param("PolicyDocument")?).await?;
+            None
+        }
+        "GetRolePolicy" => {
+            let (name, policy) = (call.param("RoleName")?, call.param("PolicyName")?);
+            call.allow(&iam_action, &call.role_arn(name, None))?;
+            let doc = t.get_role_policy(&acct, name, policy).await?;
+            Some(format!(
+                "{}{}{}",
+                el("RoleName", name),
+                el("PolicyName", policy),
+                el("PolicyDocument", &encode_document(&doc))
+            ))
+        }
+        "ListRolePolicies" => {
+            let name = call.param("RoleName")?;
+            call.allow(&iam_action, &call.role_arn(name, None))?;
+            let names: Vec<String> = t.list_role_policies(&acct, name).await?.iter().map(|n| el("member", n)).collect();
+            Some(call.page("PolicyNames", names)?)
+        }
+        "DeleteRolePolicy" => {
+            let name = call.param("RoleName")?;
+            call.allow(&iam_action, &call.role_arn(name, None))?;
+            t.delete_role_policy(&acct, name, call.param("PolicyName")?).await?;
+            None
+        }
+        "AttachRolePolicy" | "DetachRolePolicy" => {
+            let name = call.param("RoleName")?;
+            call.allow(&iam_action, &call.role_arn(name, None))?;
+            let arn = call.param("PolicyArn")?;
+            if action == "AttachRolePolicy" {
+                t.attach_role_policy(&acct, name, arn).await?;
+            } else {
+                t.detach_role_policy(&acct, name, arn).await?;
+            }
+            None
+        }
+        "ListAttachedRolePolicies" => {
+            let name = call.param("RoleName")?;
+            call.allow(&iam_action, &call.role_arn(name, None))?;
+            let members: Vec<String> = t
+                .attached_role_policies(&acct, name)
+                .await?
+                .iter()
+                .map(|(n, arn)| format!("<member>{}{}</member>", el("PolicyName", n), el("PolicyArn", arn)))
+                .collect();
+            Some(call.page("AttachedPolicies", members)?)
+        }
         "CreateServiceIntegration" => {
             call.allow(&iam_action, &call.integration_arn("*"))?;
             let mut sources = Vec::new();
@@ -674,22 +824,127 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
     Ok(respond(IAM_NS, action, result, request_id))
 }
 
-/// Runs one STS call (GetCallerIdentity).
-pub fn sts(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<String, ApiError> {
-    match action {
+/// Runs one STS call: GetCallerIdentity, AssumeRole, GetSessionToken.
+pub async fn sts(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<String, ApiError> {
+    let p = call.principal;
+    let result = match action {
         "GetCallerIdentity" => {
             // AWS answers GetCallerIdentity for any valid credentials, whatever the policies.
-            let p = call.principal;
-            let result =
-                format!("{}{}{}", el("Arn", &p.arn), el("UserId", p.sender_id()), el("Account", &p.account_id));
-            Ok(respond(STS_NS, action, Some(result), request_id))
+            format!("{}{}{}", el("Arn", &p.arn), el("UserId", p.sender_id()), el("Account", &p.account_id))
         }
-        other => Err(ApiError::new(
-            Code::InvalidAction,
-            format!(
-                "The STS action {} is not provided by this Sluice version.",
-                other.chars().take(64).collect::<String>()
-            ),
-        )),
+        "AssumeRole" => assume_role(call).await?,
+        "GetSessionToken" => {
+            let (Some(user_id), Some(user_name), false) = (&p.user_id, &p.user_name, p.temporary) else {
+                return Err(ApiError::new(
+                    Code::AccessDenied,
+                    "Cannot call GetSessionToken with session credentials or as an account root.",
+                ));
+            };
+            let creds = call
+                .state
+                .tenancy
+                .issue_user_session(&p.account_id, user_id, user_name, call.opt_i64("DurationSeconds")?)
+                .await?;
+            credentials_xml(&creds)
+        }
+        other => {
+            return Err(ApiError::new(
+                Code::InvalidAction,
+                format!(
+                    "The STS action {} is not provided by this Sluice version.",
+                    other.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
+    };
+    Ok(respond(STS_NS, action, Some(result), request_id))
+}
+
+fn credentials_xml(c: &crate::tenancy::roles::TemporaryCredentials) -> String {
+    format!(
+        "<Credentials>{}{}{}{}</Credentials>",
+        el("AccessKeyId", &c.access_key_id),
+        el("SecretAccessKey", c.secret_access_key.expose_secret()),
+        el("SessionToken", c.session_token.expose_secret()),
+        el("Expiration", &date(c.expiration))
+    )
+}
+
+/// AssumeRole: the trust policy and (where IAM needs it) the caller's identity policies
+/// decide, before anything tells whether the role exists.
+async fn assume_role(call: &IamCall<'_>) -> Result<String, ApiError> {
+    let p = call.principal;
+    let role_arn = call.param("RoleArn")?;
+    let session_name = call.param("RoleSessionName")?;
+    if role_arn.len() > 2048 {
+        return Err(ApiError::new(Code::ValidationError, "RoleArn must be at most 2048 characters."));
     }
+    if let Some(e) = call.opt("ExternalId") {
+        let ok =
+            (2..=1224).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/_-".contains(&b));
+        if !ok {
+            return Err(ApiError::new(
+                Code::ValidationError,
+                "ExternalId must be 2 to 1224 characters of [\\w+=,.@:/-].",
+            ));
+        }
+    }
+    let mut context = call.context.clone();
+    context.set("sts:RoleSessionName", session_name);
+    if let Some(e) = call.opt("ExternalId") {
+        context.set("sts:ExternalId", e);
+    }
+    if let Some(s) = call.opt("SourceIdentity") {
+        context.set("sts:SourceIdentity", s);
+    }
+    let denied = || {
+        ApiError::new(
+            Code::AccessDenied,
+            format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", p.arn),
+        )
+    };
+    if p.service.is_some() || p.kind == crate::auth::principal::Kind::Root {
+        return Err(denied());
+    }
+    let role = call.state.tenancy.role_by_arn(role_arn).await?.ok_or_else(denied)?;
+    let trust = crate::policy::document::parse(&role.trust_policy, crate::policy::document::Kind::Trust)
+        .map_err(|e| ApiError::internal(&e))?;
+    let kind = match p.kind {
+        crate::auth::principal::Kind::AssumedRole => crate::policy::eval::PrincipalKind::AssumedRole,
+        _ => crate::policy::eval::PrincipalKind::User,
+    };
+    let req = crate::policy::eval::Request {
+        caller: crate::policy::eval::Caller {
+            kind,
+            account: Some(&p.account_id),
+            arn: &p.arn,
+            role_arn: p.role.as_ref().map(|r| r.role_arn.as_str()),
+            session_policy: call.session_policy,
+        },
+        action: "sts:AssumeRole",
+        resource: role_arn,
+        resource_owner: Some(&role.account_id),
+        context: &context,
+    };
+    let identity: Vec<&Policy> = call.identity.iter().collect();
+    if !crate::policy::eval::evaluate_trust(&req, &identity, &trust).allowed {
+        return Err(denied());
+    }
+    let duration = call.opt_i64("DurationSeconds")?;
+    let request = crate::tenancy::roles::SessionRequest {
+        session_name: session_name.to_owned(),
+        duration_seconds: duration,
+        session_policy: call.opt("Policy").map(str::to_owned),
+        source_identity: call.opt("SourceIdentity").map(str::to_owned),
+        chained: p.role.is_some(),
+    };
+    let creds = call.state.tenancy.issue_role_session(&role, &request).await?;
+    let assumed = format!("arn:aws:sts::{}:assumed-role/{}/{session_name}", role.account_id, role.name);
+    Ok(format!(
+        "{}<AssumedRoleUser>{}{}</AssumedRoleUser>{}",
+        credentials_xml(&creds),
+        el("AssumedRoleId", &format!("{}:{session_name}", role.id)),
+        el("Arn", &assumed),
+        call.opt("SourceIdentity").map(|s| el("SourceIdentity", s)).unwrap_or_default()
+    ))
 }

@@ -133,6 +133,8 @@ pub struct Call<'a> {
     pub protocol: Protocol,
     /// The caller's identity policies (empty for an account root).
     pub identity: Arc<Vec<policy::document::Policy>>,
+    /// A role session's session policy (a list of one).
+    pub session_policy: Option<Arc<Vec<policy::document::Policy>>>,
     /// The request's condition keys (global keys; request tags are added per action).
     pub context: policy::context::Context,
     /// The target queue's ARN and policy, once the dispatcher has read it.
@@ -190,6 +192,7 @@ pub trait Targeted {
 pub(crate) fn decide<T>(
     p: &Principal,
     identity: &[policy::document::Policy],
+    session_policy: Option<&policy::document::Policy>,
     queue_policy: Option<&policy::document::Policy>,
     context: &policy::context::Context,
     action: &str,
@@ -200,11 +203,18 @@ pub(crate) fn decide<T>(
     let (kind, account) = match p.kind {
         crate::auth::principal::Kind::Root => (PrincipalKind::Root, Some(p.account_id.as_str())),
         crate::auth::principal::Kind::User => (PrincipalKind::User, Some(p.account_id.as_str())),
+        crate::auth::principal::Kind::AssumedRole => (PrincipalKind::AssumedRole, Some(p.account_id.as_str())),
         // A service principal belongs to no account: only a queue policy can allow it.
         crate::auth::principal::Kind::Service => (PrincipalKind::Service, None),
     };
     let req = policy::eval::Request {
-        caller: Caller { kind, account, arn: &p.arn, role_arn: None, session_policy: None },
+        caller: Caller {
+            kind,
+            account,
+            arn: &p.arn,
+            role_arn: p.role.as_ref().map(|r| r.role_arn.as_str()),
+            session_policy,
+        },
         action,
         resource,
         resource_owner: owner,
@@ -236,7 +246,17 @@ mod gate {
     ) -> Result<Authorized<T>, ApiError> {
         let same_queue = call.queue_policy_of.as_ref().is_some_and(|(arn, _)| arn == resource);
         let qp = if same_queue { call.queue_policy_of.as_ref().and_then(|(_, p)| p.as_deref()) } else { None };
-        super::decide(call.principal, &call.identity, qp, &call.context, action, resource, owner, target)
+        super::decide(
+            call.principal,
+            &call.identity,
+            call.session_policy.as_deref().and_then(|v| v.first()),
+            qp,
+            &call.context,
+            action,
+            resource,
+            owner,
+            target,
+        )
     }
 
     fn caller_account(call: &Call<'_>) -> Result<AccountId, ApiError> {
@@ -359,6 +379,7 @@ fn with_tags<'a>(call: &Call<'a>, input: &impl Targeted) -> Call<'a> {
         path: call.path,
         protocol: call.protocol,
         identity: call.identity.clone(),
+        session_policy: call.session_policy.clone(),
         context,
         queue_policy_of: call.queue_policy_of.clone(),
         topic: call.topic.clone(),

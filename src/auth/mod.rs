@@ -24,7 +24,9 @@ pub enum AuthError {
     #[error("The security token included in the request is invalid.")]
     UnknownKey,
     #[error("The security token included in the request is invalid.")]
-    SessionTokenNotSupported,
+    BadSessionToken,
+    #[error("The security token included in the request is expired")]
+    SessionExpired,
     #[error("The security token included in the request is invalid.")]
     Disabled,
     #[error(transparent)]
@@ -47,6 +49,27 @@ pub struct Authenticator {
     clock: Arc<dyn Clock>,
     cache: Arc<CredentialCache>,
     bearer: Arc<token::BearerAuth>,
+    /// The service's clock: session expiry is checked against what issued the session.
+    token_clock: Arc<dyn Clock>,
+    sessions: Arc<token::Cache<CachedSession>>,
+}
+
+/// Temporary credentials, unsealed, as a request is checked against them.
+struct CachedSession {
+    account_id: String,
+    secret: zeroize::Zeroizing<String>,
+    token_mac: Vec<u8>,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    /// Issued before the role's sessions were revoked.
+    revoked: bool,
+    active: bool,
+    principal: Principal,
+}
+
+impl std::fmt::Debug for CachedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedSession").field("account_id", &self.account_id).finish_non_exhaustive()
+    }
 }
 
 /// The services a signature may be scoped to; the scope routes the request.
@@ -79,8 +102,18 @@ impl Authenticator {
         max_presign: chrono::TimeDelta,
         cache_ttl: chrono::TimeDelta,
     ) -> Self {
-        let bearer = Arc::new(token::BearerAuth::new(store.clone(), token_clock, cache_ttl));
-        Self { max_presign, store, sealer, clock, cache: Arc::new(CredentialCache::new(cache_ttl)), bearer }
+        let bearer = Arc::new(token::BearerAuth::new(store.clone(), token_clock.clone(), cache_ttl));
+        let sessions = Arc::new(token::Cache::new(cache_ttl.min(credentials::MAX_TTL)));
+        Self {
+            max_presign,
+            store,
+            sealer,
+            clock,
+            cache: Arc::new(CredentialCache::new(cache_ttl)),
+            bearer,
+            token_clock,
+            sessions,
+        }
     }
 
     /// Authenticates a service integration's bearer token.
@@ -105,9 +138,20 @@ impl Authenticator {
             ))
             .into());
         }
-        if sig.security_token.is_some() {
-            // Temporary credentials do not exist yet, so no session token can be valid.
-            return Err(AuthError::SessionTokenNotSupported);
+        if let Some(presented) = &sig.security_token {
+            let session = self.session(&sig.access_key_id).await?;
+            let ctx = crate::crypto::contexts::session_token(&sig.access_key_id, presented);
+            if !self.sealer.verify_mac(crate::crypto::contexts::SESSION_TOKEN_MAC, &ctx, &session.token_mac)? {
+                return Err(AuthError::BadSessionToken);
+            }
+            if !session.active || session.revoked {
+                return Err(AuthError::BadSessionToken);
+            }
+            if self.token_clock.now() >= session.expires_at {
+                return Err(AuthError::SessionExpired);
+            }
+            sigv4::verify(req, &sig, session.secret.as_bytes(), true)?;
+            return Ok((session.principal.clone(), service));
         }
         let (key, fresh) = self.key(&sig.access_key_id).await?;
         if !key.active {
@@ -132,6 +176,51 @@ impl Authenticator {
         Ok((principal, service))
     }
 
+    /// A session by its access key id (cached like keys; a missing one is not cached).
+    async fn session(&self, access_key_id: &str) -> Result<Arc<CachedSession>, AuthError> {
+        let now = self.token_clock.now();
+        let epoch = self.store.cache_epoch();
+        if let Some(Some(s)) = self.sessions.get(access_key_id, now, epoch) {
+            return Ok(s);
+        }
+        let row = self.store.session(access_key_id).await?.ok_or(AuthError::BadSessionToken)?;
+        let ctx = crate::crypto::contexts::session_secret(&row.access_key_id, &row.account_id);
+        let secret = self.sealer.open(&row.secret_sealed, &ctx)?;
+        let secret = zeroize::Zeroizing::new(String::from_utf8(secret.to_vec()).map_err(|_| CryptoError::Malformed)?);
+        let principal =
+            match (&row.role_id, &row.role_name, &row.role_path, &row.user_id, &row.user_name, &row.user_path) {
+                (Some(id), Some(name), Some(path), _, _, _) => Principal::assumed_role(
+                    &row.account_id,
+                    access_key_id,
+                    principal::RoleSession {
+                        role_id: id.clone(),
+                        role_name: name.clone(),
+                        role_arn: format!("arn:aws:iam::{}:role{path}{name}", row.account_id),
+                        session_name: row.session_name.clone(),
+                        userid: format!("{id}:{}", row.session_name),
+                        session_policy: row.session_policy.clone(),
+                    },
+                ),
+                (_, _, _, Some(id), Some(name), Some(path)) => {
+                    let mut p = Principal::user(&row.account_id, access_key_id, id, name, path);
+                    p.temporary = true;
+                    p
+                }
+                _ => return Err(AuthError::BadSessionToken),
+            };
+        let s = Arc::new(CachedSession {
+            account_id: row.account_id,
+            secret,
+            token_mac: row.token_mac,
+            expires_at: row.expires_at,
+            revoked: row.sessions_valid_after.is_some_and(|t| row.issued_at < t),
+            active: row.account_status == "active",
+            principal,
+        });
+        self.sessions.put(access_key_id, Some(s.clone()), now, epoch);
+        Ok(s)
+    }
+
     /// The key, and whether it was read from the database just now.
     async fn key(&self, access_key_id: &str) -> Result<(Arc<CachedKey>, bool), AuthError> {
         let now = self.clock.now();
@@ -140,7 +229,7 @@ impl Authenticator {
             return Ok((k, false));
         }
         let row = self.store.access_key(access_key_id).await?.ok_or(AuthError::UnknownKey)?;
-        let ctx = crate::tenancy::accounts::secret_context(&row.access_key_id, &row.account_id);
+        let ctx = crate::crypto::contexts::access_key_secret(&row.access_key_id, &row.account_id);
         let secret = self.sealer.open(&row.secret_sealed, &ctx)?;
         let secret = zeroize::Zeroizing::new(String::from_utf8(secret.to_vec()).map_err(|_| CryptoError::Malformed)?);
         let user = match (row.user_id, row.user_name, row.user_path) {

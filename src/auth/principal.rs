@@ -7,8 +7,10 @@ use std::sync::Arc;
 pub enum Kind {
     /// The account root: everything inside its own account.
     Root,
-    /// An IAM user of the account.
+    /// An IAM user of the account (with its long-term key or a GetSessionToken session).
     User,
+    /// A session of an IAM role (AssumeRole).
+    AssumedRole,
     /// A service integration speaking as a service principal (`s3.amazonaws.com`), on behalf
     /// of the sources of the account that registered it. Only a queue policy can allow it.
     Service,
@@ -26,6 +28,20 @@ pub struct ServiceCaller {
     pub sources: Vec<String>,
 }
 
+/// A role session, as its temporary credentials establish it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSession {
+    pub role_id: String,
+    pub role_name: String,
+    /// `arn:aws:iam::ACCOUNT:role/PATH/NAME`.
+    pub role_arn: String,
+    pub session_name: String,
+    /// `ROLEID:SESSION`: `aws:userid` and the SenderId of what the session sends.
+    pub userid: String,
+    /// The session policy given to AssumeRole (JSON), capping the role's permissions.
+    pub session_policy: Option<String>,
+}
+
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -41,6 +57,9 @@ pub struct Principal {
     pub user_id: Option<String>,
     pub user_name: Option<String>,
     pub service: Option<Arc<ServiceCaller>>,
+    pub role: Option<Arc<RoleSession>>,
+    /// Signed with temporary credentials (a role session or a user's session token).
+    pub temporary: bool,
 }
 
 impl Principal {
@@ -53,6 +72,8 @@ impl Principal {
             user_id: None,
             user_name: None,
             service: None,
+            role: None,
+            temporary: false,
         }
     }
 
@@ -65,7 +86,29 @@ impl Principal {
             user_id: Some(user_id.to_owned()),
             user_name: Some(name.to_owned()),
             service: None,
+            role: None,
+            temporary: false,
         }
+    }
+
+    /// A role session: `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
+    pub fn assumed_role(account_id: &str, access_key_id: &str, session: RoleSession) -> Self {
+        Self {
+            kind: Kind::AssumedRole,
+            account_id: account_id.to_owned(),
+            arn: format!("arn:aws:sts::{account_id}:assumed-role/{}/{}", session.role_name, session.session_name),
+            access_key_id: access_key_id.to_owned(),
+            user_id: None,
+            user_name: None,
+            service: None,
+            role: Some(Arc::new(session)),
+            temporary: true,
+        }
+    }
+
+    /// Whose identity policies apply: the user's or the role's id.
+    pub fn policy_owner(&self) -> Option<&str> {
+        self.user_id.as_deref().or(self.role.as_ref().map(|r| r.role_id.as_str()))
     }
 
     pub fn service(caller: ServiceCaller) -> Self {
@@ -77,6 +120,8 @@ impl Principal {
             user_id: None,
             user_name: None,
             service: Some(Arc::new(caller)),
+            role: None,
+            temporary: false,
         }
     }
 
@@ -84,10 +129,15 @@ impl Principal {
     /// account id for a root, the user's unique id for a user, the integration's id for a
     /// service integration.
     pub fn sender_id(&self) -> &str {
-        match (&self.user_id, &self.service) {
-            (Some(id), _) => id,
-            (None, Some(s)) => &s.integration_id,
-            (None, None) => &self.account_id,
+        if let Some(id) = &self.user_id {
+            return id;
+        }
+        if let Some(r) = &self.role {
+            return &r.userid;
+        }
+        match &self.service {
+            Some(s) => &s.integration_id,
+            None => &self.account_id,
         }
     }
 }

@@ -25,24 +25,30 @@ const MAX_ENTRIES: usize = 10_000;
 type Entry<T> = (DateTime<Utc>, u64, Option<Arc<T>>);
 
 /// A small map of entries valid for one epoch and a TTL.
-struct Cache<T> {
+pub(super) struct Cache<T> {
     ttl: TimeDelta,
     entries: Mutex<HashMap<String, Entry<T>>>,
 }
 
+impl<T> std::fmt::Debug for Cache<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").field("ttl", &self.ttl).finish_non_exhaustive()
+    }
+}
+
 impl<T> Cache<T> {
-    fn new(ttl: TimeDelta) -> Self {
+    pub(super) fn new(ttl: TimeDelta) -> Self {
         Self { ttl, entries: Mutex::new(HashMap::new()) }
     }
 
     /// Some(entry) when cached and fresh (the entry itself may be a cached absence).
-    fn get(&self, key: &str, now: DateTime<Utc>, epoch: u64) -> Option<Option<Arc<T>>> {
+    pub(super) fn get(&self, key: &str, now: DateTime<Utc>, epoch: u64) -> Option<Option<Arc<T>>> {
         let entries = self.entries.lock().ok()?;
         let (at, e, v) = entries.get(key)?;
         (*e == epoch && now >= *at && now - *at < self.ttl).then(|| v.clone())
     }
 
-    fn put(&self, key: &str, value: Option<Arc<T>>, now: DateTime<Utc>, epoch: u64) {
+    pub(super) fn put(&self, key: &str, value: Option<Arc<T>>, now: DateTime<Utc>, epoch: u64) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_ENTRIES {
                 entries.retain(|_, (at, e, _)| *e == epoch && now - *at < self.ttl);

@@ -5,6 +5,7 @@
 //! `KeyProvider` trait with per-queue data keys. The sealed format already carries a
 //! version, an algorithm id and a key reference so that change needs no migration.
 
+pub mod contexts;
 pub mod master;
 pub mod seal;
 pub mod token;

@@ -121,6 +121,23 @@ impl Sealer {
         out.copy_from_slice(&mac.finalize().into_bytes());
         Ok((self.key_id, out))
     }
+
+    /// An HMAC-SHA256 tag of `ctx` under a key derived for `label`: how a secret that only
+    /// needs checking (a session token) is stored.
+    pub fn mac(&self, label: &str, ctx: &Context) -> Result<Vec<u8>, CryptoError> {
+        let (_, key) = self.derive_key(label)?;
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_ref()).map_err(|_| CryptoError::Encrypt)?;
+        mac.update(&ctx.0);
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+
+    /// Whether `tag` is `mac(label, ctx)`, compared in constant time.
+    pub fn verify_mac(&self, label: &str, ctx: &Context, tag: &[u8]) -> Result<bool, CryptoError> {
+        let (_, key) = self.derive_key(label)?;
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_ref()).map_err(|_| CryptoError::Encrypt)?;
+        mac.update(&ctx.0);
+        Ok(mac.verify_slice(tag).is_ok())
+    }
 }
 
 fn aad(header: &[u8], ctx: &Context) -> Vec<u8> {
@@ -133,6 +150,20 @@ fn aad(header: &[u8], ctx: &Context) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macs_verify_only_for_the_same_label_and_context() {
+        let s = Sealer::new(MasterKey::from_bytes(1, [7; 32]));
+        let ctx = Context::new("session-token").with("ASIAEXAMPLE").with("token");
+        let tag = s.mac("sessions", &ctx).unwrap();
+        assert!(s.verify_mac("sessions", &ctx, &tag).unwrap());
+        assert!(!s.verify_mac("other", &ctx, &tag).unwrap());
+        assert!(
+            !s.verify_mac("sessions", &Context::new("session-token").with("ASIAEXAMPLE").with("tokeN"), &tag).unwrap()
+        );
+        let other = Sealer::new(MasterKey::from_bytes(1, [8; 32]));
+        assert!(!other.verify_mac("sessions", &ctx, &tag).unwrap());
+    }
 
     fn sealer(byte: u8) -> Sealer {
         Sealer::new(MasterKey::from_bytes(1, [byte; 32]))

@@ -33,7 +33,7 @@ pub struct ManagedPolicyRow {
     pub updated_at: DateTime<Utc>,
 }
 
-fn unique(e: sqlx::Error, what: &'static str) -> StoreError {
+pub(super) fn unique(e: sqlx::Error, what: &'static str) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.code().as_deref() == Some("23505") => StoreError::Conflict(what),
         _ => e.into(),
@@ -84,7 +84,12 @@ impl PgStore {
     /// true when deleted, false when there was no such row, `Conflict(what)` when the row is
     /// still there because something is attached to it. One round trip, no window between
     /// the check and the delete.
-    async fn delete_unattached(&self, sql: &'static str, id: &str, what: &'static str) -> Result<bool, StoreError> {
+    pub(super) async fn delete_unattached(
+        &self,
+        sql: &'static str,
+        id: &str,
+        what: &'static str,
+    ) -> Result<bool, StoreError> {
         let (deleted, remains): (bool, bool) = sqlx::query_as(sql).bind(id).fetch_one(self.db()).await?;
         if !deleted && remains {
             return Err(StoreError::Conflict(what));

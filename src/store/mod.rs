@@ -7,6 +7,7 @@ pub mod local_pg;
 pub mod messages;
 pub mod moves;
 pub mod queues;
+pub mod roles;
 pub mod tags;
 pub mod tenancy;
 pub mod wake;

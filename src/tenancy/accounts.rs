@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::TenancyError;
 use crate::clock::Clock;
-use crate::crypto::{Context, Sealer, random_bytes};
+use crate::crypto::{Sealer, random_bytes};
 use crate::queue::AccountId;
 use crate::store::{AccountRow, PgStore};
 
@@ -32,9 +32,7 @@ impl NewAccount {
 }
 
 /// The sealing context of an access key's secret: bound to the key id and its account.
-pub fn secret_context(access_key_id: &str, account_id: &str) -> Context {
-    Context::new("access-key-secret").with(account_id).with(access_key_id)
-}
+pub use crate::crypto::contexts::access_key_secret as secret_context;
 
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 

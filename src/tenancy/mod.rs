@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod integrations;
 pub mod principals;
+pub mod roles;
 
 pub use accounts::{NewAccount, Tenancy};
 
@@ -28,6 +29,10 @@ pub enum TenancyError {
     InvalidInput(String),
     #[error("{0}")]
     DeleteConflict(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    PackedPolicyTooLarge(String),
     #[error("The policy document is malformed: {0}")]
     MalformedPolicyDocument(#[from] crate::policy::document::PolicyError),
     #[error(transparent)]

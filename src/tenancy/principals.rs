@@ -22,7 +22,7 @@ pub const MAX_GROUP_INLINE_CHARS: usize = 5_120;
 pub const MAX_GROUPS_PER_USER: usize = 10;
 pub const MAX_ATTACHED_POLICIES: usize = 10;
 
-fn significant_chars(doc: &str) -> usize {
+pub(super) fn significant_chars(doc: &str) -> usize {
     doc.chars().filter(|c| !c.is_whitespace()).count()
 }
 
@@ -62,7 +62,7 @@ fn name_ok(name: &str, max: usize) -> bool {
     !name.is_empty() && name.len() <= max && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
 }
 
-fn check_name(what: &str, name: &str, max: usize) -> Result<(), TenancyError> {
+pub(super) fn check_name(what: &str, name: &str, max: usize) -> Result<(), TenancyError> {
     if name_ok(name, max) {
         Ok(())
     } else {
@@ -72,7 +72,7 @@ fn check_name(what: &str, name: &str, max: usize) -> Result<(), TenancyError> {
     }
 }
 
-fn check_path(path: &str) -> Result<(), TenancyError> {
+pub(super) fn check_path(path: &str) -> Result<(), TenancyError> {
     let ok = path.starts_with('/')
         && path.ends_with('/')
         && path.len() <= 512
@@ -80,7 +80,7 @@ fn check_path(path: &str) -> Result<(), TenancyError> {
     if ok { Ok(()) } else { Err(TenancyError::InvalidInput("The specified value for path is invalid.".into())) }
 }
 
-fn conflict(e: StoreError, what: String) -> TenancyError {
+pub(super) fn conflict(e: StoreError, what: String) -> TenancyError {
     match e {
         StoreError::Conflict(_) => TenancyError::EntityAlreadyExists(what),
         e => TenancyError::Store(e),
@@ -184,7 +184,7 @@ impl Tenancy {
         .await
     }
 
-    fn check_document(document: &str) -> Result<(), TenancyError> {
+    pub(super) fn check_document(document: &str) -> Result<(), TenancyError> {
         parse(document, Kind::Identity)?;
         Ok(())
     }
@@ -336,7 +336,7 @@ impl Tenancy {
 
     /// Runs a change; on success, every cached key and policy (here and, by notification,
     /// on other instances) becomes stale.
-    async fn changing<T>(
+    pub(super) async fn changing<T>(
         &self,
         change: impl std::future::Future<Output = Result<T, TenancyError>>,
     ) -> Result<T, TenancyError> {
@@ -348,7 +348,7 @@ impl Tenancy {
     }
 
     /// The aggregate size of an owner's inline policies, with `document` replacing `name`.
-    async fn check_inline_quota(
+    pub(super) async fn check_inline_quota(
         &self,
         owner: &str,
         name: &str,
@@ -372,7 +372,12 @@ impl Tenancy {
         Ok(())
     }
 
-    async fn check_attachment_quota(&self, owner: &str, policy: &str, kind: &str) -> Result<(), TenancyError> {
+    pub(super) async fn check_attachment_quota(
+        &self,
+        owner: &str,
+        policy: &str,
+        kind: &str,
+    ) -> Result<(), TenancyError> {
         let attached = self.store.attached_policies(owner).await?;
         if attached.len() >= MAX_ATTACHED_POLICIES && !attached.iter().any(|(n, _)| n == policy) {
             return Err(TenancyError::LimitExceeded(format!(
@@ -639,6 +644,19 @@ impl Tenancy {
             .key_last_used(account, key_id)
             .await?
             .ok_or_else(|| TenancyError::NoSuchEntity(format!("The Access Key with id {key_id} cannot be found.")))
+    }
+
+    /// A session policy, parsed once per session (cached like identity policies).
+    /// (One policy, in the list form the cache keeps.)
+    pub async fn session_policy(&self, access_key_id: &str, text: &str) -> Result<Arc<Vec<Policy>>, TenancyError> {
+        let key = format!("session:{access_key_id}");
+        let epoch = self.store.cache_epoch();
+        if let Some(p) = self.policies.get(&key, epoch) {
+            return Ok(p);
+        }
+        let parsed = Arc::new(vec![parse(text, Kind::Identity)?]);
+        self.policies.put(&key, parsed.clone(), epoch);
+        Ok(parsed)
     }
 
     /// The identity policies that apply to a user (cached for the cache's TTL). Documents

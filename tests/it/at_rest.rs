@@ -116,6 +116,46 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
     let signed = raw.sign("/", &headers, b"{}", std::time::SystemTime::now(), &bootstrap_secret, "sqs");
     assert_eq!(raw.send_raw("/", &signed, b"{}".to_vec()).await.status, 403);
 
+    // Temporary credentials: a role session's secret and token are not stored in clear.
+    use crate::iam_api::{el, iam};
+    let r = iam(&raw, "iam", &[("Action", "CreateUser"), ("UserName", "rest-dev")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = iam(&raw, "iam", &[("Action", "CreateAccessKey"), ("UserName", "rest-dev")]).await;
+    let dev = crate::harness::RawClient {
+        key: el(&r.body, "AccessKeyId").unwrap().to_owned(),
+        secret: el(&r.body, "SecretAccessKey").unwrap().to_owned(),
+        url: raw.url.clone(),
+        http: raw.http.clone(),
+    };
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/rest-dev"},"Action":"sts:AssumeRole"}]}"#;
+    let r =
+        iam(&raw, "iam", &[("Action", "CreateRole"), ("RoleName", "rest-role"), ("AssumeRolePolicyDocument", trust)])
+            .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = iam(
+        &dev,
+        "sts",
+        &[
+            ("Action", "AssumeRole"),
+            ("RoleArn", "arn:aws:iam::000000000000:role/rest-role"),
+            ("RoleSessionName", "rest"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let session_secret = el(&r.body, "SecretAccessKey").unwrap().to_owned();
+    let session_token = el(&r.body, "SessionToken").unwrap().to_owned();
+    let session = crate::harness::sqs_session_client(
+        &served.endpoint(),
+        &ca,
+        el(&r.body, "AccessKeyId").unwrap(),
+        &session_secret,
+        Some(&session_token),
+    );
+    // The role has no policy: authenticated, then refused.
+    let e = session.list_queues().send().await.unwrap_err();
+    assert_eq!(crate::harness::error_code(&e), "AccessDenied");
+
     // pg_dump of the live database.
     let cluster = sluice::store::local_pg::default_cluster_dir(&data);
     let bin = sluice::store::local_pg::find_bin_dir().unwrap();
@@ -142,6 +182,12 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
         }
     }
     needles.push(("session token".into(), token.into_bytes()));
+    for (form, bytes) in forms(&session_secret) {
+        needles.push((format!("role session secret ({form})"), bytes));
+    }
+    for (form, bytes) in forms(&session_token) {
+        needles.push((format!("role session token ({form})"), bytes));
+    }
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(log_text.contains("denied"), "refusals are logged");
     for (i, _) in log_text.match_indices("Signature=") {

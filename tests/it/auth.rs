@@ -121,7 +121,7 @@ async fn credential_scoped_to_another_service_is_refused() {
 }
 
 #[tokio::test]
-async fn session_tokens_are_refused_until_temporary_credentials_exist() {
+async fn a_session_token_presented_with_a_long_term_key_is_refused() {
     let s = TestServer::start().await;
     let a = s.account().await;
     let raw = s.raw(&a);

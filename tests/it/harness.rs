@@ -206,6 +206,17 @@ impl TestServer {
 
 /// An SDK client for `url`, trusting only `ca_pem`.
 pub fn sqs_client(url: &str, ca_pem: &[u8], key: &str, secret: &str) -> aws_sdk_sqs::Client {
+    sqs_session_client(url, ca_pem, key, secret, None)
+}
+
+/// An SDK client with temporary credentials (a session token) when `token` is given.
+pub fn sqs_session_client(
+    url: &str,
+    ca_pem: &[u8],
+    key: &str,
+    secret: &str,
+    token: Option<&str>,
+) -> aws_sdk_sqs::Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(
@@ -215,7 +226,7 @@ pub fn sqs_client(url: &str, ca_pem: &[u8], key: &str, secret: &str) -> aws_sdk_
     let conf = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(key, secret, None, None, "test"))
+        .credentials_provider(Credentials::new(key, secret, token.map(str::to_owned), None, "test"))
         .endpoint_url(url)
         .http_client(http)
         .build();

@@ -70,7 +70,7 @@ async fn groups_managed_policies_and_versions_through_the_iam_api() {
     assert!(r.body.contains("Statement[0].Effect"), "the place is named: {}", r.body);
     let r = iam(&raw, "iam", &[("Action", "GetUser"), ("UserName", "nobody")]).await;
     assert_eq!((r.status, el(&r.body, "Code")), (404, Some("NoSuchEntity")));
-    let r = iam(&raw, "iam", &[("Action", "CreateRole"), ("RoleName", "r")]).await;
+    let r = iam(&raw, "iam", &[("Action", "CreateInstanceProfile"), ("InstanceProfileName", "r")]).await;
     assert_eq!(el(&r.body, "Code"), Some("InvalidAction"));
 
     // The user, through its group's managed policy (default version 3 = the same document).

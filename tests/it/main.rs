@@ -24,6 +24,7 @@ mod old_sdk;
 mod queue_policies;
 mod queues;
 mod refusals;
+mod roles;
 mod semantics;
 mod service_events;
 mod support_table;
