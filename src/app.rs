@@ -225,7 +225,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// Deletes expired messages every `interval`; errors are logged and retried next time.
-async fn sweep_forever(queues: Arc<QueueService>, interval: Duration) {
+async fn sweep_forever(queues: Arc<QueueService>, tenancy: Tenancy, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -234,6 +234,9 @@ async fn sweep_forever(queues: Arc<QueueService>, interval: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired messages removed"),
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+        if let Err(e) = tenancy.sweep_expired_sessions().await {
+            tracing::warn!(error = %e, "removing expired sessions failed");
         }
         if let Err(e) = queues.wakeups().refresh().await {
             tracing::warn!(error = %e, "refreshing long-poll registrations failed");
@@ -296,8 +299,11 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         config.max_long_polls,
         config.max_inflight_per_queue,
     )?);
-    let sweeper =
-        AbortOnDrop(tokio::spawn(sweep_forever(queues.clone(), Duration::from_secs(config.sweep_interval_seconds))));
+    let sweeper = AbortOnDrop(tokio::spawn(sweep_forever(
+        queues.clone(),
+        tenancy.clone(),
+        Duration::from_secs(config.sweep_interval_seconds),
+    )));
     let notifier = AbortOnDrop(tokio::spawn(queues.wakeups().clone().run_notifier()));
     let mover = AbortOnDrop(tokio::spawn(queues.moves().clone().run()));
     let cache_listener = AbortOnDrop(tokio::spawn(store.clone().run_cache_listener()));

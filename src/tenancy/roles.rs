@@ -278,6 +278,12 @@ impl Tenancy {
         Ok(now)
     }
 
+    /// Forgets sessions that expired more than a day ago (they are refused from their expiry
+    /// on; the day keeps `ExpiredToken`, rather than an unknown-token answer, for stragglers).
+    pub async fn sweep_expired_sessions(&self) -> Result<u64, TenancyError> {
+        Ok(self.store.delete_expired_sessions(self.clock.now() - TimeDelta::days(1)).await?)
+    }
+
     /// Issues a session of `role` (the caller already authorized by its trust policy).
     pub async fn issue_role_session(
         &self,

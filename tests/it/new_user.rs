@@ -256,3 +256,83 @@ fn a_new_user_wires_minio_events_to_a_queue_and_reads_s3s_format_with_boto3() {
     assert_eq!(r["responseElements"]["x-amz-request-id"], "17F0AB12CD34EF56");
     assert!(served.terminate().success());
 }
+
+#[test]
+fn boto3_assumes_a_role_from_a_profile_with_role_arn_and_source_profile() {
+    let Some(python) = std::env::var_os("SLUICE_TEST_PYTHON").map(PathBuf::from) else {
+        assert!(
+            std::env::var("SLUICE_REQUIRE_PYTHON").is_err(),
+            "SLUICE_REQUIRE_PYTHON is set but SLUICE_TEST_PYTHON is not"
+        );
+        eprintln!("skipping: no Python with boto3 (.ci/run installs one)");
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let log = home.path().join("sluice.log");
+    let _cluster = crate::harness::ClusterGuard(data.clone());
+    let mut served = Served::start(home.path(), Some(&data), &log);
+    let run = |args: &[&str], config: &std::path::Path, credentials: &std::path::Path| -> String {
+        let mut cmd = Command::new(&python);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/assume_role_profile.py"))
+            .args(args)
+            .env("AWS_CONFIG_FILE", config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", credentials)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "boto3 {args:?}: {}\nlog:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let printed = run(&["setup"], &served.config_file, &served.credentials_file);
+    let (key, secret) = printed.split_once(' ').unwrap();
+
+    // The profile a user writes: the role, and where its source credentials come from.
+    let config = std::fs::read_to_string(&served.config_file).unwrap();
+    let settings: Vec<&str> = config.lines().skip(1).collect();
+    let config_file = home.path().join("config");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[profile worker]\nrole_arn = arn:aws:iam::000000000000:role/worker\nsource_profile = dev\nduration_seconds = 7200\n{}\n[profile dev]\n{}\n",
+            settings.join("\n"),
+            settings.join("\n")
+        ),
+    )
+    .unwrap();
+    let credentials_file = home.path().join("credentials");
+    std::fs::write(&credentials_file, format!("[dev]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"))
+        .unwrap();
+    let out = run(&["use"], &config_file, &credentials_file);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("arn:aws:sts::000000000000:assumed-role/worker/"), "{out}");
+    assert_eq!(lines[1], "receive: AccessDenied", "the role's policy decides: {out}");
+
+    // The message arrived, sent by the role session.
+    let sqs = served.sqs();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let sender = rt.block_on(async {
+        let url = sqs.get_queue_url().queue_name("jobs").send().await.unwrap().queue_url().unwrap().to_owned();
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::SenderId)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.messages()[0].body(), Some("sent by the role session"));
+        got.messages()[0].attributes().unwrap()[&aws_sdk_sqs::types::MessageSystemAttributeName::SenderId].clone()
+    });
+    assert!(sender.starts_with("AROA") && sender.contains(':'), "{sender}");
+    assert!(served.terminate().success());
+}

@@ -218,6 +218,16 @@ async fn sessions_expire_and_revoked_or_deleted_roles_sessions_stop() {
     send(&short).await.unwrap();
     s.clock.advance(TimeDelta::seconds(901));
     assert_eq!(send(&short).await, Err("ExpiredToken".into()));
+    // A day after expiry the session is swept away (only sessions that ended are).
+    s.clock.advance(TimeDelta::days(1));
+    assert!(s.tenancy.sweep_expired_sessions().await.unwrap() >= 1);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE access_key_id = $1")
+        .bind(&short.key)
+        .fetch_one(s.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    s.clock.advance(TimeDelta::days(-1));
     s.clock.advance(TimeDelta::seconds(-901));
 
     // A token that does not belong to the key, or a forged one.
@@ -318,4 +328,42 @@ async fn bad_role_and_session_input_gets_iams_errors_and_changes_nothing() {
 
 fn urlencode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[tokio::test]
+async fn queue_policies_name_role_and_role_session_arns() {
+    use aws_sdk_sqs::types::QueueAttributeName as N;
+    let s = TestServer::start().await;
+    let (a, b) = (s.account().await, s.account().await);
+    let root_b = s.raw(&b);
+    let sqs_a = s.sqs(&a);
+    let url = sqs_a.create_queue().queue_name("shared").send().await.unwrap().queue_url().unwrap().to_owned();
+    let (dev_arn, dev) = user(&s, &root_b, &b.id, "dev").await;
+    let send_anywhere = allow(r#""sqs:SendMessage""#, "*");
+    let publisher = create_role(&root_b, "publisher", &trust(&dev_arn), Some(&send_anywhere)).await;
+    let other = create_role(&root_b, "other", &trust(&dev_arn), Some(&send_anywhere)).await;
+    let policy = |principal: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"sqs:SendMessage","Resource":"arn:aws:sqs:local:{}:shared","Condition":{{"StringEquals":{{"aws:PrincipalType":"AssumedRole"}}}}}}]}}"#,
+            a.id
+        )
+    };
+    let send = |role: String, name: &'static str| {
+        let (dev, s, url) = (&dev, &s, url.clone());
+        async move {
+            let form = [("Action", "AssumeRole"), ("RoleArn", role.as_str()), ("RoleSessionName", name)];
+            let sess = session_of(&iam(dev, "sts", &form).await.body);
+            let sqs = sqs_session_client(&s.url, &s.ca_pem, &sess.key, &sess.secret, Some(&sess.token));
+            sqs.send_message().queue_url(url).message_body("x").send().await.map(|_| ()).map_err(|e| error_code(&e))
+        }
+    };
+    // The role's ARN: any of its sessions.
+    sqs_a.set_queue_attributes().queue_url(&url).attributes(N::Policy, policy(&publisher)).send().await.unwrap();
+    send(publisher.clone(), "s-one").await.unwrap();
+    assert_eq!(send(other.clone(), "s-one").await, Err("AccessDenied".into()));
+    // One session's ARN: that session only.
+    let session_arn = format!("arn:aws:sts::{}:assumed-role/publisher/s-two", b.id);
+    sqs_a.set_queue_attributes().queue_url(&url).attributes(N::Policy, policy(&session_arn)).send().await.unwrap();
+    send(publisher.clone(), "s-two").await.unwrap();
+    assert_eq!(send(publisher, "s-three").await, Err("AccessDenied".into()));
 }
