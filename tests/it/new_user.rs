@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use crate::harness::{ClusterGuard, Served};
 
@@ -334,5 +335,55 @@ fn boto3_assumes_a_role_from_a_profile_with_role_arn_and_source_profile() {
         got.messages()[0].attributes().unwrap()[&aws_sdk_sqs::types::MessageSystemAttributeName::SenderId].clone()
     });
     assert!(sender.starts_with("AROA") && sender.contains(':'), "{sender}");
+
+    // An operator revokes the role's active sessions: a session issued before stops working.
+    sluice::install_crypto_provider();
+    let ca = std::fs::read(served.data_dir.join("ca.pem")).unwrap();
+    let dev = crate::harness::RawClient {
+        url: served.endpoint(),
+        http: crate::harness::http_client(&ca),
+        key: key.to_owned(),
+        secret: secret.to_owned(),
+    };
+    let (session, url) = rt.block_on(async {
+        let form = [
+            ("Action", "AssumeRole"),
+            ("RoleArn", "arn:aws:iam::000000000000:role/worker"),
+            ("RoleSessionName", "before"),
+        ];
+        let r = crate::iam_api::iam(&dev, "sts", &form).await;
+        let el = |t: &str| crate::iam_api::el(&r.body, t).unwrap().to_owned();
+        let session = crate::harness::sqs_session_client(
+            &served.endpoint(),
+            &ca,
+            &el("AccessKeyId"),
+            &el("SecretAccessKey"),
+            Some(&el("SessionToken")),
+        );
+        let url = sqs.get_queue_url().queue_name("jobs").send().await.unwrap().queue_url().unwrap().to_owned();
+        session.send_message().queue_url(&url).message_body("before").send().await.unwrap();
+        (session, url)
+    });
+    let out = Command::new(crate::harness::sluice_bin())
+        .args(["admin", "role", "revoke-sessions", "--account", "000000000000", "worker", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The admin command runs in another process: the server learns through the change
+    // notification (or its cache TTL, 30 s at most).
+    rt.block_on(async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(35);
+        loop {
+            match session.send_message().queue_url(&url).message_body("after").send().await {
+                Err(e) => {
+                    assert_eq!(crate::harness::error_code(&e), "InvalidClientTokenId");
+                    break;
+                }
+                Ok(_) => assert!(std::time::Instant::now() < deadline, "the revoked session still works"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
     assert!(served.terminate().success());
 }

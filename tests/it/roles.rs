@@ -367,3 +367,57 @@ async fn queue_policies_name_role_and_role_session_arns() {
     send(publisher.clone(), "s-two").await.unwrap();
     assert_eq!(send(publisher, "s-three").await, Err("AccessDenied".into()));
 }
+
+#[tokio::test]
+async fn managed_role_policies_and_user_session_tokens_work_as_on_iam() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let root = s.raw(&a);
+    let url = s.sqs(&a).create_queue().queue_name("jobs").send().await.unwrap().queue_url().unwrap().to_owned();
+    let (dev_arn, dev) = user(&s, &root, &a.id, "dev").await;
+    let role_arn = create_role(&root, "reader", &trust(&dev_arn), None).await;
+    let doc = allow(r#""sqs:GetQueueAttributes""#, "*");
+    let r =
+        iam(&root, "iam", &[("Action", "CreatePolicy"), ("PolicyName", "read-attrs"), ("PolicyDocument", &doc)]).await;
+    let policy_arn = el(&r.body, "Arn").unwrap().to_owned();
+    let r =
+        iam(&root, "iam", &[("Action", "AttachRolePolicy"), ("RoleName", "reader"), ("PolicyArn", &policy_arn)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = iam(&root, "iam", &[("Action", "ListAttachedRolePolicies"), ("RoleName", "reader")]).await;
+    assert_eq!(el(&r.body, "PolicyArn"), Some(policy_arn.as_str()));
+    let sess = session_of(&assume(&dev, &role_arn, &[]).await.body);
+    let sqs = sqs_session_client(&s.url, &s.ca_pem, &sess.key, &sess.secret, Some(&sess.token));
+    sqs.get_queue_attributes().queue_url(&url).send().await.unwrap();
+    let r =
+        iam(&root, "iam", &[("Action", "DetachRolePolicy"), ("RoleName", "reader"), ("PolicyArn", &policy_arn)]).await;
+    assert_eq!(r.status, 200);
+    let e = sqs.get_queue_attributes().queue_url(&url).send().await.unwrap_err();
+    assert_eq!(error_code(&e), "AccessDenied", "a detached policy no longer applies to live sessions");
+
+    // GetSessionToken: the user's own permissions, temporary; not for IAM calls.
+    let doc = allow(r#""sqs:SendMessage""#, "*");
+    iam(
+        &root,
+        "iam",
+        &[("Action", "PutUserPolicy"), ("UserName", "dev"), ("PolicyName", "send"), ("PolicyDocument", &doc)],
+    )
+    .await;
+    let r = iam(&dev, "sts", &[("Action", "GetSessionToken"), ("DurationSeconds", "900")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let st = session_of(&r.body);
+    assert!(st.key.starts_with("ASIA"));
+    let sqs = sqs_session_client(&s.url, &s.ca_pem, &st.key, &st.secret, Some(&st.token));
+    sqs.send_message().queue_url(&url).message_body("with a session token").send().await.unwrap();
+    assert_eq!(error_code(&sqs.purge_queue().queue_url(&url).send().await.unwrap_err()), "AccessDenied");
+    let as_session = RawClient { key: st.key.clone(), secret: st.secret.clone(), ..s.raw(&a) };
+    let body = serde_urlencoded::to_string([("Action", "ListUsers")]).unwrap();
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
+        ("x-amz-security-token", st.token.as_str()),
+    ];
+    let signed = as_session.sign("/", &headers, body.as_bytes(), std::time::SystemTime::now(), &st.secret, "iam");
+    let r = as_session.send_raw("/", &signed, body.into_bytes()).await;
+    assert_eq!((r.status, el(&r.body, "Code")), (403, Some("AccessDenied")));
+    let r = iam(&dev, "sts", &[("Action", "GetSessionToken"), ("DurationSeconds", "600")]).await;
+    assert_eq!((r.status, el(&r.body, "Code")), (400, Some("ValidationError")));
+}
