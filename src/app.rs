@@ -101,6 +101,29 @@ pub async fn open_master_key(config: &Config, store: &PgStore) -> Result<MasterK
     Ok(MasterKey::load_or_create(&path)?)
 }
 
+/// Opens the key provider: the keyring, created only for a database that holds no data key
+/// yet (a missing keyring in front of wrapped keys is an error, as for the master key).
+pub async fn open_key_provider(
+    config: &Config,
+    store: &PgStore,
+) -> Result<Arc<dyn crate::crypto::provider::KeyProvider>, AppError> {
+    let path = config.keyring_path();
+    let missing = !path.exists();
+    if missing && !store.data_key_counts().await?.is_empty() {
+        return Err(AppError::Crypto(crate::crypto::CryptoError::KeyFile {
+            path: path.display().to_string(),
+            reason: "is missing, but the database holds data keys wrapped under it; restore the keyring (or point keyring_file at it)".into(),
+        }));
+    }
+    let ring = crate::crypto::keyring::Keyring::open_or_create(&path).map_err(|e| {
+        AppError::Crypto(crate::crypto::CryptoError::KeyFile {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    })?;
+    Ok(Arc::new(ring))
+}
+
 /// Creates the data directory (0700) if needed.
 pub fn ensure_data_dir(config: &Config) -> Result<PathBuf, AppError> {
     let dir = &config.data_dir;
@@ -290,9 +313,12 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
     let addr = listener.local_addr().map_err(io("local address"))?;
     let public_url = public_url(&config, addr);
 
+    let provider = open_key_provider(&config, &store).await?;
+    let keys = Arc::new(crate::keys::DataKeys::new(store.clone(), provider, clock.clone()));
     let queues = Arc::new(QueueService::new(
         store.clone(),
         sealer.clone(),
+        keys,
         clock.clone(),
         config.region.clone(),
         public_url.clone(),

@@ -51,6 +51,11 @@ pub struct Config {
     /// The server master key file (created 0600 on first start). Default: DATA_DIR/master.key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master_key_file: Option<PathBuf>,
+    /// The `local` key provider's keyring: the versioned master keys that wrap queues' data
+    /// keys (created 0600 on first start). Default: DATA_DIR/keyring, beside the database
+    /// cluster, not inside it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyring_file: Option<PathBuf>,
     /// Create the bootstrap account and write `credentials` and `config` on first start.
     pub bootstrap: bool,
     pub bootstrap_account_id: String,
@@ -105,6 +110,7 @@ impl Default for Config {
             tls_cert_file: None,
             tls_key_file: None,
             master_key_file: None,
+            keyring_file: None,
             bootstrap: true,
             bootstrap_account_id: "000000000000".into(),
             bootstrap_account_name: "default".into(),
@@ -144,6 +150,7 @@ impl Config {
             "tls_cert_file",
             "tls_key_file",
             "master_key_file",
+            "keyring_file",
             "bootstrap",
             "bootstrap_account_id",
             "bootstrap_account_name",
@@ -214,6 +221,10 @@ impl Config {
     pub fn master_key_path(&self) -> PathBuf {
         self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
     }
+
+    pub fn keyring_path(&self) -> PathBuf {
+        self.keyring_file.clone().unwrap_or_else(|| self.data_dir.join("keyring"))
+    }
 }
 
 #[cfg(test)]
@@ -233,6 +244,7 @@ mod tests {
             tls_cert_file: Some("/x".into()),
             tls_key_file: Some("/x".into()),
             master_key_file: Some("/x".into()),
+            keyring_file: Some("/x".into()),
             ..Default::default()
         };
         let v = serde_json::to_value(&c).unwrap();

@@ -23,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod events;
+pub mod keys;
 pub mod policy;
 pub mod queue;
 pub mod store;

@@ -48,6 +48,13 @@ pub enum Code {
     IncompleteSignature,
     InvalidClientTokenId,
     ExpiredToken,
+    KmsAccessDenied,
+    KmsDisabled,
+    KmsInvalidKeyUsage,
+    KmsInvalidState,
+    KmsNotFound,
+    KmsOptInRequired,
+    KmsThrottled,
     ValidationError,
     PackedPolicyTooLarge,
     SignatureDoesNotMatch,
@@ -101,6 +108,13 @@ impl Code {
             IncompleteSignature => ("IncompleteSignature", "IncompleteSignature", 400, true),
             InvalidClientTokenId => ("InvalidClientTokenId", "InvalidClientTokenId", 403, true),
             ExpiredToken => ("ExpiredToken", "ExpiredToken", 403, true),
+            KmsAccessDenied => ("KmsAccessDenied", "KMS.AccessDeniedException", 400, true),
+            KmsDisabled => ("KmsDisabled", "KMS.DisabledException", 400, true),
+            KmsInvalidKeyUsage => ("KmsInvalidKeyUsage", "KMS.InvalidKeyUsageException", 400, true),
+            KmsInvalidState => ("KmsInvalidState", "KMS.InvalidStateException", 400, true),
+            KmsNotFound => ("KmsNotFound", "KMS.NotFoundException", 400, true),
+            KmsOptInRequired => ("KmsOptInRequired", "KMS.OptInRequired", 403, true),
+            KmsThrottled => ("KmsThrottled", "KMS.ThrottlingException", 400, true),
             ValidationError => ("ValidationError", "ValidationError", 400, true),
             PackedPolicyTooLarge => ("PackedPolicyTooLarge", "PackedPolicyTooLarge", 400, true),
             SignatureDoesNotMatch => ("SignatureDoesNotMatch", "SignatureDoesNotMatch", 403, true),
@@ -201,6 +215,22 @@ impl From<QueueError> for ApiError {
             QueueError::UnsupportedOperation(_) => Code::UnsupportedOperation,
             QueueError::Store(e) => return Self::internal(e),
             QueueError::Crypto(e) => return Self::internal(e),
+            QueueError::Keys(k) => {
+                use crate::crypto::provider::KmsError as K;
+                use crate::keys::KeysError as E;
+                match k {
+                    E::Kms(K::Unavailable(_)) => {
+                        return Self::new(
+                            Code::KmsThrottled,
+                            "The key provider is unavailable and no cached data key can serve; retry later.",
+                        );
+                    }
+                    E::Kms(K::Denied(_)) => Code::KmsAccessDenied,
+                    E::Kms(K::NotFound(_)) => Code::KmsNotFound,
+                    E::Kms(K::InvalidCiphertext) => Code::KmsInvalidState,
+                    _ => return Self::internal(k),
+                }
+            }
         };
         Self::new(code, e.to_string())
     }

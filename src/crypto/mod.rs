@@ -6,7 +6,9 @@
 //! version, an algorithm id and a key reference so that change needs no migration.
 
 pub mod contexts;
+pub mod keyring;
 pub mod master;
+pub mod provider;
 pub mod seal;
 pub mod token;
 

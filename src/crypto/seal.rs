@@ -17,6 +17,8 @@ use zeroize::Zeroizing;
 use super::{CryptoError, MasterKey, random_bytes};
 
 const VERSION: u8 = 1;
+/// Sealed under a queue's data key (the key reference is the data key's id).
+const VERSION_DATA_KEY: u8 = 2;
 const ALG_AES256GCM: u8 = 1;
 const HEADER_LEN: usize = 1 + 1 + 8 + 12;
 const TAG_LEN: usize = 16;
@@ -140,6 +142,77 @@ impl Sealer {
     }
 }
 
+/// What sealed a value: the service master key (format 1) or a data key (format 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedBy {
+    Master(u64),
+    DataKey(u64),
+}
+
+/// Reads who sealed a value from its header (nothing is decrypted).
+pub fn sealed_by(sealed: &[u8]) -> Result<SealedBy, CryptoError> {
+    if sealed.len() < HEADER_LEN + TAG_LEN || sealed[1] != ALG_AES256GCM {
+        return Err(CryptoError::Malformed);
+    }
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&sealed[2..10]);
+    let id = u64::from_be_bytes(id);
+    match sealed[0] {
+        VERSION => Ok(SealedBy::Master(id)),
+        VERSION_DATA_KEY => Ok(SealedBy::DataKey(id)),
+        v => Err(CryptoError::UnknownVersion(v)),
+    }
+}
+
+/// A data key ready to seal and open (format 2). The key schedule is zeroized on drop.
+pub struct DataCipher {
+    pub id: u64,
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for DataCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataCipher").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl DataCipher {
+    pub fn new(id: u64, key: &super::provider::PlainKey) -> Self {
+        Self { id, cipher: Aes256Gcm::new(&(*key.0).into()) }
+    }
+
+    pub fn seal(&self, plaintext: &[u8], ctx: &Context) -> Result<Vec<u8>, CryptoError> {
+        let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
+        out.push(VERSION_DATA_KEY);
+        out.push(ALG_AES256GCM);
+        out.extend_from_slice(&self.id.to_be_bytes());
+        let mut nonce = [0u8; 12];
+        random_bytes(&mut nonce)?;
+        out.extend_from_slice(&nonce);
+        let aad = aad(&out[..HEADER_LEN], ctx);
+        let ct = self
+            .cipher
+            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: &aad })
+            .map_err(|_| CryptoError::Encrypt)?;
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// Opens a value this data key sealed for exactly `ctx`.
+    pub fn open(&self, sealed: &[u8], ctx: &Context) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if sealed_by(sealed)? != SealedBy::DataKey(self.id) {
+            return Err(CryptoError::UnknownKey(self.id));
+        }
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&sealed[10..22]);
+        let aad = aad(&sealed[..HEADER_LEN], ctx);
+        self.cipher
+            .decrypt(&Nonce::from(nonce), Payload { msg: &sealed[HEADER_LEN..], aad: &aad })
+            .map(Zeroizing::new)
+            .map_err(|_| CryptoError::Unauthentic)
+    }
+}
+
 fn aad(header: &[u8], ctx: &Context) -> Vec<u8> {
     let mut aad = Vec::with_capacity(header.len() + ctx.0.len());
     aad.extend_from_slice(header);
@@ -150,6 +223,28 @@ fn aad(header: &[u8], ctx: &Context) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_keys_seal_in_format_2_and_open_only_with_their_key_and_context() {
+        let key = crate::crypto::provider::PlainKey(Zeroizing::new([3; 32]));
+        let c = DataCipher::new(42, &key);
+        let ctx = Context::new("message-body").with("acct").with("q").with("m");
+        let sealed = c.seal(b"hello", &ctx).unwrap();
+        assert_eq!(sealed_by(&sealed).unwrap(), SealedBy::DataKey(42));
+        assert_eq!(&*c.open(&sealed, &ctx).unwrap(), b"hello");
+        assert!(matches!(
+            c.open(&sealed, &Context::new("message-body").with("acct").with("q").with("n")),
+            Err(CryptoError::Unauthentic)
+        ));
+        let other = DataCipher::new(43, &key);
+        assert!(other.open(&sealed, &ctx).is_err(), "another key id");
+        let mut flipped = sealed.clone();
+        flipped[25] ^= 1;
+        assert!(c.open(&flipped, &ctx).is_err());
+        let master = Sealer::new(MasterKey::from_bytes(7, [7; 32]));
+        assert_eq!(sealed_by(&master.seal(b"x", &ctx).unwrap()).unwrap(), SealedBy::Master(7));
+        assert!(master.open(&sealed, &ctx).is_err(), "format 2 is not the master key's");
+    }
 
     #[test]
     fn macs_verify_only_for_the_same_label_and_context() {

@@ -23,6 +23,8 @@ use crate::store::StoreError;
 pub enum QueueError {
     #[error("The specified queue does not exist.")]
     QueueDoesNotExist,
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeysError),
     #[error("{0}")]
     QueueNameExists(String),
     #[error("{0}")]

@@ -99,6 +99,9 @@ pub struct QueueService {
     wakeups: Arc<Wakeups>,
     long_polls: Arc<Semaphore>,
     mover: Arc<super::moves::Mover>,
+    keys: Arc<crate::keys::DataKeys>,
+    /// Messages that failed to open (tampered, or their key is gone) and were set aside.
+    unopenable: std::sync::atomic::AtomicU64,
     max_inflight: i64,
     /// Parsed queue policies by (account, name): when read, in which cache epoch.
     policy_cache: std::sync::Mutex<HashMap<(String, String), CachedPolicy>>,
@@ -109,6 +112,19 @@ type CachedPolicy = (std::time::Instant, u64, Option<Arc<crate::policy::document
 /// How long a parsed queue policy is trusted without reading it again (the backstop when a
 /// change notification is lost).
 const POLICY_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// The data-key reuse period (KmsDataKeyReusePeriodSeconds' default).
+pub const REUSE_SECONDS: i64 = 300;
+
+/// Which master key seals a queue's data keys, and for how long one is reused.
+fn key_ref(q: &QueueRow) -> crate::keys::QueueKeys<'_> {
+    crate::keys::QueueKeys {
+        queue_id: q.id,
+        account_id: &q.account_id,
+        master_key: "default",
+        reuse_seconds: REUSE_SECONDS,
+    }
+}
 
 fn body_context(account: &str, queue_id: Uuid, message_id: Uuid) -> Context {
     Context::new("message-body").with(account).with(queue_id.as_bytes()).with(message_id.as_bytes())
@@ -205,9 +221,11 @@ fn in_range(name: &str, v: Option<i32>, min: i32, max: i32) -> Result<Option<i32
 }
 
 impl QueueService {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: PgStore,
         sealer: Arc<Sealer>,
+        keys: Arc<crate::keys::DataKeys>,
         clock: Arc<dyn Clock>,
         region: String,
         public_url: String,
@@ -226,6 +244,8 @@ impl QueueService {
             public_url: public_url.trim_end_matches('/').to_owned(),
             wakeups,
             mover,
+            keys,
+            unopenable: std::sync::atomic::AtomicU64::new(0),
             max_inflight,
             policy_cache: std::sync::Mutex::new(HashMap::new()),
             long_polls: Arc::new(Semaphore::new(max_long_polls)),
@@ -317,7 +337,10 @@ impl QueueService {
 
     pub async fn delete_queue(&self, r: &QueueRef) -> Result<(), QueueError> {
         let q = self.queue(r).await?;
-        if !self.store.delete_queue(q.id).await? {
+        let (existed, shredded) = self.store.delete_queue(q.id).await?;
+        // Its data keys are gone with it (but those sealing messages in a dead-letter queue).
+        self.keys.forget_queue(q.id, &shredded);
+        if !existed {
             return Err(QueueError::QueueDoesNotExist);
         }
         self.wakeups.forget(q.id);
@@ -331,6 +354,7 @@ impl QueueService {
     fn prepare(
         &self,
         q: &QueueRow,
+        key: &crate::crypto::seal::DataCipher,
         input: SendInput,
         now: DateTime<Utc>,
     ) -> Result<(NewMessage, SendOutput, bool), QueueError> {
@@ -345,12 +369,12 @@ impl QueueService {
             )));
         }
         let id = Uuid::new_v4();
-        let body_sealed = self.sealer.seal(input.body.as_bytes(), &body_context(&q.account_id, q.id, id))?;
+        let body_sealed = key.seal(input.body.as_bytes(), &body_context(&q.account_id, q.id, id))?;
         let attributes_sealed = if input.attributes.is_empty() {
             None
         } else {
             let encoded = zeroize::Zeroizing::new(message::encode_attributes(&input.attributes));
-            Some(self.sealer.seal(&encoded, &attributes_context(&q.account_id, q.id, id))?)
+            Some(key.seal(&encoded, &attributes_context(&q.account_id, q.id, id))?)
         };
         let delay = delay.unwrap_or(q.delay_seconds);
         let out = SendOutput {
@@ -367,6 +391,7 @@ impl QueueService {
             sender_id: input.sender_id,
             sent_at: now,
             visible_at: now + TimeDelta::seconds(delay.into()),
+            dek_id: Some(key.id as i64),
         };
         Ok((row, out, delay == 0))
     }
@@ -393,7 +418,8 @@ impl QueueService {
     /// SendMessage: validates, seals, stores; answers once committed.
     pub async fn send_message(&self, r: &QueueRef, input: SendInput) -> Result<SendOutput, QueueError> {
         let q = self.queue(r).await?;
-        let (row, out, visible_now) = self.prepare(&q, input, self.clock.now())?;
+        let key = self.keys.for_sealing(&key_ref(&q)).await?;
+        let (row, out, visible_now) = self.prepare(&q, &key, input, self.clock.now())?;
         self.store.insert_messages(q.id, std::slice::from_ref(&row)).await?;
         if visible_now {
             self.wake(q.id);
@@ -419,12 +445,13 @@ impl QueueService {
             )));
         }
         let q = self.queue(r).await?;
+        let key = self.keys.for_sealing(&key_ref(&q)).await?;
         let now = self.clock.now();
         let mut rows = Vec::with_capacity(entries.len());
         let mut results = Vec::with_capacity(entries.len());
         let mut wake = false;
         for (id, input) in entries {
-            match self.prepare(&q, input, now) {
+            match self.prepare(&q, &key, input, now) {
                 Ok((row, out, visible_now)) => {
                     rows.push(row);
                     wake |= visible_now;
@@ -452,19 +479,23 @@ impl QueueService {
     ) -> Result<(usize, usize), QueueError> {
         use sha2::Digest;
         let q = self.queue(r).await?;
+        let key = self.keys.for_sealing(&key_ref(&q)).await?;
         let now = self.clock.now();
         let mut rows = Vec::with_capacity(events.len());
         let mut keys: Vec<Vec<u8>> = Vec::with_capacity(events.len());
         let mut duplicates = 0;
         let mut wake = false;
-        for (key, input) in events {
-            let digest =
-                sha2::Sha256::new().chain_update(q.id.as_bytes()).chain_update(key.as_bytes()).finalize().to_vec();
+        for (event_key, input) in events {
+            let digest = sha2::Sha256::new()
+                .chain_update(q.id.as_bytes())
+                .chain_update(event_key.as_bytes())
+                .finalize()
+                .to_vec();
             if keys.contains(&digest) {
                 duplicates += 1;
                 continue;
             }
-            let (row, _, visible_now) = self.prepare(&q, input, now)?;
+            let (row, _, visible_now) = self.prepare(&q, &key, input, now)?;
             wake |= visible_now;
             rows.push(row);
             keys.push(digest);
@@ -525,7 +556,7 @@ impl QueueService {
                 })
                 .await?;
             if !got.rows.is_empty() {
-                return got.rows.into_iter().map(|row| self.open_received(&q, row, &input)).collect();
+                return self.open_all(&q, got.rows, &input, now).await;
             }
             // Too many in flight: a short poll is told so; a long poll just finds nothing.
             if got.inflight_full && wait.is_zero() {
@@ -554,7 +585,77 @@ impl QueueService {
         }
     }
 
-    fn open_received(
+    /// Opens the messages a receive took. One that does not open (tampered, or sealed under
+    /// a key that is gone) is never returned: it is counted, logged by id and set aside, and
+    /// the others are returned. When the key provider is unavailable and no cached key can
+    /// open a message, the receive is undone (receive counts unchanged, messages visible
+    /// again) and fails with the provider's error, so an outage never drains a queue into
+    /// its dead-letter queue.
+    async fn open_all(
+        &self,
+        q: &QueueRow,
+        rows: Vec<crate::store::ReceivedRow>,
+        input: &ReceiveInput,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let mut out = Vec::with_capacity(rows.len());
+        let mut set_aside = Vec::new();
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        for row in rows {
+            let id = row.id;
+            match self.open_received(q, row, input).await {
+                Ok(m) => out.push(m),
+                Err(QueueError::Keys(crate::keys::KeysError::Kms(crate::crypto::provider::KmsError::Unavailable(
+                    why,
+                )))) => {
+                    self.store.undo_receive(q.id, &ids, now).await?;
+                    return Err(QueueError::Keys(crate::keys::KeysError::Kms(
+                        crate::crypto::provider::KmsError::Unavailable(why),
+                    )));
+                }
+                Err(QueueError::Store(e)) => return Err(QueueError::Store(e)),
+                Err(e) => {
+                    self.unopenable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(queue = %q.id, message = %id, reason = %e, "a message did not open; it is set aside");
+                    set_aside.push(id);
+                }
+            }
+        }
+        if !set_aside.is_empty() {
+            self.store.set_aside(q.id, &set_aside).await?;
+        }
+        Ok(out)
+    }
+
+    /// Messages set aside because they did not open, since this process started.
+    pub fn unopenable_count(&self) -> u64 {
+        self.unopenable.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn keys(&self) -> &Arc<crate::keys::DataKeys> {
+        &self.keys
+    }
+
+    /// Opens a sealed value of a message: format 1 under the service master key (messages
+    /// stored before data keys), format 2 under the data key its header names.
+    async fn open_sealed(
+        &self,
+        q: &QueueRow,
+        sealed_by: Uuid,
+        sealed: &[u8],
+        ctx: &crate::crypto::Context,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, QueueError> {
+        use crate::crypto::seal::SealedBy;
+        Ok(match crate::crypto::seal::sealed_by(sealed)? {
+            SealedBy::Master(_) => self.sealer.open(sealed, ctx)?,
+            SealedBy::DataKey(dek) => {
+                let key = self.keys.for_opening(dek, &q.account_id, sealed_by, REUSE_SECONDS).await?;
+                key.open(sealed, ctx)?
+            }
+        })
+    }
+
+    async fn open_received(
         &self,
         q: &QueueRow,
         row: crate::store::ReceivedRow,
@@ -562,11 +663,14 @@ impl QueueService {
     ) -> Result<ReceivedMessage, QueueError> {
         // A message moved from another queue opens under the context of the queue that sealed it.
         let sealed_by = row.sealed_queue_id.unwrap_or(q.id);
-        let body = self.sealer.open(&row.body_sealed, &body_context(&q.account_id, sealed_by, row.id))?;
+        let body =
+            self.open_sealed(q, sealed_by, &row.body_sealed, &body_context(&q.account_id, sealed_by, row.id)).await?;
         let body = String::from_utf8(body.to_vec()).map_err(|_| crate::crypto::CryptoError::Malformed)?;
         let attrs = match &row.attributes_sealed {
             Some(sealed) => {
-                let raw = self.sealer.open(sealed, &attributes_context(&q.account_id, sealed_by, row.id))?;
+                let raw = self
+                    .open_sealed(q, sealed_by, sealed, &attributes_context(&q.account_id, sealed_by, row.id))
+                    .await?;
                 message::decode_attributes(&raw).ok_or(crate::crypto::CryptoError::Malformed)?
             }
             None => MessageAttributes::new(),

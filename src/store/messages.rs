@@ -16,6 +16,8 @@ pub struct NewMessage {
     pub sender_id: String,
     pub sent_at: DateTime<Utc>,
     pub visible_at: DateTime<Utc>,
+    /// The data key that sealed body and attributes (None: the service master key).
+    pub dek_id: Option<i64>,
 }
 
 /// A message as handed out by a receive.
@@ -94,9 +96,10 @@ impl PgStore {
         let senders: Vec<&str> = msgs.iter().map(|m| m.sender_id.as_str()).collect();
         let sent: Vec<DateTime<Utc>> = msgs.iter().map(|m| m.sent_at).collect();
         let visible: Vec<DateTime<Utc>> = msgs.iter().map(|m| m.visible_at).collect();
+        let deks: Vec<Option<i64>> = msgs.iter().map(|m| m.dek_id).collect();
         sqlx::query(
-            "INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at)
-             SELECT $1, * FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[])",
+            "INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at, dek_id)
+             SELECT $1, * FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[])",
         )
         .bind(queue_id)
         .bind(ids)
@@ -106,6 +109,7 @@ impl PgStore {
         .bind(senders)
         .bind(sent)
         .bind(visible)
+        .bind(deks)
         .execute(self.db())
         .await?;
         Ok(())
@@ -131,6 +135,7 @@ impl PgStore {
         let sent: Vec<DateTime<Utc>> = msgs.iter().map(|m| m.sent_at).collect();
         let visible: Vec<DateTime<Utc>> = msgs.iter().map(|m| m.visible_at).collect();
         let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let deks: Vec<Option<i64>> = msgs.iter().map(|m| m.dek_id).collect();
         let inserted: Vec<(Uuid,)> = sqlx::query_as(
             "WITH claimed AS (
                  INSERT INTO event_receipts (queue_id, dedup_key, expires_at)
@@ -138,10 +143,10 @@ impl PgStore {
                  ON CONFLICT (queue_id, dedup_key) DO UPDATE SET expires_at = EXCLUDED.expires_at
                      WHERE event_receipts.expires_at <= $10
                  RETURNING dedup_key)
-             INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at)
-             SELECT $1, m.id, m.body, m.attrs, m.trace, m.sender, m.sent, m.visible
-             FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bytea[])
-                  AS m(id, body, attrs, trace, sender, sent, visible, key)
+             INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at, dek_id)
+             SELECT $1, m.id, m.body, m.attrs, m.trace, m.sender, m.sent, m.visible, m.dek
+             FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bytea[], $12::bigint[])
+                  AS m(id, body, attrs, trace, sender, sent, visible, key, dek)
              WHERE m.key IN (SELECT dedup_key FROM claimed)
              RETURNING id",
         )
@@ -156,9 +161,36 @@ impl PgStore {
         .bind(keys)
         .bind(now)
         .bind(expires_at)
+        .bind(deks)
         .fetch_all(self.db())
         .await?;
         Ok(inserted.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Undoes a receive that could not be handed out (the key provider was unavailable):
+    /// receive counts go back, the messages are visible again.
+    pub async fn undo_receive(&self, queue_id: Uuid, ids: &[Uuid], now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE messages SET receive_count = GREATEST(receive_count - 1, 0), visible_at = $3,
+                 first_received_at = CASE WHEN receive_count <= 1 THEN NULL ELSE first_received_at END
+             WHERE queue_id = $1 AND id = ANY($2)",
+        )
+        .bind(queue_id)
+        .bind(ids)
+        .bind(now)
+        .execute(self.db())
+        .await?;
+        Ok(())
+    }
+
+    /// Sets messages aside that do not open: never visible again, gone at retention.
+    pub async fn set_aside(&self, queue_id: Uuid, ids: &[Uuid]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE messages SET visible_at = 'infinity' WHERE queue_id = $1 AND id = ANY($2)")
+            .bind(queue_id)
+            .bind(ids)
+            .execute(self.db())
+            .await?;
+        Ok(())
     }
 
     /// Forgets event receipts of a queue whose replay window has passed.
@@ -197,9 +229,9 @@ impl PgStore {
                  RETURNING m.*),
              into_dlq AS (
                  INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
-                                       visible_at, sealed_queue_id, dead_letter_source_arn)
+                                       visible_at, sealed_queue_id, dead_letter_source_arn, dek_id)
                  SELECT dlq.id, mv.id, mv.body_sealed, mv.attributes_sealed, mv.trace_header, mv.sender_id, mv.sent_at,
-                        $2, COALESCE(mv.sealed_queue_id, mv.queue_id), COALESCE(mv.dead_letter_source_arn, $9)
+                        $2, COALESCE(mv.sealed_queue_id, mv.queue_id), COALESCE(mv.dead_letter_source_arn, $9), mv.dek_id
                  FROM moved mv, dlq
                  RETURNING 1)
              UPDATE messages m

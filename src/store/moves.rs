@@ -127,9 +127,9 @@ impl PgStore {
                  RETURNING m.*, r.dest),
              inserted AS (
                  INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
-                                       visible_at, sealed_queue_id, dead_letter_source_arn)
+                                       visible_at, sealed_queue_id, dead_letter_source_arn, dek_id)
                  SELECT dest, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at,
-                        COALESCE(sealed_queue_id, queue_id), NULL
+                        COALESCE(sealed_queue_id, queue_id), NULL, dek_id
                  FROM moved
                  RETURNING 1)
              UPDATE move_tasks t SET moved = t.moved + (SELECT count(*) FROM inserted), lease_until = $8

@@ -152,9 +152,23 @@ impl PgStore {
     }
 
     /// Deletes a queue and (by cascade) its messages. Returns whether it existed.
-    pub async fn delete_queue(&self, queue_id: uuid::Uuid) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM queues WHERE id = $1").bind(queue_id).execute(self.db()).await?;
-        Ok(r.rows_affected() == 1)
+    /// Deletes a queue, its messages and, in the same statement, its data keys
+    /// (crypto-shredding) except those still sealing messages moved to another queue.
+    /// Returns whether it existed and the ids of the data keys deleted.
+    pub async fn delete_queue(&self, queue_id: uuid::Uuid) -> Result<(bool, Vec<i64>), StoreError> {
+        let (existed, shredded): (bool, Vec<i64>) = sqlx::query_as(
+            "WITH gone AS (DELETE FROM queues WHERE id = $1 RETURNING id),
+             shredded AS (
+                 DELETE FROM queue_data_keys k WHERE k.queue_id = $1 AND EXISTS (SELECT 1 FROM gone)
+                   AND NOT EXISTS (SELECT 1 FROM messages m
+                                   WHERE m.sealed_queue_id = $1 AND m.dek_id = k.id AND m.queue_id <> $1)
+                 RETURNING k.id)
+             SELECT EXISTS (SELECT 1 FROM gone), COALESCE((SELECT array_agg(id) FROM shredded), '{}')",
+        )
+        .bind(queue_id)
+        .fetch_one(self.db())
+        .await?;
+        Ok((existed, shredded))
     }
 }
 

@@ -17,6 +17,16 @@ fn forms(secret: &str) -> Vec<(String, Vec<u8>)> {
     ]
 }
 
+fn byte_forms(what: &str, secret: &[u8]) -> Vec<(String, Vec<u8>)> {
+    vec![
+        (format!("{what} (raw)"), secret.to_vec()),
+        (format!("{what} (hex)"), hex::encode(secret).into_bytes()),
+        (format!("{what} (HEX)"), hex::encode_upper(secret).into_bytes()),
+        (format!("{what} (base64)"), BASE64_STANDARD.encode(secret).into_bytes()),
+        (format!("{what} (base64url)"), BASE64_URL_SAFE_NO_PAD.encode(secret).into_bytes()),
+    ]
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     memchr::memmem::find(hay, needle).is_some()
 }
@@ -156,8 +166,46 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
     let e = session.list_queues().send().await.unwrap_err();
     assert_eq!(crate::harness::error_code(&e), "AccessDenied");
 
-    // pg_dump of the live database.
+    // The data keys that sealed the bodies, unwrapped here with the keyring: none may
+    // appear in clear anywhere.
     let cluster = sluice::store::local_pg::default_cluster_dir(&data);
+    let pool = sqlx::PgPool::connect(&format!(
+        "postgresql://postgres@localhost:5432/postgres?host={}",
+        cluster.join("sock").display()
+    ))
+    .await
+    .unwrap();
+    let rows: Vec<(i64, uuid::Uuid, String, String, Vec<u8>)> =
+        sqlx::query_as("SELECT id, queue_id, account_id, master_key, wrapped FROM queue_data_keys")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(!rows.is_empty(), "bodies are sealed under data keys");
+    let ring = sluice::crypto::keyring::Keyring::open_or_create(&data.join("keyring")).unwrap();
+    let mut data_keys = Vec::new();
+    for (id, queue, account, master, wrapped) in &rows {
+        use sluice::crypto::provider::KeyProvider;
+        let ctx = sluice::keys::context(account, *queue, *id as u64);
+        data_keys.push(ring.decrypt_data_key(master, wrapped, &ctx).await.unwrap().0.to_vec());
+    }
+
+    // A stored body altered behind Sluice's back: the receive leaves it out, counts it and
+    // logs its id.
+    let victim = sqs.send_message().queue_url(&url).message_body("to be tampered with").send().await.unwrap();
+    let victim = victim.message_id().unwrap().to_owned();
+    sqlx::query(
+        "UPDATE messages SET body_sealed = set_byte(body_sealed, 30, get_byte(body_sealed, 30) # 1) WHERE id = $1",
+    )
+    .bind(uuid::Uuid::parse_str(&victim).unwrap())
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+    assert!(!got.messages().is_empty(), "the untouched messages are returned");
+    assert!(got.messages().iter().all(|m| m.message_id() != Some(victim.as_str())));
+
+    // pg_dump of the live database.
     let bin = sluice::store::local_pg::find_bin_dir().unwrap();
     let dump = std::process::Command::new(bin.join("pg_dump"))
         .args(["-h"])
@@ -182,6 +230,9 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
         }
     }
     needles.push(("session token".into(), token.into_bytes()));
+    for (i, k) in data_keys.iter().enumerate() {
+        needles.extend(byte_forms(&format!("data key {i}"), k));
+    }
     for (form, bytes) in forms(&session_secret) {
         needles.push((format!("role session secret ({form})"), bytes));
     }
@@ -190,6 +241,10 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
     }
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(log_text.contains("denied"), "refusals are logged");
+    assert!(
+        log_text.lines().any(|l| l.contains("did not open") && l.contains(&victim)),
+        "the tampered message is logged by id"
+    );
     for (i, _) in log_text.match_indices("Signature=") {
         let next = log_text[i + 10..].chars().next().unwrap_or(' ');
         assert!(
@@ -213,45 +268,59 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
 }
 
 #[tokio::test]
-async fn a_sealed_row_copied_to_another_message_or_altered_does_not_open() {
+async fn tampered_rows_do_not_open_are_set_aside_and_the_rest_of_the_receive_is_returned() {
     let s = crate::harness::TestServer::start().await;
     let a = s.account().await;
     let b = s.account().await;
     let (sqs_a, sqs_b) = (s.sqs(&a), s.sqs(&b));
     let qa = sqs_a.create_queue().queue_name("source").send().await.unwrap().queue_url().unwrap().to_owned();
+    let qa2 = sqs_a.create_queue().queue_name("second").send().await.unwrap().queue_url().unwrap().to_owned();
     let qb = sqs_b.create_queue().queue_name("target").send().await.unwrap().queue_url().unwrap().to_owned();
-    let qc = sqs_a.create_queue().queue_name("untouched").send().await.unwrap().queue_url().unwrap().to_owned();
     let id = |o: aws_sdk_sqs::operation::send_message::SendMessageOutput| {
         uuid::Uuid::parse_str(o.message_id().unwrap()).unwrap()
     };
-    let m1 = id(sqs_a.send_message().queue_url(&qa).message_body("account A's secret").send().await.unwrap());
-    let m2 = id(sqs_b.send_message().queue_url(&qb).message_body("B's own").send().await.unwrap());
-    sqs_a.send_message().queue_url(&qc).message_body("still fine").send().await.unwrap();
-
-    // Copy A's sealed body into B's message; flip one byte of A's own.
-    sqlx::query("UPDATE messages SET body_sealed = (SELECT body_sealed FROM messages WHERE id = $1) WHERE id = $2")
-        .bind(m1)
-        .bind(m2)
-        .execute(s.store.pool())
-        .await
-        .unwrap();
+    let send = |sqs: &aws_sdk_sqs::Client, url: &str, body: &'static str| {
+        sqs.send_message().queue_url(url).message_body(body).send()
+    };
+    let a1 = id(send(&sqs_a, &qa, "account A's secret").await.unwrap());
+    let a2 = id(send(&sqs_a, &qa, "A's second").await.unwrap());
+    let a3 = id(send(&sqs_a, &qa, "A's third, untouched").await.unwrap());
+    let q2 = id(send(&sqs_a, &qa2, "in A's other queue").await.unwrap());
+    let q2ok = id(send(&sqs_a, &qa2, "A's other queue, untouched").await.unwrap());
+    let b1 = id(send(&sqs_b, &qb, "B's own").await.unwrap());
+    let b2 = id(send(&sqs_b, &qb, "B's untouched").await.unwrap());
+    let copy = |from: uuid::Uuid, to: uuid::Uuid| {
+        sqlx::query("UPDATE messages SET body_sealed = (SELECT body_sealed FROM messages WHERE id = $1) WHERE id = $2")
+            .bind(from)
+            .bind(to)
+            .execute(s.store.pool())
+    };
+    // Between two accounts, two queues, two rows of one queue; and one flipped byte.
+    copy(a1, b1).await.unwrap();
+    copy(a1, q2).await.unwrap();
+    copy(a1, a2).await.unwrap();
     sqlx::query(
         "UPDATE messages SET body_sealed = set_byte(body_sealed, 29, get_byte(body_sealed, 29) # 1) WHERE id = $1",
     )
-    .bind(m1)
+    .bind(a1)
     .execute(s.store.pool())
     .await
     .unwrap();
 
-    // Raw calls: an SDK would retry, and its retry would find the message in flight.
-    for (account, url) in [(&b, &qb), (&a, &qa)] {
-        let r = s.raw(account).call("ReceiveMessage", &format!(r#"{{"QueueUrl":"{url}"}}"#)).await;
-        assert_eq!(r.status, 500, "{}", r.body);
-        assert_eq!(r.header("x-amzn-query-error"), Some("InternalFailure;Receiver"));
-        assert!(!r.body.contains("secret") && !r.body.contains("B's own"), "{}", r.body);
+    let before = s.queues.unopenable_count();
+    for (sqs, url, good) in [(&sqs_a, &qa, a3), (&sqs_a, &qa2, q2ok), (&sqs_b, &qb, b2)] {
+        let got = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
+        let ids: Vec<String> = got.messages().iter().map(|m| m.message_id().unwrap().to_owned()).collect();
+        assert_eq!(ids, [good.to_string()], "only the untouched message is returned");
+        assert!(got.messages().iter().all(|m| !m.body().unwrap().contains("secret")));
     }
-    let ok = sqs_a.receive_message().queue_url(&qc).send().await.unwrap();
-    assert_eq!(ok.messages()[0].body(), Some("still fine"));
+    assert_eq!(s.queues.unopenable_count() - before, 4, "each tampered message is counted once");
+    // Set aside: never handed out again (the visibility timeout passing changes nothing).
+    s.clock.advance(chrono::TimeDelta::seconds(31));
+    let again = sqs_a.receive_message().queue_url(&qa).max_number_of_messages(10).send().await.unwrap();
+    let ids: Vec<String> = again.messages().iter().map(|m| m.message_id().unwrap().to_owned()).collect();
+    assert_eq!(ids, [a3.to_string()]);
+    assert_eq!(s.queues.unopenable_count() - before, 4);
 }
 
 #[tokio::test]

@@ -140,6 +140,7 @@ impl TestServer {
         let data_dir = tempfile::tempdir().unwrap();
         let key = tokio::task::spawn_blocking(master_key_file).await.unwrap();
         let mut config = Config {
+            keyring_file: Some(key.with_file_name("keyring")),
             master_key_file: Some(key),
             data_dir: data_dir.path().to_path_buf(),
             listen: "127.0.0.1:0".parse().unwrap(),
