@@ -277,14 +277,24 @@ impl std::fmt::Debug for Running {
 }
 
 /// Options only tests change.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BuildOptions {
     pub clock: Arc<dyn Clock>,
+    /// A key provider to use instead of the configured one (tests inject failures with it).
+    pub key_provider: Option<Arc<dyn crate::crypto::provider::KeyProvider>>,
+}
+
+impl std::fmt::Debug for BuildOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildOptions")
+            .field("key_provider", &self.key_provider.as_ref().map(|p| p.id()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemClock) }
+        Self { clock: Arc::new(SystemClock), key_provider: None }
     }
 }
 
@@ -313,7 +323,10 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
     let addr = listener.local_addr().map_err(io("local address"))?;
     let public_url = public_url(&config, addr);
 
-    let provider = open_key_provider(&config, &store).await?;
+    let provider = match opts.key_provider {
+        Some(p) => p,
+        None => open_key_provider(&config, &store).await?,
+    };
     let keys = Arc::new(crate::keys::DataKeys::new(store.clone(), provider, clock.clone()));
     let queues = Arc::new(QueueService::new(
         store.clone(),

@@ -153,15 +153,26 @@ impl PgStore {
 
     /// Deletes a queue and (by cascade) its messages. Returns whether it existed.
     /// Deletes a queue, its messages and, in the same statement, its data keys
-    /// (crypto-shredding) except those still sealing messages moved to another queue.
+    /// (crypto-shredding) except those still sealing messages moved to another queue; and
+    /// the kept keys of deleted source queues that only its own moved messages needed.
     /// Returns whether it existed and the ids of the data keys deleted.
     pub async fn delete_queue(&self, queue_id: uuid::Uuid) -> Result<(bool, Vec<i64>), StoreError> {
         let (existed, shredded): (bool, Vec<i64>) = sqlx::query_as(
             "WITH gone AS (DELETE FROM queues WHERE id = $1 RETURNING id),
+             candidates AS (
+                 SELECT id FROM queue_data_keys WHERE queue_id = $1
+                 UNION
+                 SELECT m.dek_id FROM messages m
+                 WHERE m.queue_id = $1 AND m.sealed_queue_id IS NOT NULL AND m.sealed_queue_id <> $1
+                   AND m.dek_id IS NOT NULL),
              shredded AS (
-                 DELETE FROM queue_data_keys k WHERE k.queue_id = $1 AND EXISTS (SELECT 1 FROM gone)
+                 DELETE FROM queue_data_keys k USING candidates c
+                 WHERE k.id = c.id AND EXISTS (SELECT 1 FROM gone)
+                   -- its own keys, and keys of deleted source queues kept for moved messages
+                   AND (k.queue_id = $1 OR NOT EXISTS (SELECT 1 FROM queues q WHERE q.id = k.queue_id))
+                   -- unless a message moved elsewhere still needs it
                    AND NOT EXISTS (SELECT 1 FROM messages m
-                                   WHERE m.sealed_queue_id = $1 AND m.dek_id = k.id AND m.queue_id <> $1)
+                                   WHERE m.sealed_queue_id = k.queue_id AND m.dek_id = k.id AND m.queue_id <> $1)
                  RETURNING k.id)
              SELECT EXISTS (SELECT 1 FROM gone), COALESCE((SELECT array_agg(id) FROM shredded), '{}')",
         )

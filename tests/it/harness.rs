@@ -132,6 +132,19 @@ impl TestServer {
 
     /// Starts with a clock the test prepared (e.g. moved forward before anything runs).
     pub async fn start_with_clock(adjust: impl FnOnce(&mut Config), clock: Arc<OffsetClock>) -> Self {
+        Self::start_with_options(adjust, clock, None).await
+    }
+
+    /// Starts with a key provider the test controls (to make it fail).
+    pub async fn start_with_provider(provider: Arc<dyn sluice::crypto::provider::KeyProvider>) -> Self {
+        Self::start_with_options(|_| {}, OffsetClock::new(), Some(provider)).await
+    }
+
+    async fn start_with_options(
+        adjust: impl FnOnce(&mut Config),
+        clock: Arc<OffsetClock>,
+        key_provider: Option<Arc<dyn sluice::crypto::provider::KeyProvider>>,
+    ) -> Self {
         sluice::install_crypto_provider();
         if std::env::var_os("SLUICE_TEST_LOG").is_some() {
             let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info,sqlx=warn").try_init();
@@ -155,7 +168,8 @@ impl TestServer {
             ..Config::default()
         };
         adjust(&mut config);
-        let running = sluice::build(config, BuildOptions { clock: clock.clone() }).await.expect("build the app");
+        let running =
+            sluice::build(config, BuildOptions { clock: clock.clone(), key_provider }).await.expect("build the app");
         let handle = running.server.handle();
         let store = running.database.store.clone();
         let queues = running.queues.clone();

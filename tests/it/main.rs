@@ -7,6 +7,7 @@ mod harness;
 
 mod iam_api;
 mod identities;
+mod keys;
 
 mod at_rest;
 mod auth;
