@@ -15,8 +15,12 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::crypto::provider::{EncryptionContext, KeyProvider, KmsError};
 use crate::crypto::seal::DataCipher;
-use crate::store::data_keys::DataKeyRow;
+use crate::store::data_keys::{DataKeyRow, MasterKeyRow};
 use crate::store::{PgStore, StoreError};
+
+/// The provider key of the service master key (SSE-SQS, `alias/aws/sqs`, and queues with
+/// SSE off, which are sealed all the same).
+pub const SERVICE_KEY: &str = "default";
 
 /// Most messages one data key seals before a new one is made (far below GCM's 2^32 limit
 /// for random nonces).
@@ -228,6 +232,93 @@ impl DataKeys {
         }
     }
 
+    /// Resolves a `KmsMasterKeyId` (key id, alias, key or alias ARN) of `account` to the
+    /// provider key it names. `alias/aws/sqs` is the service key. Another account's key is
+    /// refused (`Denied`) and never used; a key that does not exist is `NotFound`.
+    pub async fn resolve_master_key(&self, account: &str, value: &str) -> Result<String, KeysError> {
+        let not_found = || KeysError::Kms(KmsError::NotFound(format!("Key '{value}' does not exist")));
+        if value == "alias/aws/sqs" {
+            return Ok(SERVICE_KEY.to_owned());
+        }
+        let (owner, resource) = match value.strip_prefix("arn:aws:kms:") {
+            Some(rest) => {
+                let parts: Vec<&str> = rest.splitn(3, ':').collect();
+                let [_region, owner, resource] = parts[..] else { return Err(not_found()) };
+                (owner, resource)
+            }
+            None => (account, value),
+        };
+        let row = match resource.strip_prefix("key/") {
+            Some(id) => self.store.master_key_by_id(id).await?,
+            None if resource.starts_with("alias/") => self.store.master_key_by_alias(owner, resource).await?,
+            None if owner == account => self.store.master_key_by_id(resource).await?,
+            None => None,
+        };
+        let row = row.ok_or_else(not_found)?;
+        if row.account_id != account || owner != account {
+            return Err(KeysError::Kms(KmsError::Denied(format!(
+                "The key '{value}' belongs to another account and cannot be used by this queue."
+            ))));
+        }
+        if row.provider != self.provider.id() {
+            return Err(KeysError::Kms(KmsError::Config(format!("key '{value}' is held by another provider"))));
+        }
+        Ok(row.provider_key)
+    }
+
+    /// Makes a master key for `account` (SSE-KMS's customer managed key), with an optional
+    /// alias (`alias/NAME`).
+    pub async fn create_master_key(&self, account: &str, alias: Option<&str>) -> Result<MasterKeyRow, KeysError> {
+        if let Some(a) = alias {
+            let name = a.strip_prefix("alias/").unwrap_or("");
+            let ok = !name.is_empty()
+                && a.len() <= 256
+                && !name.starts_with("aws/")
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b));
+            if !ok {
+                return Err(KeysError::Kms(KmsError::Config(format!(
+                    "'{a}' is not a valid alias (alias/NAME: letters, digits, '/', '_', '-'; not alias/aws/…)"
+                ))));
+            }
+        }
+        let id = Uuid::new_v4().to_string();
+        let provider_key = format!("acct-{account}-{id}");
+        self.provider.create_key(&provider_key).await?;
+        let row = MasterKeyRow {
+            id,
+            account_id: account.to_owned(),
+            alias: alias.map(str::to_owned),
+            provider: self.provider.id().to_owned(),
+            provider_key,
+            created_at: self.clock.now(),
+        };
+        if let Err(e) = self.store.insert_master_key(&row).await {
+            // The alias is taken: do not leave an orphan key in the provider.
+            let _ = self.provider.destroy(&row.provider_key).await;
+            return Err(e.into());
+        }
+        Ok(row)
+    }
+
+    pub async fn master_keys(&self, account: &str) -> Result<Vec<MasterKeyRow>, KeysError> {
+        Ok(self.store.master_keys_of(account).await?)
+    }
+
+    /// Destroys an account's master key in the provider: every data key it wrapped, and so
+    /// every message sealed under them, can never be read again (crypto-shredding).
+    pub async fn destroy_master_key(&self, account: &str, id: &str) -> Result<(), KeysError> {
+        let row = self
+            .store
+            .master_key_by_id(id)
+            .await?
+            .filter(|r| r.account_id == account)
+            .ok_or_else(|| KeysError::Kms(KmsError::NotFound(format!("Key '{id}' does not exist"))))?;
+        self.provider.destroy(&row.provider_key).await?;
+        self.store.delete_master_key(account, id).await?;
+        self.clear_caches();
+        Ok(())
+    }
+
     /// Forgets every cached key (tests of a cold cache; an operator's key rotation).
     pub fn clear_caches(&self) {
         if let Ok(mut map) = self.sealing.lock() {
@@ -240,10 +331,12 @@ impl DataKeys {
 
     /// Re-wraps every data key under its master key's current version, in small steps
     /// (one key per statement); the data keys and the bodies they seal do not change.
-    /// Returns how many were re-wrapped.
-    pub async fn rewrap_all(&self) -> Result<u64, KeysError> {
+    /// Keys whose master key is gone (destroyed: their data is shredded) are skipped; an
+    /// unavailable provider stops the walk (run it again later). Returns (re-wrapped,
+    /// skipped).
+    pub async fn rewrap_all(&self) -> Result<(u64, u64), KeysError> {
         let mut after = 0i64;
-        let mut done = 0;
+        let (mut done, mut skipped) = (0, 0);
         loop {
             let page = self.store.data_keys_after(after, 100).await?;
             let Some(last) = page.last() else { break };
@@ -253,12 +346,20 @@ impl DataKeys {
                     continue;
                 }
                 let ctx = context(&row.account_id, row.queue_id, row.id as u64);
-                let new = self.provider.rewrap(&row.master_key, &row.wrapped, &ctx).await?;
-                if new != row.wrapped && self.store.rewrap_data_key(row.id, &row.wrapped, &new).await? {
-                    done += 1;
+                match self.provider.rewrap(&row.master_key, &row.wrapped, &ctx).await {
+                    Ok(new) => {
+                        if new != row.wrapped && self.store.rewrap_data_key(row.id, &row.wrapped, &new).await? {
+                            done += 1;
+                        }
+                    }
+                    Err(KmsError::Unavailable(why)) => return Err(KmsError::Unavailable(why).into()),
+                    Err(e) => {
+                        tracing::warn!(dek = row.id, reason = %e, "a data key could not be re-wrapped; skipped");
+                        skipped += 1;
+                    }
                 }
             }
         }
-        Ok(done)
+        Ok((done, skipped))
     }
 }

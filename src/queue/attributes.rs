@@ -26,13 +26,7 @@ const INTEGER_ATTRIBUTES: &[(&str, i32, i32)] = &[
 
 /// Attributes SQS knows whose feature this version does not provide yet; refused by name
 /// rather than stored and ignored.
-const NOT_YET: &[&str] = &[
-    "KmsMasterKeyId",
-    "KmsDataKeyReusePeriodSeconds",
-    "ContentBasedDeduplication",
-    "DeduplicationScope",
-    "FifoThroughputLimit",
-];
+const NOT_YET: &[&str] = &["ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"];
 
 fn field<'a>(s: &'a mut QueueSettings, name: &str) -> Option<&'a mut i32> {
     Some(match name {
@@ -122,13 +116,10 @@ fn apply(attrs: &HashMap<String, String>, base: QueueSettings, create: bool) -> 
                     return Err(QueueError::InvalidAttributeValue("Invalid value for the parameter FifoQueue.".into()));
                 }
             },
+            // Checked with the queue's encryption (`QueueService::encryption_for`).
+            "KmsMasterKeyId" | "KmsDataKeyReusePeriodSeconds" => {}
             "SqsManagedSseEnabled" => match value.as_str() {
-                "true" => {}
-                "false" => {
-                    return Err(QueueError::InvalidAttributeValue(
-                        "Invalid value for the parameter SqsManagedSseEnabled. Reason: Sluice always encrypts message bodies at rest.".into(),
-                    ));
-                }
+                "true" | "false" => {}
                 _ => {
                     return Err(QueueError::InvalidAttributeValue(
                         "Invalid value for the parameter SqsManagedSseEnabled.".into(),
@@ -158,6 +149,7 @@ pub struct QueueFacts {
     pub redrive_policy: Option<String>,
     pub redrive_allow_policy: Option<String>,
     pub policy: Option<String>,
+    pub encryption: crate::store::queues::Encryption,
 }
 
 /// The attributes a standard queue reports, in `ALL_NAMES` order, for the requested names
@@ -181,7 +173,14 @@ pub fn render(requested: &[String], s: &QueueSettings, f: &QueueFacts) -> Vec<(&
             "CreatedTimestamp" => f.created.to_string(),
             "LastModifiedTimestamp" => f.last_modified.to_string(),
             "QueueArn" => f.arn.clone(),
-            "SqsManagedSseEnabled" => "true".to_string(),
+            "SqsManagedSseEnabled" => f.encryption.sse_sqs.to_string(),
+            "KmsMasterKeyId" => match &f.encryption.kms_master_key_id {
+                Some(k) => k.clone(),
+                None => continue,
+            },
+            "KmsDataKeyReusePeriodSeconds" if f.encryption.kms_master_key_id.is_some() => {
+                f.encryption.reuse_seconds.to_string()
+            }
             "RedrivePolicy" => match &f.redrive_policy {
                 Some(p) => p.clone(),
                 None => continue,
@@ -255,7 +254,7 @@ mod tests {
 
     #[test]
     fn unknown_read_only_and_unbuilt_attributes_are_refused_by_name() {
-        for n in ["Bogus", "QueueArn", "KmsMasterKeyId"] {
+        for n in ["Bogus", "QueueArn", "ContentBasedDeduplication"] {
             assert!(
                 matches!(settings_for_create(&attrs(&[(n, "x")])), Err(QueueError::InvalidAttributeName(_))),
                 "{n}"
@@ -290,6 +289,7 @@ mod tests {
             redrive_policy: None,
             redrive_allow_policy: None,
             policy: None,
+            encryption: Default::default(),
         };
         let all = render(&["All".into()], &DEFAULTS, &f);
         assert_eq!(all.len(), 12);

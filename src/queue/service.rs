@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::crypto::{Context, Sealer};
 use crate::store::messages::{DeadLetter, ReceiveRequest};
 use crate::store::queues::Created;
+use crate::store::queues::Encryption;
 use crate::store::{JsonAttributes, NewMessage, PgStore, QueueRow};
 
 /// Most queue URLs ListQueues returns.
@@ -113,16 +114,14 @@ type CachedPolicy = (std::time::Instant, u64, Option<Arc<crate::policy::document
 /// change notification is lost).
 const POLICY_CACHE_TTL: Duration = Duration::from_secs(30);
 
-/// The data-key reuse period (KmsDataKeyReusePeriodSeconds' default).
-pub const REUSE_SECONDS: i64 = 300;
-
-/// Which master key seals a queue's data keys, and for how long one is reused.
+/// Which master key seals a queue's data keys (its KmsMasterKeyId's, or the service key),
+/// and for how long one is reused.
 fn key_ref(q: &QueueRow) -> crate::keys::QueueKeys<'_> {
     crate::keys::QueueKeys {
         queue_id: q.id,
         account_id: &q.account_id,
-        master_key: "default",
-        reuse_seconds: REUSE_SECONDS,
+        master_key: q.kms_master_key.as_deref().unwrap_or(crate::keys::SERVICE_KEY),
+        reuse_seconds: q.kms_reuse_seconds.into(),
     }
 }
 
@@ -277,10 +276,15 @@ impl QueueService {
         let settings = attributes::settings_for_create(attrs)?;
         super::tags::validate(tags)?;
         let redrive = self.redrive_for(r, attrs, JsonAttributes::default()).await?;
+        let encryption = self.encryption_for(r.account.as_str(), attrs, Encryption::default()).await?;
         let now = self.clock.now();
         let mut tries = 0;
         loop {
-            match self.store.create_queue(r.account.as_str(), r.name.as_str(), settings, &redrive, now).await {
+            match self
+                .store
+                .create_queue(r.account.as_str(), r.name.as_str(), settings, &redrive, &encryption, now)
+                .await
+            {
                 Ok(Created::New(q)) => {
                     if q.policy.is_some() {
                         self.store.caches_changed().await;
@@ -649,7 +653,7 @@ impl QueueService {
         Ok(match crate::crypto::seal::sealed_by(sealed)? {
             SealedBy::Master(_) => self.sealer.open(sealed, ctx)?,
             SealedBy::DataKey(dek) => {
-                let key = self.keys.for_opening(dek, &q.account_id, sealed_by, REUSE_SECONDS).await?;
+                let key = self.keys.for_opening(dek, &q.account_id, sealed_by, q.kms_reuse_seconds.into()).await?;
                 key.open(sealed, ctx)?
             }
         })
@@ -1104,7 +1108,7 @@ impl QueueService {
         let policy = self.check_queue_policy(r, &text)?;
         let mut next = q.redrive();
         next.policy = Some(policy);
-        self.store.update_queue_settings(q.id, q.settings(), &next, self.clock.now()).await?;
+        self.store.update_queue_settings(q.id, q.settings(), &next, &q.encryption(), self.clock.now()).await?;
         self.store.caches_changed().await;
         Ok(())
     }
@@ -1130,7 +1134,7 @@ impl QueueService {
         }
         let mut next = q.redrive();
         next.policy = if statements.is_empty() { None } else { Some(doc.to_string()) };
-        self.store.update_queue_settings(q.id, q.settings(), &next, self.clock.now()).await?;
+        self.store.update_queue_settings(q.id, q.settings(), &next, &q.encryption(), self.clock.now()).await?;
         self.store.caches_changed().await;
         Ok(())
     }
@@ -1189,8 +1193,61 @@ impl QueueService {
             },
             redrive_allow_policy: q.redrive_allow_policy.clone(),
             policy: q.policy.clone(),
+            encryption: q.encryption(),
         };
         Ok(attributes::render(names, &q.settings(), &facts))
+    }
+
+    /// The encryption attributes a request sets, over `base`: SqsManagedSseEnabled,
+    /// KmsMasterKeyId (resolved to a key of the caller's account) and
+    /// KmsDataKeyReusePeriodSeconds. One SSE mode at a time, as on SQS.
+    async fn encryption_for(
+        &self,
+        account: &str,
+        attrs: &HashMap<String, String>,
+        base: Encryption,
+    ) -> Result<Encryption, QueueError> {
+        let mut e = base;
+        if let Some(v) = attrs.get("KmsDataKeyReusePeriodSeconds") {
+            e.reuse_seconds = v.trim().parse().ok().filter(|v| (60..=86_400).contains(v)).ok_or_else(|| {
+                QueueError::InvalidAttributeValue(
+                    "Invalid value for the parameter KmsDataKeyReusePeriodSeconds.".into(),
+                )
+            })?;
+        }
+        let sse = attrs.get("SqsManagedSseEnabled").map(String::as_str);
+        match (sse, attrs.get("KmsMasterKeyId").map(String::as_str)) {
+            (Some("true"), Some(k)) if !k.is_empty() => {
+                return Err(QueueError::InvalidAttributeValue(
+                    "You can use one type of server-side encryption (SSE) at one time. You can either enable KMS SSE or SQS SSE.".into(),
+                ));
+            }
+            (_, Some("")) => {
+                e.kms_master_key_id = None;
+                e.kms_master_key = None;
+                e.sse_sqs = sse == Some("true");
+            }
+            (_, Some(k)) => {
+                if k.len() > 2048 {
+                    return Err(QueueError::InvalidAttributeValue(
+                        "Invalid value for the parameter KmsMasterKeyId.".into(),
+                    ));
+                }
+                let resolved = self.keys.resolve_master_key(account, k).await?;
+                e.kms_master_key_id = Some(k.to_owned());
+                e.kms_master_key = Some(resolved);
+                e.sse_sqs = false;
+            }
+            (Some(v), None) => {
+                e.sse_sqs = v == "true";
+                if e.sse_sqs {
+                    e.kms_master_key_id = None;
+                    e.kms_master_key = None;
+                }
+            }
+            (None, None) => {}
+        }
+        Ok(e)
     }
 
     /// SetQueueAttributes: all or nothing; stamps LastModifiedTimestamp.
@@ -1201,7 +1258,8 @@ impl QueueService {
             return Ok(());
         }
         let redrive = self.redrive_for(r, attrs, q.redrive()).await?;
-        if !self.store.update_queue_settings(q.id, settings, &redrive, self.clock.now()).await? {
+        let encryption = self.encryption_for(&q.account_id, attrs, q.encryption()).await?;
+        if !self.store.update_queue_settings(q.id, settings, &redrive, &encryption, self.clock.now()).await? {
             return Err(QueueError::QueueDoesNotExist);
         }
         if attrs.contains_key("Policy") {

@@ -67,3 +67,62 @@ impl PgStore {
         .await?)
     }
 }
+
+/// A master key of an account, held by the key provider.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MasterKeyRow {
+    pub id: String,
+    pub account_id: String,
+    pub alias: Option<String>,
+    pub provider: String,
+    pub provider_key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl PgStore {
+    pub async fn insert_master_key(&self, k: &MasterKeyRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO master_keys (id, account_id, alias, provider, provider_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&k.id)
+        .bind(&k.account_id)
+        .bind(&k.alias)
+        .bind(&k.provider)
+        .bind(&k.provider_key)
+        .bind(k.created_at)
+        .execute(self.db())
+        .await
+        .map_err(|e| super::iam::unique(e, "master key alias"))?;
+        Ok(())
+    }
+
+    /// A master key by id or by alias, in any account (the caller checks whose it is).
+    pub async fn master_key_by_id(&self, id: &str) -> Result<Option<MasterKeyRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM master_keys WHERE id = $1").bind(id).fetch_optional(self.db()).await?)
+    }
+
+    pub async fn master_key_by_alias(&self, account_id: &str, alias: &str) -> Result<Option<MasterKeyRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM master_keys WHERE account_id = $1 AND alias = $2")
+            .bind(account_id)
+            .bind(alias)
+            .fetch_optional(self.db())
+            .await?)
+    }
+
+    pub async fn master_keys_of(&self, account_id: &str) -> Result<Vec<MasterKeyRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM master_keys WHERE account_id = $1 ORDER BY created_at, id")
+            .bind(account_id)
+            .fetch_all(self.db())
+            .await?)
+    }
+
+    pub async fn delete_master_key(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM master_keys WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(id)
+            .execute(self.db())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+}

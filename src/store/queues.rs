@@ -31,6 +31,28 @@ pub struct QueueRow {
     pub max_receive_count: Option<i32>,
     pub redrive_allow_policy: Option<String>,
     pub policy: Option<String>,
+    pub sse_sqs: bool,
+    pub kms_master_key_id: Option<String>,
+    pub kms_master_key: Option<String>,
+    pub kms_reuse_seconds: i32,
+}
+
+/// A queue's encryption attributes as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encryption {
+    /// SqsManagedSseEnabled.
+    pub sse_sqs: bool,
+    /// KmsMasterKeyId as written, and the provider key it resolved to.
+    pub kms_master_key_id: Option<String>,
+    pub kms_master_key: Option<String>,
+    /// KmsDataKeyReusePeriodSeconds.
+    pub reuse_seconds: i32,
+}
+
+impl Default for Encryption {
+    fn default() -> Self {
+        Self { sse_sqs: true, kms_master_key_id: None, kms_master_key: None, reuse_seconds: 300 }
+    }
 }
 
 /// A queue's policy-like attributes as stored: its dead-letter queue and receive limit
@@ -54,6 +76,15 @@ impl QueueRow {
         }
     }
 
+    pub fn encryption(&self) -> Encryption {
+        Encryption {
+            sse_sqs: self.sse_sqs,
+            kms_master_key_id: self.kms_master_key_id.clone(),
+            kms_master_key: self.kms_master_key.clone(),
+            reuse_seconds: self.kms_reuse_seconds,
+        }
+    }
+
     pub fn settings(&self) -> QueueSettings {
         QueueSettings {
             delay_seconds: self.delay_seconds,
@@ -69,7 +100,8 @@ macro_rules! columns {
     () => {
         "id, account_id, name, delay_seconds, maximum_message_size, retention_seconds, \
          receive_wait_seconds, visibility_timeout, created_at, last_modified_at, \
-         dlq_name, max_receive_count, redrive_allow_policy, policy"
+         dlq_name, max_receive_count, redrive_allow_policy, policy, \
+         sse_sqs, kms_master_key_id, kms_master_key, kms_reuse_seconds"
     };
 }
 
@@ -89,12 +121,13 @@ impl PgStore {
         name: &str,
         s: QueueSettings,
         r: &JsonAttributes,
+        e: &Encryption,
         now: DateTime<Utc>,
     ) -> Result<Created, StoreError> {
         let inserted: Option<QueueRow> = sqlx::query_as(concat!(
             "INSERT INTO queues (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13)
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14, $15, $16, $17)
              ON CONFLICT (account_id, name) DO NOTHING RETURNING ",
             columns!()
         ))
@@ -111,6 +144,10 @@ impl PgStore {
         .bind(r.max_receive_count)
         .bind(&r.allow_policy)
         .bind(&r.policy)
+        .bind(e.sse_sqs)
+        .bind(&e.kms_master_key_id)
+        .bind(&e.kms_master_key)
+        .bind(e.reuse_seconds)
         .fetch_optional(self.db())
         .await?;
         if let Some(row) = inserted {
@@ -198,12 +235,14 @@ impl PgStore {
         queue_id: Uuid,
         s: QueueSettings,
         redrive: &JsonAttributes,
+        e: &Encryption,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let r = sqlx::query(
             "UPDATE queues SET delay_seconds = $2, maximum_message_size = $3, retention_seconds = $4,
                  receive_wait_seconds = $5, visibility_timeout = $6, last_modified_at = $7,
-                 dlq_name = $8, max_receive_count = $9, redrive_allow_policy = $10, policy = $11
+                 dlq_name = $8, max_receive_count = $9, redrive_allow_policy = $10, policy = $11,
+                 sse_sqs = $12, kms_master_key_id = $13, kms_master_key = $14, kms_reuse_seconds = $15
              WHERE id = $1",
         )
         .bind(queue_id)
@@ -217,6 +256,10 @@ impl PgStore {
         .bind(redrive.max_receive_count)
         .bind(&redrive.allow_policy)
         .bind(&redrive.policy)
+        .bind(e.sse_sqs)
+        .bind(&e.kms_master_key_id)
+        .bind(&e.kms_master_key)
+        .bind(e.reuse_seconds)
         .execute(self.db())
         .await?;
         Ok(r.rows_affected() == 1)

@@ -44,7 +44,7 @@ impl FakeProvider {
 
 impl KeyProvider for FakeProvider {
     fn id(&self) -> &'static str {
-        "local"
+        "fake"
     }
 
     fn generate_data_key<'a>(&'a self, master_key: &'a str, ctx: &'a EncryptionContext) -> ProviderFuture<'a, DataKey> {
@@ -224,4 +224,137 @@ async fn deleting_a_queue_shreds_its_data_keys_but_keeps_those_of_messages_in_it
         .await
         .unwrap();
     assert_eq!(left, 0, "the key kept for the moved message goes with the last message that needed it");
+}
+
+#[tokio::test]
+async fn sse_attributes_select_the_accounts_own_master_keys_only() {
+    let s = TestServer::start().await;
+    let (a, b) = (s.account().await, s.account().await);
+    let (sqs_a, sqs_b) = (s.sqs(&a), s.sqs(&b));
+    let url = sqs_a.create_queue().queue_name("orders").send().await.unwrap().queue_url().unwrap().to_owned();
+    let attrs = |sqs: aws_sdk_sqs::Client, url: String| async move {
+        sqs.get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(N::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .unwrap()
+            .clone()
+    };
+    let got = attrs(sqs_a.clone(), url.clone()).await;
+    assert_eq!(got[&N::SqsManagedSseEnabled], "true", "SSE-SQS by default");
+    assert!(!got.contains_key(&N::KmsMasterKeyId));
+
+    let team = s.queues.keys().create_master_key(&a.id, Some("alias/team")).await.unwrap();
+    sqs_a.set_queue_attributes().queue_url(&url).attributes(N::KmsMasterKeyId, "alias/team").send().await.unwrap();
+    let got = attrs(sqs_a.clone(), url.clone()).await;
+    assert_eq!(got[&N::KmsMasterKeyId], "alias/team");
+    assert_eq!(got[&N::SqsManagedSseEnabled], "false", "one SSE mode at a time");
+    assert_eq!(got[&N::KmsDataKeyReusePeriodSeconds], "300");
+    sqs_a.send_message().queue_url(&url).message_body("under the team key").send().await.unwrap();
+    let wrapped_under: Vec<String> = sqlx::query_scalar(
+        "SELECT k.master_key FROM queue_data_keys k JOIN queues q ON q.id = k.queue_id WHERE q.account_id = $1",
+    )
+    .bind(&a.id)
+    .fetch_all(s.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(wrapped_under, [format!("acct-{}-{}", a.id, team.id)]);
+    // The key id and its ARN name it too.
+    let arn = format!("arn:aws:kms:local:{}:key/{}", a.id, team.id);
+    for k in [team.id.as_str(), arn.as_str()] {
+        sqs_a.set_queue_attributes().queue_url(&url).attributes(N::KmsMasterKeyId, k).send().await.unwrap();
+    }
+
+    // Another account cannot select it, by any name; a name that exists nowhere is not found.
+    let other = sqs_b.create_queue().queue_name("theirs").send().await.unwrap().queue_url().unwrap().to_owned();
+    for (k, want) in [
+        (arn.as_str(), "KMS.AccessDeniedException"),
+        (team.id.as_str(), "KMS.AccessDeniedException"),
+        ("alias/team", "KMS.NotFoundException"),
+        ("alias/nowhere", "KMS.NotFoundException"),
+    ] {
+        let e =
+            sqs_b.set_queue_attributes().queue_url(&other).attributes(N::KmsMasterKeyId, k).send().await.unwrap_err();
+        assert_eq!(error_code(&e), want, "{k}");
+    }
+    let got = attrs(sqs_b.clone(), other.clone()).await;
+    assert!(!got.contains_key(&N::KmsMasterKeyId), "nothing changed");
+    assert_eq!(got[&N::SqsManagedSseEnabled], "true");
+
+    // Bad values.
+    for (name, v) in [(N::KmsDataKeyReusePeriodSeconds, "59"), (N::SqsManagedSseEnabled, "yes")] {
+        let e = sqs_a.set_queue_attributes().queue_url(&url).attributes(name, v).send().await.unwrap_err();
+        assert_eq!(error_code(&e), "InvalidAttributeValue");
+    }
+    let e = sqs_a
+        .set_queue_attributes()
+        .queue_url(&url)
+        .attributes(N::SqsManagedSseEnabled, "true")
+        .attributes(N::KmsMasterKeyId, "alias/team")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), "InvalidAttributeValue");
+
+    // SSE off: the attribute says so; bodies are sealed all the same (under the service key).
+    sqs_a.set_queue_attributes().queue_url(&url).attributes(N::KmsMasterKeyId, "").send().await.unwrap();
+    sqs_a.set_queue_attributes().queue_url(&url).attributes(N::SqsManagedSseEnabled, "false").send().await.unwrap();
+    let got = attrs(sqs_a.clone(), url.clone()).await;
+    assert_eq!(got[&N::SqsManagedSseEnabled], "false");
+    assert!(!got.contains_key(&N::KmsMasterKeyId));
+    s.clock.advance(TimeDelta::seconds(301));
+    sqs_a.send_message().queue_url(&url).message_body("sse off").send().await.unwrap();
+    let unsealed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages m JOIN queues q ON q.id = m.queue_id WHERE q.account_id = $1 AND m.dek_id IS NULL",
+    )
+    .bind(&a.id)
+    .fetch_one(s.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(unsealed, 0, "every body is sealed under a data key");
+    let got = sqs_a.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+    assert_eq!(got.messages().len(), 2);
+}
+
+#[tokio::test]
+async fn rotating_a_master_key_rewraps_data_keys_and_old_messages_still_open_while_destroying_it_shreds_them() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = sqs.create_queue().queue_name("orders").send().await.unwrap().queue_url().unwrap().to_owned();
+    let key = s.queues.keys().create_master_key(&a.id, None).await.unwrap();
+    sqs.set_queue_attributes().queue_url(&url).attributes(N::KmsMasterKeyId, &key.id).send().await.unwrap();
+    sqs.send_message().queue_url(&url).message_body("before rotation").send().await.unwrap();
+    let wrapped_version = || async {
+        let w: Vec<u8> = sqlx::query_scalar("SELECT wrapped FROM queue_data_keys WHERE master_key = $1")
+            .bind(&key.provider_key)
+            .fetch_one(s.store.pool())
+            .await
+            .unwrap();
+        u32::from_be_bytes([w[1], w[2], w[3], w[4]])
+    };
+    assert_eq!(wrapped_version().await, 1);
+
+    let info = s.queues.keys().provider().rotate(&key.provider_key).await.unwrap();
+    assert_eq!(info.current_version, "2");
+    let (rewrapped, _) = s.queues.keys().rewrap_all().await.unwrap();
+    assert!(rewrapped >= 1);
+    assert_eq!(wrapped_version().await, 2, "the data key is wrapped under the new version");
+    s.queues.keys().clear_caches();
+    let got = sqs.receive_message().queue_url(&url).send().await.unwrap();
+    assert_eq!(got.messages()[0].body(), Some("before rotation"), "bodies were not touched");
+
+    // Destroying the key: what it sealed never opens again, and nothing new is sealed.
+    sqs.send_message().queue_url(&url).message_body("lost for good").send().await.unwrap();
+    let before = s.queues.unopenable_count();
+    s.queues.keys().destroy_master_key(&a.id, &key.id).await.unwrap();
+    let e = sqs.send_message().queue_url(&url).message_body("refused").send().await.unwrap_err();
+    assert_eq!(error_code(&e), "KMS.NotFoundException");
+    s.clock.advance(TimeDelta::seconds(31));
+    let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+    assert!(got.messages().is_empty());
+    assert_eq!(s.queues.unopenable_count() - before, 2, "both messages are set aside as unreadable");
 }

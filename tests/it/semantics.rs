@@ -151,10 +151,12 @@ async fn set_queue_attributes_refusals_change_nothing() {
         (vec![(N::Policy, "{}")], "InvalidAttributeValue"),
         (vec![(N::RedrivePolicy, "{}")], "InvalidAttributeValue"),
         (vec![(N::RedriveAllowPolicy, r#"{"redrivePermission":"sometimes"}"#)], "InvalidAttributeValue"),
-        (vec![(N::KmsMasterKeyId, "alias/aws/sqs")], "InvalidAttributeName"),
+        (vec![(N::KmsMasterKeyId, "alias/nowhere")], "KMS.NotFoundException"),
+        (vec![(N::KmsDataKeyReusePeriodSeconds, "86401")], "InvalidAttributeValue"),
         (vec![(N::FifoQueue, "true")], "InvalidAttributeName"),
         (vec![(N::from("Bogus"), "1")], "InvalidAttributeName"),
-        (vec![(N::SqsManagedSseEnabled, "false")], "InvalidAttributeValue"),
+        (vec![(N::SqsManagedSseEnabled, "no")], "InvalidAttributeValue"),
+        (vec![(N::SqsManagedSseEnabled, "true"), (N::KmsMasterKeyId, "alias/aws/sqs")], "InvalidAttributeValue"),
     ];
     for (pairs, code) in cases {
         let mut req = sqs.set_queue_attributes().queue_url(&url);
