@@ -34,6 +34,8 @@ pub enum AppError {
     Queue(#[from] crate::queue::QueueError),
     #[error(transparent)]
     Tenancy(#[from] crate::tenancy::TenancyError),
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeysError),
     #[error("TLS: {0}")]
     Tls(String),
     #[error("{what}: {source}")]
@@ -122,6 +124,14 @@ pub async fn open_key_provider(
         })
     })?;
     Ok(Arc::new(ring))
+}
+
+/// Deletes an account with everything it owns; its data keys go with its rows, and its own
+/// master keys are destroyed in the key provider (crypto-shredding of its data).
+pub async fn delete_account(tenancy: &Tenancy, keys: &crate::keys::DataKeys, account: &str) -> Result<usize, AppError> {
+    let own = keys.master_keys(account).await?;
+    tenancy.delete_account(account).await?;
+    Ok(keys.destroy_provider_keys(&own).await?)
 }
 
 /// Creates the data directory (0700) if needed.

@@ -547,7 +547,19 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
                 database.close(false).await;
                 return Err(CliError::Other(format!("deleting account {id} cannot be undone; repeat with --yes")));
             }
-            tenancy.delete_account(&id).await.map(|()| println!("account {id} deleted"))
+            let provider = app::open_key_provider(&config, &database.store).await?;
+            let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(crate::clock::SystemClock);
+            let keys = crate::keys::DataKeys::new(database.store.clone(), provider, clock);
+            match app::delete_account(&tenancy, &keys, &id).await {
+                Ok(n) => {
+                    println!("account {id} deleted ({n} master key(s) destroyed)");
+                    Ok(())
+                }
+                Err(e) => {
+                    database.close(false).await;
+                    return Err(e.into());
+                }
+            }
         }
         AdminCommand::Account(AccountCommand::RotateRootKey { id }) => {
             tenancy.rotate_root_key(&id).await.map(|a| print!("{}", a.credentials_profile(&a.name)))

@@ -319,6 +319,22 @@ impl DataKeys {
         Ok(())
     }
 
+    /// Destroys the given master keys in the provider (an account being deleted: its rows
+    /// are gone with the account, its key material must go too). Keys already gone are
+    /// fine; returns how many were destroyed.
+    pub async fn destroy_provider_keys(&self, rows: &[MasterKeyRow]) -> Result<usize, KeysError> {
+        let mut n = 0;
+        for row in rows.iter().filter(|r| r.provider == self.provider.id()) {
+            match self.provider.destroy(&row.provider_key).await {
+                Ok(()) => n += 1,
+                Err(KmsError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.clear_caches();
+        Ok(n)
+    }
+
     /// Forgets every cached key (tests of a cold cache; an operator's key rotation).
     pub fn clear_caches(&self) {
         if let Ok(mut map) = self.sealing.lock() {

@@ -358,3 +358,55 @@ async fn rotating_a_master_key_rewraps_data_keys_and_old_messages_still_open_whi
     assert!(got.messages().is_empty());
     assert_eq!(s.queues.unopenable_count() - before, 2, "both messages are set aside as unreadable");
 }
+
+#[tokio::test]
+async fn deleting_an_account_destroys_its_master_keys_and_its_data_keys() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = sqs.create_queue().queue_name("orders").send().await.unwrap().queue_url().unwrap().to_owned();
+    let key = s.queues.keys().create_master_key(&a.id, Some("alias/gone")).await.unwrap();
+    sqs.set_queue_attributes().queue_url(&url).attributes(N::KmsMasterKeyId, "alias/gone").send().await.unwrap();
+    sqs.send_message().queue_url(&url).message_body("x").send().await.unwrap();
+    let destroyed = sluice::app::delete_account(&s.tenancy, s.queues.keys(), &a.id).await.unwrap();
+    assert_eq!(destroyed, 1);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM queue_data_keys WHERE account_id = $1")
+        .bind(&a.id)
+        .fetch_one(s.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    let e = s.queues.keys().provider().describe(&key.provider_key).await.unwrap_err();
+    assert!(matches!(e, KmsError::NotFound(_)), "{e}");
+}
+
+#[tokio::test]
+async fn messages_sealed_under_the_master_key_before_data_keys_existed_still_open() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = sqs.create_queue().queue_name("old").send().await.unwrap().queue_url().unwrap().to_owned();
+    let queue_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM queues WHERE account_id = $1 AND name = 'old'")
+        .bind(&a.id)
+        .fetch_one(s.store.pool())
+        .await
+        .unwrap();
+    // A row as the foundation wrote it: sealed format 1 under the service master key.
+    let master = sluice::crypto::MasterKey::load_or_create(&crate::harness::master_key_file()).unwrap();
+    let sealer = sluice::crypto::Sealer::new(master);
+    let id = uuid::Uuid::new_v4();
+    let ctx = sluice::crypto::Context::new("message-body").with(&a.id).with(queue_id.as_bytes()).with(id.as_bytes());
+    let sealed = sealer.seal(b"written before data keys", &ctx).unwrap();
+    sqlx::query(
+        "INSERT INTO messages (queue_id, id, body_sealed, sender_id, sent_at, visible_at) VALUES ($1, $2, $3, $4, now(), now())",
+    )
+    .bind(queue_id)
+    .bind(id)
+    .bind(sealed)
+    .bind(&a.id)
+    .execute(s.store.pool())
+    .await
+    .unwrap();
+    let got = sqs.receive_message().queue_url(&url).send().await.unwrap();
+    assert_eq!(got.messages()[0].body(), Some("written before data keys"));
+}
