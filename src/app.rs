@@ -52,6 +52,8 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AppError {
 pub struct Database {
     pub store: PgStore,
     pub local: Option<LocalPg>,
+    /// The connection URL (for pg_dump and pg_restore).
+    url: secrecy::SecretString,
 }
 
 impl Database {
@@ -74,7 +76,49 @@ impl Database {
         };
         let store = PgStore::connect(&url, config.database_max_connections).await?;
         store.migrate().await?;
-        Ok(Self { store, local })
+        Ok(Self { store, local, url: url.into() })
+    }
+
+    /// Runs a PostgreSQL client tool (`pg_dump`, `pg_restore`) against this database.
+    fn run_tool(&self, config: &Config, tool: &str, args: &[&std::ffi::OsStr]) -> Result<(), AppError> {
+        let bin = match &config.pg_bin_dir {
+            Some(b) => b.clone(),
+            None => crate::store::local_pg::find_bin_dir()?,
+        };
+        let out = std::process::Command::new(bin.join(tool))
+            .args(args)
+            .arg("-d")
+            .arg(self.url.expose_secret())
+            .output()
+            .map_err(io(format!("running {tool}")))?;
+        if !out.status.success() {
+            return Err(AppError::Io {
+                what: format!("{tool} failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+                source: std::io::Error::other("tool failed"),
+            });
+        }
+        Ok(())
+    }
+
+    /// A logical backup of the whole database (pg_dump's custom format). Message bodies,
+    /// secrets and data keys in it are sealed: restoring it needs the key files too.
+    pub fn dump(&self, config: &Config, out: &Path) -> Result<(), AppError> {
+        self.run_tool(config, "pg_dump", &["-Fc".as_ref(), "--no-owner".as_ref(), "-f".as_ref(), out.as_os_str()])
+    }
+
+    /// Restores a dump over this database (its objects are replaced).
+    pub fn restore(&self, config: &Config, from: &Path) -> Result<(), AppError> {
+        self.run_tool(
+            config,
+            "pg_restore",
+            &[
+                "--clean".as_ref(),
+                "--if-exists".as_ref(),
+                "--no-owner".as_ref(),
+                "--single-transaction".as_ref(),
+                from.as_os_str(),
+            ],
+        )
     }
 
     /// Closes the pool and stops the managed cluster if we started it (or, with

@@ -138,6 +138,24 @@ pub enum AdminCommand {
     /// IAM roles.
     #[command(subcommand)]
     Role(RoleCommand),
+    /// Database backup and restore (logical, pg_dump/pg_restore). Keep `sluice keys backup`
+    /// with it: the dump holds only sealed data.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Write a backup of the database (pg_dump custom format).
+    Dump {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace the database's contents with a backup (run before `sluice serve`).
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -523,10 +541,23 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
     let mut config = config;
     config.data_dir = app::ensure_data_dir(&config)?;
     let database = Database::open(&config).await?;
+    if let AdminCommand::Db(db) = &command {
+        let done = match db {
+            DbCommand::Dump { out } => {
+                database.dump(&config, out).map(|()| println!("database written to {}", out.display()))
+            }
+            DbCommand::Restore { from } => {
+                database.restore(&config, from).map(|()| println!("database restored from {}", from.display()))
+            }
+        };
+        database.close(false).await;
+        return Ok(done?);
+    }
     let master = app::open_master_key(&config, &database.store).await?;
     let sealer = std::sync::Arc::new(crate::crypto::Sealer::new(master));
     let tenancy = Tenancy::new(database.store.clone(), sealer, std::sync::Arc::new(crate::clock::SystemClock));
     let result = match command {
+        AdminCommand::Db(_) => Ok(()),
         AdminCommand::Account(AccountCommand::Create { name, id }) => {
             tenancy.create_account(&name, id.as_deref()).await.map(|a| print!("{}", a.credentials_profile(&name)))
         }

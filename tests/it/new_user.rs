@@ -387,3 +387,92 @@ fn boto3_assumes_a_role_from_a_profile_with_role_arn_and_source_profile() {
     });
     assert!(served.terminate().success());
 }
+
+#[test]
+fn a_new_user_backs_up_database_and_keys_wipes_everything_restores_both_and_reads_the_messages() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let log = home.path().join("sluice.log");
+    let _cluster = crate::harness::ClusterGuard(data.clone());
+    let sluice = |args: &[&str]| {
+        let out = Command::new(crate::harness::sluice_bin()).args(args).arg("--data-dir").arg(&data).output().unwrap();
+        assert!(out.status.success(), "sluice {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mut served = Served::start(home.path(), Some(&data), &log);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // A queue under the service key, and one under an account key of its own.
+    let created = sluice(&["keys", "create", "--account", "000000000000", "--alias", "alias/backups"]);
+    assert!(created.contains("alias: alias/backups"), "{created}");
+    let sqs = served.sqs();
+    rt.block_on(async {
+        for (name, key) in [("plain", None), ("kms", Some("alias/backups"))] {
+            let mut req = sqs.create_queue().queue_name(name);
+            if let Some(k) = key {
+                req = req.attributes(aws_sdk_sqs::types::QueueAttributeName::KmsMasterKeyId, k);
+            }
+            let url = req.send().await.unwrap().queue_url().unwrap().to_owned();
+            for i in 0..3 {
+                sqs.send_message()
+                    .queue_url(&url)
+                    .message_body(format!("{name} message {i}"))
+                    .message_attributes(
+                        "n",
+                        aws_sdk_sqs::types::MessageAttributeValue::builder()
+                            .data_type("Number")
+                            .string_value(i.to_string())
+                            .build()
+                            .unwrap(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+
+    // The two backups, taken while the server runs.
+    let keys_backup = home.path().join("keys.bak");
+    let db_backup = home.path().join("db.dump");
+    sluice(&["keys", "backup", "--out", keys_backup.to_str().unwrap()]);
+    sluice(&["admin", "db", "dump", "--out", db_backup.to_str().unwrap()]);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&keys_backup).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(served.terminate().success());
+
+    // Disaster: the data directory and its cluster are gone.
+    let cluster = sluice::store::local_pg::default_cluster_dir(&data);
+    std::fs::remove_dir_all(&data).unwrap();
+    let _ = std::fs::remove_dir_all(&cluster);
+
+    // Restore the keys, then the database, then serve again.
+    sluice(&["keys", "restore", "--from", keys_backup.to_str().unwrap()]);
+    sluice(&["admin", "db", "restore", "--from", db_backup.to_str().unwrap()]);
+    let mut served = Served::start(home.path(), Some(&data), &log);
+    let sqs = served.sqs();
+    rt.block_on(async {
+        for name in ["plain", "kms"] {
+            let url = sqs.get_queue_url().queue_name(name).send().await.unwrap().queue_url().unwrap().to_owned();
+            let got = sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .unwrap();
+            let mut bodies: Vec<(String, String)> = got
+                .messages()
+                .iter()
+                .map(|m| {
+                    let n = m.message_attributes().unwrap()["n"].string_value().unwrap().to_owned();
+                    (m.body().unwrap().to_owned(), n)
+                })
+                .collect();
+            bodies.sort();
+            let want: Vec<(String, String)> = (0..3).map(|i| (format!("{name} message {i}"), i.to_string())).collect();
+            assert_eq!(bodies, want, "{name}: every message intact");
+        }
+    });
+    assert!(served.terminate().success());
+}
