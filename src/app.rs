@@ -153,21 +153,50 @@ pub async fn open_key_provider(
     config: &Config,
     store: &PgStore,
 ) -> Result<Arc<dyn crate::crypto::provider::KeyProvider>, AppError> {
-    let path = config.keyring_path();
-    let missing = !path.exists();
-    if missing && !store.data_key_counts().await?.is_empty() {
-        return Err(AppError::Crypto(crate::crypto::CryptoError::KeyFile {
-            path: path.display().to_string(),
-            reason: "is missing, but the database holds data keys wrapped under it; restore the keyring (or point keyring_file at it)".into(),
-        }));
+    let fail = |what: &str, why: String| {
+        AppError::Crypto(crate::crypto::CryptoError::KeyFile { path: what.to_owned(), reason: why })
+    };
+    match config.key_provider.as_str() {
+        "local" => {
+            let path = config.keyring_path();
+            if !path.exists() && store.data_key_counts().await?.iter().any(|(p, _, _)| p == "local") {
+                return Err(fail(
+                    &path.display().to_string(),
+                    "is missing, but the database holds data keys wrapped under it; restore the keyring (or point keyring_file at it)".into(),
+                ));
+            }
+            let ring = crate::crypto::keyring::Keyring::open_or_create(&path)
+                .map_err(|e| fail(&path.display().to_string(), e.to_string()))?;
+            Ok(Arc::new(ring))
+        }
+        #[cfg(feature = "pkcs11")]
+        "pkcs11" => {
+            let (Some(module), Some(label), Some(pin_file)) =
+                (&config.pkcs11_module, &config.pkcs11_token_label, &config.pkcs11_pin_file)
+            else {
+                return Err(fail("pkcs11", "needs pkcs11_module, pkcs11_token_label and pkcs11_pin_file".into()));
+            };
+            let pin = read_secret_file(pin_file).map_err(|e| fail(&pin_file.display().to_string(), e))?;
+            let p = crate::crypto::pkcs11::Pkcs11Provider::open(module, label, pin)
+                .map_err(|e| fail(&module.display().to_string(), e.to_string()))?;
+            // The service key exists from the first start on.
+            use crate::crypto::provider::KeyProvider;
+            p.create_key(crate::keys::SERVICE_KEY).await.map_err(|e| fail("pkcs11", e.to_string()))?;
+            Ok(Arc::new(p))
+        }
+        other => Err(fail("key_provider", format!("'{other}' is not a key provider of this build (local, pkcs11)"))),
     }
-    let ring = crate::crypto::keyring::Keyring::open_or_create(&path).map_err(|e| {
-        AppError::Crypto(crate::crypto::CryptoError::KeyFile {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })
-    })?;
-    Ok(Arc::new(ring))
+}
+
+/// Reads a one-line secret from a file that only its owner may read.
+#[cfg(feature = "pkcs11")]
+fn read_secret_file(path: &Path) -> Result<secrecy::SecretString, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err("is readable by group or others; chmod 600 it".into());
+    }
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| e.to_string())?);
+    Ok(secrecy::SecretString::from(text.trim_end_matches(['\n', '\r']).to_owned()))
 }
 
 /// Deletes an account with everything it owns; its data keys go with its rows, and its own

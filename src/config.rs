@@ -56,6 +56,16 @@ pub struct Config {
     /// cluster, not inside it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keyring_file: Option<PathBuf>,
+    /// Where master keys live: `local` (the keyring file) or `pkcs11` (a PKCS#11 token).
+    pub key_provider: String,
+    /// The PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so), token label, and a file
+    /// (0600) holding the user PIN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pkcs11_module: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pkcs11_token_label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pkcs11_pin_file: Option<PathBuf>,
     /// Create the bootstrap account and write `credentials` and `config` on first start.
     pub bootstrap: bool,
     pub bootstrap_account_id: String,
@@ -111,6 +121,10 @@ impl Default for Config {
             tls_key_file: None,
             master_key_file: None,
             keyring_file: None,
+            key_provider: "local".into(),
+            pkcs11_module: None,
+            pkcs11_token_label: None,
+            pkcs11_pin_file: None,
             bootstrap: true,
             bootstrap_account_id: "000000000000".into(),
             bootstrap_account_name: "default".into(),
@@ -151,6 +165,10 @@ impl Config {
             "tls_key_file",
             "master_key_file",
             "keyring_file",
+            "key_provider",
+            "pkcs11_module",
+            "pkcs11_token_label",
+            "pkcs11_pin_file",
             "bootstrap",
             "bootstrap_account_id",
             "bootstrap_account_name",
@@ -245,6 +263,9 @@ mod tests {
             tls_key_file: Some("/x".into()),
             master_key_file: Some("/x".into()),
             keyring_file: Some("/x".into()),
+            pkcs11_module: Some("/x".into()),
+            pkcs11_token_label: Some("x".into()),
+            pkcs11_pin_file: Some("/x".into()),
             ..Default::default()
         };
         let v = serde_json::to_value(&c).unwrap();

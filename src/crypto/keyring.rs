@@ -38,7 +38,8 @@ const MAX_VERSIONS: usize = 10_000;
 type Versions = BTreeMap<u32, Zeroizing<[u8; 32]>>;
 
 struct Loaded {
-    modified: Option<SystemTime>,
+    /// (modification time, inode) of the file last read: a rename gives a new inode.
+    modified: Option<(SystemTime, u64)>,
     keys: BTreeMap<String, Versions>,
 }
 
@@ -149,15 +150,20 @@ impl Keyring {
         }
     }
 
-    /// Reads the file again if it changed since it was last read.
+    /// Reads the file again if it changed since it was last read (or always, with `force`).
     fn refresh(&self) -> Result<(), KmsError> {
+        self.reload(false)
+    }
+
+    fn reload(&self, force: bool) -> Result<(), KmsError> {
+        use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(&self.path).map_err(|e| config(&self.path, e))?;
         if meta.permissions().mode() & 0o077 != 0 {
             return Err(config(&self.path, "is readable by group or others; chmod 600 it"));
         }
-        let modified = meta.modified().ok();
+        let modified = meta.modified().ok().map(|t| (t, meta.ino()));
         let mut state = self.state.lock().map_err(|_| config(&self.path, "lock poisoned"))?;
-        if state.modified.is_some() && state.modified == modified {
+        if !force && state.modified.is_some() && state.modified == modified {
             return Ok(());
         }
         let text = Zeroizing::new(std::fs::read_to_string(&self.path).map_err(|e| config(&self.path, e))?);
@@ -166,13 +172,32 @@ impl Keyring {
         Ok(())
     }
 
-    /// Changes the keyring under its lock and writes it.
+    /// Changes the keyring and writes it, holding an exclusive lock on `PATH.lock` from the
+    /// read to the write, so two processes (a server and `sluice keys …`) never lose each
+    /// other's changes.
     fn change<T>(&self, f: impl FnOnce(&mut BTreeMap<String, Versions>) -> Result<T, KmsError>) -> Result<T, KmsError> {
-        self.refresh()?;
+        use std::os::fd::AsRawFd;
+        let lock_path = self.path.with_extension("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| config(&lock_path, e))?;
+        // SAFETY: flock on a descriptor this function owns; released when `lock` is closed.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(config(&lock_path, std::io::Error::last_os_error()));
+        }
+        self.reload(true)?;
         let mut state = self.state.lock().map_err(|_| config(&self.path, "lock poisoned"))?;
         let out = f(&mut state.keys)?;
         Self::write(&self.path, &state.keys, false)?;
-        state.modified = std::fs::metadata(&self.path).ok().and_then(|m| m.modified().ok());
+        state.modified = std::fs::metadata(&self.path).ok().and_then(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.modified().ok().map(|t| (t, m.ino()))
+        });
+        drop(lock);
         Ok(out)
     }
 
@@ -388,6 +413,34 @@ mod tests {
             block(other.decrypt_data_key("acct-111111111111", &k2.wrapped, &ctx("q9"))),
             Err(KmsError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn two_processes_changing_the_keyring_at_once_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring");
+        Keyring::open_or_create(&path).unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    // Each thread has its own handle, as each process would.
+                    let ring = Keyring::open_or_create(&path).unwrap();
+                    for i in 0..10 {
+                        block(ring.create_key(&format!("k-{t}-{i}"))).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let ring = Keyring::open_or_create(&path).unwrap();
+        for t in 0..4 {
+            for i in 0..10 {
+                assert!(block(ring.describe(&format!("k-{t}-{i}"))).is_ok(), "k-{t}-{i} was lost");
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,8 @@
 pub mod contexts;
 pub mod keyring;
 pub mod master;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 pub mod provider;
 pub mod seal;
 pub mod token;

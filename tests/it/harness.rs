@@ -40,6 +40,7 @@ pub fn master_key_file() -> PathBuf {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("master.key");
         sluice::crypto::MasterKey::load_or_create(&path).expect("test master key");
+        sluice::crypto::keyring::Keyring::open_or_create(&path.with_file_name("keyring")).expect("test keyring");
         path
     })
     .clone()

@@ -410,3 +410,105 @@ async fn messages_sealed_under_the_master_key_before_data_keys_existed_still_ope
     let got = sqs.receive_message().queue_url(&url).send().await.unwrap();
     assert_eq!(got.messages()[0].body(), Some("written before data keys"));
 }
+
+/// A fresh SoftHSM2 token for this test (in the SoftHSM2 configuration in effect:
+/// `SOFTHSM2_CONF`, which `.ci/run` points at a throwaway directory). None when SoftHSM2 is
+/// not installed, which CI refuses (`SLUICE_REQUIRE_SOFTHSM`).
+struct SoftHsmToken {
+    module: std::path::PathBuf,
+    label: String,
+    pin_file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for SoftHsmToken {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("softhsm2-util").args(["--delete-token", "--token", &self.label]).output();
+    }
+}
+
+fn softhsm_token() -> Option<SoftHsmToken> {
+    let module = std::path::PathBuf::from("/usr/lib/softhsm/libsofthsm2.so");
+    let util = std::process::Command::new("softhsm2-util").arg("--version").output();
+    if !module.exists() || util.is_err() {
+        assert!(
+            std::env::var("SLUICE_REQUIRE_SOFTHSM").is_err(),
+            "SLUICE_REQUIRE_SOFTHSM is set but SoftHSM2 is not installed"
+        );
+        eprintln!("skipping: SoftHSM2 is not installed (.ci/run installs it)");
+        return None;
+    }
+    let label = format!("sluice-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let out = std::process::Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", &label, "--so-pin", "so-secret-1", "--pin", "user-pin-1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "softhsm2-util: {}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let pin_file = dir.path().join("pin");
+    std::fs::write(&pin_file, "user-pin-1\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Some(SoftHsmToken { module, label, pin_file, _dir: dir })
+}
+
+#[tokio::test]
+async fn the_pkcs11_provider_wraps_in_the_token_rotates_and_destroys() {
+    use sluice::crypto::pkcs11::Pkcs11Provider;
+    let Some(token) = softhsm_token() else { return };
+    let pin = secrecy::SecretString::from("user-pin-1".to_owned());
+    let p = Pkcs11Provider::open(&token.module, &token.label, pin).unwrap();
+    let ctx = |q: &str| EncryptionContext::new().with("acct", "111111111111").with("qid", q);
+    p.create_key("default").await.unwrap();
+    let dk = p.generate_data_key("default", &ctx("q1")).await.unwrap();
+    assert_eq!(dk.wrapped.len(), 65);
+    assert_eq!(*p.decrypt_data_key("default", &dk.wrapped, &ctx("q1")).await.unwrap().0, *dk.plaintext.0);
+    assert_eq!(p.decrypt_data_key("default", &dk.wrapped, &ctx("q2")).await.unwrap_err(), KmsError::InvalidCiphertext);
+    let mut flipped = dk.wrapped.clone();
+    flipped[40] ^= 1;
+    assert_eq!(p.decrypt_data_key("default", &flipped, &ctx("q1")).await.unwrap_err(), KmsError::InvalidCiphertext);
+    // Rotation: old wraps still open; a rewrap moves to the new version.
+    assert_eq!(p.rotate("default").await.unwrap().current_version, "2");
+    assert!(p.decrypt_data_key("default", &dk.wrapped, &ctx("q1")).await.is_ok());
+    let re = p.rewrap("default", &dk.wrapped, &ctx("q1")).await.unwrap();
+    assert_eq!(u32::from_be_bytes([re[1], re[2], re[3], re[4]]), 2);
+    assert_eq!(*p.decrypt_data_key("default", &re, &ctx("q1")).await.unwrap().0, *dk.plaintext.0);
+    // Destroyed: nothing it wrapped opens again.
+    p.destroy("default").await.unwrap();
+    assert!(matches!(p.decrypt_data_key("default", &re, &ctx("q1")).await, Err(KmsError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn a_server_configured_for_pkcs11_seals_messages_under_the_token() {
+    let Some(token) = softhsm_token() else { return };
+    let (module, label, pin_file) = (token.module.clone(), token.label.clone(), token.pin_file.clone());
+    let s = TestServer::start_with(move |c| {
+        c.key_provider = "pkcs11".into();
+        c.pkcs11_module = Some(module);
+        c.pkcs11_token_label = Some(label);
+        c.pkcs11_pin_file = Some(pin_file);
+    })
+    .await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = sqs.create_queue().queue_name("hsm").send().await.unwrap().queue_url().unwrap().to_owned();
+    let key = s.queues.keys().create_master_key(&a.id, Some("alias/hsm")).await.unwrap();
+    assert_eq!(key.provider, "pkcs11");
+    sqs.send_message().queue_url(&url).message_body("under the service key in the token").send().await.unwrap();
+    sqs.set_queue_attributes().queue_url(&url).attributes(N::KmsMasterKeyId, "alias/hsm").send().await.unwrap();
+    s.clock.advance(TimeDelta::seconds(301));
+    sqs.send_message().queue_url(&url).message_body("under the account's key").send().await.unwrap();
+    let providers: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT k.provider FROM queue_data_keys k JOIN queues q ON q.id = k.queue_id WHERE q.account_id = $1",
+    )
+    .bind(&a.id)
+    .fetch_all(s.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(providers, ["pkcs11"]);
+    s.queues.keys().clear_caches();
+    let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+    let mut bodies: Vec<&str> = got.messages().iter().map(|m| m.body().unwrap()).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["under the account's key", "under the service key in the token"]);
+}
