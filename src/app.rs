@@ -184,7 +184,31 @@ pub async fn open_key_provider(
             p.create_key(crate::keys::SERVICE_KEY).await.map_err(|e| fail("pkcs11", e.to_string()))?;
             Ok(Arc::new(p))
         }
-        other => Err(fail("key_provider", format!("'{other}' is not a key provider of this build (local, pkcs11)"))),
+        #[cfg(feature = "aws-kms")]
+        "aws-kms" => {
+            let (Some(key), Ok(id), Ok(secret)) =
+                (&config.aws_kms_key_id, std::env::var("AWS_ACCESS_KEY_ID"), std::env::var("AWS_SECRET_ACCESS_KEY"))
+            else {
+                return Err(fail(
+                    "aws-kms",
+                    "needs aws_kms_key_id, and AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment".into(),
+                ));
+            };
+            let p = crate::crypto::aws_kms::AwsKmsProvider::new(crate::crypto::aws_kms::AwsKmsOptions {
+                region: config.aws_kms_region.clone().unwrap_or_else(|| "us-east-1".into()),
+                endpoint: config.aws_kms_endpoint.clone(),
+                access_key_id: id,
+                secret_access_key: secret.into(),
+                session_token: std::env::var("AWS_SESSION_TOKEN").ok().map(Into::into),
+                service_key: key.clone(),
+            });
+            use crate::crypto::provider::KeyProvider;
+            p.describe(crate::keys::SERVICE_KEY).await.map_err(|e| fail("aws-kms service key", e.to_string()))?;
+            Ok(Arc::new(p))
+        }
+        other => {
+            Err(fail("key_provider", format!("'{other}' is not a key provider of this build (local, pkcs11, aws-kms)")))
+        }
     }
 }
 

@@ -66,6 +66,15 @@ pub struct Config {
     pub pkcs11_token_label: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pkcs11_pin_file: Option<PathBuf>,
+    /// AWS KMS (`key_provider = "aws-kms"`): the service key (id, ARN or alias), the region,
+    /// and an endpoint other than AWS's. Credentials come from AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_kms_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_kms_region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_kms_endpoint: Option<String>,
     /// Create the bootstrap account and write `credentials` and `config` on first start.
     pub bootstrap: bool,
     pub bootstrap_account_id: String,
@@ -125,6 +134,9 @@ impl Default for Config {
             pkcs11_module: None,
             pkcs11_token_label: None,
             pkcs11_pin_file: None,
+            aws_kms_key_id: None,
+            aws_kms_region: None,
+            aws_kms_endpoint: None,
             bootstrap: true,
             bootstrap_account_id: "000000000000".into(),
             bootstrap_account_name: "default".into(),
@@ -169,6 +181,9 @@ impl Config {
             "pkcs11_module",
             "pkcs11_token_label",
             "pkcs11_pin_file",
+            "aws_kms_key_id",
+            "aws_kms_region",
+            "aws_kms_endpoint",
             "bootstrap",
             "bootstrap_account_id",
             "bootstrap_account_name",
@@ -266,6 +281,9 @@ mod tests {
             pkcs11_module: Some("/x".into()),
             pkcs11_token_label: Some("x".into()),
             pkcs11_pin_file: Some("/x".into()),
+            aws_kms_key_id: Some("x".into()),
+            aws_kms_region: Some("x".into()),
+            aws_kms_endpoint: Some("x".into()),
             ..Default::default()
         };
         let v = serde_json::to_value(&c).unwrap();

@@ -5,6 +5,8 @@
 //! `KeyProvider` trait with per-queue data keys. The sealed format already carries a
 //! version, an algorithm id and a key reference so that change needs no migration.
 
+#[cfg(feature = "aws-kms")]
+pub mod aws_kms;
 pub mod contexts;
 pub mod keyring;
 pub mod master;

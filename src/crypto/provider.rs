@@ -9,6 +9,9 @@ use std::pin::Pin;
 
 use zeroize::Zeroizing;
 
+/// The name of the service master key in every provider (SSE-SQS, `alias/aws/sqs`).
+pub const SERVICE_KEY: &str = "default";
+
 /// A future a provider returns (the trait is used as `Arc<dyn KeyProvider>`).
 pub type ProviderFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, KmsError>> + Send + 'a>>;
 

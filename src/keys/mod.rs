@@ -20,7 +20,7 @@ use crate::store::{PgStore, StoreError};
 
 /// The provider key of the service master key (SSE-SQS, `alias/aws/sqs`, and queues with
 /// SSE off, which are sealed all the same).
-pub const SERVICE_KEY: &str = "default";
+pub use crate::crypto::provider::SERVICE_KEY;
 
 /// Most messages one data key seals before a new one is made (far below GCM's 2^32 limit
 /// for random nonces).

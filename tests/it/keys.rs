@@ -512,3 +512,96 @@ async fn a_server_configured_for_pkcs11_seals_messages_under_the_token() {
     bodies.sort();
     assert_eq!(bodies, ["under the account's key", "under the service key in the token"]);
 }
+
+/// A moto_server (AWS KMS's API) on a free loopback port, stopped when dropped. None when
+/// moto is not installed, which CI refuses (`SLUICE_REQUIRE_MOTO`).
+struct Moto {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto() -> Option<Moto> {
+    let Some(bin) = std::env::var_os("SLUICE_TEST_MOTO_SERVER") else {
+        assert!(
+            std::env::var("SLUICE_REQUIRE_MOTO").is_err(),
+            "SLUICE_REQUIRE_MOTO is set but SLUICE_TEST_MOTO_SERVER is not"
+        );
+        eprintln!("skipping: no moto_server (.ci/run installs one)");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = std::process::Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "moto_server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Some(Moto { child, url: format!("http://127.0.0.1:{port}") })
+}
+
+fn kms_provider(m: &Moto) -> sluice::crypto::aws_kms::AwsKmsProvider {
+    sluice::crypto::aws_kms::AwsKmsProvider::new(sluice::crypto::aws_kms::AwsKmsOptions {
+        region: "us-east-1".into(),
+        endpoint: Some(m.url.clone()),
+        access_key_id: "testing".into(),
+        secret_access_key: secrecy::SecretString::from("testing".to_owned()),
+        session_token: None,
+        service_key: "alias/sluice/default".into(),
+    })
+}
+
+#[tokio::test]
+async fn the_aws_kms_provider_round_trips_binds_its_context_and_survives_rotation() {
+    let Some(m) = moto() else { return };
+    let p = kms_provider(&m);
+    let ctx = |q: &str| EncryptionContext::new().with("acct", "111111111111").with("qid", q);
+    assert!(matches!(p.describe("default").await, Err(KmsError::NotFound(_))));
+    let info = p.create_key("default").await.unwrap();
+    assert!(info.master_key.starts_with("arn:aws:kms:us-east-1:"), "{info:?}");
+    let dk = p.generate_data_key("default", &ctx("q1")).await.unwrap();
+    assert_eq!(*p.decrypt_data_key("default", &dk.wrapped, &ctx("q1")).await.unwrap().0, *dk.plaintext.0);
+    assert_eq!(p.decrypt_data_key("default", &dk.wrapped, &ctx("q2")).await.unwrap_err(), KmsError::InvalidCiphertext);
+    p.rotate("default").await.unwrap();
+    assert_eq!(*p.decrypt_data_key("default", &dk.wrapped, &ctx("q1")).await.unwrap().0, *dk.plaintext.0);
+    let re = p.rewrap("default", &dk.wrapped, &ctx("q1")).await.unwrap();
+    assert_eq!(*p.decrypt_data_key("default", &re, &ctx("q1")).await.unwrap().0, *dk.plaintext.0);
+    // An endpoint that does not answer is an outage, not a refusal.
+    drop(m);
+    assert!(matches!(p.generate_data_key("default", &ctx("q1")).await, Err(KmsError::Unavailable(_))));
+}
+
+#[tokio::test]
+async fn a_server_on_aws_kms_seals_under_the_service_key_and_account_keys() {
+    let Some(m) = moto() else { return };
+    let p = kms_provider(&m);
+    p.create_key("default").await.unwrap();
+    let s = TestServer::start_with_provider(Arc::new(p)).await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = sqs.create_queue().queue_name("kms").send().await.unwrap().queue_url().unwrap().to_owned();
+    sqs.send_message().queue_url(&url).message_body("under the service key").send().await.unwrap();
+    let key = s.queues.keys().create_master_key(&a.id, Some("alias/orders")).await.unwrap();
+    assert_eq!(key.provider, "aws-kms");
+    sqs.set_queue_attributes().queue_url(&url).attributes(N::KmsMasterKeyId, "alias/orders").send().await.unwrap();
+    s.clock.advance(TimeDelta::seconds(301));
+    sqs.send_message().queue_url(&url).message_body("under the account's key").send().await.unwrap();
+    s.queues.keys().clear_caches();
+    let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+    let mut bodies: Vec<&str> = got.messages().iter().map(|m| m.body().unwrap()).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["under the account's key", "under the service key"]);
+    let (rewrapped, _) = s.queues.keys().rewrap_all().await.unwrap();
+    assert!(rewrapped >= 2, "ReEncrypt re-wraps every aws-kms data key");
+}
