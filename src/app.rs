@@ -165,7 +165,11 @@ pub async fn open_key_provider(
                     "is missing, but the database holds data keys wrapped under it; restore the keyring (or point keyring_file at it)".into(),
                 ));
             }
-            let ring = crate::crypto::keyring::Keyring::open_or_create(&path)
+            let passphrase = match &config.keyring_passphrase_file {
+                Some(f) => Some(read_secret_file(f).map_err(|e| fail(&f.display().to_string(), e))?),
+                None => None,
+            };
+            let ring = crate::crypto::keyring::Keyring::open_or_create_with(&path, passphrase)
                 .map_err(|e| fail(&path.display().to_string(), e.to_string()))?;
             Ok(Arc::new(ring))
         }
@@ -213,7 +217,6 @@ pub async fn open_key_provider(
 }
 
 /// Reads a one-line secret from a file that only its owner may read.
-#[cfg(feature = "pkcs11")]
 fn read_secret_file(path: &Path) -> Result<secrecy::SecretString, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if meta.permissions().mode() & 0o077 != 0 {

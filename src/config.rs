@@ -56,6 +56,9 @@ pub struct Config {
     /// cluster, not inside it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keyring_file: Option<PathBuf>,
+    /// A file (0600) holding a passphrase that seals the keyring (Argon2id, AES-256-GCM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyring_passphrase_file: Option<PathBuf>,
     /// Where master keys live: `local` (the keyring file) or `pkcs11` (a PKCS#11 token).
     pub key_provider: String,
     /// The PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so), token label, and a file
@@ -130,6 +133,7 @@ impl Default for Config {
             tls_key_file: None,
             master_key_file: None,
             keyring_file: None,
+            keyring_passphrase_file: None,
             key_provider: "local".into(),
             pkcs11_module: None,
             pkcs11_token_label: None,
@@ -177,6 +181,7 @@ impl Config {
             "tls_key_file",
             "master_key_file",
             "keyring_file",
+            "keyring_passphrase_file",
             "key_provider",
             "pkcs11_module",
             "pkcs11_token_label",
@@ -278,6 +283,7 @@ mod tests {
             tls_key_file: Some("/x".into()),
             master_key_file: Some("/x".into()),
             keyring_file: Some("/x".into()),
+            keyring_passphrase_file: Some("/x".into()),
             pkcs11_module: Some("/x".into()),
             pkcs11_token_label: Some("x".into()),
             pkcs11_pin_file: Some("/x".into()),

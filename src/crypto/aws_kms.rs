@@ -230,13 +230,7 @@ impl KeyProvider for AwsKmsProvider {
         Box::pin(async move {
             // KMS's shortest waiting period; the key is unusable from now on.
             let arn = self.describe(master_key).await?.master_key;
-            self.client
-                .schedule_key_deletion()
-                .key_id(arn)
-                .pending_window_in_days(7)
-                .send()
-                .await
-                .map_err(map)?;
+            self.client.schedule_key_deletion().key_id(arn).pending_window_in_days(7).send().await.map_err(map)?;
             Ok(())
         })
     }

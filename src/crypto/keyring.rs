@@ -11,6 +11,11 @@
 //! data key)` with AAD = the 17 header bytes ‖ the canonical encryption context (65 bytes).
 //! Processes sharing the file (a running server and `sluice keys …`) see each other's
 //! changes: the file is read again when its modification time changes.
+//!
+//! With a passphrase, the whole text is sealed: `SLUICE-KEYRING-SEALED 1 m=KIB t=T p=P`,
+//! then the base64 salt, nonce and AES-256-GCM ciphertext on one line each; the key comes
+//! from Argon2id(passphrase, salt) and the AAD is the header line. A copy of the file alone
+//! (a backup, a leaked disk) then opens nothing.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -29,6 +34,11 @@ use super::provider::{DataKey, EncryptionContext, KeyInfo, KeyProvider, KmsError
 use super::random_bytes;
 
 const MAGIC: &str = "SLUICE-KEYRING 1";
+const SEALED_MAGIC: &str = "SLUICE-KEYRING-SEALED 1";
+/// Argon2id parameters for a passphrase (OWASP's minimum: 19 MiB, 2 passes, 1 lane).
+const ARGON_M_KIB: u32 = 19_456;
+const ARGON_T: u32 = 2;
+const ARGON_P: u32 = 1;
 const WRAP_VERSION: u8 = 1;
 const WRAP_HEADER: usize = 1 + 4 + 12;
 /// The most versions one key keeps.
@@ -43,10 +53,50 @@ struct Loaded {
     keys: BTreeMap<String, Versions>,
 }
 
+/// A derived key with the salt and parameters it came from.
+type Derived = (Vec<u8>, String, Zeroizing<[u8; 32]>);
+
+/// The key that seals a keyring file under a passphrase, and the salt it came from.
+struct Sealing {
+    passphrase: secrecy::SecretString,
+    derived: Mutex<Option<Derived>>,
+}
+
+impl Sealing {
+    /// The key for `salt` and `params` (derived once, then reused).
+    fn key(&self, salt: &[u8], params: &str) -> Result<Zeroizing<[u8; 32]>, KmsError> {
+        use secrecy::ExposeSecret;
+        let mut cached = self.derived.lock().map_err(|_| KmsError::Config("lock poisoned".into()))?;
+        if let Some((s, p, k)) = cached.as_ref()
+            && s == salt
+            && p == params
+        {
+            return Ok(k.clone());
+        }
+        let num = |name: &str| -> Result<u32, KmsError> {
+            params
+                .split(' ')
+                .find_map(|kv| kv.strip_prefix(name))
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| KmsError::Config(format!("sealed keyring: bad parameters '{params}'")))
+        };
+        let p = argon2::Params::new(num("m=")?, num("t=")?, num("p=")?, Some(32))
+            .map_err(|e| KmsError::Config(format!("sealed keyring: {e}")))?;
+        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
+        let mut key = Zeroizing::new([0u8; 32]);
+        argon
+            .hash_password_into(self.passphrase.expose_secret().as_bytes(), salt, key.as_mut())
+            .map_err(|e| KmsError::Config(format!("sealed keyring: {e}")))?;
+        *cached = Some((salt.to_vec(), params.to_owned(), key.clone()));
+        Ok(key)
+    }
+}
+
 /// A keyring file.
 pub struct Keyring {
     path: PathBuf,
     state: Mutex<Loaded>,
+    sealing: Option<Sealing>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -106,17 +156,85 @@ fn render(keys: &BTreeMap<String, Versions>) -> Zeroizing<String> {
 impl Keyring {
     /// Opens the keyring at `path`, creating it (0600, with a `default` key) when missing.
     pub fn open_or_create(path: &Path) -> Result<Self, KmsError> {
+        Self::open_or_create_with(path, None)
+    }
+
+    /// As `open_or_create`; with a passphrase, the file is sealed under a key derived from it
+    /// (Argon2id), and an unsealed file is refused.
+    pub fn open_or_create_with(path: &Path, passphrase: Option<secrecy::SecretString>) -> Result<Self, KmsError> {
+        let sealing = passphrase.map(|p| Sealing { passphrase: p, derived: Mutex::new(None) });
+        let ring = Self {
+            path: path.to_owned(),
+            state: Mutex::new(Loaded { modified: None, keys: BTreeMap::new() }),
+            sealing,
+        };
         if !path.exists() {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| config(path, e))?;
             }
             let mut keys = BTreeMap::new();
             keys.insert("default".to_owned(), Self::first_version()?);
-            Self::write(path, &keys, true)?;
+            ring.write(&keys, true)?;
         }
-        let ring = Self { path: path.to_owned(), state: Mutex::new(Loaded { modified: None, keys: BTreeMap::new() }) };
         ring.refresh()?;
         Ok(ring)
+    }
+
+    /// The file's text for `keys`: plain, or sealed under the passphrase.
+    fn encode(&self, keys: &BTreeMap<String, Versions>) -> Result<Zeroizing<String>, KmsError> {
+        let text = render(keys);
+        let Some(sealing) = &self.sealing else { return Ok(text) };
+        let header = format!("{SEALED_MAGIC} m={ARGON_M_KIB} t={ARGON_T} p={ARGON_P}");
+        let params = header[SEALED_MAGIC.len() + 1..].to_owned();
+        // Keep the salt of the file (its key is derived already); a new file gets a new one.
+        let salt = match std::fs::read_to_string(&self.path).ok().and_then(|t| {
+            let mut l = t.lines();
+            (l.next().is_some_and(|h| h.starts_with(SEALED_MAGIC))).then(|| l.next().map(str::to_owned)).flatten()
+        }) {
+            Some(s) => B64.decode(s).map_err(|_| config(&self.path, "sealed keyring: bad salt"))?,
+            None => {
+                let mut s = vec![0u8; 16];
+                random_bytes(&mut s).map_err(|_| KmsError::Unavailable("no randomness".into()))?;
+                s
+            }
+        };
+        let key = sealing.key(&salt, &params)?;
+        let mut nonce = [0u8; 12];
+        random_bytes(&mut nonce).map_err(|_| KmsError::Unavailable("no randomness".into()))?;
+        let cipher = Aes256Gcm::new(&(*key).into());
+        let ct = cipher
+            .encrypt(&Nonce::from(nonce), Payload { msg: text.as_bytes(), aad: header.as_bytes() })
+            .map_err(|_| KmsError::Config("sealing the keyring failed".into()))?;
+        Ok(Zeroizing::new(format!("{header}\n{}\n{}\n{}\n", B64.encode(salt), B64.encode(nonce), B64.encode(ct))))
+    }
+
+    /// The plain text of the file's contents (unsealing it with the passphrase).
+    fn decode(&self, contents: Zeroizing<String>) -> Result<Zeroizing<String>, KmsError> {
+        let mut lines = contents.lines();
+        let header = lines.next().unwrap_or("");
+        let sealed = header.starts_with(SEALED_MAGIC);
+        match (&self.sealing, sealed) {
+            (None, false) => return Ok(contents),
+            (None, true) => {
+                return Err(config(&self.path, "is sealed under a passphrase; configure keyring_passphrase_file"));
+            }
+            (Some(_), false) => {
+                return Err(config(&self.path, "is not sealed, but a passphrase is configured; refusing to use it"));
+            }
+            (Some(_), true) => {}
+        }
+        let bad =
+            || config(&self.path, "does not open with this passphrase (wrong passphrase, or the file is damaged)");
+        let params = header.get(SEALED_MAGIC.len() + 1..).unwrap_or("");
+        let mut field = || lines.next().and_then(|l| B64.decode(l).ok()).ok_or_else(bad);
+        let (salt, nonce, ct) = (field()?, field()?, field()?);
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| bad())?;
+        let key = self.sealing.as_ref().ok_or_else(bad)?.key(&salt, params)?;
+        let cipher = Aes256Gcm::new(&(*key).into());
+        let plain = Zeroizing::new(
+            cipher.decrypt(&Nonce::from(nonce), Payload { msg: &ct, aad: header.as_bytes() }).map_err(|_| bad())?,
+        );
+        Ok(Zeroizing::new(String::from_utf8(plain.to_vec()).map_err(|_| bad())?))
     }
 
     pub fn path(&self) -> &Path {
@@ -131,8 +249,9 @@ impl Keyring {
 
     /// Writes the whole keyring: to a temporary file (0600), synced, then renamed over `path`
     /// (or linked, when `new` and another process might be creating it at the same time).
-    fn write(path: &Path, keys: &BTreeMap<String, Versions>, new: bool) -> Result<(), KmsError> {
-        let text = render(keys);
+    fn write(&self, keys: &BTreeMap<String, Versions>, new: bool) -> Result<(), KmsError> {
+        let path = self.path.as_path();
+        let text = self.encode(keys)?;
         let mut suffix = [0u8; 8];
         random_bytes(&mut suffix).map_err(|_| KmsError::Unavailable("no randomness".into()))?;
         let tmp = path.with_extension(format!("tmp-{}", hex::encode(suffix)));
@@ -167,6 +286,7 @@ impl Keyring {
             return Ok(());
         }
         let text = Zeroizing::new(std::fs::read_to_string(&self.path).map_err(|e| config(&self.path, e))?);
+        let text = self.decode(text)?;
         state.keys = parse(&self.path, &text)?;
         state.modified = modified;
         Ok(())
@@ -192,7 +312,7 @@ impl Keyring {
         self.reload(true)?;
         let mut state = self.state.lock().map_err(|_| config(&self.path, "lock poisoned"))?;
         let out = f(&mut state.keys)?;
-        Self::write(&self.path, &state.keys, false)?;
+        self.write(&state.keys, false)?;
         state.modified = std::fs::metadata(&self.path).ok().and_then(|m| {
             use std::os::unix::fs::MetadataExt;
             m.modified().ok().map(|t| (t, m.ino()))
@@ -441,6 +561,30 @@ mod tests {
                 assert!(block(ring.describe(&format!("k-{t}-{i}"))).is_ok(), "k-{t}-{i} was lost");
             }
         }
+    }
+
+    #[test]
+    fn a_keyring_sealed_under_a_passphrase_opens_only_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring");
+        let pass = |p: &str| Some(secrecy::SecretString::from(p.to_owned()));
+        let ring = Keyring::open_or_create_with(&path, pass("correct horse")).unwrap();
+        let dk = block(ring.generate_data_key("default", &ctx("q1"))).unwrap();
+        block(ring.rotate("default")).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(SEALED_MAGIC) && !text.contains("key default"), "sealed: {text}");
+        // Reopened with the passphrase (as another process would), it has both versions.
+        let again = Keyring::open_or_create_with(&path, pass("correct horse")).unwrap();
+        assert_eq!(*block(again.decrypt_data_key("default", &dk.wrapped, &ctx("q1"))).unwrap().0, *dk.plaintext.0);
+        assert_eq!(block(again.describe("default")).unwrap().versions, 2);
+        for wrong in [pass("wrong"), None] {
+            let err = Keyring::open_or_create_with(&path, wrong).unwrap_err();
+            assert!(matches!(err, KmsError::Config(_)), "{err}");
+        }
+        // A plain keyring is not used when a passphrase is configured.
+        let plain = dir.path().join("plain");
+        Keyring::open_or_create(&plain).unwrap();
+        assert!(Keyring::open_or_create_with(&plain, pass("x")).is_err());
     }
 
     #[test]

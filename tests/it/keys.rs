@@ -605,3 +605,33 @@ async fn a_server_on_aws_kms_seals_under_the_service_key_and_account_keys() {
     let (rewrapped, _) = s.queues.keys().rewrap_all().await.unwrap();
     assert!(rewrapped >= 2, "ReEncrypt re-wraps every aws-kms data key");
 }
+
+#[tokio::test]
+async fn a_server_with_a_passphrase_sealed_keyring_works_and_its_file_holds_no_key_in_clear() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, pass) = (dir.path().join("keyring"), dir.path().join("passphrase"));
+    std::fs::write(&pass, "a long passphrase for the keyring\n").unwrap();
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // Made before the server starts: the shared test database already holds other servers'
+    // data keys, and a server refuses to make a new keyring in front of wrapped keys.
+    let phrase = secrecy::SecretString::from("a long passphrase for the keyring".to_owned());
+    Keyring::open_or_create_with(&ring, Some(phrase)).unwrap();
+    let (r, p) = (ring.clone(), pass.clone());
+    let s = TestServer::start_with(move |c| {
+        c.keyring_file = Some(r);
+        c.keyring_passphrase_file = Some(p);
+    })
+    .await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = sqs.create_queue().queue_name("sealed").send().await.unwrap().queue_url().unwrap().to_owned();
+    sqs.send_message().queue_url(&url).message_body("behind a passphrase").send().await.unwrap();
+    s.queues.keys().clear_caches();
+    let got = sqs.receive_message().queue_url(&url).send().await.unwrap();
+    assert_eq!(got.messages()[0].body(), Some("behind a passphrase"));
+    let text = std::fs::read_to_string(&ring).unwrap();
+    assert!(text.starts_with("SLUICE-KEYRING-SEALED 1") && !text.contains("key default"), "{text}");
+    // The same file without the passphrase does not open.
+    assert!(Keyring::open_or_create(&ring).is_err());
+}
