@@ -341,3 +341,89 @@ async fn a_missing_master_key_in_front_of_sealed_data_is_refused_not_replaced() 
     assert!(err.to_string().contains("is missing"), "{err}");
     assert!(!missing.exists(), "no new key was made");
 }
+
+/// A served session under another key provider: bodies go in, and neither they nor the
+/// unwrapped data keys (unwrapped here through `provider`) are anywhere in clear.
+async fn no_data_key_in_clear_under(env: &[(&str, String)], provider: &dyn sluice::crypto::provider::KeyProvider) {
+    sluice::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("sluice.log");
+    let _cluster = ClusterGuard(data.clone());
+    let mut served = Served::start_with_env(dir.path(), Some(&data), &log, env);
+    let sqs = served.sqs();
+    let body = format!("confidential-body-{}", uuid::Uuid::new_v4().simple());
+    let url = sqs.create_queue().queue_name("rest").send().await.unwrap().queue_url().unwrap().to_owned();
+    for _ in 0..3 {
+        sqs.send_message().queue_url(&url).message_body(&body).send().await.unwrap();
+    }
+    let got = sqs.receive_message().queue_url(&url).send().await.unwrap();
+    assert_eq!(got.messages()[0].body(), Some(body.as_str()));
+
+    let cluster = sluice::store::local_pg::default_cluster_dir(&data);
+    let pool = sqlx::PgPool::connect(&format!(
+        "postgresql://postgres@localhost:5432/postgres?host={}",
+        cluster.join("sock").display()
+    ))
+    .await
+    .unwrap();
+    let rows: Vec<(i64, uuid::Uuid, String, String, String, Vec<u8>)> =
+        sqlx::query_as("SELECT id, queue_id, account_id, provider, master_key, wrapped FROM queue_data_keys")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert!(!rows.is_empty());
+    let mut needles = forms(&body);
+    for (id, queue, account, p, master, wrapped) in &rows {
+        assert_eq!(p, provider.id());
+        let key = provider.decrypt_data_key(master, wrapped, &sluice::keys::context(account, *queue, *id as u64)).await;
+        needles.extend(byte_forms(&format!("data key {id}"), &key.unwrap().0[..]));
+    }
+    let bin = sluice::store::local_pg::find_bin_dir().unwrap();
+    let dump = std::process::Command::new(bin.join("pg_dump"))
+        .args(["-h"])
+        .arg(cluster.join("sock"))
+        .args(["-p", "5432", "-U", "postgres", "postgres"])
+        .output()
+        .unwrap();
+    assert!(dump.status.success());
+    assert!(served.terminate().success());
+    let mut found: Vec<String> =
+        needles.iter().filter(|(_, n)| contains(&dump.stdout, n)).map(|(w, _)| format!("{w} in pg_dump")).collect();
+    let mut files = 0;
+    scan(&cluster, &needles, &mut found, &mut files);
+    scan(&log, &needles, &mut found, &mut files);
+    assert!(files > 100, "scanned only {files} files");
+    assert!(found.is_empty(), "found in clear: {found:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_pkcs11_no_data_key_or_body_is_at_rest_in_clear() {
+    let Some(token) = crate::keys::softhsm_token() else { return };
+    let env = [
+        ("SLUICE_KEY_PROVIDER", "pkcs11".to_owned()),
+        ("SLUICE_PKCS11_MODULE", token.module.display().to_string()),
+        ("SLUICE_PKCS11_TOKEN_LABEL", token.label.clone()),
+        ("SLUICE_PKCS11_PIN_FILE", token.pin_file.display().to_string()),
+    ];
+    let pin = secrecy::SecretString::from("user-pin-1".to_owned());
+    let provider = sluice::crypto::pkcs11::Pkcs11Provider::open(&token.module, &token.label, pin).unwrap();
+    no_data_key_in_clear_under(&env, &provider).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_aws_kms_no_data_key_or_body_is_at_rest_in_clear() {
+    use sluice::crypto::provider::KeyProvider;
+    let Some(m) = crate::keys::moto() else { return };
+    let provider = crate::keys::kms_provider(&m);
+    provider.create_key("default").await.unwrap();
+    let env = [
+        ("SLUICE_KEY_PROVIDER", "aws-kms".to_owned()),
+        ("SLUICE_AWS_KMS_KEY_ID", "alias/sluice/default".to_owned()),
+        ("SLUICE_AWS_KMS_ENDPOINT", m.url.clone()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+    ];
+    no_data_key_in_clear_under(&env, &provider).await;
+}

@@ -377,6 +377,11 @@ impl Served {
     /// Starts `sluice serve` in `cwd` (with `--data-dir` if given) and waits for the lines
     /// it prints when ready.
     pub fn start(cwd: &Path, data_dir: Option<&Path>, log_file: &Path) -> Served {
+        Self::start_with_env(cwd, data_dir, log_file, &[])
+    }
+
+    /// As `start`, with these environment variables set for the server.
+    pub fn start_with_env(cwd: &Path, data_dir: Option<&Path>, log_file: &Path, env: &[(&str, String)]) -> Served {
         use std::io::BufRead;
         use std::os::unix::process::CommandExt;
         let mut cmd = std::process::Command::new(sluice_bin());
@@ -390,6 +395,7 @@ impl Served {
             }
         }
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log_file).unwrap();
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         cmd.env("SLUICE_LISTEN", "127.0.0.1:0")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())

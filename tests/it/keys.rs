@@ -414,10 +414,10 @@ async fn messages_sealed_under_the_master_key_before_data_keys_existed_still_ope
 /// A fresh SoftHSM2 token for this test (in the SoftHSM2 configuration in effect:
 /// `SOFTHSM2_CONF`, which `.ci/run` points at a throwaway directory). None when SoftHSM2 is
 /// not installed, which CI refuses (`SLUICE_REQUIRE_SOFTHSM`).
-struct SoftHsmToken {
-    module: std::path::PathBuf,
-    label: String,
-    pin_file: std::path::PathBuf,
+pub struct SoftHsmToken {
+    pub module: std::path::PathBuf,
+    pub label: String,
+    pub pin_file: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -427,7 +427,7 @@ impl Drop for SoftHsmToken {
     }
 }
 
-fn softhsm_token() -> Option<SoftHsmToken> {
+pub fn softhsm_token() -> Option<SoftHsmToken> {
     let module = std::path::PathBuf::from("/usr/lib/softhsm/libsofthsm2.so");
     let util = std::process::Command::new("softhsm2-util").arg("--version").output();
     if !module.exists() || util.is_err() {
@@ -515,9 +515,9 @@ async fn a_server_configured_for_pkcs11_seals_messages_under_the_token() {
 
 /// A moto_server (AWS KMS's API) on a free loopback port, stopped when dropped. None when
 /// moto is not installed, which CI refuses (`SLUICE_REQUIRE_MOTO`).
-struct Moto {
+pub struct Moto {
     child: std::process::Child,
-    url: String,
+    pub url: String,
 }
 
 impl Drop for Moto {
@@ -527,7 +527,7 @@ impl Drop for Moto {
     }
 }
 
-fn moto() -> Option<Moto> {
+pub fn moto() -> Option<Moto> {
     let Some(bin) = std::env::var_os("SLUICE_TEST_MOTO_SERVER") else {
         assert!(
             std::env::var("SLUICE_REQUIRE_MOTO").is_err(),
@@ -551,7 +551,7 @@ fn moto() -> Option<Moto> {
     Some(Moto { child, url: format!("http://127.0.0.1:{port}") })
 }
 
-fn kms_provider(m: &Moto) -> sluice::crypto::aws_kms::AwsKmsProvider {
+pub fn kms_provider(m: &Moto) -> sluice::crypto::aws_kms::AwsKmsProvider {
     sluice::crypto::aws_kms::AwsKmsProvider::new(sluice::crypto::aws_kms::AwsKmsOptions {
         region: "us-east-1".into(),
         endpoint: Some(m.url.clone()),
