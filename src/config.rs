@@ -52,8 +52,8 @@ pub struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master_key_file: Option<PathBuf>,
     /// The `local` key provider's keyring: the versioned master keys that wrap queues' data
-    /// keys (created 0600 on first start). Default: DATA_DIR/keyring, beside the database
-    /// cluster, not inside it.
+    /// keys (created 0600 on first start). Default: DATA_DIR-keyring, beside the data
+    /// directory, not inside it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keyring_file: Option<PathBuf>,
     /// A file (0600) holding a passphrase that seals the keyring (Argon2id, AES-256-GCM).
@@ -260,8 +260,21 @@ impl Config {
         self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
     }
 
+    /// The keyring: by default beside the data directory, not in it (`DATA_DIR-keyring`), so
+    /// that a copy of the data directory (the database cluster lives there) does not carry
+    /// the keys that open its messages.
     pub fn keyring_path(&self) -> PathBuf {
-        self.keyring_file.clone().unwrap_or_else(|| self.data_dir.join("keyring"))
+        if let Some(f) = &self.keyring_file {
+            return f.clone();
+        }
+        match self.data_dir.file_name() {
+            Some(name) => {
+                let mut sibling = name.to_os_string();
+                sibling.push("-keyring");
+                self.data_dir.with_file_name(sibling)
+            }
+            None => self.data_dir.join("keyring"),
+        }
     }
 }
 

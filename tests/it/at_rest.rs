@@ -181,7 +181,7 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
             .await
             .unwrap();
     assert!(!rows.is_empty(), "bodies are sealed under data keys");
-    let ring = sluice::crypto::keyring::Keyring::open_or_create(&data.join("keyring")).unwrap();
+    let ring = sluice::crypto::keyring::Keyring::open_or_create(&dir.path().join("data-keyring")).unwrap();
     let mut data_keys = Vec::new();
     for (id, queue, account, master, wrapped) in &rows {
         use sluice::crypto::provider::KeyProvider;

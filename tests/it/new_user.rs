@@ -440,9 +440,10 @@ fn a_new_user_backs_up_database_and_keys_wipes_everything_restores_both_and_read
     assert_eq!(std::fs::metadata(&keys_backup).unwrap().permissions().mode() & 0o777, 0o600);
     assert!(served.terminate().success());
 
-    // Disaster: the data directory and its cluster are gone.
+    // Disaster: the data directory, its cluster and the keyring beside it are gone.
     let cluster = sluice::store::local_pg::default_cluster_dir(&data);
     std::fs::remove_dir_all(&data).unwrap();
+    std::fs::remove_file(home.path().join("data-keyring")).unwrap();
     let _ = std::fs::remove_dir_all(&cluster);
 
     // Restore the keys, then the database, then serve again.
