@@ -368,6 +368,9 @@ async fn sweep_forever(queues: Arc<QueueService>, tenancy: Tenancy, interval: Du
             Ok(n) => tracing::info!(removed = n, "expired messages removed"),
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
         }
+        if let Err(e) = queues.measure_usage().await {
+            tracing::warn!(error = %e, "measuring accounts' stored data failed");
+        }
         if let Err(e) = tenancy.sweep_expired_sessions().await {
             tracing::warn!(error = %e, "removing expired sessions failed");
         }
@@ -447,6 +450,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         public_url.clone(),
         config.max_long_polls,
         config.max_inflight_per_queue,
+        config.limit_defaults(),
     )?);
     let sweeper = AbortOnDrop(tokio::spawn(sweep_forever(
         queues.clone(),

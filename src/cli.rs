@@ -290,6 +290,24 @@ pub enum AccountCommand {
     },
     /// Replace the root access key: prints the new one as a profile; the old one stops working.
     RotateRootKey { id: String },
+    /// Set an account's own limits (the others keep the configured defaults).
+    Limits {
+        id: String,
+        /// Requests a second per action family (send, receive, delete, manage), per instance.
+        #[arg(long)]
+        requests_per_second: Option<i32>,
+        #[arg(long)]
+        max_queues: Option<i64>,
+        #[arg(long)]
+        max_stored_messages: Option<i64>,
+        #[arg(long)]
+        max_stored_bytes: Option<i64>,
+    },
+    /// Each account's use against its limits (stored data measured now).
+    Usage {
+        /// One account (default: every account).
+        id: Option<String>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -595,6 +613,22 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
         AdminCommand::Account(AccountCommand::RotateRootKey { id }) => {
             tenancy.rotate_root_key(&id).await.map(|a| print!("{}", a.credentials_profile(&a.name)))
         }
+        AdminCommand::Account(AccountCommand::Limits {
+            id,
+            requests_per_second,
+            max_queues,
+            max_stored_messages,
+            max_stored_bytes,
+        }) => {
+            let o = crate::store::limits::LimitOverrides {
+                requests_per_second,
+                max_queues,
+                max_stored_messages,
+                max_stored_bytes,
+            };
+            tenancy.set_account_limits(&id, &o).await.map(|()| println!("limits of account {id} set"))
+        }
+        AdminCommand::Account(AccountCommand::Usage { id }) => usage(&config, &database, &tenancy, id).await,
         AdminCommand::Integration(command) => integration(&tenancy, command).await,
         AdminCommand::Role(RoleCommand::RevokeSessions { account, role }) => {
             tenancy.revoke_role_sessions(&account, &role).await.map(|at| {
@@ -604,6 +638,36 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
     };
     database.close(false).await;
     Ok(result?)
+}
+
+/// Prints each account's use against its limits.
+async fn usage(
+    config: &Config,
+    database: &Database,
+    tenancy: &Tenancy,
+    id: Option<String>,
+) -> Result<(), crate::tenancy::TenancyError> {
+    let store = &database.store;
+    store.measure_usage(chrono::Utc::now()).await?;
+    let accounts = match id {
+        Some(id) => vec![id],
+        None => tenancy.list_accounts().await?.into_iter().map(|a| a.id).collect(),
+    };
+    let defaults = config.limit_defaults();
+    println!("{:<14}{:>12}{:>20}{:>24}{:>30}", "ACCOUNT", "REQ/S", "QUEUES", "STORED MESSAGES", "STORED BYTES");
+    for a in accounts {
+        let limits = defaults.with(&store.limit_overrides(&a).await?);
+        let u = store.usage(&a).await?;
+        println!(
+            "{:<14}{:>12}{:>20}{:>24}{:>30}",
+            a,
+            limits.requests_per_second,
+            format!("{}/{}", u.queues, limits.max_queues),
+            format!("{}/{}", u.stored_messages, limits.max_stored_messages),
+            format!("{}/{}", u.stored_bytes, limits.max_stored_bytes)
+        );
+    }
+    Ok(())
 }
 
 async fn integration(tenancy: &Tenancy, command: IntegrationCommand) -> Result<(), crate::tenancy::TenancyError> {

@@ -78,6 +78,13 @@ pub struct Config {
     pub aws_kms_region: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aws_kms_endpoint: Option<String>,
+    /// Default per-account limits (each account may have its own: `sluice admin account
+    /// limits`): requests a second per action family (per instance), queues, and stored
+    /// messages and bytes (measured by the sweep).
+    pub limit_requests_per_second: u32,
+    pub limit_queues_per_account: i64,
+    pub limit_stored_messages_per_account: i64,
+    pub limit_stored_bytes_per_account: i64,
     /// Create the bootstrap account and write `credentials` and `config` on first start.
     pub bootstrap: bool,
     pub bootstrap_account_id: String,
@@ -141,6 +148,10 @@ impl Default for Config {
             aws_kms_key_id: None,
             aws_kms_region: None,
             aws_kms_endpoint: None,
+            limit_requests_per_second: 1_000,
+            limit_queues_per_account: 1_000,
+            limit_stored_messages_per_account: 100_000_000,
+            limit_stored_bytes_per_account: 100 * 1024 * 1024 * 1024,
             bootstrap: true,
             bootstrap_account_id: "000000000000".into(),
             bootstrap_account_name: "default".into(),
@@ -189,6 +200,10 @@ impl Config {
             "aws_kms_key_id",
             "aws_kms_region",
             "aws_kms_endpoint",
+            "limit_requests_per_second",
+            "limit_queues_per_account",
+            "limit_stored_messages_per_account",
+            "limit_stored_bytes_per_account",
             "bootstrap",
             "bootstrap_account_id",
             "bootstrap_account_name",
@@ -263,6 +278,15 @@ impl Config {
     /// The keyring: by default beside the data directory, not in it (`DATA_DIR-keyring`), so
     /// that a copy of the data directory (the database cluster lives there) does not carry
     /// the keys that open its messages.
+    pub fn limit_defaults(&self) -> crate::queue::quotas::Defaults {
+        crate::queue::quotas::Defaults {
+            requests_per_second: self.limit_requests_per_second.max(1),
+            max_queues: self.limit_queues_per_account,
+            max_stored_messages: self.limit_stored_messages_per_account,
+            max_stored_bytes: self.limit_stored_bytes_per_account,
+        }
+    }
+
     pub fn keyring_path(&self) -> PathBuf {
         if let Some(f) = &self.keyring_file {
             return f.clone();

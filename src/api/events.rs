@@ -71,6 +71,7 @@ async fn deliver_s3(
         ApiError::new(Code::MissingAuthenticationToken, "The request must carry Authorization: Bearer <token>.")
     })?;
     let principal = state.auth.authenticate_bearer(token).await?;
+    super::http::admit(state, &principal.account_id, "S3Event").await?;
     let Some(svc) = principal.service.clone() else {
         return Err(ApiError::new(Code::AccessDenied, "Only a service integration delivers events."));
     };

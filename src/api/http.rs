@@ -91,6 +91,25 @@ pub(crate) fn request_context(
     ctx
 }
 
+/// Admits a request of `account` under its request rate for the action's family (per
+/// instance); a throttled request is `RequestThrottled`, which the SDKs retry with backoff.
+pub(crate) async fn admit(state: &ApiState, account: &str, action: &str) -> Result<(), ApiError> {
+    let quotas = state.queues.quotas();
+    let (limits, _) = quotas.of(account).await?;
+    let family = crate::queue::quotas::family(action);
+    if quotas.admit(account, family, limits.requests_per_second) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            Code::RequestThrottled,
+            format!(
+                "Rate exceeded: the account's {family} requests are limited to {} a second.",
+                limits.requests_per_second
+            ),
+        ))
+    }
+}
+
 /// The bearer token of a request, if it carries one.
 pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {
     let v = header(req, "authorization")?;
@@ -310,6 +329,9 @@ async fn handle(
     };
     account = principal.account_id.clone();
     if service != crate::auth::Service::Sqs {
+        if let Err(e) = admit(state, &account, "iam/sts").await {
+            return (Err(e), "iam/sts", account);
+        }
         return (iam_or_sts(req, &body, state, &principal, service, proto, request_id).await, "iam/sts", account);
     }
 
@@ -351,6 +373,9 @@ async fn handle(
             account,
         );
     };
+    if let Err(e) = admit(state, &account, spec.name).await {
+        return (Err(e), spec.name, account);
+    }
     let topic = match topic_delivery(req, &principal, spec.name) {
         Ok(t) => t,
         Err(e) => return (Err(e), spec.name, account),

@@ -6,6 +6,7 @@ pub mod md5;
 pub mod message;
 pub mod moves;
 pub mod names;
+pub mod quotas;
 pub mod receipt;
 pub mod redrive;
 pub mod service;

@@ -101,6 +101,7 @@ pub struct QueueService {
     long_polls: Arc<Semaphore>,
     mover: Arc<super::moves::Mover>,
     keys: Arc<crate::keys::DataKeys>,
+    quotas: Arc<super::quotas::Quotas>,
     /// Messages that failed to open (tampered, or their key is gone) and were set aside.
     unopenable: std::sync::atomic::AtomicU64,
     max_inflight: i64,
@@ -230,8 +231,10 @@ impl QueueService {
         public_url: String,
         max_long_polls: usize,
         max_inflight: i64,
+        limits: super::quotas::Defaults,
     ) -> Result<Self, QueueError> {
         let (key_id, key) = sealer.derive_key("receipt-handle")?;
+        let quotas = Arc::new(super::quotas::Quotas::new(store.clone(), limits));
         let wakeups = Wakeups::new(store.clone(), clock.clone());
         let mover = super::moves::Mover::new(store.clone(), clock.clone());
         Ok(Self {
@@ -244,6 +247,7 @@ impl QueueService {
             wakeups,
             mover,
             keys,
+            quotas,
             unopenable: std::sync::atomic::AtomicU64::new(0),
             max_inflight,
             policy_cache: std::sync::Mutex::new(HashMap::new()),
@@ -277,6 +281,12 @@ impl QueueService {
         super::tags::validate(tags)?;
         let redrive = self.redrive_for(r, attrs, JsonAttributes::default()).await?;
         let encryption = self.encryption_for(r.account.as_str(), attrs, Encryption::default()).await?;
+        if let Err(e) = self.quotas.check_new_queue(r.account.as_str()).await {
+            // At the limit, creating a queue that exists already still answers its URL.
+            if self.store.queue_by_name(r.account.as_str(), r.name.as_str()).await?.is_none() {
+                return Err(e);
+            }
+        }
         let now = self.clock.now();
         let mut tries = 0;
         loop {
@@ -422,6 +432,7 @@ impl QueueService {
     /// SendMessage: validates, seals, stores; answers once committed.
     pub async fn send_message(&self, r: &QueueRef, input: SendInput) -> Result<SendOutput, QueueError> {
         let q = self.queue(r).await?;
+        self.quotas.check_send(&q.account_id).await?;
         let key = self.keys.for_sealing(&key_ref(&q)).await?;
         let (row, out, visible_now) = self.prepare(&q, &key, input, self.clock.now())?;
         self.store.insert_messages(q.id, std::slice::from_ref(&row)).await?;
@@ -449,6 +460,7 @@ impl QueueService {
             )));
         }
         let q = self.queue(r).await?;
+        self.quotas.check_send(&q.account_id).await?;
         let key = self.keys.for_sealing(&key_ref(&q)).await?;
         let now = self.clock.now();
         let mut rows = Vec::with_capacity(entries.len());
@@ -483,6 +495,7 @@ impl QueueService {
     ) -> Result<(usize, usize), QueueError> {
         use sha2::Digest;
         let q = self.queue(r).await?;
+        self.quotas.check_send(&q.account_id).await?;
         let key = self.keys.for_sealing(&key_ref(&q)).await?;
         let now = self.clock.now();
         let mut rows = Vec::with_capacity(events.len());
@@ -638,6 +651,18 @@ impl QueueService {
 
     pub fn keys(&self) -> &Arc<crate::keys::DataKeys> {
         &self.keys
+    }
+
+    pub fn quotas(&self) -> &Arc<super::quotas::Quotas> {
+        &self.quotas
+    }
+
+    /// Measures what every account stores (run by the sweep; stored-data limits are
+    /// enforced against the last measurement).
+    pub async fn measure_usage(&self) -> Result<u64, QueueError> {
+        let n = self.store.measure_usage(self.clock.now()).await?;
+        self.quotas.clear_cache();
+        Ok(n)
     }
 
     /// Opens a sealed value of a message: format 1 under the service master key (messages

@@ -4,6 +4,7 @@
 pub mod data_keys;
 pub mod iam;
 pub mod integrations;
+pub mod limits;
 pub mod local_pg;
 pub mod messages;
 pub mod moves;

@@ -151,6 +151,27 @@ impl Tenancy {
     }
 }
 
+impl Tenancy {
+    /// Sets an account's own limits (those given; the others stay as they were). Every
+    /// instance sees them within the cache bound.
+    pub async fn set_account_limits(
+        &self,
+        account: &str,
+        o: &crate::store::limits::LimitOverrides,
+    ) -> Result<(), TenancyError> {
+        let positive = [o.requests_per_second.map(i64::from), o.max_queues, o.max_stored_messages, o.max_stored_bytes];
+        if positive.iter().flatten().any(|v| *v < 1) {
+            return Err(TenancyError::InvalidInput("limits are positive numbers".into()));
+        }
+        if self.store.account_by_id(account).await?.is_none() {
+            return Err(TenancyError::NoSuchEntity(format!("The account {account} does not exist.")));
+        }
+        self.store.set_limit_overrides(account, o).await?;
+        self.store.caches_changed().await;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,7 @@ mod node_sdk;
 mod old_sdk;
 mod queue_policies;
 mod queues;
+mod quotas;
 mod refusals;
 mod roles;
 mod semantics;

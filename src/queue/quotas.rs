@@ -1,0 +1,208 @@
+//! Per-account limits, so that no team can starve the others: a request rate per account and
+//! action family (token buckets, per instance), the number of queues (counted in the
+//! database at create), and stored messages and bytes (measured in the database by the
+//! sweep, enforced at send). Limits are the configured defaults unless an account has its
+//! own (`sluice admin account limits`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::store::PgStore;
+use crate::store::limits::{LimitOverrides, Usage};
+
+use super::QueueError;
+
+/// The configured defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Defaults {
+    pub requests_per_second: u32,
+    pub max_queues: i64,
+    pub max_stored_messages: i64,
+    pub max_stored_bytes: i64,
+}
+
+/// An account's limits in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub requests_per_second: u32,
+    pub max_queues: i64,
+    pub max_stored_messages: i64,
+    pub max_stored_bytes: i64,
+}
+
+impl Defaults {
+    pub fn with(&self, o: &LimitOverrides) -> Limits {
+        Limits {
+            requests_per_second: o.requests_per_second.map_or(self.requests_per_second, |v| v.max(1) as u32),
+            max_queues: o.max_queues.unwrap_or(self.max_queues),
+            max_stored_messages: o.max_stored_messages.unwrap_or(self.max_stored_messages),
+            max_stored_bytes: o.max_stored_bytes.unwrap_or(self.max_stored_bytes),
+        }
+    }
+}
+
+/// How long an account's limits and measured usage are trusted without reading them again
+/// (a change of limits also makes them stale at once, through the cache epoch).
+const CACHE_TTL: Duration = Duration::from_secs(5);
+const MAX_ENTRIES: usize = 100_000;
+
+/// The action families rates are counted in.
+pub fn family(action: &str) -> &'static str {
+    match action {
+        "SendMessage" | "SendMessageBatch" | "S3Event" => "send",
+        "ReceiveMessage" => "receive",
+        "DeleteMessage" | "DeleteMessageBatch" | "ChangeMessageVisibility" | "ChangeMessageVisibilityBatch" => "delete",
+        _ => "manage",
+    }
+}
+
+/// A token bucket: `rate` tokens a second, up to twice that in reserve.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Refills `b` for the time passed and takes a token if there is one.
+fn take(b: &mut Bucket, now: Instant, rate: u32) -> bool {
+    let capacity = 2.0 * f64::from(rate);
+    b.tokens = (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * f64::from(rate)).min(capacity);
+    b.at = now;
+    if b.tokens >= 1.0 {
+        b.tokens -= 1.0;
+        true
+    } else {
+        false
+    }
+}
+
+type Cached = (Instant, u64, Limits, Usage);
+
+/// Limits, usage and request buckets of every account. One per process.
+#[derive(Debug)]
+pub struct Quotas {
+    store: PgStore,
+    defaults: Defaults,
+    cache: Mutex<HashMap<String, Cached>>,
+    buckets: Mutex<HashMap<(String, &'static str), Bucket>>,
+}
+
+impl Quotas {
+    pub fn new(store: PgStore, defaults: Defaults) -> Self {
+        Self { store, defaults, cache: Mutex::new(HashMap::new()), buckets: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn defaults(&self) -> Defaults {
+        self.defaults
+    }
+
+    /// The account's limits and its usage as last measured (cached briefly).
+    pub async fn of(&self, account: &str) -> Result<(Limits, Usage), QueueError> {
+        let epoch = self.store.cache_epoch();
+        if let Ok(cache) = self.cache.lock()
+            && let Some((at, e, l, u)) = cache.get(account)
+            && *e == epoch
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok((*l, u.clone()));
+        }
+        let limits = self.defaults.with(&self.store.limit_overrides(account).await?);
+        let usage = self.store.usage(account).await?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= MAX_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(account.to_owned(), (Instant::now(), epoch, limits, usage.clone()));
+        }
+        Ok((limits, usage))
+    }
+
+    /// Forgets cached limits and usage (after a new measurement).
+    pub fn clear_cache(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
+    }
+
+    /// Takes one token from the account's bucket for the action's family; false when it is
+    /// empty (the request is throttled).
+    pub fn admit(&self, account: &str, family: &'static str, rate: u32) -> bool {
+        let Ok(mut buckets) = self.buckets.lock() else { return true };
+        if buckets.len() >= MAX_ENTRIES {
+            buckets.clear();
+        }
+        let now = Instant::now();
+        let b =
+            buckets.entry((account.to_owned(), family)).or_insert(Bucket { tokens: 2.0 * f64::from(rate), at: now });
+        take(b, now, rate)
+    }
+
+    /// Refuses a new queue past the account's limit (queues counted now, in the database).
+    pub async fn check_new_queue(&self, account: &str) -> Result<(), QueueError> {
+        let (limits, _) = self.of(account).await?;
+        let queues = self.store.usage(account).await?.queues;
+        if queues >= limits.max_queues {
+            return Err(QueueError::OverLimit(format!(
+                "The account has reached its limit of {} queues.",
+                limits.max_queues
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses a send once the account stores as much as its limits allow.
+    pub async fn check_send(&self, account: &str) -> Result<(), QueueError> {
+        let (limits, usage) = self.of(account).await?;
+        if usage.stored_messages >= limits.max_stored_messages {
+            return Err(QueueError::OverLimit(format!(
+                "The account has reached its limit of {} stored messages.",
+                limits.max_stored_messages
+            )));
+        }
+        if usage.stored_bytes >= limits.max_stored_bytes {
+            return Err(QueueError::OverLimit(format!(
+                "The account has reached its limit of {} stored bytes.",
+                limits.max_stored_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_group_actions() {
+        assert_eq!(family("SendMessageBatch"), "send");
+        assert_eq!(family("ReceiveMessage"), "receive");
+        assert_eq!(family("ChangeMessageVisibility"), "delete");
+        assert_eq!(family("CreateQueue"), "manage");
+    }
+
+    #[test]
+    fn a_bucket_allows_a_burst_of_twice_the_rate_then_the_rate() {
+        let t0 = Instant::now();
+        let mut b = Bucket { tokens: 20.0, at: t0 };
+        let taken = (0..30).filter(|_| take(&mut b, t0, 10)).count();
+        assert_eq!(taken, 20, "the burst");
+        assert!(!take(&mut b, t0, 10));
+        let later = t0 + Duration::from_millis(500);
+        let taken = (0..30).filter(|_| take(&mut b, later, 10)).count();
+        assert_eq!(taken, 5, "half a second at 10 a second");
+        let much_later = t0 + Duration::from_secs(60);
+        let taken = (0..100).filter(|_| take(&mut b, much_later, 10)).count();
+        assert_eq!(taken, 20, "never more than the burst in reserve");
+    }
+
+    #[test]
+    fn overrides_replace_defaults_one_by_one() {
+        let d =
+            Defaults { requests_per_second: 100, max_queues: 10, max_stored_messages: 1000, max_stored_bytes: 1 << 20 };
+        let o = LimitOverrides { max_queues: Some(2), ..LimitOverrides::default() };
+        let l = d.with(&o);
+        assert_eq!((l.requests_per_second, l.max_queues, l.max_stored_messages), (100, 2, 1000));
+    }
+}
