@@ -302,6 +302,9 @@ pub enum AccountCommand {
         max_stored_messages: Option<i64>,
         #[arg(long)]
         max_stored_bytes: Option<i64>,
+        /// Open long polls (per instance).
+        #[arg(long)]
+        max_long_polls: Option<i32>,
     },
     /// Each account's use against its limits (stored data measured now).
     Usage {
@@ -619,12 +622,14 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
             max_queues,
             max_stored_messages,
             max_stored_bytes,
+            max_long_polls,
         }) => {
             let o = crate::store::limits::LimitOverrides {
                 requests_per_second,
                 max_queues,
                 max_stored_messages,
                 max_stored_bytes,
+                max_long_polls,
             };
             tenancy.set_account_limits(&id, &o).await.map(|()| println!("limits of account {id} set"))
         }

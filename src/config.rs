@@ -85,6 +85,8 @@ pub struct Config {
     pub limit_queues_per_account: i64,
     pub limit_stored_messages_per_account: i64,
     pub limit_stored_bytes_per_account: i64,
+    /// Open long polls per account (per instance; `max_long_polls` bounds them all).
+    pub limit_long_polls_per_account: u32,
     /// Create the bootstrap account and write `credentials` and `config` on first start.
     pub bootstrap: bool,
     pub bootstrap_account_id: String,
@@ -152,6 +154,7 @@ impl Default for Config {
             limit_queues_per_account: 1_000,
             limit_stored_messages_per_account: 100_000_000,
             limit_stored_bytes_per_account: 100 * 1024 * 1024 * 1024,
+            limit_long_polls_per_account: 1_000,
             bootstrap: true,
             bootstrap_account_id: "000000000000".into(),
             bootstrap_account_name: "default".into(),
@@ -204,6 +207,7 @@ impl Config {
             "limit_queues_per_account",
             "limit_stored_messages_per_account",
             "limit_stored_bytes_per_account",
+            "limit_long_polls_per_account",
             "bootstrap",
             "bootstrap_account_id",
             "bootstrap_account_name",
@@ -284,6 +288,7 @@ impl Config {
             max_queues: self.limit_queues_per_account,
             max_stored_messages: self.limit_stored_messages_per_account,
             max_stored_bytes: self.limit_stored_bytes_per_account,
+            max_long_polls: self.limit_long_polls_per_account,
         }
     }
 

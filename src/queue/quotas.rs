@@ -5,7 +5,7 @@
 //! own (`sluice admin account limits`).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::store::PgStore;
@@ -20,6 +20,7 @@ pub struct Defaults {
     pub max_queues: i64,
     pub max_stored_messages: i64,
     pub max_stored_bytes: i64,
+    pub max_long_polls: u32,
 }
 
 /// An account's limits in force.
@@ -29,6 +30,7 @@ pub struct Limits {
     pub max_queues: i64,
     pub max_stored_messages: i64,
     pub max_stored_bytes: i64,
+    pub max_long_polls: u32,
 }
 
 impl Defaults {
@@ -38,6 +40,7 @@ impl Defaults {
             max_queues: o.max_queues.unwrap_or(self.max_queues),
             max_stored_messages: o.max_stored_messages.unwrap_or(self.max_stored_messages),
             max_stored_bytes: o.max_stored_bytes.unwrap_or(self.max_stored_bytes),
+            max_long_polls: o.max_long_polls.map_or(self.max_long_polls, |v| v.max(0) as u32),
         }
     }
 }
@@ -86,11 +89,38 @@ pub struct Quotas {
     defaults: Defaults,
     cache: Mutex<HashMap<String, Cached>>,
     buckets: Mutex<HashMap<(String, &'static str), Bucket>>,
+    long_polls: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+/// An open long poll of an account; closing it (dropping) frees its place.
+#[derive(Debug)]
+pub struct LongPoll {
+    open: Arc<Mutex<HashMap<String, u32>>>,
+    account: String,
+}
+
+impl Drop for LongPoll {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.open.lock()
+            && let Some(n) = open.get_mut(&self.account)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.account);
+            }
+        }
+    }
 }
 
 impl Quotas {
     pub fn new(store: PgStore, defaults: Defaults) -> Self {
-        Self { store, defaults, cache: Mutex::new(HashMap::new()), buckets: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            defaults,
+            cache: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
+            long_polls: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     pub fn defaults(&self) -> Defaults {
@@ -116,6 +146,19 @@ impl Quotas {
             cache.insert(account.to_owned(), (Instant::now(), epoch, limits, usage.clone()));
         }
         Ok((limits, usage))
+    }
+
+    /// Opens a long poll for `account` unless it has as many open as it may (on this
+    /// instance): a flood of long polls from one account leaves room for the others.
+    pub async fn open_long_poll(&self, account: &str) -> Result<LongPoll, QueueError> {
+        let (limits, _) = self.of(account).await?;
+        let mut open = self.long_polls.lock().map_err(|_| QueueError::TooManyLongPolls)?;
+        let n = open.entry(account.to_owned()).or_insert(0);
+        if *n >= limits.max_long_polls {
+            return Err(QueueError::TooManyLongPolls);
+        }
+        *n += 1;
+        Ok(LongPoll { open: self.long_polls.clone(), account: account.to_owned() })
     }
 
     /// Forgets cached limits and usage (after a new measurement).
@@ -199,8 +242,13 @@ mod tests {
 
     #[test]
     fn overrides_replace_defaults_one_by_one() {
-        let d =
-            Defaults { requests_per_second: 100, max_queues: 10, max_stored_messages: 1000, max_stored_bytes: 1 << 20 };
+        let d = Defaults {
+            requests_per_second: 100,
+            max_queues: 10,
+            max_stored_messages: 1000,
+            max_stored_bytes: 1 << 20,
+            max_long_polls: 5,
+        };
         let o = LimitOverrides { max_queues: Some(2), ..LimitOverrides::default() };
         let l = d.with(&o);
         assert_eq!((l.requests_per_second, l.max_queues, l.max_stored_messages), (100, 2, 1000));

@@ -74,6 +74,8 @@ pub struct ReceiveInput {
     /// Union of `AttributeNames` and `MessageSystemAttributeNames`.
     pub system_attribute_names: Vec<String>,
     pub message_attribute_names: Vec<String>,
+    /// The account of the caller (long polls are bounded per caller account).
+    pub caller_account: String,
 }
 
 /// A received message, ready to serialize.
@@ -536,11 +538,13 @@ impl QueueService {
         let visibility = TimeDelta::seconds(visibility.unwrap_or(q.visibility_timeout).into());
         let wait = Duration::from_secs(wait.unwrap_or(q.receive_wait_seconds).max(0) as u64);
         let deadline = tokio::time::Instant::now() + wait;
-        // Open long polls are bounded; past the bound a caller is asked to slow down.
-        let _permit = if wait.is_zero() {
-            None
+        // Open long polls are bounded per caller account and in all; past either bound a
+        // caller is asked to slow down.
+        let (_permit, _account_permit) = if wait.is_zero() {
+            (None, None)
         } else {
-            Some(self.long_polls.clone().try_acquire_owned().map_err(|_| QueueError::TooManyLongPolls)?)
+            let mine = self.quotas.open_long_poll(&input.caller_account).await?;
+            (Some(self.long_polls.clone().try_acquire_owned().map_err(|_| QueueError::TooManyLongPolls)?), Some(mine))
         };
         let source_arn = self.queue_arn(r);
         let dead_letter = match (&q.dlq_name, q.max_receive_count) {

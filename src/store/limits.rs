@@ -11,6 +11,7 @@ pub struct LimitOverrides {
     pub max_queues: Option<i64>,
     pub max_stored_messages: Option<i64>,
     pub max_stored_bytes: Option<i64>,
+    pub max_long_polls: Option<i32>,
 }
 
 /// What an account stores and runs.
@@ -25,7 +26,7 @@ pub struct Usage {
 impl PgStore {
     pub async fn limit_overrides(&self, account_id: &str) -> Result<LimitOverrides, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT requests_per_second, max_queues, max_stored_messages, max_stored_bytes \
+            "SELECT requests_per_second, max_queues, max_stored_messages, max_stored_bytes, max_long_polls \
              FROM account_limits WHERE account_id = $1",
         )
         .bind(account_id)
@@ -37,19 +38,22 @@ impl PgStore {
     /// Sets the given overrides (a None leaves that limit as it was).
     pub async fn set_limit_overrides(&self, account_id: &str, o: &LimitOverrides) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO account_limits (account_id, requests_per_second, max_queues, max_stored_messages, max_stored_bytes)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO account_limits (account_id, requests_per_second, max_queues, max_stored_messages, max_stored_bytes,
+                                         max_long_polls)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (account_id) DO UPDATE SET
                  requests_per_second = COALESCE(EXCLUDED.requests_per_second, account_limits.requests_per_second),
                  max_queues = COALESCE(EXCLUDED.max_queues, account_limits.max_queues),
                  max_stored_messages = COALESCE(EXCLUDED.max_stored_messages, account_limits.max_stored_messages),
-                 max_stored_bytes = COALESCE(EXCLUDED.max_stored_bytes, account_limits.max_stored_bytes)",
+                 max_stored_bytes = COALESCE(EXCLUDED.max_stored_bytes, account_limits.max_stored_bytes),
+                 max_long_polls = COALESCE(EXCLUDED.max_long_polls, account_limits.max_long_polls)",
         )
         .bind(account_id)
         .bind(o.requests_per_second)
         .bind(o.max_queues)
         .bind(o.max_stored_messages)
         .bind(o.max_stored_bytes)
+        .bind(o.max_long_polls)
         .execute(self.db())
         .await?;
         Ok(())

@@ -159,7 +159,13 @@ impl Tenancy {
         account: &str,
         o: &crate::store::limits::LimitOverrides,
     ) -> Result<(), TenancyError> {
-        let positive = [o.requests_per_second.map(i64::from), o.max_queues, o.max_stored_messages, o.max_stored_bytes];
+        let positive = [
+            o.requests_per_second.map(i64::from),
+            o.max_queues,
+            o.max_stored_messages,
+            o.max_stored_bytes,
+            o.max_long_polls.map(i64::from),
+        ];
         if positive.iter().flatten().any(|v| *v < 1) {
             return Err(TenancyError::InvalidInput("limits are positive numbers".into()));
         }

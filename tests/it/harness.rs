@@ -254,6 +254,7 @@ pub fn http_client(ca_pem: &[u8]) -> reqwest::Client {
 }
 
 /// A raw HTTP client that signs with SigV4 (aws-sigv4), so tests control every byte.
+#[derive(Clone)]
 pub struct RawClient {
     pub url: String,
     pub http: reqwest::Client,

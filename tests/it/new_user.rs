@@ -477,3 +477,49 @@ fn a_new_user_backs_up_database_and_keys_wipes_everything_restores_both_and_read
     });
     assert!(served.terminate().success());
 }
+
+#[test]
+fn an_operator_lowers_an_accounts_limits_and_sees_them_in_usage_and_in_the_refusals() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let log = home.path().join("sluice.log");
+    let _cluster = crate::harness::ClusterGuard(data.clone());
+    let sluice = |args: &[&str]| {
+        let out = Command::new(crate::harness::sluice_bin()).args(args).arg("--data-dir").arg(&data).output().unwrap();
+        assert!(out.status.success(), "sluice {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mut served = Served::start(home.path(), Some(&data), &log);
+    let sqs = served.sqs();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = rt.block_on(async {
+        let url = sqs.create_queue().queue_name("first").send().await.unwrap().queue_url().unwrap().to_owned();
+        sqs.send_message().queue_url(&url).message_body("one").send().await.unwrap();
+        url
+    });
+    sluice(&["admin", "account", "limits", "000000000000", "--max-queues", "1", "--max-stored-messages", "1"]);
+    let usage = sluice(&["admin", "account", "usage", "000000000000"]);
+    let line = usage.lines().find(|l| l.starts_with("000000000000")).unwrap();
+    assert!(line.contains("1/1") && line.split_whitespace().nth(3) == Some("1/1"), "{usage}");
+    // The running server applies them (within its cache bound; the change notification
+    // makes it at once): no second queue, and no more messages until the stored one goes.
+    rt.block_on(async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match sqs.create_queue().queue_name("second").send().await {
+                Err(e) => {
+                    assert_eq!(crate::harness::error_code(&e), "OverLimit");
+                    break;
+                }
+                Ok(_) => {
+                    assert!(std::time::Instant::now() < deadline, "the new limit is not applied");
+                    sqs.delete_queue().queue_url(served.endpoint() + "/000000000000/second").send().await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        let e = sqs.send_message().queue_url(&url).message_body("two").send().await.unwrap_err();
+        assert_eq!(crate::harness::error_code(&e), "OverLimit");
+    });
+    assert!(served.terminate().success());
+}

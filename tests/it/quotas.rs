@@ -64,3 +64,44 @@ async fn queue_count_and_stored_data_limits_refuse_with_over_limit_and_lose_noth
     let bad = LimitOverrides { max_queues: Some(0), ..LimitOverrides::default() };
     assert!(s.tenancy.set_account_limits(&a.id, &bad).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_long_polls_from_one_account_leaves_room_for_another() {
+    let s = TestServer::start_with(|c| {
+        c.max_long_polls = 30;
+        c.database_max_connections = 4;
+    })
+    .await;
+    let (a, b) = (s.account().await, s.account().await);
+    let limits = LimitOverrides { max_long_polls: Some(10), ..LimitOverrides::default() };
+    s.tenancy.set_account_limits(&a.id, &limits).await.unwrap();
+    let url_a = s.sqs(&a).create_queue().queue_name("idle").send().await.unwrap().queue_url().unwrap().to_owned();
+    let raw_a = s.raw(&a);
+    let body = format!(r#"{{"QueueUrl":"{url_a}","WaitTimeSeconds":4}}"#);
+    let polls: Vec<_> = (0..10)
+        .map(|_| {
+            let (raw, body) = (raw_a.clone(), body.clone());
+            tokio::spawn(async move { raw.call("ReceiveMessage", &body).await.status })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // A's eleventh is refused; B goes on as usual, long polls included, in normal time
+    // (more long polls are open than the database pool has connections).
+    let r = raw_a.call("ReceiveMessage", &body).await;
+    assert_eq!(r.header("x-amzn-query-error"), Some("RequestThrottled;Sender"), "{}", r.body);
+    let started = std::time::Instant::now();
+    let sqs_b = s.sqs(&b);
+    let url_b = sqs_b.create_queue().queue_name("busy").send().await.unwrap().queue_url().unwrap().to_owned();
+    sqs_b.send_message().queue_url(&url_b).message_body("served").send().await.unwrap();
+    let got = sqs_b.receive_message().queue_url(&url_b).wait_time_seconds(2).send().await.unwrap();
+    assert_eq!(got.messages()[0].body(), Some("served"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
+    for p in polls {
+        assert_eq!(p.await.unwrap(), 200);
+    }
+    // Their places are free again.
+    assert_eq!(
+        raw_a.call("ReceiveMessage", &format!(r#"{{"QueueUrl":"{url_a}","WaitTimeSeconds":1}}"#)).await.status,
+        200
+    );
+}

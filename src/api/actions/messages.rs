@@ -206,6 +206,7 @@ pub async fn receive_message(
                 wait_seconds: input.wait_time_seconds,
                 system_attribute_names,
                 message_attribute_names: input.message_attribute_names.unwrap_or_default(),
+                caller_account: call.principal.account_id.clone(),
             },
         )
         .await?;
