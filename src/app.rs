@@ -334,6 +334,8 @@ pub fn public_url(config: &Config, bound: SocketAddr) -> String {
 /// A running service.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The metrics and health listener.
+    pub metrics_addr: SocketAddr,
     pub public_url: String,
     pub data_dir: PathBuf,
     pub tenancy: Tenancy,
@@ -441,17 +443,30 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         None => open_key_provider(&config, &store).await?,
     };
     let keys = Arc::new(crate::keys::DataKeys::new(store.clone(), provider, clock.clone()));
-    let queues = Arc::new(QueueService::new(
-        store.clone(),
-        sealer.clone(),
-        keys,
-        clock.clone(),
-        config.region.clone(),
-        public_url.clone(),
-        config.max_long_polls,
-        config.max_inflight_per_queue,
-        config.limit_defaults(),
-    )?);
+    let metrics = Arc::new(
+        crate::metrics::Metrics::new()
+            .map_err(|e| AppError::Io { what: e.to_string(), source: std::io::Error::other("metrics") })?,
+    );
+    let queues = Arc::new(
+        QueueService::new(
+            store.clone(),
+            sealer.clone(),
+            keys,
+            clock.clone(),
+            config.region.clone(),
+            public_url.clone(),
+            config.max_long_polls,
+            config.max_inflight_per_queue,
+            config.limit_defaults(),
+        )?
+        .with_metrics(metrics.clone()),
+    );
+    let (metrics_server, metrics_addr) = metrics_server(&config, metrics.clone(), store.clone(), queues.clone())?;
+    let metrics_task = AbortOnDrop(tokio::spawn(async move {
+        if let Err(e) = metrics_server.await {
+            tracing::warn!(error = %e, "the metrics listener stopped");
+        }
+    }));
     let sweeper = AbortOnDrop(tokio::spawn(sweep_forever(
         queues.clone(),
         tenancy.clone(),
@@ -477,6 +492,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         region: config.region.clone(),
         max_request_bytes: config.max_request_bytes,
         request_timeout: Duration::from_secs(config.request_timeout_seconds),
+        metrics: metrics.clone(),
     });
 
     let bootstrap_files = if config.bootstrap { Some(bootstrap(&config, &tenancy, &public_url).await?) } else { None };
@@ -504,6 +520,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
     let server = server.listen_rustls_0_23(listener, tls).map_err(io("starting the HTTPS server"))?.run();
     Ok(Running {
         addr,
+        metrics_addr,
         public_url,
         data_dir,
         tenancy,
@@ -511,8 +528,70 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         server,
         database,
         bootstrap_files,
-        sweeper: vec![sweeper, notifier, wake_listener, mover, cache_listener],
+        sweeper: vec![sweeper, notifier, wake_listener, mover, cache_listener, metrics_task],
     })
+}
+
+#[derive(Clone)]
+struct MetricsState {
+    metrics: Arc<crate::metrics::Metrics>,
+    store: PgStore,
+    queues: Arc<QueueService>,
+}
+
+async fn metrics_page(s: web::Data<MetricsState>) -> actix_web::HttpResponse {
+    let pool = s.store.pool();
+    s.metrics.db_connections.set(i64::from(pool.size()));
+    s.metrics.db_idle.set(pool.num_idle() as i64);
+    s.metrics.long_polls.set(s.queues.open_long_polls() as i64);
+    actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(s.metrics.render())
+}
+
+async fn live() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().body("live\n")
+}
+
+/// Ready when the database answers within two seconds.
+async fn ready(s: web::Data<MetricsState>) -> actix_web::HttpResponse {
+    match tokio::time::timeout(Duration::from_secs(2), s.store.ping()).await {
+        Ok(Ok(())) => actix_web::HttpResponse::Ok().body("ready\n"),
+        _ => actix_web::HttpResponse::ServiceUnavailable().body("database unreachable\n"),
+    }
+}
+
+/// The metrics and health listener: plain HTTP, so loopback addresses only.
+fn metrics_server(
+    config: &Config,
+    metrics: Arc<crate::metrics::Metrics>,
+    store: PgStore,
+    queues: Arc<QueueService>,
+) -> Result<(actix_web::dev::Server, SocketAddr), AppError> {
+    if !config.metrics_listen.ip().is_loopback() {
+        return Err(AppError::Io {
+            what: format!(
+                "metrics_listen {} is not a loopback address; the metrics listener serves plain HTTP and is loopback-only in this version",
+                config.metrics_listen
+            ),
+            source: std::io::Error::other("refused"),
+        });
+    }
+    let listener = std::net::TcpListener::bind(config.metrics_listen)
+        .map_err(io(format!("binding the metrics listener {}", config.metrics_listen)))?;
+    let addr = listener.local_addr().map_err(io("metrics address"))?;
+    let state = web::Data::new(MetricsState { metrics, store, queues });
+    let server = HttpServer::new(move || {
+        ActixApp::new()
+            .app_data(state.clone())
+            .route("/metrics", web::get().to(metrics_page))
+            .route("/health/live", web::get().to(live))
+            .route("/health/ready", web::get().to(ready))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .map_err(io("starting the metrics listener"))?
+    .run();
+    Ok((server, addr))
 }
 
 /// Creates the bootstrap account the first time; (re)writes `credentials`, `config` and

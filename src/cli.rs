@@ -369,6 +369,7 @@ async fn serve(file: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
     init_logging(config.log_format);
     let running = app::build(config, BuildOptions::default()).await?;
     tracing::info!(addr = %running.addr, url = %running.public_url, "Sluice is listening (HTTPS)");
+    tracing::info!(addr = %running.metrics_addr, "metrics and health on http://{}/metrics", running.metrics_addr);
     if let Some((aws_config, credentials)) = &running.bootstrap_files {
         println!("# Sluice is ready at {}. For the aws CLI and boto3:", running.public_url);
         println!("export AWS_CONFIG_FILE={}", aws_config.display());

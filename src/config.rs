@@ -27,6 +27,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Address to listen on (HTTPS).
     pub listen: SocketAddr,
+    /// The metrics and health listener (plain HTTP: loopback addresses only).
+    pub metrics_listen: SocketAddr,
     /// Public base URL of the endpoint, used in queue URLs. Default: from `listen`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
@@ -134,6 +136,7 @@ impl Default for Config {
             data_dir: PathBuf::from(".sluice"),
             listen: SocketAddr::from(([127, 0, 0, 1], 9324)),
             public_url: None,
+            metrics_listen: "127.0.0.1:9325".parse().expect("a literal address"),
             region: "local".into(),
             database_url: None,
             database_max_connections: 32,
@@ -187,6 +190,7 @@ impl Config {
             "data_dir",
             "listen",
             "public_url",
+            "metrics_listen",
             "region",
             "database_url",
             "database_max_connections",

@@ -24,6 +24,7 @@ pub mod config;
 pub mod crypto;
 pub mod events;
 pub mod keys;
+pub mod metrics;
 pub mod policy;
 pub mod queue;
 pub mod store;

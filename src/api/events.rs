@@ -36,6 +36,7 @@ pub async fn s3(
     let _enter = span.enter();
     match result {
         Ok((enqueued, duplicates)) => {
+            state.metrics.request("S3Event", "success", "", started.elapsed());
             tracing::info!(
                 action = "S3Event",
                 enqueued,
@@ -49,6 +50,7 @@ pub async fn s3(
                 .json(serde_json::json!({"Enqueued": enqueued, "Duplicates": duplicates}))
         }
         Err(e) => {
+            state.metrics.request("S3Event", e.code.wire().0, "", started.elapsed());
             let status = e.code.wire().2;
             tracing::info!(action = "S3Event", code = e.code.wire().0, reason = %e.message, status, ms = started.elapsed().as_millis() as u64, "request");
             e.to_json_response(&request_id)

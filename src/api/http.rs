@@ -179,9 +179,11 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Api
     let (result, action, account) = handle(&req, payload, &state, proto, &request_id).instrument(span.clone()).await;
     let _enter = span.enter();
     let status;
+    let outcome;
     let response = match result {
         Ok(output) => {
             status = 200;
+            outcome = "success";
             let (content_type, body) = match output {
                 Output::Json(body) => ("application/x-amz-json-1.0", body),
                 Output::Value(v) => ("text/xml", super::query::encode(action, &v, &request_id)),
@@ -194,6 +196,7 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Api
         }
         Err(e) => {
             status = e.code.wire().2;
+            outcome = e.code.wire().0;
             if status == 403 || status == 401 {
                 tracing::info!(action, account, code = e.code.wire().0, reason = %e.message, "denied");
             }
@@ -204,6 +207,7 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Api
         }
     };
     tracing::info!(action, account, status, ms = started.elapsed().as_millis() as u64, "request");
+    state.metrics.request(action, outcome, &account, started.elapsed());
     response
 }
 

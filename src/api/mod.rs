@@ -95,6 +95,7 @@ pub struct ApiState {
     pub region: String,
     pub max_request_bytes: usize,
     pub request_timeout: std::time::Duration,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Which wire protocol a request speaks; answers use the same one.

@@ -101,9 +101,11 @@ pub struct QueueService {
     public_url: String,
     wakeups: Arc<Wakeups>,
     long_polls: Arc<Semaphore>,
+    max_long_polls: usize,
     mover: Arc<super::moves::Mover>,
     keys: Arc<crate::keys::DataKeys>,
     quotas: Arc<super::quotas::Quotas>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
     /// Messages that failed to open (tampered, or their key is gone) and were set aside.
     unopenable: std::sync::atomic::AtomicU64,
     max_inflight: i64,
@@ -250,10 +252,12 @@ impl QueueService {
             mover,
             keys,
             quotas,
+            metrics: None,
             unopenable: std::sync::atomic::AtomicU64::new(0),
             max_inflight,
             policy_cache: std::sync::Mutex::new(HashMap::new()),
             long_polls: Arc::new(Semaphore::new(max_long_polls)),
+            max_long_polls,
         })
     }
 
@@ -637,6 +641,9 @@ impl QueueService {
                 Err(QueueError::Store(e)) => return Err(QueueError::Store(e)),
                 Err(e) => {
                     self.unopenable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if let Some(m) = &self.metrics {
+                        m.unopenable.inc();
+                    }
                     tracing::error!(queue = %q.id, message = %id, reason = %e, "a message did not open; it is set aside");
                     set_aside.push(id);
                 }
@@ -655,6 +662,17 @@ impl QueueService {
 
     pub fn keys(&self) -> &Arc<crate::keys::DataKeys> {
         &self.keys
+    }
+
+    /// Counts what the queue layer sees (set once, at start).
+    pub fn with_metrics(mut self, m: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(m);
+        self
+    }
+
+    /// Long polls waiting now on this instance.
+    pub fn open_long_polls(&self) -> usize {
+        self.max_long_polls.saturating_sub(self.long_polls.available_permits())
     }
 
     pub fn quotas(&self) -> &Arc<super::quotas::Quotas> {

@@ -104,6 +104,8 @@ pub fn database_url() -> String {
 /// A running server for one test.
 pub struct TestServer {
     pub url: String,
+    /// The metrics and health listener (`http://127.0.0.1:PORT`).
+    pub metrics_url: String,
     pub port: u16,
     pub ca_pem: Vec<u8>,
     pub clock: Arc<OffsetClock>,
@@ -158,6 +160,7 @@ impl TestServer {
             master_key_file: Some(key),
             data_dir: data_dir.path().to_path_buf(),
             listen: "127.0.0.1:0".parse().unwrap(),
+            metrics_listen: "127.0.0.1:0".parse().unwrap(),
             database_url: Some(db.into()),
             database_max_connections: 8,
             bootstrap: false,
@@ -180,6 +183,7 @@ impl TestServer {
         let ca_pem = std::fs::read(data_dir.path().join("ca.pem")).unwrap();
         TestServer {
             url: running.public_url.clone(),
+            metrics_url: format!("http://{}", running.metrics_addr),
             port: running.addr.port(),
             ca_pem,
             clock,
@@ -398,6 +402,7 @@ impl Served {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log_file).unwrap();
         cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         cmd.env("SLUICE_LISTEN", "127.0.0.1:0")
+            .env("SLUICE_METRICS_LISTEN", "127.0.0.1:0")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(log)

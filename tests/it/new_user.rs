@@ -520,6 +520,18 @@ fn an_operator_lowers_an_accounts_limits_and_sees_them_in_usage_and_in_the_refus
         }
         let e = sqs.send_message().queue_url(&url).message_body("two").send().await.unwrap_err();
         assert_eq!(crate::harness::error_code(&e), "OverLimit");
+        // The metrics listener the log names counts the refusals by account and reason.
+        let text = std::fs::read_to_string(&log).unwrap();
+        let at = text.find("metrics and health on http://").expect("the log names the metrics listener");
+        let rest = &text[at + "metrics and health on ".len()..];
+        let url: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '\x1b').collect();
+        let base = url.trim_end_matches("/metrics").to_owned();
+        sluice::install_crypto_provider();
+        let page = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+        assert!(
+            page.lines().any(|l| l.starts_with(r#"sluice_refusals_total{account="000000000000",reason="OverLimit"}"#)),
+            "{page}"
+        );
     });
     assert!(served.terminate().success());
 }

@@ -25,6 +25,14 @@ async fn an_account_over_its_request_rate_is_throttled_while_another_is_not() {
     let (ta, tb) = tokio::join!(burst(raw_a), burst(raw_b));
     assert!(ta >= 15, "A's burst is 10 and it refills 5 a second: {ta} of 30 throttled");
     assert_eq!(tb, 0, "B is not affected");
+    // The refusals show in the metrics, by account and reason.
+    let page = reqwest::get(format!("{}/metrics", s.metrics_url)).await.unwrap().text().await.unwrap();
+    let line = format!(r#"sluice_refusals_total{{account="{}",reason="RequestThrottled"}} {ta}"#, a.id);
+    assert!(page.contains(&line), "{line} not in:\n{page}");
+    assert!(!page.contains(&format!(r#"sluice_refusals_total{{account="{}""#, b.id)));
+    for path in ["/health/live", "/health/ready"] {
+        assert_eq!(reqwest::get(format!("{}{path}", s.metrics_url)).await.unwrap().status().as_u16(), 200);
+    }
     // Another family has its own bucket: A can still receive.
     let url = s.sqs(&b).create_queue().queue_name("b-q").send().await.unwrap().queue_url().unwrap().to_owned();
     s.sqs(&b).send_message().queue_url(&url).message_body("x").send().await.unwrap();
