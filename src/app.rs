@@ -458,6 +458,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
             config.max_long_polls,
             config.max_inflight_per_queue,
             config.limit_defaults(),
+            config.concurrent_requests_per_account(),
         )?
         .with_metrics(metrics.clone()),
     );

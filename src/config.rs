@@ -89,6 +89,10 @@ pub struct Config {
     pub limit_stored_bytes_per_account: i64,
     /// Open long polls per account (per instance; `max_long_polls` bounds them all).
     pub limit_long_polls_per_account: u32,
+    /// Requests of one account served at once, receives aside (per instance; the rest wait
+    /// their turn): 0 means half the database pool, so one account's load always leaves
+    /// connections for the others.
+    pub limit_concurrent_requests_per_account: usize,
     /// Create the bootstrap account and write `credentials` and `config` on first start.
     pub bootstrap: bool,
     pub bootstrap_account_id: String,
@@ -158,6 +162,7 @@ impl Default for Config {
             limit_stored_messages_per_account: 100_000_000,
             limit_stored_bytes_per_account: 100 * 1024 * 1024 * 1024,
             limit_long_polls_per_account: 1_000,
+            limit_concurrent_requests_per_account: 0,
             bootstrap: true,
             bootstrap_account_id: "000000000000".into(),
             bootstrap_account_name: "default".into(),
@@ -212,6 +217,7 @@ impl Config {
             "limit_stored_messages_per_account",
             "limit_stored_bytes_per_account",
             "limit_long_polls_per_account",
+            "limit_concurrent_requests_per_account",
             "bootstrap",
             "bootstrap_account_id",
             "bootstrap_account_name",
@@ -293,6 +299,14 @@ impl Config {
             max_stored_messages: self.limit_stored_messages_per_account,
             max_stored_bytes: self.limit_stored_bytes_per_account,
             max_long_polls: self.limit_long_polls_per_account,
+        }
+    }
+
+    /// Requests of one account served at once (see `limit_concurrent_requests_per_account`).
+    pub fn concurrent_requests_per_account(&self) -> usize {
+        match self.limit_concurrent_requests_per_account {
+            0 => (self.database_max_connections as usize / 2).max(1),
+            n => n,
         }
     }
 

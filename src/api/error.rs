@@ -204,7 +204,7 @@ impl From<QueueError> for ApiError {
             QueueError::InvalidAddress(_) => Code::InvalidAddress,
             QueueError::MessageNotInflight => Code::MessageNotInflight,
             QueueError::PurgeQueueInProgress(_) => Code::PurgeQueueInProgress,
-            QueueError::TooManyLongPolls => Code::RequestThrottled,
+            QueueError::TooManyLongPolls | QueueError::Throttled(_) => Code::RequestThrottled,
             QueueError::EmptyBatchRequest => Code::EmptyBatchRequest,
             QueueError::TooManyEntriesInBatchRequest(_) => Code::TooManyEntriesInBatchRequest,
             QueueError::BatchEntryIdsNotDistinct(_) => Code::BatchEntryIdsNotDistinct,

@@ -392,6 +392,17 @@ async fn handle(
     if let Some(t) = &topic {
         context.set("aws:SourceArn", t.topic_arn.clone());
     }
+    // One account's requests take turns beyond its share, so its load cannot hold every
+    // database connection. Receives are bounded by the long-poll limits instead (a long poll
+    // holds no connection while it waits).
+    let _turn = if spec.name == "ReceiveMessage" {
+        None
+    } else {
+        match state.queues.quotas().admit_work(&account).await {
+            Ok(p) => Some(p),
+            Err(e) => return (Err(e.into()), spec.name, account),
+        }
+    };
     let call = Call {
         state,
         principal: &principal,

@@ -48,6 +48,8 @@ pub enum QueueError {
     PurgeQueueInProgress(String),
     #[error("Too many open long polls on this server; retry later.")]
     TooManyLongPolls,
+    #[error("{0}")]
+    Throttled(String),
     #[error("There should be at least one SendMessageBatchRequestEntry in the request.")]
     EmptyBatchRequest,
     #[error("Maximum number of entries per request are 10. You have sent {0}.")]

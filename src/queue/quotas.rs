@@ -90,7 +90,14 @@ pub struct Quotas {
     cache: Mutex<HashMap<String, Cached>>,
     buckets: Mutex<HashMap<(String, &'static str), Bucket>>,
     long_polls: Arc<Mutex<HashMap<String, u32>>>,
+    /// Requests of each account being served now (all but receives), bounded so that one
+    /// account's load cannot hold every database connection.
+    working: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    max_working: usize,
 }
+
+/// How long a request waits for its account's turn before it is throttled.
+const ADMISSION_WAIT: Duration = Duration::from_secs(5);
 
 /// An open long poll of an account; closing it (dropping) frees its place.
 #[derive(Debug)]
@@ -113,8 +120,11 @@ impl Drop for LongPoll {
 }
 
 impl Quotas {
-    pub fn new(store: PgStore, defaults: Defaults) -> Self {
+    /// `max_working`: requests of one account served at once (the rest wait their turn).
+    pub fn new(store: PgStore, defaults: Defaults, max_working: usize) -> Self {
         Self {
+            working: Mutex::new(HashMap::new()),
+            max_working: max_working.max(1),
             store,
             defaults,
             cache: Mutex::new(HashMap::new()),
@@ -159,6 +169,28 @@ impl Quotas {
         }
         *n += 1;
         Ok(LongPoll { open: self.long_polls.clone(), account: account.to_owned() })
+    }
+
+    /// Waits for the account's turn to be served (at most `max_working` of its requests at
+    /// once); after `ADMISSION_WAIT` the request is throttled instead.
+    pub async fn admit_work(&self, account: &str) -> Result<tokio::sync::OwnedSemaphorePermit, QueueError> {
+        let sem = {
+            let mut working = self.working.lock().map_err(|_| QueueError::TooManyLongPolls)?;
+            if working.len() >= MAX_ENTRIES {
+                working.retain(|_, s| s.available_permits() < self.max_working);
+            }
+            working
+                .entry(account.to_owned())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.max_working)))
+                .clone()
+        };
+        match tokio::time::timeout(ADMISSION_WAIT, sem.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(QueueError::Throttled(format!(
+                "Too many requests of this account at once (at most {}); retry later.",
+                self.max_working
+            ))),
+        }
     }
 
     /// Forgets cached limits and usage (after a new measurement).
@@ -216,6 +248,26 @@ impl Quotas {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn one_account_gets_at_most_its_share_of_concurrent_work() {
+        let store = crate::store::PgStore::connect_lazy_for_tests();
+        let d = Defaults {
+            requests_per_second: 100,
+            max_queues: 10,
+            max_stored_messages: 1000,
+            max_stored_bytes: 1 << 20,
+            max_long_polls: 5,
+        };
+        let q = Quotas::new(store, d, 2);
+        let (p1, _p2) = (q.admit_work("a").await.unwrap(), q.admit_work("a").await.unwrap());
+        // A third request of A waits; B is served at once.
+        let third = tokio::time::timeout(Duration::from_millis(50), q.admit_work("a")).await;
+        assert!(third.is_err(), "A's third request waits for a turn");
+        let _b = q.admit_work("b").await.unwrap();
+        drop(p1);
+        let _again = tokio::time::timeout(Duration::from_millis(50), q.admit_work("a")).await.unwrap().unwrap();
+    }
 
     #[test]
     fn families_group_actions() {

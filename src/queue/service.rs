@@ -236,9 +236,10 @@ impl QueueService {
         max_long_polls: usize,
         max_inflight: i64,
         limits: super::quotas::Defaults,
+        max_working: usize,
     ) -> Result<Self, QueueError> {
         let (key_id, key) = sealer.derive_key("receipt-handle")?;
-        let quotas = Arc::new(super::quotas::Quotas::new(store.clone(), limits));
+        let quotas = Arc::new(super::quotas::Quotas::new(store.clone(), limits, max_working));
         let wakeups = Wakeups::new(store.clone(), clock.clone());
         let mover = super::moves::Mover::new(store.clone(), clock.clone());
         Ok(Self {

@@ -67,6 +67,14 @@ impl PgStore {
         Ok(Self { pool, statements: Arc::new(AtomicU64::new(0)), cache_epoch: Arc::new(AtomicU64::new(0)) })
     }
 
+    /// A pool that connects on first use (unit tests of logic that holds a store but does
+    /// not touch the database).
+    #[cfg(test)]
+    pub fn connect_lazy_for_tests() -> Self {
+        let pool = PgPoolOptions::new().connect_lazy_with(PgConnectOptions::new().host("/nonexistent"));
+        Self { pool, statements: Arc::new(AtomicU64::new(0)), cache_epoch: Arc::new(AtomicU64::new(0)) }
+    }
+
     /// Applies the embedded, forward-only migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await?;
