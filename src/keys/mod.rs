@@ -357,6 +357,8 @@ impl DataKeys {
             let page = self.store.data_keys_after(after, 100).await?;
             let Some(last) = page.last() else { break };
             after = last.id;
+            // Paced: a page of keys at a time, with room for request traffic in between.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             for row in &page {
                 if row.provider != self.provider.id() {
                     continue;

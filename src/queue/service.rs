@@ -42,6 +42,9 @@ pub const PURGE_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 /// (MinIO retries a failed delivery every 3 s until it succeeds, from a persistent queue).
 pub const EVENT_REPLAY_WINDOW_SECONDS: i64 = 24 * 3600;
 
+/// The pause between two full deletion steps of the sweep.
+const SWEEP_PAUSE: Duration = Duration::from_millis(20);
+
 /// Expired messages deleted per statement by the sweep.
 const SWEEP_BATCH: i64 = 10_000;
 
@@ -1345,6 +1348,8 @@ impl QueueService {
                 if n < SWEEP_BATCH as u64 {
                     break;
                 }
+                // Paced: a large backlog is deleted in steps that leave room for requests.
+                tokio::time::sleep(SWEEP_PAUSE).await;
             }
         }
         Ok(removed)
