@@ -138,6 +138,19 @@ pub enum AdminCommand {
     /// IAM roles.
     #[command(subcommand)]
     Role(RoleCommand),
+    /// The audit trail of management changes, newest first.
+    Audit {
+        #[arg(long)]
+        account: Option<String>,
+        /// An action, e.g. `iam:CreateUser`, `sqs:SetQueueAttributes`, `admin:account-delete`.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only entries at or after this instant (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
     /// Database backup and restore (logical, pg_dump/pg_restore). Keep `sluice keys backup`
     /// with it: the dump holds only sealed data.
     #[command(subcommand)]
@@ -489,6 +502,16 @@ async fn keys(file: Option<PathBuf>, common: CommonArgs, command: KeysCommand) -
     let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(crate::clock::SystemClock);
     let keys = crate::keys::DataKeys::new(database.store.clone(), provider.clone(), clock);
     let fail = |e: crate::keys::KeysError| CliError::Other(e.to_string());
+    let audited: Option<(String, Option<String>, String)> = match &command {
+        KeysCommand::Create { account, alias } => {
+            Some(("keys:create".into(), Some(account.clone()), alias.clone().unwrap_or_default()))
+        }
+        KeysCommand::Destroy { account, id, .. } => Some(("keys:destroy".into(), Some(account.clone()), id.clone())),
+        KeysCommand::Rotate { key, account } => {
+            Some(("keys:rotate".into(), account.clone(), key.clone().unwrap_or_else(|| "service key".into())))
+        }
+        _ => None,
+    };
     let result = async {
         match command {
             KeysCommand::Create { account, alias } => {
@@ -553,6 +576,24 @@ async fn keys(file: Option<PathBuf>, common: CommonArgs, command: KeysCommand) -
         Ok(())
     }
     .await;
+    if result.is_ok()
+        && let Some((action, account, resource)) = audited
+    {
+        let entry = crate::store::audit::AuditEntry {
+            at: chrono::Utc::now(),
+            account_id: account,
+            actor: "operator".into(),
+            action,
+            resource,
+            source_ip: None,
+            request_id: None,
+            detail: serde_json::json!({}),
+        };
+        if let Err(e) = database.store.record_audit(&entry).await {
+            database.close(false).await;
+            return Err(CliError::Other(e.to_string()));
+        }
+    }
     database.close(false).await;
     result
 }
@@ -578,8 +619,67 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
     let master = app::open_master_key(&config, &database.store).await?;
     let sealer = std::sync::Arc::new(crate::crypto::Sealer::new(master));
     let tenancy = Tenancy::new(database.store.clone(), sealer, std::sync::Arc::new(crate::clock::SystemClock));
+    // What an operator command changes, for the audit trail: (action, account, resource).
+    let audited: Option<(String, Option<String>, String)> = match &command {
+        AdminCommand::Account(c) => match c {
+            AccountCommand::Create { name, id } => Some(("admin:account-create".into(), id.clone(), name.clone())),
+            AccountCommand::Disable { id } => Some(("admin:account-disable".into(), Some(id.clone()), id.clone())),
+            AccountCommand::Enable { id } => Some(("admin:account-enable".into(), Some(id.clone()), id.clone())),
+            AccountCommand::Delete { id, .. } => Some(("admin:account-delete".into(), Some(id.clone()), id.clone())),
+            AccountCommand::RotateRootKey { id } => {
+                Some(("admin:account-rotate-root-key".into(), Some(id.clone()), id.clone()))
+            }
+            AccountCommand::Limits { id, .. } => Some(("admin:account-limits".into(), Some(id.clone()), id.clone())),
+            AccountCommand::List | AccountCommand::Usage { .. } => None,
+        },
+        AdminCommand::Integration(c) => match c {
+            IntegrationCommand::Create { account, service, .. } => {
+                Some(("admin:integration-create".into(), Some(account.clone()), service.clone()))
+            }
+            IntegrationCommand::Token { account, id, .. } => {
+                Some(("admin:integration-token".into(), Some(account.clone()), id.clone()))
+            }
+            IntegrationCommand::Revoke { account, id } => {
+                Some(("admin:integration-revoke".into(), Some(account.clone()), id.clone()))
+            }
+            IntegrationCommand::RotateKey { account } | IntegrationCommand::RetireOldKeys { account } => {
+                Some(("admin:integration-signing-keys".into(), Some(account.clone()), account.clone()))
+            }
+            IntegrationCommand::List { .. } => None,
+        },
+        AdminCommand::Role(RoleCommand::RevokeSessions { account, role }) => {
+            Some(("admin:role-revoke-sessions".into(), Some(account.clone()), role.clone()))
+        }
+        AdminCommand::Audit { .. } | AdminCommand::Db(_) => None,
+    };
     let result = match command {
         AdminCommand::Db(_) => Ok(()),
+        AdminCommand::Audit { account, action, since, limit } => {
+            let since = match since.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+                Some(Ok(t)) => Some(t.to_utc()),
+                Some(Err(_)) => {
+                    database.close(false).await;
+                    return Err(CliError::Other("--since must be an RFC 3339 time".into()));
+                }
+                None => None,
+            };
+            let filter = crate::store::audit::AuditFilter { account_id: account, action, since, limit };
+            tenancy.audit(&filter).await.map(|entries| {
+                println!("{:<27}{:<14}{:<36}{:<50}{:<18}DETAIL", "AT", "ACCOUNT", "ACTION", "ACTOR", "FROM");
+                for e in entries {
+                    println!(
+                        "{:<27}{:<14}{:<36}{:<50}{:<18}{} {}",
+                        e.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                        e.account_id.unwrap_or_default(),
+                        e.action,
+                        e.actor,
+                        e.source_ip.unwrap_or_else(|| "-".into()),
+                        e.resource,
+                        e.detail
+                    );
+                }
+            })
+        }
         AdminCommand::Account(AccountCommand::Create { name, id }) => {
             tenancy.create_account(&name, id.as_deref()).await.map(|a| print!("{}", a.credentials_profile(&name)))
         }
@@ -642,6 +742,13 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
             })
         }
     };
+    if result.is_ok()
+        && let Some((action, account, resource)) = audited
+        && let Err(e) = tenancy.record(&tenancy.operator_entry(account.as_deref(), &action, &resource)).await
+    {
+        database.close(false).await;
+        return Err(e.into());
+    }
     database.close(false).await;
     Ok(result?)
 }

@@ -110,6 +110,92 @@ pub(crate) async fn admit(state: &ApiState, account: &str, action: &str) -> Resu
     }
 }
 
+/// SQS actions that change something an operator may have to account for.
+const AUDITED_SQS: &[&str] = &[
+    "CreateQueue",
+    "DeleteQueue",
+    "SetQueueAttributes",
+    "AddPermission",
+    "RemovePermission",
+    "TagQueue",
+    "UntagQueue",
+    "PurgeQueue",
+    "StartMessageMoveTask",
+    "CancelMessageMoveTask",
+];
+
+/// Request parameters recorded in the audit trail: names and ids, never secrets.
+const AUDITED_PARAMS: &[&str] = &[
+    "UserName",
+    "NewUserName",
+    "GroupName",
+    "RoleName",
+    "PolicyName",
+    "PolicyArn",
+    "VersionId",
+    "AccessKeyId",
+    "Status",
+    "Path",
+    "IntegrationId",
+    "Service",
+    "RoleArn",
+    "RoleSessionName",
+    "DurationSeconds",
+    "QueueUrl",
+    "QueueName",
+    "QueueOwnerAWSAccountId",
+    "Label",
+    "SourceArn",
+    "DestinationArn",
+    "TaskHandle",
+];
+
+/// The audit entry of a successful management call: the named resources and, for attribute
+/// and tag changes, the names changed (values may be large; names say what changed).
+fn audit_entry(
+    req: &HttpRequest,
+    p: &crate::auth::Principal,
+    action: &str,
+    request_id: &str,
+    params: &serde_json::Value,
+) -> crate::store::audit::AuditEntry {
+    let mut detail = serde_json::Map::new();
+    for k in AUDITED_PARAMS {
+        if let Some(v) = params.get(*k).and_then(|v| v.as_str()) {
+            detail.insert((*k).to_owned(), serde_json::Value::String(v.chars().take(512).collect()));
+        }
+    }
+    for k in ["Attributes", "Tags"] {
+        if let Some(obj) = params.get(k).and_then(|v| v.as_object()) {
+            detail.insert(format!("{k}Changed"), serde_json::json!(obj.keys().collect::<Vec<_>>()));
+        }
+    }
+    if let Some(keys) = params.get("TagKeys") {
+        detail.insert("TagKeys".into(), keys.clone());
+    }
+    let resource =
+        ["QueueUrl", "QueueName", "RoleName", "UserName", "GroupName", "PolicyArn", "IntegrationId", "RoleArn"]
+            .iter()
+            .find_map(|k| detail.get(*k).and_then(|v| v.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| "*".into());
+    crate::store::audit::AuditEntry {
+        at: chrono::Utc::now(),
+        account_id: Some(p.account_id.clone()),
+        actor: p.arn.clone(),
+        action: action.to_owned(),
+        resource,
+        source_ip: req.peer_addr().map(|a| a.ip().to_string()),
+        request_id: Some(request_id.to_owned()),
+        detail: serde_json::Value::Object(detail),
+    }
+}
+
+/// Records a successful management call; failing to record it fails the call (the audit
+/// trail is durable, not best effort).
+async fn audit(state: &ApiState, entry: crate::store::audit::AuditEntry) -> Result<(), ApiError> {
+    state.tenancy.record(&entry).await.map_err(|e| ApiError::internal(&e))
+}
+
 /// The bearer token of a request, if it carries one.
 pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {
     let v = header(req, "authorization")?;
@@ -276,10 +362,23 @@ async fn iam_or_sts(
         context: &context,
         params,
     };
+    let audited = match service {
+        crate::auth::Service::Iam => !action.starts_with("Get") && !action.starts_with("List"),
+        _ => action == "AssumeRole" || action == "GetSessionToken",
+    };
+    let params_json = if audited {
+        serde_json::Value::Object(call.params.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect())
+    } else {
+        serde_json::Value::Null
+    };
     let xml = match service {
         crate::auth::Service::Iam => super::iam::iam(&call, &action, request_id).await?,
         _ => super::iam::sts(&call, &action, request_id).await?,
     };
+    if audited {
+        let prefix = if service == crate::auth::Service::Iam { "iam" } else { "sts" };
+        audit(state, audit_entry(req, principal, &format!("{prefix}:{action}"), request_id, &params_json)).await?;
+    }
     Ok(Output::Xml(xml))
 }
 
@@ -415,5 +514,16 @@ async fn handle(
         queue_policy_of: None,
         topic,
     };
-    (super::dispatch(&call, input).await, spec.name, account)
+    let audited = AUDITED_SQS.contains(&spec.name).then(|| match &input {
+        Input::Json(body) => serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
+        Input::Query(v) => v.clone(),
+    });
+    let result = super::dispatch(&call, input).await;
+    if let (Ok(_), Some(params)) = (&result, audited) {
+        let entry = audit_entry(req, &principal, &format!("sqs:{}", spec.name), request_id, &params);
+        if let Err(e) = audit(state, entry).await {
+            return (Err(e), spec.name, account);
+        }
+    }
+    (result, spec.name, account)
 }

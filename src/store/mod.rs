@@ -1,6 +1,7 @@
 //! Every SQL statement of Sluice, over one `PgStore` (a `sqlx::PgPool`). Values are always
 //! bound parameters. Also the managed local PostgreSQL used by `serve` and the tests.
 
+pub mod audit;
 pub mod data_keys;
 pub mod iam;
 pub mod integrations;

@@ -178,6 +178,41 @@ impl Tenancy {
     }
 }
 
+impl Tenancy {
+    /// Records a management change in the audit trail (durably, before the change is
+    /// answered).
+    pub async fn record(&self, e: &crate::store::audit::AuditEntry) -> Result<(), TenancyError> {
+        Ok(self.store.record_audit(e).await?)
+    }
+
+    /// Entries of the audit trail, newest first.
+    pub async fn audit(
+        &self,
+        f: &crate::store::audit::AuditFilter,
+    ) -> Result<Vec<crate::store::audit::AuditEntry>, TenancyError> {
+        Ok(self.store.audit(f).await?)
+    }
+
+    /// An entry made now by an operator command.
+    pub fn operator_entry(
+        &self,
+        account: Option<&str>,
+        action: &str,
+        resource: &str,
+    ) -> crate::store::audit::AuditEntry {
+        crate::store::audit::AuditEntry {
+            at: self.clock.now(),
+            account_id: account.map(str::to_owned),
+            actor: "operator".into(),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            source_ip: None,
+            request_id: None,
+            detail: serde_json::json!({}),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ mod identities;
 mod keys;
 
 mod at_rest;
+mod audit;
 mod auth;
 mod batches;
 mod compose;

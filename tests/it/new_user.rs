@@ -533,5 +533,12 @@ fn an_operator_lowers_an_accounts_limits_and_sees_them_in_usage_and_in_the_refus
             "{page}"
         );
     });
+    // Who changed what: the operator's limits and the account's own queue.
+    let trail = sluice(&["admin", "audit", "--account", "000000000000"]);
+    assert!(trail.lines().any(|l| l.contains("admin:account-limits") && l.contains("operator")), "{trail}");
+    assert!(
+        trail.lines().any(|l| l.contains("sqs:CreateQueue") && l.contains("arn:aws:iam::000000000000:root")),
+        "{trail}"
+    );
     assert!(served.terminate().success());
 }
