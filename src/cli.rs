@@ -400,6 +400,9 @@ async fn serve(file: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         r = &mut server => tracing::warn!(?r, "server stopped"),
     }
+    // Stop accepting; open long polls answer at once (empty); requests in flight finish
+    // within the shutdown timeout; then the managed database stops.
+    running.queues.shut_down();
     handle.stop(true).await;
     let _ = server.await;
     running.database.close(true).await;

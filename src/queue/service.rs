@@ -109,6 +109,7 @@ pub struct QueueService {
     keys: Arc<crate::keys::DataKeys>,
     quotas: Arc<super::quotas::Quotas>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    shutdown: tokio::sync::watch::Sender<bool>,
     /// Messages that failed to open (tampered, or their key is gone) and were set aside.
     unopenable: std::sync::atomic::AtomicU64,
     max_inflight: i64,
@@ -257,6 +258,7 @@ impl QueueService {
             keys,
             quotas,
             metrics: None,
+            shutdown: tokio::sync::watch::channel(false).0,
             unopenable: std::sync::atomic::AtomicU64::new(0),
             max_inflight,
             policy_cache: std::sync::Mutex::new(HashMap::new()),
@@ -602,16 +604,31 @@ impl QueueService {
                 Some(until_visible) => deadline.min(real_now + until_visible),
                 None => deadline,
             };
+            // Subscribed before looking, so a shutdown between the look and the wait is seen.
+            let mut stop = self.shutdown.subscribe();
+            if *stop.borrow_and_update() {
+                return Ok(Vec::new());
+            }
             match notified {
                 Some(n) => {
                     tokio::select! {
                         _ = n => {}
                         _ = tokio::time::sleep_until(wake_at) => {}
+                        _ = stop.changed() => return Ok(Vec::new()),
                     }
                 }
-                None => tokio::time::sleep_until(wake_at).await,
+                None => tokio::select! {
+                    _ = tokio::time::sleep_until(wake_at) => {}
+                    _ = stop.changed() => return Ok(Vec::new()),
+                },
             }
         }
+    }
+
+    /// The service is stopping: open long polls answer at once (with what they found so
+    /// far: nothing), new ones do not wait.
+    pub fn shut_down(&self) {
+        let _ = self.shutdown.send(true);
     }
 
     /// Opens the messages a receive took. One that does not open (tampered, or sealed under

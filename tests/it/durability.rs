@@ -116,3 +116,33 @@ async fn managed_cluster_runs_durable_and_a_cluster_left_by_a_crashed_sluice_is_
     }
     assert!(!alive(pg_pid), "the adopted PostgreSQL is stopped on shutdown");
 }
+
+#[test]
+fn on_sigterm_open_long_polls_answer_at_once_and_the_server_stops_cleanly() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let log = home.path().join("sluice.log");
+    let _cluster = crate::harness::ClusterGuard(data.clone());
+    let mut served = crate::harness::Served::start(home.path(), Some(&data), &log);
+    let sqs = served.sqs();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let url = rt.block_on(async {
+        sqs.create_queue().queue_name("waiting").send().await.unwrap().queue_url().unwrap().to_owned()
+    });
+    let poll = rt.spawn({
+        let (sqs, url) = (sqs.clone(), url.clone());
+        async move {
+            let started = std::time::Instant::now();
+            let got = sqs.receive_message().queue_url(url).wait_time_seconds(20).send().await;
+            (got, started.elapsed())
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let stopping = std::time::Instant::now();
+    assert!(served.terminate().success(), "a clean exit");
+    assert!(stopping.elapsed() < std::time::Duration::from_secs(10), "took {:?}", stopping.elapsed());
+    let (got, waited) = rt.block_on(poll).unwrap();
+    let got = got.expect("the long poll is answered, not cut off");
+    assert!(got.messages().is_empty());
+    assert!(waited < std::time::Duration::from_secs(10), "the long poll waited {waited:?}");
+}
