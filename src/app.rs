@@ -494,6 +494,11 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         max_request_bytes: config.max_request_bytes,
         request_timeout: Duration::from_secs(config.request_timeout_seconds),
         metrics: metrics.clone(),
+        trusted_proxies: Arc::new(
+            config
+                .trusted_proxy_nets()
+                .map_err(|e| AppError::Io { what: e, source: std::io::Error::other("configuration") })?,
+        ),
     });
 
     let bootstrap_files = if config.bootstrap { Some(bootstrap(&config, &tenancy, &public_url).await?) } else { None };

@@ -29,6 +29,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The metrics and health listener (plain HTTP: loopback addresses only).
     pub metrics_listen: SocketAddr,
+    /// Load balancers and proxies (CIDRs) whose `X-Forwarded-For` is believed: for a
+    /// request from one of them, `aws:SourceIp` is the nearest address in that header that
+    /// is not itself a trusted proxy. Empty: the peer address, always.
+    pub trusted_proxies: Vec<String>,
     /// Public base URL of the endpoint, used in queue URLs. Default: from `listen`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
@@ -141,6 +145,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 9324)),
             public_url: None,
             metrics_listen: "127.0.0.1:9325".parse().expect("a literal address"),
+            trusted_proxies: Vec::new(),
             region: "local".into(),
             database_url: None,
             database_max_connections: 32,
@@ -196,6 +201,7 @@ impl Config {
             "listen",
             "public_url",
             "metrics_listen",
+            "trusted_proxies",
             "region",
             "database_url",
             "database_max_connections",
@@ -300,6 +306,18 @@ impl Config {
             max_stored_bytes: self.limit_stored_bytes_per_account,
             max_long_polls: self.limit_long_polls_per_account,
         }
+    }
+
+    /// The trusted proxies, parsed.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|c| {
+                c.parse::<ipnet::IpNet>()
+                    .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("trusted_proxies: '{c}' is not an address or CIDR"))
+            })
+            .collect()
     }
 
     /// Requests of one account served at once (see `limit_concurrent_requests_per_account`).

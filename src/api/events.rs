@@ -93,7 +93,7 @@ async fn deliver_s3(
     // telling whether the queue exists: a missing queue has none, and is refused alike.
     let queue_policy = state.queues.queue_policy(&r).await?;
     let arn = state.queues.queue_arn(&r);
-    let base = super::http::request_context(&principal, req, &state.region);
+    let base = super::http::request_context(&principal, req, state);
     let mut proof = None;
     for rec in &records {
         if !svc.sources.contains(&rec.bucket) {

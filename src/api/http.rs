@@ -46,12 +46,34 @@ pub(crate) async fn read_body(
     Ok(body.freeze())
 }
 
+/// The client's address: the peer's, unless the peer is a trusted proxy; then the nearest
+/// address of `X-Forwarded-For` (read from the right) that is not itself a trusted proxy.
+pub(crate) fn client_ip(req: &HttpRequest, trusted: &[ipnet::IpNet]) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    let forwarded: Vec<&str> =
+        req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).collect();
+    for hop in forwarded.iter().rev().take(32) {
+        let Ok(ip) = hop.trim().parse::<std::net::IpAddr>() else { break };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    Some(client)
+}
+
 /// The global condition keys of a request.
 pub(crate) fn request_context(
     p: &crate::auth::Principal,
     req: &HttpRequest,
-    region: &str,
+    state: &ApiState,
 ) -> crate::policy::context::Context {
+    let region = state.region.as_str();
     let mut ctx = crate::policy::context::Context::new();
     let now = chrono::Utc::now();
     ctx.set("aws:SecureTransport", "true")
@@ -85,8 +107,8 @@ pub(crate) fn request_context(
     if let Some(name) = &p.user_name {
         ctx.set("aws:username", name.clone());
     }
-    if let Some(peer) = req.peer_addr() {
-        ctx.set("aws:SourceIp", peer.ip().to_string());
+    if let Some(ip) = client_ip(req, &state.trusted_proxies) {
+        ctx.set("aws:SourceIp", ip.to_string());
     }
     ctx
 }
@@ -154,6 +176,7 @@ const AUDITED_PARAMS: &[&str] = &[
 /// and tag changes, the names changed (values may be large; names say what changed).
 fn audit_entry(
     req: &HttpRequest,
+    state: &ApiState,
     p: &crate::auth::Principal,
     action: &str,
     request_id: &str,
@@ -184,7 +207,7 @@ fn audit_entry(
         actor: p.arn.clone(),
         action: action.to_owned(),
         resource,
-        source_ip: req.peer_addr().map(|a| a.ip().to_string()),
+        source_ip: client_ip(req, &state.trusted_proxies).map(|ip| ip.to_string()),
         request_id: Some(request_id.to_owned()),
         detail: serde_json::Value::Object(detail),
     }
@@ -353,7 +376,7 @@ async fn iam_or_sts(
         return Err(ApiError::new(Code::AccessDenied, "IAM calls need long-term or role credentials."));
     }
     let (identity, session) = policies_of(state, principal).await?;
-    let context = request_context(principal, req, &state.region);
+    let context = request_context(principal, req, state);
     let call = super::iam::IamCall {
         state,
         principal,
@@ -377,7 +400,8 @@ async fn iam_or_sts(
     };
     if audited {
         let prefix = if service == crate::auth::Service::Iam { "iam" } else { "sts" };
-        audit(state, audit_entry(req, principal, &format!("{prefix}:{action}"), request_id, &params_json)).await?;
+        audit(state, audit_entry(req, state, principal, &format!("{prefix}:{action}"), request_id, &params_json))
+            .await?;
     }
     Ok(Output::Xml(xml))
 }
@@ -487,7 +511,7 @@ async fn handle(
         Ok(p) => p,
         Err(e) => return (Err(e), spec.name, account),
     };
-    let mut context = request_context(&principal, req, &state.region);
+    let mut context = request_context(&principal, req, state);
     if let Some(t) = &topic {
         context.set("aws:SourceArn", t.topic_arn.clone());
     }
@@ -520,7 +544,7 @@ async fn handle(
     });
     let result = super::dispatch(&call, input).await;
     if let (Ok(_), Some(params)) = (&result, audited) {
-        let entry = audit_entry(req, &principal, &format!("sqs:{}", spec.name), request_id, &params);
+        let entry = audit_entry(req, state, &principal, &format!("sqs:{}", spec.name), request_id, &params);
         if let Err(e) = audit(state, entry).await {
             return (Err(e), spec.name, account);
         }

@@ -96,6 +96,8 @@ pub struct ApiState {
     pub max_request_bytes: usize,
     pub request_timeout: std::time::Duration,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
 
 /// Which wire protocol a request speaks; answers use the same one.

@@ -317,3 +317,49 @@ where
         }
     }
 }
+
+#[tokio::test]
+async fn aws_source_ip_comes_from_x_forwarded_for_only_through_a_trusted_proxy() {
+    for trusted in [true, false] {
+        let s = TestServer::start_with(|c| {
+            if trusted {
+                c.trusted_proxies = vec!["127.0.0.0/8".into()];
+            }
+        })
+        .await;
+        let (owner, partner) = (s.account().await, s.account().await);
+        let sqs_owner = s.sqs(&owner);
+        let url = sqs_owner.create_queue().queue_name("office").send().await.unwrap().queue_url().unwrap().to_owned();
+        let policy = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":"sqs:SendMessage","Resource":"arn:aws:sqs:local:{}:office","Condition":{{"IpAddress":{{"aws:SourceIp":"203.0.113.0/24"}}}}}}]}}"#,
+            partner.id, owner.id
+        );
+        sqs_owner.set_queue_attributes().queue_url(&url).attributes(N::Policy, policy).send().await.unwrap();
+        let raw = s.raw(&partner);
+        let send = |xff: Option<&'static str>| {
+            let raw = raw.clone();
+            let body = format!(r#"{{"QueueUrl":"{url}","MessageBody":"hello"}}"#);
+            async move {
+                let mut headers =
+                    vec![("content-type", "application/x-amz-json-1.0"), ("x-amz-target", "AmazonSQS.SendMessage")];
+                if let Some(x) = xff {
+                    headers.push(("x-forwarded-for", x));
+                }
+                let signed = raw.sign("/", &headers, body.as_bytes(), std::time::SystemTime::now(), &raw.secret, "sqs");
+                raw.send_raw("/", &signed, body.into_bytes()).await.status
+            }
+        };
+        // The office address, forwarded by the (loopback) proxy; a proxy chain whose
+        // nearest untrusted hop is the office; another address; and no header at all.
+        let office = send(Some("203.0.113.7")).await;
+        let chain = send(Some("198.51.100.9, 203.0.113.7, 127.0.0.2")).await;
+        let elsewhere = send(Some("198.51.100.1")).await;
+        let direct = send(None).await;
+        if trusted {
+            assert_eq!((office, chain, elsewhere, direct), (200, 200, 403, 403));
+        } else {
+            // Without trusted proxies the header is ignored: the peer (127.0.0.1) decides.
+            assert_eq!((office, chain, elsewhere, direct), (403, 403, 403, 403));
+        }
+    }
+}
