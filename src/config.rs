@@ -351,6 +351,48 @@ mod tests {
     #[derive(Serialize, Default)]
     struct NoFlags {}
 
+    /// docs/configuration.md lists every key once, with its variable, its flag (where one
+    /// exists) and its default as the struct has it.
+    #[test]
+    fn the_configuration_reference_matches_the_struct() {
+        let doc = include_str!("../docs/configuration.md");
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        let flags = [
+            "data_dir",
+            "database_url",
+            "listen",
+            "public_url",
+            "region",
+            "tls_cert_file",
+            "tls_key_file",
+            "workers",
+            "log_format",
+        ];
+        let mut seen = Vec::new();
+        for line in doc.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split(" | ").map(|c| c.trim_matches(|ch| ch == '|' || ch == ' ')).collect();
+            let key = cells[0].trim_matches('`');
+            seen.push(key.to_owned());
+            assert_eq!(cells[1], format!("`SLUICE_{}`", key.to_uppercase()), "{key}: variable");
+            let flag = format!("`--{}`", key.replace('_', "-"));
+            assert_eq!(cells[2] == flag, flags.contains(&key), "{key}: flag column '{}'", cells[2]);
+            let want = match defaults.get(key) {
+                None | Some(serde_json::Value::Null) => "unset".to_owned(),
+                Some(serde_json::Value::String(s)) => format!("`{s}`"),
+                Some(serde_json::Value::Array(a)) if a.is_empty() => "`[]`".to_owned(),
+                Some(v) => format!("`{v}`"),
+            };
+            assert_eq!(cells[3], want, "{key}: default");
+        }
+        let mut keys: Vec<String> = Config::keys().iter().map(|k| (*k).to_owned()).collect();
+        keys.sort();
+        let mut listed = seen.clone();
+        listed.sort();
+        listed.dedup();
+        assert_eq!(listed.len(), seen.len(), "a key is listed twice");
+        assert_eq!(listed, keys, "keys missing from (or unknown to) docs/configuration.md");
+    }
+
     #[test]
     fn keys_list_every_field_of_the_struct() {
         let c = Config {
