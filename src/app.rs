@@ -298,7 +298,12 @@ pub fn dev_certificates(data_dir: &Path) -> Result<(PathBuf, PathBuf), AppError>
     Ok((cert, key))
 }
 
-fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, AppError> {
+/// Reads a certificate chain and its key into a key rustls can serve.
+fn load_certified_key(
+    cert: &Path,
+    key: &Path,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<rustls::sign::CertifiedKey, AppError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let tls = |e: &dyn std::fmt::Display| AppError::Tls(e.to_string());
@@ -307,13 +312,72 @@ fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, AppError>
         .collect::<Result<_, _>>()
         .map_err(|e| tls(&format!("{}: {e}", cert.display())))?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| tls(&format!("{}: {e}", key.display())))?;
+    rustls::sign::CertifiedKey::from_der(certs, key, provider).map_err(|e| tls(&e))
+}
+
+/// The server's certificate, read again when its files change (checked at most once a
+/// second, on a handshake), so a renewed certificate is served without a restart. A file
+/// that does not load (say, half written) leaves the current certificate in place.
+struct ReloadingCert {
+    cert: PathBuf,
+    key: PathBuf,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    current: std::sync::RwLock<Arc<rustls::sign::CertifiedKey>>,
+    checked: std::sync::Mutex<(std::time::Instant, Option<(std::time::SystemTime, std::time::SystemTime)>)>,
+}
+
+impl std::fmt::Debug for ReloadingCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadingCert").field("cert", &self.cert).finish_non_exhaustive()
+    }
+}
+
+fn modified(p: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+impl rustls::server::ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        if let Ok(mut checked) = self.checked.lock()
+            && checked.0.elapsed() >= Duration::from_secs(1)
+        {
+            checked.0 = std::time::Instant::now();
+            let stamps = modified(&self.cert).zip(modified(&self.key));
+            if stamps.is_some() && stamps != checked.1 {
+                match load_certified_key(&self.cert, &self.key, &self.provider) {
+                    Ok(k) => {
+                        if let Ok(mut current) = self.current.write() {
+                            *current = Arc::new(k);
+                        }
+                        checked.1 = stamps;
+                        tracing::info!(cert = %self.cert.display(), "TLS certificate reloaded");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the changed TLS certificate does not load; keeping the current one")
+                    }
+                }
+            }
+        }
+        self.current.read().ok().map(|c| c.clone())
+    }
+}
+
+fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, AppError> {
+    let tls = |e: &dyn std::fmt::Display| AppError::Tls(e.to_string());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let first = load_certified_key(cert, key, &provider)?;
+    let resolver = ReloadingCert {
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+        provider: provider.clone(),
+        current: std::sync::RwLock::new(Arc::new(first)),
+        checked: std::sync::Mutex::new((std::time::Instant::now(), modified(cert).zip(modified(key)))),
+    };
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| tls(&e))?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| tls(&e))?;
+        .with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -560,6 +624,11 @@ async fn live() -> actix_web::HttpResponse {
 /// Ready when the database answers within two seconds.
 async fn ready(s: web::Data<MetricsState>) -> actix_web::HttpResponse {
     match tokio::time::timeout(Duration::from_secs(2), s.store.ping()).await {
+        // A key-provider outage while cached keys serve is degraded, not unready: pulling
+        // every instance out of the load balancer would turn a short outage into a full one.
+        Ok(Ok(())) if s.queues.keys().unavailable_within(60) => {
+            actix_web::HttpResponse::Ok().body("degraded: the key provider is unavailable; cached data keys serve\n")
+        }
         Ok(Ok(())) => actix_web::HttpResponse::Ok().body("ready\n"),
         _ => actix_web::HttpResponse::ServiceUnavailable().body("database unreachable\n"),
     }

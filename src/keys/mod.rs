@@ -72,6 +72,8 @@ pub struct DataKeys {
     clock: Arc<dyn Clock>,
     sealing: Mutex<HashMap<Uuid, Sealing>>,
     opening: Mutex<HashMap<u64, Opening>>,
+    /// When the provider last answered `Unavailable` (seconds since the epoch; 0: never).
+    unavailable_at: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for DataKeys {
@@ -99,11 +101,29 @@ fn new_dek_id() -> Result<u64, KeysError> {
 
 impl DataKeys {
     pub fn new(store: PgStore, provider: Arc<dyn KeyProvider>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, provider, clock, sealing: Mutex::new(HashMap::new()), opening: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            provider,
+            clock,
+            sealing: Mutex::new(HashMap::new()),
+            opening: Mutex::new(HashMap::new()),
+            unavailable_at: std::sync::atomic::AtomicI64::new(0),
+        }
     }
 
     pub fn provider(&self) -> &Arc<dyn KeyProvider> {
         &self.provider
+    }
+
+    fn note_unavailable(&self) {
+        self.unavailable_at.store(self.clock.now().timestamp(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the provider was unavailable within the last `seconds` (health: degraded,
+    /// not unready, while cached keys serve).
+    pub fn unavailable_within(&self, seconds: i64) -> bool {
+        let at = self.unavailable_at.load(std::sync::atomic::Ordering::Relaxed);
+        at > 0 && self.clock.now().timestamp() - at <= seconds
     }
 
     /// The key that seals the queue's new messages now.
@@ -135,6 +155,7 @@ impl DataKeys {
                 Ok(cipher)
             }
             Err(KeysError::Kms(KmsError::Unavailable(why))) if stale.is_some() => {
+                self.note_unavailable();
                 tracing::warn!(queue = %q.queue_id, reason = %why, "key provider unavailable; the cached data key keeps serving");
                 if let Ok(mut map) = self.sealing.lock()
                     && let Some(e) = map.get_mut(&q.queue_id)
@@ -143,7 +164,12 @@ impl DataKeys {
                 }
                 stale.ok_or(KeysError::Kms(KmsError::Unavailable(why)))
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                if matches!(e, KeysError::Kms(KmsError::Unavailable(_))) {
+                    self.note_unavailable();
+                }
+                Err(e)
+            }
         }
     }
 
@@ -213,10 +239,16 @@ impl DataKeys {
                 Ok(cipher)
             }
             Err(KmsError::Unavailable(why)) if stale.is_some() => {
+                self.note_unavailable();
                 tracing::warn!(dek = dek_id, reason = %why, "key provider unavailable; the cached data key keeps serving");
                 stale.ok_or(KeysError::Kms(KmsError::Unavailable(why)))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                if matches!(e, KmsError::Unavailable(_)) {
+                    self.note_unavailable();
+                }
+                Err(e.into())
+            }
         }
     }
 

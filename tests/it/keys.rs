@@ -132,6 +132,10 @@ async fn cached_data_keys_keep_serving_while_the_provider_is_down() {
     let mut bodies: Vec<&str> = got.messages().iter().map(|m| m.body().unwrap()).collect();
     bodies.sort();
     assert_eq!(bodies, ["before", "during", "later", "reused"]);
+    // Readiness says degraded, not unready.
+    let ready = reqwest::get(format!("{}/health/ready", s.metrics_url)).await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    assert!(ready.text().await.unwrap().starts_with("degraded"));
 
     // Back up: the next send past the reuse period makes a new key.
     fake.down.store(false, Ordering::SeqCst);

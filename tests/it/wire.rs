@@ -1,5 +1,7 @@
 //! The wire format, byte by byte, so a protocol bug cannot hide behind the SDK's leniency.
 
+use secrecy::ExposeSecret;
+
 use crate::harness::TestServer;
 
 #[tokio::test]
@@ -234,4 +236,45 @@ async fn plain_http_is_not_served() {
     let r = reqwest::Client::new().post(url).body("{}").send().await;
     // A TLS endpoint cannot answer a plain-HTTP request with an HTTP response.
     assert!(r.is_err() || !r.unwrap().status().is_success());
+}
+
+/// A new CA and a certificate for localhost/127.0.0.1 signed by it: (CA PEM, cert PEM, key PEM).
+fn fresh_certificate() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_without_a_restart() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let (ca, cert, key) = fresh_certificate();
+    // Replaced the way certificate tools do: written aside, then renamed into place.
+    for (name, pem) in [("server.key", &key), ("server.pem", &cert)] {
+        let tmp = s.data_dir.path().join(format!("{name}.new"));
+        std::fs::write(&tmp, pem).unwrap();
+        std::fs::rename(&tmp, s.data_dir.path().join(name)).unwrap();
+    }
+    let new = crate::harness::sqs_client(&s.url, ca.as_bytes(), &a.access_key_id, a.secret_access_key.expose_secret());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match new.list_queues().send().await {
+            Ok(_) => break,
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "the new certificate is not served: {e:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+        }
+    }
+    // A client that trusts only the old CA no longer gets through.
+    let old = s.sqs(&a);
+    assert!(old.list_queues().send().await.is_err());
 }
