@@ -113,3 +113,25 @@ async fn a_flood_of_long_polls_from_one_account_leaves_room_for_another() {
         200
     );
 }
+
+#[tokio::test]
+async fn the_sdk_treats_request_throttled_as_throttling_and_retries_through_it() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let limits = LimitOverrides { requests_per_second: Some(5), ..LimitOverrides::default() };
+    s.tenancy.set_account_limits(&a.id, &limits).await.unwrap();
+    // The SDK's own client, with room for the retries a tight limit needs.
+    let base = s.sqs(&a);
+    let conf = base
+        .config()
+        .to_builder()
+        .retry_config(aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(10))
+        .build();
+    let sqs = aws_sdk_sqs::Client::from_conf(conf);
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        sqs.list_queues().send().await.expect("the SDK retries throttled calls with backoff until they pass");
+    }
+    // 20 calls at 5 a second after a burst of 10: the retries waited.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1500), "{:?}", started.elapsed());
+}
