@@ -614,6 +614,32 @@ async fn metrics_page(s: web::Data<MetricsState>) -> actix_web::HttpResponse {
     s.metrics.db_connections.set(i64::from(pool.size()));
     s.metrics.db_idle.set(pool.num_idle() as i64);
     s.metrics.long_polls.set(s.queues.open_long_polls() as i64);
+    let counts = s.queues.keys().counts();
+    for (event, c) in [
+        ("generate", &counts.generated),
+        ("unwrap", &counts.unwrapped),
+        ("failure", &counts.failures),
+        ("cache_hit", &counts.cache_hits),
+    ] {
+        s.metrics.key_calls.with_label_values(&[event]).set(c.load(std::sync::atomic::Ordering::Relaxed) as i64);
+    }
+    // Depth of the deepest queues (bounded series; a slow database skips it this time).
+    let now = chrono::Utc::now();
+    if let Ok(Ok(depths)) =
+        tokio::time::timeout(Duration::from_secs(2), s.store.deepest_queues(now, crate::metrics::MAX_QUEUE_SERIES))
+            .await
+    {
+        s.metrics.queue_messages.reset();
+        s.metrics.queue_oldest_age.reset();
+        for d in depths {
+            let account = s.metrics.account_label(&d.account_id);
+            s.metrics.queue_messages.with_label_values(&[&account, &d.name, "visible"]).set(d.visible);
+            s.metrics.queue_messages.with_label_values(&[&account, &d.name, "not_visible"]).set(d.not_visible);
+            if let Some(o) = d.oldest {
+                s.metrics.queue_oldest_age.with_label_values(&[&account, &d.name]).set((now - o).num_seconds());
+            }
+        }
+    }
     actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(s.metrics.render())
 }
 

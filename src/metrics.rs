@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Accounts with a series of their own; the rest share `other`.
@@ -25,8 +25,16 @@ pub struct Metrics {
     pub long_polls: IntGauge,
     pub db_connections: IntGauge,
     pub db_idle: IntGauge,
+    /// Key provider calls (generate, unwrap), failures, and data-key cache hits.
+    pub key_calls: IntGaugeVec,
+    /// Per-queue depth (bounded: the `MAX_QUEUE_SERIES` deepest queues).
+    pub queue_messages: IntGaugeVec,
+    pub queue_oldest_age: IntGaugeVec,
     accounts: Mutex<HashSet<String>>,
 }
+
+/// Queues with depth series of their own (the deepest ones, at each scrape).
+pub const MAX_QUEUE_SERIES: i64 = 100;
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,6 +79,24 @@ impl Metrics {
         let long_polls = IntGauge::new("sluice_long_polls_open", "Long polls waiting now").map_err(err)?;
         let db_connections = IntGauge::new("sluice_db_connections", "Database pool connections").map_err(err)?;
         let db_idle = IntGauge::new("sluice_db_connections_idle", "Idle database pool connections").map_err(err)?;
+        let key_calls = IntGaugeVec::new(
+            Opts::new("sluice_key_provider_events", "Key provider calls, failures and data-key cache hits since start"),
+            &["event"],
+        )
+        .map_err(err)?;
+        let queue_messages = IntGaugeVec::new(
+            Opts::new("sluice_queue_messages", "Messages of a queue by state (the deepest queues)"),
+            &["account", "queue", "state"],
+        )
+        .map_err(err)?;
+        let queue_oldest_age = IntGaugeVec::new(
+            Opts::new(
+                "sluice_queue_oldest_message_age_seconds",
+                "Age of a queue's oldest message (the deepest queues)",
+            ),
+            &["account", "queue"],
+        )
+        .map_err(err)?;
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(refusals.clone()),
@@ -79,6 +105,9 @@ impl Metrics {
             Box::new(long_polls.clone()),
             Box::new(db_connections.clone()),
             Box::new(db_idle.clone()),
+            Box::new(key_calls.clone()),
+            Box::new(queue_messages.clone()),
+            Box::new(queue_oldest_age.clone()),
         ] {
             registry.register(c).map_err(err)?;
         }
@@ -91,6 +120,9 @@ impl Metrics {
             long_polls,
             db_connections,
             db_idle,
+            key_calls,
+            queue_messages,
+            queue_oldest_age,
             accounts: Mutex::new(HashSet::new()),
         })
     }

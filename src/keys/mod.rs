@@ -74,6 +74,16 @@ pub struct DataKeys {
     opening: Mutex<HashMap<u64, Opening>>,
     /// When the provider last answered `Unavailable` (seconds since the epoch; 0: never).
     unavailable_at: std::sync::atomic::AtomicI64,
+    counts: Counts,
+}
+
+/// What the key provider was asked and what the caches answered, since the start.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub generated: std::sync::atomic::AtomicU64,
+    pub unwrapped: std::sync::atomic::AtomicU64,
+    pub failures: std::sync::atomic::AtomicU64,
+    pub cache_hits: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for DataKeys {
@@ -108,11 +118,21 @@ impl DataKeys {
             sealing: Mutex::new(HashMap::new()),
             opening: Mutex::new(HashMap::new()),
             unavailable_at: std::sync::atomic::AtomicI64::new(0),
+            counts: Counts::default(),
         }
     }
 
     pub fn provider(&self) -> &Arc<dyn KeyProvider> {
         &self.provider
+    }
+
+    /// Provider calls and cache hits since the start.
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    fn count(&self, c: &std::sync::atomic::AtomicU64) {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn note_unavailable(&self) {
@@ -138,6 +158,7 @@ impl DataKeys {
         {
             if now >= e.made && now - e.made < reuse {
                 e.uses += 1;
+                self.count(&self.counts.cache_hits);
                 return Ok(e.cipher.clone());
             }
             stale = Some(e.cipher.clone());
@@ -176,9 +197,19 @@ impl DataKeys {
     async fn new_key(&self, q: &QueueKeys<'_>, now: DateTime<Utc>) -> Result<Arc<DataCipher>, KeysError> {
         let id = new_dek_id()?;
         let ctx = context(q.account_id, q.queue_id, id);
-        let dk = self.provider.generate_data_key(q.master_key, &ctx).await?;
+        self.count(&self.counts.generated);
+        let dk = self
+            .provider
+            .generate_data_key(q.master_key, &ctx)
+            .await
+            .inspect_err(|_| self.count(&self.counts.failures))?;
         // Verify the new key by unwrapping it once before it seals anything.
-        let check = self.provider.decrypt_data_key(q.master_key, &dk.wrapped, &ctx).await?;
+        self.count(&self.counts.unwrapped);
+        let check = self
+            .provider
+            .decrypt_data_key(q.master_key, &dk.wrapped, &ctx)
+            .await
+            .inspect_err(|_| self.count(&self.counts.failures))?;
         if *check.0 != *dk.plaintext.0 {
             return Err(KmsError::InvalidCiphertext.into());
         }
@@ -218,6 +249,7 @@ impl DataKeys {
                 return Err(KeysError::WrongQueue(dek_id));
             }
             if now >= e.fetched && now - e.fetched < TimeDelta::seconds(reuse_seconds) {
+                self.count(&self.counts.cache_hits);
                 return Ok(e.cipher.clone());
             }
             stale = Some(e.cipher.clone());
@@ -227,7 +259,12 @@ impl DataKeys {
             return Err(KeysError::WrongQueue(dek_id));
         }
         let ctx = context(&row.account_id, row.queue_id, dek_id);
-        match self.provider.decrypt_data_key(&row.master_key, &row.wrapped, &ctx).await {
+        self.count(&self.counts.unwrapped);
+        let unwrapped = self.provider.decrypt_data_key(&row.master_key, &row.wrapped, &ctx).await;
+        if unwrapped.is_err() {
+            self.count(&self.counts.failures);
+        }
+        match unwrapped {
             Ok(plain) => {
                 let cipher = Arc::new(DataCipher::new(dek_id, &plain));
                 if let Ok(mut map) = self.opening.lock() {

@@ -331,3 +331,31 @@ impl PgStore {
             .flatten())
     }
 }
+
+/// A queue's depth for the metrics.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueueDepth {
+    pub account_id: String,
+    pub name: String,
+    pub visible: i64,
+    pub not_visible: i64,
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+impl PgStore {
+    /// The `limit` deepest queues: visible and not-visible counts and the oldest message.
+    pub async fn deepest_queues(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<QueueDepth>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT q.account_id, q.name,
+                    count(*) FILTER (WHERE m.visible_at <= $1) AS visible,
+                    count(*) FILTER (WHERE m.visible_at > $1) AS not_visible,
+                    min(m.sent_at) AS oldest
+             FROM messages m JOIN queues q ON q.id = m.queue_id
+             GROUP BY q.account_id, q.name ORDER BY count(*) DESC LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.db())
+        .await?)
+    }
+}

@@ -135,3 +135,32 @@ async fn the_sdk_treats_request_throttled_as_throttling_and_retries_through_it()
     // 20 calls at 5 a second after a burst of 10: the retries waited.
     assert!(started.elapsed() >= std::time::Duration::from_millis(1500), "{:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn the_metrics_show_queue_depth_and_key_provider_use() {
+    use aws_sdk_sqs::types::SendMessageBatchRequestEntry as E;
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = sqs.create_queue().queue_name("deep").send().await.unwrap().queue_url().unwrap().to_owned();
+    for b in 0..8 {
+        let mut req = sqs.send_message_batch().queue_url(&url);
+        for i in 0..10 {
+            req = req.entries(E::builder().id(format!("m{i}")).message_body(format!("{b}-{i}")).build().unwrap());
+        }
+        req.send().await.unwrap();
+    }
+    sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+    let page = reqwest::get(format!("{}/metrics", s.metrics_url)).await.unwrap().text().await.unwrap();
+    let depth = |state: &str| format!(r#"sluice_queue_messages{{account="{}",queue="deep",state="{state}"}}"#, a.id);
+    assert!(page.contains(&format!("{} 70", depth("visible"))), "{page}");
+    assert!(page.contains(&format!("{} 10", depth("not_visible"))), "{page}");
+    assert!(page.contains(&format!(r#"sluice_queue_oldest_message_age_seconds{{account="{}",queue="deep"}}"#, a.id)));
+    let generated = page
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"sluice_key_provider_events{event="generate"} "#))
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap();
+    assert!(generated >= 1);
+    assert!(page.contains(r#"sluice_key_provider_events{event="cache_hit"}"#));
+}
