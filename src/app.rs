@@ -526,7 +526,8 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         )?
         .with_metrics(metrics.clone()),
     );
-    let (metrics_server, metrics_addr) = metrics_server(&config, metrics.clone(), store.clone(), queues.clone())?;
+    let (metrics_server, metrics_addr) =
+        metrics_server(&config, tls.clone(), metrics.clone(), store.clone(), queues.clone())?;
     let metrics_task = AbortOnDrop(tokio::spawn(async move {
         if let Err(e) = metrics_server.await {
             tracing::warn!(error = %e, "the metrics listener stopped");
@@ -607,9 +608,23 @@ struct MetricsState {
     metrics: Arc<crate::metrics::Metrics>,
     store: PgStore,
     queues: Arc<QueueService>,
+    /// The bearer token `/metrics` needs (always set when the listener is not loopback).
+    token: Option<Arc<secrecy::SecretString>>,
 }
 
-async fn metrics_page(s: web::Data<MetricsState>) -> actix_web::HttpResponse {
+async fn metrics_page(req: actix_web::HttpRequest, s: web::Data<MetricsState>) -> actix_web::HttpResponse {
+    if let Some(token) = &s.token {
+        use subtle_compare::equal;
+        let given = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !equal(given.as_bytes(), token.expose_secret().as_bytes()) {
+            return actix_web::HttpResponse::Unauthorized().insert_header(("www-authenticate", "Bearer")).finish();
+        }
+    }
     let pool = s.store.pool();
     s.metrics.db_connections.set(i64::from(pool.size()));
     s.metrics.db_idle.set(pool.num_idle() as i64);
@@ -660,26 +675,56 @@ async fn ready(s: web::Data<MetricsState>) -> actix_web::HttpResponse {
     }
 }
 
-/// The metrics and health listener: plain HTTP, so loopback addresses only.
+/// Constant-time comparison of secrets.
+mod subtle_compare {
+    use hmac::{KeyInit, Mac};
+
+    /// Whether `a == b`, in time independent of both: their MACs under a fresh random key
+    /// are compared, and `verify_slice` compares in constant time.
+    pub fn equal(a: &[u8], b: &[u8]) -> bool {
+        let mut key = [0u8; 32];
+        if crate::crypto::random_bytes(&mut key).is_err() {
+            return false;
+        }
+        let Ok(mut ma) = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key) else { return false };
+        let Ok(mut mb) = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key) else { return false };
+        ma.update(a);
+        mb.update(b);
+        mb.verify_slice(&ma.finalize().into_bytes()).is_ok()
+    }
+}
+
+/// The metrics and health listener: plain HTTP on a loopback address; elsewhere HTTPS (the
+/// service's certificate) with `/metrics` behind a bearer token (`metrics_token_file`).
+/// Health stays open to load balancers either way.
 fn metrics_server(
     config: &Config,
+    tls: rustls::ServerConfig,
     metrics: Arc<crate::metrics::Metrics>,
     store: PgStore,
     queues: Arc<QueueService>,
 ) -> Result<(actix_web::dev::Server, SocketAddr), AppError> {
-    if !config.metrics_listen.ip().is_loopback() {
-        return Err(AppError::Io {
-            what: format!(
-                "metrics_listen {} is not a loopback address; the metrics listener serves plain HTTP and is loopback-only in this version",
-                config.metrics_listen
-            ),
-            source: std::io::Error::other("refused"),
-        });
-    }
+    let exposed = !config.metrics_listen.ip().is_loopback();
+    let token = match (&config.metrics_token_file, exposed) {
+        (Some(f), _) => Some(Arc::new(read_secret_file(f).map_err(|e| AppError::Io {
+            what: format!("{}: {e}", f.display()),
+            source: std::io::Error::other("token"),
+        })?)),
+        (None, true) => {
+            return Err(AppError::Io {
+                what: format!(
+                    "metrics_listen {} is not a loopback address: set metrics_token_file (metrics are then served over HTTPS to bearers of that token)",
+                    config.metrics_listen
+                ),
+                source: std::io::Error::other("refused"),
+            });
+        }
+        (None, false) => None,
+    };
     let listener = std::net::TcpListener::bind(config.metrics_listen)
         .map_err(io(format!("binding the metrics listener {}", config.metrics_listen)))?;
     let addr = listener.local_addr().map_err(io("metrics address"))?;
-    let state = web::Data::new(MetricsState { metrics, store, queues });
+    let state = web::Data::new(MetricsState { metrics, store, queues, token });
     let server = HttpServer::new(move || {
         ActixApp::new()
             .app_data(state.clone())
@@ -688,10 +733,10 @@ fn metrics_server(
             .route("/health/ready", web::get().to(ready))
     })
     .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .map_err(io("starting the metrics listener"))?
-    .run();
+    .disable_signals();
+    let server = if exposed { server.listen_rustls_0_23(listener, tls) } else { server.listen(listener) }
+        .map_err(io("starting the metrics listener"))?
+        .run();
     Ok((server, addr))
 }
 

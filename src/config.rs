@@ -27,8 +27,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Address to listen on (HTTPS).
     pub listen: SocketAddr,
-    /// The metrics and health listener (plain HTTP: loopback addresses only).
+    /// The metrics and health listener: plain HTTP on a loopback address; elsewhere HTTPS
+    /// with `/metrics` behind the bearer token of `metrics_token_file` (required then).
     pub metrics_listen: SocketAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_token_file: Option<PathBuf>,
     /// Load balancers and proxies (CIDRs) whose `X-Forwarded-For` is believed: for a
     /// request from one of them, `aws:SourceIp` is the nearest address in that header that
     /// is not itself a trusted proxy. Empty: the peer address, always.
@@ -145,6 +148,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 9324)),
             public_url: None,
             metrics_listen: "127.0.0.1:9325".parse().expect("a literal address"),
+            metrics_token_file: None,
             trusted_proxies: Vec::new(),
             region: "local".into(),
             database_url: None,
@@ -201,6 +205,7 @@ impl Config {
             "listen",
             "public_url",
             "metrics_listen",
+            "metrics_token_file",
             "trusted_proxies",
             "region",
             "database_url",
@@ -404,6 +409,7 @@ mod tests {
             master_key_file: Some("/x".into()),
             keyring_file: Some("/x".into()),
             keyring_passphrase_file: Some("/x".into()),
+            metrics_token_file: Some("/x".into()),
             pkcs11_module: Some("/x".into()),
             pkcs11_token_label: Some("x".into()),
             pkcs11_pin_file: Some("/x".into()),

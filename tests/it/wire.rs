@@ -278,3 +278,49 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
     let old = s.sqs(&a);
     assert!(old.list_queues().send().await.is_err());
 }
+
+#[tokio::test]
+async fn metrics_off_loopback_need_https_and_a_bearer_token_while_health_stays_open() {
+    use std::os::unix::fs::PermissionsExt;
+    // Without a token file, a non-loopback metrics listener is refused at start.
+    let refused = sluice::Config {
+        data_dir: tempfile::tempdir().unwrap().path().join("data"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: "0.0.0.0:0".parse().unwrap(),
+        database_url: Some(crate::harness::database_url().into()),
+        master_key_file: Some(crate::harness::master_key_file()),
+        keyring_file: Some(crate::harness::master_key_file().with_file_name("keyring")),
+        bootstrap: false,
+        ..sluice::Config::default()
+    };
+    let err = sluice::build(refused, sluice::BuildOptions::default()).await.unwrap_err();
+    assert!(err.to_string().contains("metrics_token_file"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "scrape-token-for-tests\n").unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let s = TestServer::start_with(|c| {
+        c.metrics_listen = "0.0.0.0:0".parse().unwrap();
+        c.metrics_token_file = Some(token_file);
+    })
+    .await;
+    let port = s.metrics_url.rsplit(':').next().unwrap().to_owned();
+    let https = crate::harness::http_client(&s.ca_pem);
+    let base = format!("https://127.0.0.1:{port}");
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(status(https.get(format!("{base}/metrics")).send().await.unwrap()), 401);
+    let wrong = https.get(format!("{base}/metrics")).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(status(wrong), 401);
+    let right = https.get(format!("{base}/metrics")).bearer_auth("scrape-token-for-tests").send().await.unwrap();
+    assert_eq!(right.status().as_u16(), 200);
+    assert!(right.text().await.unwrap().contains("sluice_db_connections"));
+    assert_eq!(status(https.get(format!("{base}/health/ready")).send().await.unwrap()), 200);
+    // Plain HTTP is not served there.
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/health/live"))
+            .await
+            .map(|r| r.status().as_u16() != 200)
+            .unwrap_or(true)
+    );
+}
