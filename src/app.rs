@@ -69,6 +69,7 @@ impl Database {
                     bin_dir: config.pg_bin_dir.clone(),
                     max_connections: 100,
                     die_with_parent: false,
+                    wal_archive_dir: config.wal_archive_dir.clone(),
                 })
                 .await?;
                 (pg.url().to_owned(), Some(pg))
@@ -104,6 +105,24 @@ impl Database {
     /// secrets and data keys in it are sealed: restoring it needs the key files too.
     pub fn dump(&self, config: &Config, out: &Path) -> Result<(), AppError> {
         self.run_tool(config, "pg_dump", &["-Fc".as_ref(), "--no-owner".as_ref(), "-f".as_ref(), out.as_os_str()])
+    }
+
+    /// A base backup of the whole cluster (pg_basebackup, plain format, WAL included) into
+    /// `out`, the starting point of a point-in-time recovery with the WAL archive.
+    pub fn base_backup(&self, config: &Config, out: &Path) -> Result<(), AppError> {
+        self.run_tool(
+            config,
+            "pg_basebackup",
+            &[
+                "-D".as_ref(),
+                out.as_os_str(),
+                "-Fp".as_ref(),
+                "-X".as_ref(),
+                "stream".as_ref(),
+                "-c".as_ref(),
+                "fast".as_ref(),
+            ],
+        )
     }
 
     /// Restores a dump over this database (its objects are replaced).
@@ -224,6 +243,49 @@ fn read_secret_file(path: &Path) -> Result<secrecy::SecretString, String> {
     }
     let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| e.to_string())?);
     Ok(secrecy::SecretString::from(text.trim_end_matches(['\n', '\r']).to_owned()))
+}
+
+/// Point-in-time recovery of the managed cluster (stopped): from the base backup `base`
+/// and the WAL archive, up to `until` (RFC 3339); the cluster is started to replay and open
+/// for writing, then stopped again, ready for `sluice serve`.
+pub async fn point_in_time_recovery(config: &Config, base: &Path, until: &str) -> Result<(), AppError> {
+    let fail = |what: String| AppError::Io { what, source: std::io::Error::other("recovery") };
+    if config.database_url.is_some() {
+        return Err(fail("point-in-time recovery is for the managed cluster; use your PostgreSQL's own tools".into()));
+    }
+    let Some(archive) = &config.wal_archive_dir else {
+        return Err(fail("wal_archive_dir is not set: there is no WAL archive to replay".into()));
+    };
+    let target = chrono::DateTime::parse_from_rfc3339(until)
+        .map_err(|_| fail(format!("'{until}' is not an RFC 3339 time")))?
+        .to_utc()
+        .format("%Y-%m-%d %H:%M:%S%.6f+00")
+        .to_string();
+    let cluster = default_cluster_dir(&config.data_dir);
+    crate::store::local_pg::prepare_point_in_time_recovery(&cluster, base, archive, &target)?;
+    let pg = LocalPg::start(&LocalPgOptions {
+        cluster_dir: cluster,
+        durable: true,
+        bin_dir: config.pg_bin_dir.clone(),
+        max_connections: 100,
+        die_with_parent: false,
+        wal_archive_dir: config.wal_archive_dir.clone(),
+    })
+    .await?;
+    let store = PgStore::connect(pg.url(), 2).await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        match store.in_recovery().await {
+            Ok(false) => break Ok(()),
+            _ if std::time::Instant::now() > deadline => {
+                break Err(fail("the recovery did not finish in 120 s (see the cluster's postgres.log)".into()));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    store.pool().close().await;
+    pg.stop().await;
+    done
 }
 
 /// Deletes an account with everything it owns; its data keys go with its rows, and its own

@@ -169,6 +169,19 @@ pub enum DbCommand {
         #[arg(long)]
         from: PathBuf,
     },
+    /// A base backup of the managed cluster (the start of a point-in-time recovery).
+    BaseBackup {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Point-in-time recovery of the managed cluster (with `sluice serve` stopped): from a
+    /// base backup and the WAL archive (`wal_archive_dir`), up to an instant (RFC 3339).
+    Pitr {
+        #[arg(long)]
+        base: PathBuf,
+        #[arg(long)]
+        until: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -606,6 +619,11 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
     init_logging(LogFormat::Human);
     let mut config = config;
     config.data_dir = app::ensure_data_dir(&config)?;
+    if let AdminCommand::Db(DbCommand::Pitr { base, until }) = &command {
+        app::point_in_time_recovery(&config, base, until).await?;
+        println!("recovered to {until}; start sluice serve");
+        return Ok(());
+    }
     let database = Database::open(&config).await?;
     if let AdminCommand::Db(db) = &command {
         let done = match db {
@@ -615,6 +633,10 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
             DbCommand::Restore { from } => {
                 database.restore(&config, from).map(|()| println!("database restored from {}", from.display()))
             }
+            DbCommand::BaseBackup { out } => {
+                database.base_backup(&config, out).map(|()| println!("base backup written to {}", out.display()))
+            }
+            DbCommand::Pitr { .. } => Ok(()),
         };
         database.close(false).await;
         return Ok(done?);

@@ -51,6 +51,10 @@ pub struct Config {
     /// Server binaries for the managed cluster; found automatically when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pg_bin_dir: Option<PathBuf>,
+    /// Where the managed cluster archives its WAL (point-in-time recovery with a base
+    /// backup); unset: no archive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wal_archive_dir: Option<PathBuf>,
     /// TLS certificate chain and key (PEM). When unset, a development CA and a certificate
     /// for localhost are created in the data directory.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -154,6 +158,7 @@ impl Default for Config {
             database_url: None,
             database_max_connections: 32,
             pg_bin_dir: None,
+            wal_archive_dir: None,
             tls_cert_file: None,
             tls_key_file: None,
             master_key_file: None,
@@ -211,6 +216,7 @@ impl Config {
             "database_url",
             "database_max_connections",
             "pg_bin_dir",
+            "wal_archive_dir",
             "tls_cert_file",
             "tls_key_file",
             "master_key_file",
@@ -404,6 +410,7 @@ mod tests {
             public_url: Some("https://x".into()),
             database_url: Some("postgres://x".into()),
             pg_bin_dir: Some("/x".into()),
+            wal_archive_dir: Some("/x".into()),
             tls_cert_file: Some("/x".into()),
             tls_key_file: Some("/x".into()),
             master_key_file: Some("/x".into()),

@@ -55,6 +55,8 @@ pub struct LocalPgOptions {
     pub max_connections: u32,
     /// Ask the kernel to stop the server when the thread that started it exits (tests).
     pub die_with_parent: bool,
+    /// Archive every finished WAL segment here (point-in-time recovery with a base backup).
+    pub wal_archive_dir: Option<PathBuf>,
 }
 
 /// A running cluster. Stop it with `stop`; a crashed owner leaves it running, and the next
@@ -263,6 +265,13 @@ impl LocalPg {
         }
         let (fsync, full_page_writes) = if opts.durable { ("on", "on") } else { ("off", "off") };
         let mut cmd = command(&bin.join("postgres"), owner, cluster);
+        if let Some(archive) = &opts.wal_archive_dir {
+            make_dir(archive, 0o700, owner)?;
+            let dir = archive.display().to_string().replace('\'', "");
+            cmd.args(["-c", "archive_mode=on"])
+                .args(["-c", &format!("archive_command=test ! -f '{dir}/%f' && cp %p '{dir}/%f'")])
+                .args(["-c", "archive_timeout=60"]);
+        }
         cmd.arg("-D")
             .arg(&pgdata)
             .arg("-k")
@@ -363,6 +372,74 @@ impl LocalPg {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// Copies a directory tree (files and directories; symbolic links as links).
+fn copy_tree(from: &Path, to: &Path, owner: Option<RunAs>) -> Result<(), LocalPgError> {
+    make_dir(to, 0o700, owner)?;
+    for entry in std::fs::read_dir(from).map_err(io(format!("reading {}", from.display())))? {
+        let entry = entry.map_err(io(format!("reading {}", from.display())))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(io(src.display().to_string()))?;
+        if kind.is_dir() {
+            copy_tree(&src, &dst, owner)?;
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(&src).map_err(io(src.display().to_string()))?;
+            std::os::unix::fs::symlink(target, &dst).map_err(io(dst.display().to_string()))?;
+        } else {
+            std::fs::copy(&src, &dst).map_err(io(format!("copying {}", src.display())))?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600))
+                .map_err(io(dst.display().to_string()))?;
+            if let Some(o) = owner {
+                chown(&dst, Some(o.uid), Some(o.gid)).map_err(io(format!("chown {}", dst.display())))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prepares a stopped cluster for point-in-time recovery: its data becomes a copy of the
+/// base backup `base`, and the next start replays the WAL archive up to `target` (a
+/// PostgreSQL timestamp) and then opens for writing.
+pub fn prepare_point_in_time_recovery(
+    cluster: &Path,
+    base: &Path,
+    archive: &Path,
+    target: &str,
+) -> Result<(), LocalPgError> {
+    let owner = run_as()?;
+    let pgdata = cluster.join("data");
+    if read_postmaster_pid(&pgdata).is_some_and(process_alive) {
+        return Err(LocalPgError::Failed { step: "point-in-time recovery: stop the server first", log: String::new() });
+    }
+    if !base.join("PG_VERSION").exists() {
+        return Err(LocalPgError::Failed {
+            step: "point-in-time recovery: not a base backup",
+            log: base.display().to_string(),
+        });
+    }
+    make_dir(cluster, 0o700, owner)?;
+    let _ = std::fs::remove_dir_all(&pgdata);
+    copy_tree(base, &pgdata, owner)?;
+    let _ = std::fs::remove_file(pgdata.join("postmaster.pid"));
+    let quote = |s: &str| s.replace('\'', "");
+    let settings = format!(
+        "\nrestore_command = 'cp \"{}/%f\" \"%p\"'\nrecovery_target_time = '{}'\nrecovery_target_action = 'promote'\n",
+        quote(&archive.display().to_string()),
+        quote(target)
+    );
+    let auto = pgdata.join("postgresql.auto.conf");
+    let mut text = std::fs::read_to_string(&auto).unwrap_or_default();
+    text.push_str(&settings);
+    std::fs::write(&auto, text).map_err(io(auto.display().to_string()))?;
+    let signal = pgdata.join("recovery.signal");
+    std::fs::write(&signal, "").map_err(io(signal.display().to_string()))?;
+    if let Some(o) = owner {
+        for f in [&auto, &signal] {
+            chown(f, Some(o.uid), Some(o.gid)).map_err(io(format!("chown {}", f.display())))?;
+        }
+    }
+    Ok(())
 }
 
 /// Waits (bounded) until a process is gone.

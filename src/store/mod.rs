@@ -82,6 +82,11 @@ impl PgStore {
         Ok(())
     }
 
+    /// Whether the server is still replaying WAL (a recovery in progress).
+    pub async fn in_recovery(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(self.db()).await?)
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(self.db()).await?;

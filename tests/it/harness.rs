@@ -80,6 +80,7 @@ pub fn database_url() -> String {
                         bin_dir: None,
                         max_connections: 400,
                         die_with_parent: true,
+                        wal_archive_dir: None,
                     })
                     .await
                     .expect("start the test PostgreSQL cluster");

@@ -542,3 +542,75 @@ fn an_operator_lowers_an_accounts_limits_and_sees_them_in_usage_and_in_the_refus
     );
     assert!(served.terminate().success());
 }
+
+#[test]
+fn point_in_time_recovery_from_a_base_backup_and_the_wal_archive_keeps_what_came_before_the_instant() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let archive = home.path().join("wal-archive");
+    let log = home.path().join("sluice.log");
+    let _cluster = crate::harness::ClusterGuard(data.clone());
+    let env = [("SLUICE_WAL_ARCHIVE_DIR", archive.display().to_string())];
+    let sluice = |args: &[&str]| {
+        let out = Command::new(crate::harness::sluice_bin())
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("SLUICE_WAL_ARCHIVE_DIR", &archive)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "sluice {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mut served = Served::start_with_env(home.path(), Some(&data), &log, &env);
+    let sqs = served.sqs();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = rt.block_on(async {
+        let url = sqs.create_queue().queue_name("history").send().await.unwrap().queue_url().unwrap().to_owned();
+        sqs.send_message().queue_url(&url).message_body("before the backup").send().await.unwrap();
+        url
+    });
+    let base = home.path().join("base");
+    sluice(&["admin", "db", "base-backup", "--out", base.to_str().unwrap()]);
+    let until = rt.block_on(async {
+        sqs.send_message().queue_url(&url).message_body("after the backup, before the instant").send().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let until = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        sqs.send_message().queue_url(&url).message_body("after the instant").send().await.unwrap();
+        until
+    });
+    // Close the current WAL segment so it is archived, then stop.
+    let cluster = sluice::store::local_pg::default_cluster_dir(&data);
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&format!(
+            "postgresql://postgres@localhost:5432/postgres?host={}",
+            cluster.join("sock").display()
+        ))
+        .await
+        .unwrap();
+        let archived = || std::fs::read_dir(&archive).map(|d| d.count()).unwrap_or(0);
+        let before = archived();
+        sqlx::query("SELECT pg_switch_wal()").execute(&pool).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while archived() <= before {
+            assert!(std::time::Instant::now() < deadline, "the WAL segment was not archived");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        pool.close().await;
+    });
+    assert!(served.terminate().success());
+
+    let out = sluice(&["admin", "db", "pitr", "--base", base.to_str().unwrap(), "--until", &until]);
+    assert!(out.contains("recovered"), "{out}");
+    let mut served = Served::start_with_env(home.path(), Some(&data), &log, &env);
+    let sqs = served.sqs();
+    let bodies = rt.block_on(async {
+        let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+        let mut b: Vec<String> = got.messages().iter().map(|m| m.body().unwrap().to_owned()).collect();
+        b.sort();
+        b
+    });
+    assert_eq!(bodies, ["after the backup, before the instant", "before the backup"]);
+    assert!(served.terminate().success());
+}
