@@ -37,8 +37,6 @@ pub enum StoreError {
     Conflict(&'static str),
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 /// The concrete store over PostgreSQL.
 #[derive(Clone, Debug)]
 pub struct PgStore {
@@ -78,7 +76,12 @@ impl PgStore {
 
     /// Applies the embedded, forward-only migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
+        // During a rolling upgrade a newer instance may have applied migrations this one
+        // does not know: they are additive by rule (docs/upgrades.md), so an older instance
+        // starts and serves beside them rather than refusing.
+        let mut migrator = sqlx::migrate!("./migrations");
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.pool).await?;
         Ok(())
     }
 

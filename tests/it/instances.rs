@@ -95,3 +95,57 @@ async fn producers_on_one_instance_and_consumers_on_another_see_every_message_on
     assert_eq!(distinct.len(), all.len(), "a message was delivered twice inside its visibility window");
     assert_eq!(all.len(), N, "every message sent is received");
 }
+
+/// A fresh, migrated database of its own (for a test that changes the schema).
+async fn own_database() -> String {
+    let shared = tokio::task::spawn_blocking(crate::harness::database_url).await.unwrap();
+    let name = format!("sluice_upgrade_{}", uuid::Uuid::new_v4().simple());
+    sluice::store::PgStore::create_database(&shared, &name).await.unwrap();
+    let opts: sqlx::postgres::PgConnectOptions = shared.parse().unwrap();
+    sqlx::ConnectOptions::to_url_lossy(&opts.database(&name)).to_string()
+}
+
+#[tokio::test]
+async fn an_older_instance_starts_and_serves_beside_a_newer_one_that_migrated_the_database() {
+    let url = own_database().await;
+    let u = url.clone();
+    let first = TestServer::start_with(move |c| c.database_url = Some(u.into())).await;
+    let a = first.account().await;
+    let q = first.sqs(&a).create_queue().queue_name("rolling").send().await.unwrap().queue_url().unwrap().to_owned();
+    first.sqs(&a).send_message().queue_url(&q).message_body("before the upgrade").send().await.unwrap();
+    // A newer version rolls out: its (additive) migration is applied while this version's
+    // instances still run.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    for sql in [
+        "ALTER TABLE messages ADD COLUMN priority integer",
+        "CREATE TABLE future_feature (id bigint PRIMARY KEY)",
+        "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time)
+         VALUES (99990001, 'a newer version', now(), true, '\\x00', 1)",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    // An instance of this (older) version starts beside it, and both serve.
+    let u = url.clone();
+    let second = TestServer::start_with(move |c| c.database_url = Some(u.into())).await;
+    second
+        .sqs(&a)
+        .send_message()
+        .queue_url(second.queue_url(&a, "rolling"))
+        .message_body("during the upgrade")
+        .send()
+        .await
+        .unwrap();
+    first.sqs(&a).send_message().queue_url(&q).message_body("still the first").send().await.unwrap();
+    let got = second
+        .sqs(&a)
+        .receive_message()
+        .queue_url(second.queue_url(&a, "rolling"))
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let mut bodies: Vec<&str> = got.messages().iter().map(|m| m.body().unwrap()).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["before the upgrade", "during the upgrade", "still the first"]);
+}
