@@ -700,6 +700,10 @@ async fn metrics_page(req: actix_web::HttpRequest, s: web::Data<MetricsState>) -
     ] {
         s.metrics.key_calls.with_label_values(&[event]).set(c.load(std::sync::atomic::Ordering::Relaxed) as i64);
     }
+    let started = std::time::Instant::now();
+    if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(2), s.store.ping()).await {
+        s.metrics.db_ping.set(started.elapsed().as_secs_f64());
+    }
     // Depth of the deepest queues (bounded series; a slow database skips it this time).
     let now = chrono::Utc::now();
     if let Ok(Ok(depths)) =
@@ -712,6 +716,8 @@ async fn metrics_page(req: actix_web::HttpRequest, s: web::Data<MetricsState>) -
             let account = s.metrics.account_label(&d.account_id);
             s.metrics.queue_messages.with_label_values(&[&account, &d.name, "visible"]).set(d.visible);
             s.metrics.queue_messages.with_label_values(&[&account, &d.name, "not_visible"]).set(d.not_visible);
+            s.metrics.queue_messages.with_label_values(&[&account, &d.name, "delayed"]).set(d.delayed);
+            s.metrics.queue_messages.with_label_values(&[&account, &d.name, "dead_letters"]).set(d.dead_letters);
             if let Some(o) = d.oldest {
                 s.metrics.queue_oldest_age.with_label_values(&[&account, &d.name]).set((now - o).num_seconds());
             }

@@ -30,6 +30,8 @@ pub struct Metrics {
     /// Per-queue depth (bounded: the `MAX_QUEUE_SERIES` deepest queues).
     pub queue_messages: IntGaugeVec,
     pub queue_oldest_age: IntGaugeVec,
+    /// How long the database took to answer a trivial query at the last scrape.
+    pub db_ping: prometheus::Gauge,
     accounts: Mutex<HashSet<String>>,
 }
 
@@ -85,10 +87,15 @@ impl Metrics {
         )
         .map_err(err)?;
         let queue_messages = IntGaugeVec::new(
-            Opts::new("sluice_queue_messages", "Messages of a queue by state (the deepest queues)"),
+            Opts::new(
+                "sluice_queue_messages",
+                "Messages of a queue by state: visible, not_visible (in flight), delayed, dead_letters (the deepest queues)",
+            ),
             &["account", "queue", "state"],
         )
         .map_err(err)?;
+        let db_ping =
+            prometheus::Gauge::new("sluice_db_ping_seconds", "Database round trip at the last scrape").map_err(err)?;
         let queue_oldest_age = IntGaugeVec::new(
             Opts::new(
                 "sluice_queue_oldest_message_age_seconds",
@@ -108,6 +115,7 @@ impl Metrics {
             Box::new(key_calls.clone()),
             Box::new(queue_messages.clone()),
             Box::new(queue_oldest_age.clone()),
+            Box::new(db_ping.clone()),
         ] {
             registry.register(c).map_err(err)?;
         }
@@ -123,6 +131,7 @@ impl Metrics {
             key_calls,
             queue_messages,
             queue_oldest_age,
+            db_ping,
             accounts: Mutex::new(HashSet::new()),
         })
     }

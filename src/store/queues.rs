@@ -339,6 +339,9 @@ pub struct QueueDepth {
     pub name: String,
     pub visible: i64,
     pub not_visible: i64,
+    pub delayed: i64,
+    /// Messages that arrived from a dead-letter move (this queue is someone's DLQ).
+    pub dead_letters: i64,
     pub oldest: Option<DateTime<Utc>>,
 }
 
@@ -348,7 +351,9 @@ impl PgStore {
         Ok(sqlx::query_as(
             "SELECT q.account_id, q.name,
                     count(*) FILTER (WHERE m.visible_at <= $1) AS visible,
-                    count(*) FILTER (WHERE m.visible_at > $1) AS not_visible,
+                    count(*) FILTER (WHERE m.visible_at > $1 AND m.receive_count > 0) AS not_visible,
+                    count(*) FILTER (WHERE m.visible_at > $1 AND m.receive_count = 0) AS delayed,
+                    count(*) FILTER (WHERE m.dead_letter_source_arn IS NOT NULL) AS dead_letters,
                     min(m.sent_at) AS oldest
              FROM messages m JOIN queues q ON q.id = m.queue_id
              GROUP BY q.account_id, q.name ORDER BY count(*) DESC LIMIT $2",

@@ -155,6 +155,8 @@ async fn the_metrics_show_queue_depth_and_key_provider_use() {
     let depth = |state: &str| format!(r#"sluice_queue_messages{{account="{}",queue="deep",state="{state}"}}"#, a.id);
     assert!(page.contains(&format!("{} 70", depth("visible"))), "{page}");
     assert!(page.contains(&format!("{} 10", depth("not_visible"))), "{page}");
+    assert!(page.contains(&format!("{} 0", depth("delayed"))), "{page}");
+    assert!(page.contains("sluice_db_ping_seconds"));
     assert!(page.contains(&format!(r#"sluice_queue_oldest_message_age_seconds{{account="{}",queue="deep"}}"#, a.id)));
     let generated = page
         .lines()
