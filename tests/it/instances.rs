@@ -149,3 +149,41 @@ async fn an_older_instance_starts_and_serves_beside_a_newer_one_that_migrated_th
     bodies.sort();
     assert_eq!(bodies, ["before the upgrade", "during the upgrade", "still the first"]);
 }
+
+#[tokio::test]
+async fn readiness_is_false_while_the_database_is_away_and_true_when_it_returns() {
+    let url = own_database().await;
+    let name = url.split('?').next().unwrap().rsplit('/').next().unwrap().to_owned();
+    let u = url.clone();
+    let s = TestServer::start_with(move |c| c.database_url = Some(u.into())).await;
+    let ready = || async { reqwest::get(format!("{}/health/ready", s.metrics_url)).await.unwrap().status().as_u16() };
+    assert_eq!(ready().await, 200);
+    // The database goes away: no new connections, the existing ones ended.
+    let shared = tokio::task::spawn_blocking(crate::harness::database_url).await.unwrap();
+    let admin = sqlx::PgPool::connect(&shared).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&admin)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while ready().await != 503 {
+        assert!(std::time::Instant::now() < deadline, "still ready without a database");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // It returns.
+    sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while ready().await != 200 {
+        assert!(std::time::Instant::now() < deadline, "not ready again after the database returned");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    admin.close().await;
+}

@@ -533,6 +533,23 @@ fn an_operator_lowers_an_accounts_limits_and_sees_them_in_usage_and_in_the_refus
             "{page}"
         );
     });
+    // curl on the metrics listener shows every series the README names.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("The\nseries:").expect("the README names the series")..];
+    let named: Vec<&str> =
+        section[..section.find("```").unwrap()].split('`').filter(|w| w.starts_with("sluice_")).collect();
+    assert!(named.len() >= 10, "{named:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let at = text.find("metrics and health on http://").unwrap();
+    let url: String = text[at + "metrics and health on ".len()..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '\x1b')
+        .collect();
+    let curl = Command::new("curl").args(["-s", &url]).output().expect("curl");
+    let page = String::from_utf8(curl.stdout).unwrap();
+    for series in named {
+        assert!(page.lines().any(|l| l.starts_with(series)), "{series} is not served:\n{page}");
+    }
     // Who changed what: the operator's limits and the account's own queue.
     let trail = sluice(&["admin", "audit", "--account", "000000000000"]);
     assert!(trail.lines().any(|l| l.contains("admin:account-limits") && l.contains("operator")), "{trail}");

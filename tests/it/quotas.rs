@@ -151,7 +151,14 @@ async fn the_metrics_show_queue_depth_and_key_provider_use() {
         req.send().await.unwrap();
     }
     sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+    // A denied call: another account on this queue.
+    let b = s.account().await;
+    assert!(s.sqs(&b).purge_queue().queue_url(&url).send().await.is_err());
     let page = reqwest::get(format!("{}/metrics", s.metrics_url)).await.unwrap().text().await.unwrap();
+    let denied = format!(r#"sluice_refusals_total{{account="{}",reason="AccessDenied"}} 1"#, b.id);
+    assert!(page.contains(&denied), "{denied} not in:\n{page}");
+    let sends = format!(r#"sluice_requests_total{{account="{}",action="SendMessageBatch",outcome="success"}} 8"#, a.id);
+    assert!(page.contains(&sends), "{sends}");
     let depth = |state: &str| format!(r#"sluice_queue_messages{{account="{}",queue="deep",state="{state}"}}"#, a.id);
     assert!(page.contains(&format!("{} 70", depth("visible"))), "{page}");
     assert!(page.contains(&format!("{} 10", depth("not_visible"))), "{page}");
