@@ -207,14 +207,8 @@ impl Tenancy {
     }
 
     pub async fn delete_user_policy(&self, account: &str, user: &str, name: &str) -> Result<(), TenancyError> {
-        self.changing(async {
-            let u = self.user(account, user).await?;
-            if !self.store.delete_inline_policy(&u.id, name).await? {
-                return Err(TenancyError::NoSuchEntity(format!("The user policy with name {name} cannot be found.")));
-            }
-            Ok(())
-        })
-        .await
+        let u = self.user(account, user).await?;
+        self.delete_owner_policy(&u.id, "user", name).await
     }
 
     pub async fn create_group(&self, account: &str, name: &str, path: Option<&str>) -> Result<GroupRow, TenancyError> {
@@ -336,6 +330,43 @@ impl Tenancy {
 
     /// Runs a change; on success, every cached key and policy (here and, by notification,
     /// on other instances) becomes stale.
+    /// An inline policy of a user, group or role (`kind` names it in the error).
+    pub(super) async fn owner_policy(&self, owner_id: &str, kind: &str, name: &str) -> Result<String, TenancyError> {
+        self.store
+            .inline_policy(owner_id, name)
+            .await?
+            .ok_or_else(|| TenancyError::NoSuchEntity(format!("The {kind} policy with name {name} cannot be found.")))
+    }
+
+    /// Deletes an inline policy of a user, group or role.
+    pub(super) async fn delete_owner_policy(&self, owner_id: &str, kind: &str, name: &str) -> Result<(), TenancyError> {
+        self.changing(async {
+            if !self.store.delete_inline_policy(owner_id, name).await? {
+                return Err(TenancyError::NoSuchEntity(format!("The {kind} policy with name {name} cannot be found.")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Managed policies attached to a user, group or role: (name, ARN).
+    pub(super) async fn attached_of(
+        &self,
+        account: &str,
+        owner_id: &str,
+    ) -> Result<Vec<(String, String)>, TenancyError> {
+        Ok(self
+            .store
+            .attached_policies(owner_id)
+            .await?
+            .into_iter()
+            .map(|(n, path)| {
+                let arn = format!("arn:aws:iam::{account}:policy{path}{n}");
+                (n, arn)
+            })
+            .collect())
+    }
+
     pub(super) async fn changing<T>(
         &self,
         change: impl std::future::Future<Output = Result<T, TenancyError>>,
@@ -426,10 +457,7 @@ impl Tenancy {
 
     pub async fn get_user_policy(&self, account: &str, user: &str, name: &str) -> Result<String, TenancyError> {
         let u = self.user(account, user).await?;
-        self.store
-            .inline_policy(&u.id, name)
-            .await?
-            .ok_or_else(|| TenancyError::NoSuchEntity(format!("The user policy with name {name} cannot be found.")))
+        self.owner_policy(&u.id, "user", name).await
     }
 
     pub async fn list_user_policies(&self, account: &str, user: &str) -> Result<Vec<String>, TenancyError> {
@@ -488,16 +516,7 @@ impl Tenancy {
         group: bool,
     ) -> Result<Vec<(String, String)>, TenancyError> {
         let id = if group { self.group(account, name).await?.id } else { self.user(account, name).await?.id };
-        Ok(self
-            .store
-            .attached_policies(&id)
-            .await?
-            .into_iter()
-            .map(|(n, path)| {
-                let arn = format!("arn:aws:iam::{account}:policy{path}{n}");
-                (n, arn)
-            })
-            .collect())
+        self.attached_of(account, &id).await
     }
 
     pub async fn list_policies(&self, account: &str) -> Result<Vec<ManagedPolicyRow>, TenancyError> {
@@ -612,10 +631,7 @@ impl Tenancy {
 
     pub async fn get_group_policy(&self, account: &str, group: &str, name: &str) -> Result<String, TenancyError> {
         let g = self.group(account, group).await?;
-        self.store
-            .inline_policy(&g.id, name)
-            .await?
-            .ok_or_else(|| TenancyError::NoSuchEntity(format!("The group policy with name {name} cannot be found.")))
+        self.owner_policy(&g.id, "group", name).await
     }
 
     pub async fn list_group_policies(&self, account: &str, group: &str) -> Result<Vec<String>, TenancyError> {
@@ -624,14 +640,8 @@ impl Tenancy {
     }
 
     pub async fn delete_group_policy(&self, account: &str, group: &str, name: &str) -> Result<(), TenancyError> {
-        self.changing(async {
-            let g = self.group(account, group).await?;
-            if !self.store.delete_inline_policy(&g.id, name).await? {
-                return Err(TenancyError::NoSuchEntity(format!("The group policy with name {name} cannot be found.")));
-            }
-            Ok(())
-        })
-        .await
+        let g = self.group(account, group).await?;
+        self.delete_owner_policy(&g.id, "group", name).await
     }
 
     /// When a key was last used, and for which service: (user name, time, service).

@@ -207,10 +207,7 @@ impl Tenancy {
 
     pub async fn get_role_policy(&self, account: &str, role: &str, name: &str) -> Result<String, TenancyError> {
         let r = self.role(account, role).await?;
-        self.store
-            .inline_policy(&r.id, name)
-            .await?
-            .ok_or_else(|| TenancyError::NoSuchEntity(format!("The role policy with name {name} cannot be found.")))
+        self.owner_policy(&r.id, "role", name).await
     }
 
     pub async fn list_role_policies(&self, account: &str, role: &str) -> Result<Vec<String>, TenancyError> {
@@ -219,14 +216,8 @@ impl Tenancy {
     }
 
     pub async fn delete_role_policy(&self, account: &str, role: &str, name: &str) -> Result<(), TenancyError> {
-        self.changing(async {
-            let r = self.role(account, role).await?;
-            if !self.store.delete_inline_policy(&r.id, name).await? {
-                return Err(TenancyError::NoSuchEntity(format!("The role policy with name {name} cannot be found.")));
-            }
-            Ok(())
-        })
-        .await
+        let r = self.role(account, role).await?;
+        self.delete_owner_policy(&r.id, "role", name).await
     }
 
     pub async fn attach_role_policy(&self, account: &str, role: &str, policy_arn: &str) -> Result<(), TenancyError> {
@@ -258,16 +249,7 @@ impl Tenancy {
         role: &str,
     ) -> Result<Vec<(String, String)>, TenancyError> {
         let r = self.role(account, role).await?;
-        Ok(self
-            .store
-            .attached_policies(&r.id)
-            .await?
-            .into_iter()
-            .map(|(n, path)| {
-                let arn = format!("arn:aws:iam::{account}:policy{path}{n}");
-                (n, arn)
-            })
-            .collect())
+        self.attached_of(account, &r.id).await
     }
 
     /// Ends every session of the role issued before now (IAM's "revoke active sessions").
