@@ -4,12 +4,19 @@
 //!
 //! - [`api`]: the wire protocol (AWS JSON 1.0), the action table, and the one mapping of
 //!   every error to its SQS code. Calls [`auth`] then the [`policy`] gate, then a handler.
-//! - [`auth`]: turns a request into a [`auth::Principal`] by verifying SigV4.
+//! - [`auth`]: turns a request into a [`auth::Principal`] by verifying SigV4 (with session
+//!   tokens for temporary credentials) or a service integration's bearer token.
 //! - [`policy`]: pure authorization; the only maker of the `Authorized<T>` proof handlers need.
-//! - [`queue`]: SQS semantics — names, attributes, messages, receipt handles, MD5s.
-//! - [`tenancy`]: accounts, users, policies, keys and service integrations (admin side).
-//! - [`events`]: storage notifications turned into the message bodies AWS's services send.
-//! - [`crypto`]: the sealed format, the master key and the integration-token codec. No database.
+//! - [`queue`]: SQS semantics — names, attributes, messages, receipt handles, MD5s, tenant
+//!   limits.
+//! - [`keys`]: per-queue data keys from the key provider (cached, verified, re-wrapped, shredded).
+//! - [`tenancy`]: accounts, users, roles, policies, keys, service integrations and the audit
+//!   trail (admin side).
+//! - [`events`]: storage notifications and topic deliveries turned into the message bodies
+//!   AWS's services send.
+//! - [`crypto`]: the sealed formats, the master key, the key providers (keyring, PKCS#11, AWS
+//!   KMS) and the integration-token codec. No database.
+//! - [`metrics`]: the Prometheus registry behind the metrics listener.
 //! - [`store`]: every SQL statement, the migrations, and the managed local PostgreSQL.
 //! - [`clock`]: the injected time every rule reads.
 //! - [`app`]: wires the parts and starts the HTTPS server; [`config`]: typed settings;
