@@ -13,6 +13,7 @@ mod at_rest;
 mod audit;
 mod auth;
 mod batches;
+mod bench_smoke;
 mod compose;
 mod cross_account;
 mod dead_letters;
