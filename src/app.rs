@@ -80,6 +80,11 @@ impl Database {
         Ok(Self { store, local, url: url.into() })
     }
 
+    /// The connection URL (it may carry a password: for an operator's terminal only).
+    pub fn url(&self) -> &str {
+        self.url.expose_secret()
+    }
+
     /// Runs a PostgreSQL client tool (`pg_dump`, `pg_restore`) against this database.
     fn run_tool(&self, config: &Config, tool: &str, args: &[&std::ffi::OsStr]) -> Result<(), AppError> {
         let bin = match &config.pg_bin_dir {

@@ -169,6 +169,8 @@ pub enum DbCommand {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Print the database's connection URL (for psql, pgbench and other PostgreSQL tools).
+    Url,
     /// A base backup of the managed cluster (the start of a point-in-time recovery).
     BaseBackup {
         #[arg(long)]
@@ -637,6 +639,10 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
                 database.base_backup(&config, out).map(|()| println!("base backup written to {}", out.display()))
             }
             DbCommand::Pitr { .. } => Ok(()),
+            DbCommand::Url => {
+                println!("{}", database.url());
+                Ok(())
+            }
         };
         database.close(false).await;
         return Ok(done?);

@@ -243,7 +243,10 @@ pub async fn run(
                                 let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
                                 let msgs = v["Messages"].as_array().cloned().unwrap_or_default();
                                 if msgs.is_empty() {
-                                    break;
+                                    // Concurrent receivers skip each other's locked rows, so an
+                                    // empty answer does not mean an empty queue: try again
+                                    // until the count or the time is up.
+                                    continue;
                                 }
                                 let mut entries = Vec::new();
                                 for (i, m) in msgs.iter().enumerate() {

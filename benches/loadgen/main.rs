@@ -65,11 +65,15 @@ async fn main() {
     }
     let url = target.queue(&queue).await.expect("the queue");
     for w in workloads {
-        if w == generator::Workload::Receive {
+        // A receive run drains a queue filled for it: it ends when every message is taken.
+        let cap = if w == generator::Workload::Receive {
             let fill = if messages == u64::MAX { 20_000 } else { messages };
             generator::prefill(&target, &url, fill, size).await.expect("prefill");
-        }
-        let report = generator::run(&target, &url, w, clients, Duration::from_secs(seconds), messages, size).await;
+            fill
+        } else {
+            messages
+        };
+        let report = generator::run(&target, &url, w, clients, Duration::from_secs(seconds), cap, size).await;
         println!("{}", report.json());
     }
 }
