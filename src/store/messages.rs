@@ -86,32 +86,62 @@ pub struct Received {
     pub inflight_full: bool,
 }
 
+/// The columns of messages to insert, as arrays for `UNNEST`, bound as `$1` (the queue) and
+/// `$2`–`$9` (id, body, attributes, trace header, sender, sent, visible, data key).
+struct Columns<'a> {
+    ids: Vec<Uuid>,
+    bodies: Vec<&'a [u8]>,
+    attrs: Vec<Option<&'a [u8]>>,
+    traces: Vec<Option<&'a str>>,
+    senders: Vec<&'a str>,
+    sent: Vec<DateTime<Utc>>,
+    visible: Vec<DateTime<Utc>>,
+    deks: Vec<Option<i64>>,
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+impl<'a> Columns<'a> {
+    fn of(msgs: &'a [NewMessage]) -> Self {
+        Self {
+            ids: msgs.iter().map(|m| m.id).collect(),
+            bodies: msgs.iter().map(|m| m.body_sealed.as_slice()).collect(),
+            attrs: msgs.iter().map(|m| m.attributes_sealed.as_deref()).collect(),
+            traces: msgs.iter().map(|m| m.trace_header.as_deref()).collect(),
+            senders: msgs.iter().map(|m| m.sender_id.as_str()).collect(),
+            sent: msgs.iter().map(|m| m.sent_at).collect(),
+            visible: msgs.iter().map(|m| m.visible_at).collect(),
+            deks: msgs.iter().map(|m| m.dek_id).collect(),
+        }
+    }
+
+    fn bind<'q>(self, q: PgQuery<'q>, queue_id: Uuid) -> PgQuery<'q>
+    where
+        'a: 'q,
+    {
+        q.bind(queue_id)
+            .bind(self.ids)
+            .bind(self.bodies)
+            .bind(self.attrs)
+            .bind(self.traces)
+            .bind(self.senders)
+            .bind(self.sent)
+            .bind(self.visible)
+            .bind(self.deks)
+    }
+}
+
 impl PgStore {
     /// Inserts messages (one or a batch) in one statement; returns once committed.
     pub async fn insert_messages(&self, queue_id: Uuid, msgs: &[NewMessage]) -> Result<(), StoreError> {
-        let ids: Vec<Uuid> = msgs.iter().map(|m| m.id).collect();
-        let bodies: Vec<&[u8]> = msgs.iter().map(|m| m.body_sealed.as_slice()).collect();
-        let attrs: Vec<Option<&[u8]>> = msgs.iter().map(|m| m.attributes_sealed.as_deref()).collect();
-        let traces: Vec<Option<&str>> = msgs.iter().map(|m| m.trace_header.as_deref()).collect();
-        let senders: Vec<&str> = msgs.iter().map(|m| m.sender_id.as_str()).collect();
-        let sent: Vec<DateTime<Utc>> = msgs.iter().map(|m| m.sent_at).collect();
-        let visible: Vec<DateTime<Utc>> = msgs.iter().map(|m| m.visible_at).collect();
-        let deks: Vec<Option<i64>> = msgs.iter().map(|m| m.dek_id).collect();
-        sqlx::query(
-            "INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at, dek_id)
-             SELECT $1, * FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[])",
-        )
-        .bind(queue_id)
-        .bind(ids)
-        .bind(bodies)
-        .bind(attrs)
-        .bind(traces)
-        .bind(senders)
-        .bind(sent)
-        .bind(visible)
-        .bind(deks)
-        .execute(self.db())
-        .await?;
+        let columns = Columns::of(msgs);
+        columns
+            .bind(sqlx::query(
+                "INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at, dek_id)
+                 SELECT $1, * FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[])",
+            ), queue_id)
+            .execute(self.db())
+            .await?;
         Ok(())
     }
 
@@ -127,44 +157,25 @@ impl PgStore {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, StoreError> {
-        let ids: Vec<Uuid> = msgs.iter().map(|m| m.id).collect();
-        let bodies: Vec<&[u8]> = msgs.iter().map(|m| m.body_sealed.as_slice()).collect();
-        let attrs: Vec<Option<&[u8]>> = msgs.iter().map(|m| m.attributes_sealed.as_deref()).collect();
-        let traces: Vec<Option<&str>> = msgs.iter().map(|m| m.trace_header.as_deref()).collect();
-        let senders: Vec<&str> = msgs.iter().map(|m| m.sender_id.as_str()).collect();
-        let sent: Vec<DateTime<Utc>> = msgs.iter().map(|m| m.sent_at).collect();
-        let visible: Vec<DateTime<Utc>> = msgs.iter().map(|m| m.visible_at).collect();
+        let columns = Columns::of(msgs);
         let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-        let deks: Vec<Option<i64>> = msgs.iter().map(|m| m.dek_id).collect();
-        let inserted: Vec<(Uuid,)> = sqlx::query_as(
+        let query = sqlx::query(
             "WITH claimed AS (
                  INSERT INTO event_receipts (queue_id, dedup_key, expires_at)
-                 SELECT $1, k, $11 FROM UNNEST($9::bytea[]) AS k
+                 SELECT $1, k, $12 FROM UNNEST($10::bytea[]) AS k
                  ON CONFLICT (queue_id, dedup_key) DO UPDATE SET expires_at = EXCLUDED.expires_at
-                     WHERE event_receipts.expires_at <= $10
+                     WHERE event_receipts.expires_at <= $11
                  RETURNING dedup_key)
              INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at, dek_id)
              SELECT $1, m.id, m.body, m.attrs, m.trace, m.sender, m.sent, m.visible, m.dek
-             FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bytea[], $12::bigint[])
-                  AS m(id, body, attrs, trace, sender, sent, visible, key, dek)
+             FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::bytea[])
+                  AS m(id, body, attrs, trace, sender, sent, visible, dek, key)
              WHERE m.key IN (SELECT dedup_key FROM claimed)
              RETURNING id",
-        )
-        .bind(queue_id)
-        .bind(ids)
-        .bind(bodies)
-        .bind(attrs)
-        .bind(traces)
-        .bind(senders)
-        .bind(sent)
-        .bind(visible)
-        .bind(keys)
-        .bind(now)
-        .bind(expires_at)
-        .bind(deks)
-        .fetch_all(self.db())
-        .await?;
-        Ok(inserted.into_iter().map(|(id,)| id).collect())
+        );
+        let rows = columns.bind(query, queue_id).bind(keys).bind(now).bind(expires_at).fetch_all(self.db()).await?;
+        use sqlx::Row;
+        Ok(rows.iter().map(|r| r.try_get::<Uuid, _>(0)).collect::<Result<_, _>>()?)
     }
 
     /// Undoes a receive that could not be handed out (the key provider was unavailable):

@@ -298,38 +298,20 @@ impl Tenancy {
     }
 
     pub async fn attach_user_policy(&self, account: &str, user: &str, policy_arn: &str) -> Result<(), TenancyError> {
-        self.changing(async {
-            let (u, p) = (self.user(account, user).await?, self.managed_policy(account, policy_arn).await?);
-            self.check_attachment_quota(&u.id, &p.name, "User").await?;
-            Ok(self.store.attach_policy(&p.id, &u.id).await?)
-        })
-        .await
+        let o = self.user(account, user).await?;
+        self.attach_to(account, &o.id, "User", policy_arn).await
     }
 
     pub async fn detach_user_policy(&self, account: &str, user: &str, policy_arn: &str) -> Result<(), TenancyError> {
-        self.changing(async {
-            let (u, p) = (self.user(account, user).await?, self.managed_policy(account, policy_arn).await?);
-            if !self.store.detach_policy(&p.id, &u.id).await? {
-                return Err(TenancyError::NoSuchEntity(format!(
-                    "Policy {policy_arn} was not found attached to user {user}."
-                )));
-            }
-            Ok(())
-        })
-        .await
+        let o = self.user(account, user).await?;
+        self.detach_from(account, &o.id, "user", user, policy_arn).await
     }
 
     pub async fn attach_group_policy(&self, account: &str, group: &str, policy_arn: &str) -> Result<(), TenancyError> {
-        self.changing(async {
-            let (g, p) = (self.group(account, group).await?, self.managed_policy(account, policy_arn).await?);
-            self.check_attachment_quota(&g.id, &p.name, "Group").await?;
-            Ok(self.store.attach_policy(&p.id, &g.id).await?)
-        })
-        .await
+        let o = self.group(account, group).await?;
+        self.attach_to(account, &o.id, "Group", policy_arn).await
     }
 
-    /// Runs a change; on success, every cached key and policy (here and, by notification,
-    /// on other instances) becomes stale.
     /// An inline policy of a user, group or role (`kind` names it in the error).
     pub(super) async fn owner_policy(&self, owner_id: &str, kind: &str, name: &str) -> Result<String, TenancyError> {
         self.store
@@ -367,6 +349,46 @@ impl Tenancy {
             .collect())
     }
 
+    /// Attaches a managed policy to a user, group or role (`kind`: `User`, `Group`, `Role`).
+    pub(super) async fn attach_to(
+        &self,
+        account: &str,
+        owner_id: &str,
+        kind: &str,
+        policy_arn: &str,
+    ) -> Result<(), TenancyError> {
+        self.changing(async {
+            let p = self.managed_policy(account, policy_arn).await?;
+            self.check_attachment_quota(owner_id, &p.name, kind).await?;
+            Ok(self.store.attach_policy(&p.id, owner_id).await?)
+        })
+        .await
+    }
+
+    /// Detaches a managed policy from a user, group or role named `owner` (`kind`: `user`,
+    /// `group`, `role`).
+    pub(super) async fn detach_from(
+        &self,
+        account: &str,
+        owner_id: &str,
+        kind: &str,
+        owner: &str,
+        policy_arn: &str,
+    ) -> Result<(), TenancyError> {
+        self.changing(async {
+            let p = self.managed_policy(account, policy_arn).await?;
+            if !self.store.detach_policy(&p.id, owner_id).await? {
+                return Err(TenancyError::NoSuchEntity(format!(
+                    "Policy {policy_arn} was not found attached to {kind} {owner}."
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs a change; on success, every cached key and policy (here and, by notification,
+    /// on other instances) becomes stale.
     pub(super) async fn changing<T>(
         &self,
         change: impl std::future::Future<Output = Result<T, TenancyError>>,
@@ -496,16 +518,8 @@ impl Tenancy {
     }
 
     pub async fn detach_group_policy(&self, account: &str, group: &str, policy_arn: &str) -> Result<(), TenancyError> {
-        self.changing(async {
-            let (g, p) = (self.group(account, group).await?, self.managed_policy(account, policy_arn).await?);
-            if !self.store.detach_policy(&p.id, &g.id).await? {
-                return Err(TenancyError::NoSuchEntity(format!(
-                    "Policy {policy_arn} was not found attached to group {group}."
-                )));
-            }
-            Ok(())
-        })
-        .await
+        let o = self.group(account, group).await?;
+        self.detach_from(account, &o.id, "group", group, policy_arn).await
     }
 
     /// Managed policies attached to a user (`group: false`) or group: (name, ARN).

@@ -221,25 +221,13 @@ impl Tenancy {
     }
 
     pub async fn attach_role_policy(&self, account: &str, role: &str, policy_arn: &str) -> Result<(), TenancyError> {
-        self.changing(async {
-            let (r, p) = (self.role(account, role).await?, self.managed_policy(account, policy_arn).await?);
-            self.check_attachment_quota(&r.id, &p.name, "Role").await?;
-            Ok(self.store.attach_policy(&p.id, &r.id).await?)
-        })
-        .await
+        let o = self.role(account, role).await?;
+        self.attach_to(account, &o.id, "Role", policy_arn).await
     }
 
     pub async fn detach_role_policy(&self, account: &str, role: &str, policy_arn: &str) -> Result<(), TenancyError> {
-        self.changing(async {
-            let (r, p) = (self.role(account, role).await?, self.managed_policy(account, policy_arn).await?);
-            if !self.store.detach_policy(&p.id, &r.id).await? {
-                return Err(TenancyError::NoSuchEntity(format!(
-                    "Policy {policy_arn} was not found attached to role {role}."
-                )));
-            }
-            Ok(())
-        })
-        .await
+        let o = self.role(account, role).await?;
+        self.detach_from(account, &o.id, "role", role, policy_arn).await
     }
 
     /// Managed policies attached to a role: (name, ARN).
