@@ -2,6 +2,7 @@
 //! HTTP; uses `store` for persistence and `crypto` to seal bodies.
 
 pub mod attributes;
+pub mod commit;
 pub mod md5;
 pub mod message;
 pub mod moves;

@@ -115,7 +115,13 @@ pub struct QueueService {
     max_inflight: i64,
     /// Parsed queue policies by (account, name): when read, in which cache epoch.
     policy_cache: std::sync::Mutex<HashMap<(String, String), CachedPolicy>>,
+    /// Queue rows for the message paths: account → name → (when read, epoch, row).
+    row_cache: std::sync::Mutex<HashMap<String, HashMap<String, CachedRow>>>,
+    /// Concurrent sends stored together (one statement and one commit per group).
+    group: Arc<super::commit::GroupCommit>,
 }
+
+type CachedRow = (std::time::Instant, u64, Arc<QueueRow>);
 
 type CachedPolicy = (std::time::Instant, u64, Option<Arc<crate::policy::document::Policy>>);
 
@@ -244,6 +250,9 @@ impl QueueService {
     ) -> Result<Self, QueueError> {
         let (key_id, key) = sealer.derive_key("receipt-handle")?;
         let quotas = Arc::new(super::quotas::Quotas::new(store.clone(), limits, max_working));
+        // Two group inserts in flight at the default pool size: measured on 2 cores, more
+        // only adds commits (benches/results/README.md).
+        let group = super::commit::GroupCommit::new(store.clone(), (max_working / 8).clamp(1, 4));
         let wakeups = Wakeups::new(store.clone(), clock.clone());
         let mover = super::moves::Mover::new(store.clone(), clock.clone());
         Ok(Self {
@@ -262,6 +271,8 @@ impl QueueService {
             unopenable: std::sync::atomic::AtomicU64::new(0),
             max_inflight,
             policy_cache: std::sync::Mutex::new(HashMap::new()),
+            row_cache: std::sync::Mutex::new(HashMap::new()),
+            group,
             long_polls: Arc::new(Semaphore::new(max_long_polls)),
             max_long_polls,
         })
@@ -279,6 +290,34 @@ impl QueueService {
 
     async fn queue(&self, r: &QueueRef) -> Result<QueueRow, QueueError> {
         self.store.queue_by_name(r.account.as_str(), r.name.as_str()).await?.ok_or(QueueError::QueueDoesNotExist)
+    }
+
+    /// The queue's row for the message paths (send, receive, delete, visibility), from a
+    /// cache kept fresh by the change notification of every queue change (the TTL is the
+    /// backstop when one is lost; AWS allows up to 60 seconds for attribute changes to
+    /// apply). Absence is not cached, so a queue made on another instance is found at once.
+    async fn hot_queue(&self, r: &QueueRef) -> Result<Arc<QueueRow>, QueueError> {
+        let (account, name) = (r.account.as_str(), r.name.as_str());
+        let epoch = self.store.cache_epoch();
+        if let Ok(rows) = self.row_cache.lock()
+            && let Some((at, e, q)) = rows.get(account).and_then(|m| m.get(name))
+            && *e == epoch
+            && at.elapsed() < POLICY_CACHE_TTL
+        {
+            return Ok(q.clone());
+        }
+        let q = Arc::new(self.queue(r).await?);
+        if let Ok(mut rows) = self.row_cache.lock() {
+            if rows.len() > 10_000 {
+                rows.clear();
+            }
+            let of_account = rows.entry(account.to_owned()).or_default();
+            if of_account.len() > 10_000 {
+                of_account.clear();
+            }
+            of_account.insert(name.to_owned(), (std::time::Instant::now(), epoch, q.clone()));
+        }
+        Ok(q)
     }
 
     /// CreateQueue: idempotent when the supplied attributes match.
@@ -308,9 +347,8 @@ impl QueueService {
                 .await
             {
                 Ok(Created::New(q)) => {
-                    if q.policy.is_some() {
-                        self.store.caches_changed().await;
-                    }
+                    // Cached rows of this name (a queue deleted and made again) are stale.
+                    self.store.caches_changed().await;
                     if !tags.is_empty() {
                         self.store.tag_queue(q.id, tags, super::tags::MAX_TAGS as i64).await?;
                     }
@@ -370,9 +408,8 @@ impl QueueService {
             return Err(QueueError::QueueDoesNotExist);
         }
         self.wakeups.forget(q.id);
-        if q.policy.is_some() {
-            self.store.caches_changed().await;
-        }
+        // Cached rows and policies of the queue (here and on other instances) are stale.
+        self.store.caches_changed().await;
         Ok(())
     }
 
@@ -443,11 +480,11 @@ impl QueueService {
 
     /// SendMessage: validates, seals, stores; answers once committed.
     pub async fn send_message(&self, r: &QueueRef, input: SendInput) -> Result<SendOutput, QueueError> {
-        let q = self.queue(r).await?;
+        let q = self.hot_queue(r).await?;
         self.quotas.check_send(&q.account_id).await?;
         let key = self.keys.for_sealing(&key_ref(&q)).await?;
         let (row, out, visible_now) = self.prepare(&q, &key, input, self.clock.now())?;
-        self.store.insert_messages(q.id, std::slice::from_ref(&row)).await?;
+        self.group.insert(q.id, vec![row]).await?;
         if visible_now {
             self.wake(q.id);
         }
@@ -471,7 +508,7 @@ impl QueueService {
                 "Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent {total} bytes."
             )));
         }
-        let q = self.queue(r).await?;
+        let q = self.hot_queue(r).await?;
         self.quotas.check_send(&q.account_id).await?;
         let key = self.keys.for_sealing(&key_ref(&q)).await?;
         let now = self.clock.now();
@@ -489,7 +526,7 @@ impl QueueService {
             }
         }
         if !rows.is_empty() {
-            self.store.insert_messages(q.id, &rows).await?;
+            self.group.insert(q.id, rows).await?;
         }
         if wake {
             self.wake(q.id);
@@ -506,7 +543,7 @@ impl QueueService {
         events: Vec<(String, SendInput)>,
     ) -> Result<(usize, usize), QueueError> {
         use sha2::Digest;
-        let q = self.queue(r).await?;
+        let q = self.hot_queue(r).await?;
         self.quotas.check_send(&q.account_id).await?;
         let key = self.keys.for_sealing(&key_ref(&q)).await?;
         let now = self.clock.now();
@@ -544,7 +581,7 @@ impl QueueService {
         let max = in_range("MaxNumberOfMessages", input.max_messages, 1, MAX_RECEIVE)?.unwrap_or(1);
         let visibility = in_range("VisibilityTimeout", input.visibility_timeout, 0, MAX_VISIBILITY)?;
         let wait = in_range("WaitTimeSeconds", input.wait_seconds, 0, MAX_WAIT_SECONDS)?;
-        let q = self.queue(r).await?;
+        let q = self.hot_queue(r).await?;
         let visibility = TimeDelta::seconds(visibility.unwrap_or(q.visibility_timeout).into());
         let wait = Duration::from_secs(wait.unwrap_or(q.receive_wait_seconds).max(0) as u64);
         let deadline = tokio::time::Instant::now() + wait;
@@ -788,7 +825,7 @@ impl QueueService {
     /// DeleteMessage: a handle from another queue (or a recreated one) is invalid; a stale
     /// handle of this queue still deletes, as on AWS.
     pub async fn delete_message(&self, r: &QueueRef, handle: &str) -> Result<(), QueueError> {
-        let q = self.queue(r).await?;
+        let q = self.hot_queue(r).await?;
         let receipt = self
             .receipts
             .check(handle)
@@ -802,7 +839,7 @@ impl QueueService {
     /// receive, and may not reach past 12 hours after that receive.
     pub async fn change_message_visibility(&self, r: &QueueRef, handle: &str, timeout: i32) -> Result<(), QueueError> {
         in_range("VisibilityTimeout", Some(timeout), 0, MAX_VISIBILITY)?;
-        let q = self.queue(r).await?;
+        let q = self.hot_queue(r).await?;
         let invalid = || QueueError::ReceiptHandleIsInvalid(handle.chars().take(100).collect());
         let receipt = self.receipts.check(handle).filter(|rc| rc.queue_id == q.id).ok_or_else(invalid)?;
         let seq = i32::try_from(receipt.receive_seq).map_err(|_| invalid())?;
@@ -839,7 +876,7 @@ impl QueueService {
         entries: Vec<(String, String)>,
     ) -> Result<Vec<(String, Result<(), QueueError>)>, QueueError> {
         check_batch_ids(entries.iter().map(|(id, _)| id.as_str()))?;
-        let q = self.queue(r).await?;
+        let q = self.hot_queue(r).await?;
         let mut ids = Vec::new();
         let results: Vec<_> = entries
             .into_iter()
@@ -865,7 +902,7 @@ impl QueueService {
         entries: Vec<(String, String, Option<i32>)>,
     ) -> Result<Vec<(String, Result<(), QueueError>)>, QueueError> {
         check_batch_ids(entries.iter().map(|(id, _, _)| id.as_str()))?;
-        let q = self.queue(r).await?;
+        let q = self.hot_queue(r).await?;
         let now = self.clock.now();
         let mut results: Vec<(String, Result<(), QueueError>)> = Vec::with_capacity(entries.len());
         let mut changes = Vec::new();
@@ -1330,10 +1367,8 @@ impl QueueService {
         if !self.store.update_queue_settings(q.id, settings, &redrive, &encryption, self.clock.now()).await? {
             return Err(QueueError::QueueDoesNotExist);
         }
-        if attrs.contains_key("Policy") {
-            // Cached queue policies (here and on other instances) are stale now.
-            self.store.caches_changed().await;
-        }
+        // Cached rows and policies of the queue (here and on other instances) are stale now.
+        self.store.caches_changed().await;
         // A shorter delay or a longer retention may let waiting consumers see messages.
         self.wakeups.wake_local(q.id);
         Ok(())

@@ -103,23 +103,41 @@ type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArgu
 
 impl<'a> Columns<'a> {
     fn of(msgs: &'a [NewMessage]) -> Self {
+        let mut c = Self::with_capacity(msgs.len());
+        msgs.iter().for_each(|m| c.push(m));
+        c
+    }
+
+    fn with_capacity(n: usize) -> Self {
         Self {
-            ids: msgs.iter().map(|m| m.id).collect(),
-            bodies: msgs.iter().map(|m| m.body_sealed.as_slice()).collect(),
-            attrs: msgs.iter().map(|m| m.attributes_sealed.as_deref()).collect(),
-            traces: msgs.iter().map(|m| m.trace_header.as_deref()).collect(),
-            senders: msgs.iter().map(|m| m.sender_id.as_str()).collect(),
-            sent: msgs.iter().map(|m| m.sent_at).collect(),
-            visible: msgs.iter().map(|m| m.visible_at).collect(),
-            deks: msgs.iter().map(|m| m.dek_id).collect(),
+            ids: Vec::with_capacity(n),
+            bodies: Vec::with_capacity(n),
+            attrs: Vec::with_capacity(n),
+            traces: Vec::with_capacity(n),
+            senders: Vec::with_capacity(n),
+            sent: Vec::with_capacity(n),
+            visible: Vec::with_capacity(n),
+            deks: Vec::with_capacity(n),
         }
     }
 
-    fn bind<'q>(self, q: PgQuery<'q>, queue_id: Uuid) -> PgQuery<'q>
+    fn push(&mut self, m: &'a NewMessage) {
+        self.ids.push(m.id);
+        self.bodies.push(m.body_sealed.as_slice());
+        self.attrs.push(m.attributes_sealed.as_deref());
+        self.traces.push(m.trace_header.as_deref());
+        self.senders.push(m.sender_id.as_str());
+        self.sent.push(m.sent_at);
+        self.visible.push(m.visible_at);
+        self.deks.push(m.dek_id);
+    }
+
+    fn bind<'q, Q>(self, q: PgQuery<'q>, queue: Q) -> PgQuery<'q>
     where
         'a: 'q,
+        Q: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
     {
-        q.bind(queue_id)
+        q.bind(queue)
             .bind(self.ids)
             .bind(self.bodies)
             .bind(self.attrs)
@@ -132,16 +150,27 @@ impl<'a> Columns<'a> {
 }
 
 impl PgStore {
-    /// Inserts messages (one or a batch) in one statement; returns once committed.
-    pub async fn insert_messages(&self, queue_id: Uuid, msgs: &[NewMessage]) -> Result<(), StoreError> {
-        let columns = Columns::of(msgs);
+    /// Inserts the messages of several sends, each for its own queue, in one statement and
+    /// one commit (the group commit of concurrent sends); returns once committed. A queue
+    /// deleted meanwhile fails the whole statement with `StoreError::Gone`.
+    pub async fn insert_grouped(&self, groups: &[(Uuid, &[NewMessage])]) -> Result<(), StoreError> {
+        let n = groups.iter().map(|(_, m)| m.len()).sum();
+        let mut queues = Vec::with_capacity(n);
+        let mut columns = Columns::with_capacity(n);
+        for (queue_id, msgs) in groups {
+            for m in *msgs {
+                queues.push(*queue_id);
+                columns.push(m);
+            }
+        }
         columns
             .bind(sqlx::query(
                 "INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at, dek_id)
-                 SELECT $1, * FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[])",
-            ), queue_id)
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[])",
+            ), queues)
             .execute(self.db())
-            .await?;
+            .await
+            .map_err(StoreError::from_insert)?;
         Ok(())
     }
 

@@ -35,6 +35,19 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// A row referred to (a queue, when inserting its messages) was deleted meanwhile.
+    #[error("{0} no longer exists")]
+    Gone(&'static str),
+}
+
+impl StoreError {
+    /// A foreign-key violation on insert means the queue went away in the meantime.
+    fn from_insert(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(d) if d.code().as_deref() == Some("23503") => Self::Gone("queue"),
+            _ => Self::Database(e),
+        }
+    }
 }
 
 /// The concrete store over PostgreSQL.

@@ -18,6 +18,7 @@ mod compose;
 mod cross_account;
 mod dead_letters;
 mod durability;
+mod group_commit;
 mod instances;
 mod integrations;
 mod messages;

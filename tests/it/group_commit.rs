@@ -1,0 +1,96 @@
+//! Group commit: concurrent sends are stored together, and one failing send never fails the
+//! others of its group.
+
+use sluice::queue::QueueError;
+use sluice::queue::commit::GroupCommit;
+use sluice::queue::names::QueueRef;
+use sluice::queue::service::SendInput;
+use sluice::store::{NewMessage, StoreError};
+
+use crate::harness::TestServer;
+
+fn input(body: String) -> SendInput {
+    SendInput {
+        body,
+        delay_seconds: None,
+        attributes: Default::default(),
+        trace_header: None,
+        sender_id: "AIDATEST".into(),
+    }
+}
+
+#[tokio::test]
+async fn concurrent_sends_share_statements_and_each_is_stored_once() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = sqs.create_queue().queue_name("grouped").send().await.unwrap().queue_url.unwrap();
+    let r = QueueRef::from_url(&url).unwrap();
+    // Warm the queue-row and data-key caches so only the inserts touch the database.
+    s.queues.send_message(&r, input("warm".into())).await.unwrap();
+    let before = s.store.statement_count();
+    let sends = (0..64).map(|i| s.queues.send_message(&r, input(format!("m{i}"))));
+    let sent = futures_util::future::join_all(sends).await;
+    let statements = s.store.statement_count() - before;
+    assert!(sent.iter().all(Result::is_ok), "every send succeeds");
+    assert!(statements < 16, "64 concurrent sends took {statements} statements: they were not grouped");
+    // Every one of them is there, once.
+    let mut bodies = Vec::new();
+    loop {
+        let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+        let msgs = got.messages.unwrap_or_default();
+        if msgs.is_empty() {
+            break;
+        }
+        bodies.extend(msgs.into_iter().filter_map(|m| m.body));
+    }
+    bodies.sort();
+    let mut expected: Vec<String> = (0..64).map(|i| format!("m{i}")).chain(["warm".into()]).collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+}
+
+#[tokio::test]
+async fn a_send_to_a_vanished_queue_fails_alone_in_its_group() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = sqs.create_queue().queue_name("kept").send().await.unwrap().queue_url.unwrap();
+    let row = s.store.queue_by_name(&a.id, "kept").await.unwrap().unwrap();
+    let message = |body: &str| NewMessage {
+        id: uuid::Uuid::new_v4(),
+        body_sealed: body.as_bytes().to_vec(),
+        attributes_sealed: None,
+        trace_header: None,
+        sender_id: "s".into(),
+        sent_at: chrono::Utc::now(),
+        visible_at: chrono::Utc::now() + chrono::TimeDelta::hours(1),
+        dek_id: None,
+    };
+    // The store names the failure.
+    let gone = s.store.insert_grouped(&[(uuid::Uuid::new_v4(), &[message("x")])]).await;
+    assert!(matches!(gone, Err(StoreError::Gone(_))), "{gone:?}");
+    // In one group (a single flush at a time), the vanished queue's send fails and the
+    // others are stored.
+    let group = GroupCommit::new(s.store.clone(), 1);
+    let inserts =
+        (0..9).map(|i| if i == 4 { uuid::Uuid::new_v4() } else { row.id }).map(|q| group.insert(q, vec![message("y")]));
+    let results = futures_util::future::join_all(inserts).await;
+    for (i, res) in results.iter().enumerate() {
+        if i == 4 {
+            assert!(matches!(res, Err(QueueError::QueueDoesNotExist)), "{res:?}");
+        } else {
+            assert!(res.is_ok(), "send {i}: {res:?}");
+        }
+    }
+    let counts = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap();
+    let delayed =
+        counts.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed].clone();
+    assert_eq!(delayed, "8");
+}
