@@ -117,6 +117,8 @@ pub struct QueueService {
     policy_cache: std::sync::Mutex<HashMap<(String, String), CachedPolicy>>,
     /// Queue rows for the message paths: account → name → (when read, epoch, row).
     row_cache: std::sync::Mutex<HashMap<String, HashMap<String, CachedRow>>>,
+    /// In-flight estimates by queue: when last counted, and the count plus receives since.
+    inflight: std::sync::Mutex<HashMap<Uuid, (std::time::Instant, i64)>>,
     /// Concurrent sends stored together (one statement and one commit per group).
     group: Arc<super::commit::GroupCommit>,
 }
@@ -128,6 +130,9 @@ type CachedPolicy = (std::time::Instant, u64, Option<Arc<crate::policy::document
 /// How long a parsed queue policy is trusted without reading it again (the backstop when a
 /// change notification is lost).
 const POLICY_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// How often a queue's in-flight messages are counted (see `inflight_limit`).
+const INFLIGHT_RECOUNT: Duration = Duration::from_secs(1);
 
 /// Which master key seals a queue's data keys (its KmsMasterKeyId's, or the service key),
 /// and for how long one is reused.
@@ -272,6 +277,7 @@ impl QueueService {
             max_inflight,
             policy_cache: std::sync::Mutex::new(HashMap::new()),
             row_cache: std::sync::Mutex::new(HashMap::new()),
+            inflight: std::sync::Mutex::new(HashMap::new()),
             group,
             long_polls: Arc::new(Semaphore::new(max_long_polls)),
             max_long_polls,
@@ -290,6 +296,45 @@ impl QueueService {
 
     async fn queue(&self, r: &QueueRef) -> Result<QueueRow, QueueError> {
         self.store.queue_by_name(r.account.as_str(), r.name.as_str()).await?.ok_or(QueueError::QueueDoesNotExist)
+    }
+
+    /// The in-flight limit a receive of up to `taking` messages must enforce in its statement,
+    /// or None when the queue is known to be far enough below it. Counting in-flight
+    /// messages is a scan of them, so it is done at most once per `INFLIGHT_RECOUNT` per
+    /// queue; between counts, every message received here is added (an upper bound on this
+    /// instance, as messages deleted or visible again are not subtracted). Near the limit
+    /// every receive enforces it exactly. SQS documents the limit as approximate; receives
+    /// on other instances between counts are what makes it so here.
+    async fn inflight_limit(&self, queue_id: Uuid, taking: i64, now: DateTime<Utc>) -> Result<Option<i64>, QueueError> {
+        let known = self
+            .inflight
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&queue_id).copied())
+            .filter(|(at, _)| at.elapsed() < INFLIGHT_RECOUNT);
+        let n = match known {
+            Some((_, n)) => n,
+            None => {
+                let n = self.store.count_inflight(queue_id, now, self.max_inflight).await?;
+                if let Ok(mut m) = self.inflight.lock() {
+                    if m.len() > 10_000 {
+                        m.clear();
+                    }
+                    m.insert(queue_id, (std::time::Instant::now(), n));
+                }
+                n
+            }
+        };
+        Ok((n + taking > self.max_inflight).then_some(self.max_inflight))
+    }
+
+    /// Adds messages just received to the queue's in-flight estimate.
+    fn count_received(&self, queue_id: Uuid, n: usize) {
+        if let Ok(mut m) = self.inflight.lock()
+            && let Some((_, count)) = m.get_mut(&queue_id)
+        {
+            *count += n as i64;
+        }
     }
 
     /// The queue's row for the message paths (send, receive, delete, visibility), from a
@@ -620,10 +665,11 @@ impl QueueService {
                     max: max.into(),
                     visible_until: now + visibility,
                     dead_letter,
-                    max_inflight: self.max_inflight,
+                    max_inflight: self.inflight_limit(q.id, max.into(), now).await?,
                 })
                 .await?;
             if !got.rows.is_empty() {
+                self.count_received(q.id, got.rows.len());
                 return self.open_all(&q, got.rows, &input, now).await;
             }
             // Too many in flight: a short poll is told so; a long poll just finds nothing.

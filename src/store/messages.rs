@@ -74,7 +74,9 @@ pub struct ReceiveRequest<'a> {
     pub max: i64,
     pub visible_until: DateTime<Utc>,
     pub dead_letter: Option<DeadLetter<'a>>,
-    pub max_inflight: i64,
+    /// Keep at most this many in flight (None: the caller knows the queue is far below its
+    /// limit, and the count, a scan of the in-flight messages, is skipped).
+    pub max_inflight: Option<i64>,
 }
 
 /// The outcome of a receive: messages, or when the next one becomes visible by time alone.
@@ -260,7 +262,8 @@ impl PgStore {
                  SELECT id, receive_count FROM messages
                  WHERE queue_id = $1 AND visible_at <= $2 AND sent_at > $3
                  ORDER BY visible_at
-                 LIMIT LEAST($4, GREATEST($10 - (SELECT n FROM inflight), 0))
+                 LIMIT CASE WHEN $10::bigint IS NULL THEN $4
+                            ELSE LEAST($4, GREATEST($10 - (SELECT n FROM inflight), 0)) END
                  FOR UPDATE SKIP LOCKED),
              dlq AS (SELECT id FROM queues WHERE $6::int IS NOT NULL AND account_id = $7 AND name = $8),
              moved AS (
@@ -302,8 +305,8 @@ impl PgStore {
         }
         let (next_visible_at, inflight): (Option<DateTime<Utc>>, i64) = sqlx::query_as(
             "SELECT (SELECT min(visible_at) FROM messages WHERE queue_id = $1 AND visible_at > $2 AND sent_at > $3),
-                    (SELECT count(*) FROM (SELECT 1 FROM messages
-                         WHERE queue_id = $1 AND visible_at > $2 AND receive_count > 0 LIMIT $4) x)",
+                    CASE WHEN $4::bigint IS NULL THEN 0 ELSE (SELECT count(*) FROM (SELECT 1 FROM messages
+                         WHERE queue_id = $1 AND visible_at > $2 AND receive_count > 0 LIMIT $4) x) END",
         )
         .bind(queue_id)
         .bind(now)
@@ -311,10 +314,23 @@ impl PgStore {
         .bind(max_inflight)
         .fetch_one(self.db())
         .await?;
-        Ok(Received { rows, next_visible_at, inflight_full: inflight >= max_inflight })
+        Ok(Received { rows, next_visible_at, inflight_full: max_inflight.is_some_and(|m| inflight >= m) })
     }
 
     /// Deletes a message. Returns whether it was still there.
+    /// How many messages of the queue are in flight, counting up to `cap`.
+    pub async fn count_inflight(&self, queue_id: Uuid, now: DateTime<Utc>, cap: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM messages
+                 WHERE queue_id = $1 AND visible_at > $2 AND receive_count > 0 LIMIT $3) x",
+        )
+        .bind(queue_id)
+        .bind(now)
+        .bind(cap)
+        .fetch_one(self.db())
+        .await?)
+    }
+
     pub async fn delete_message(&self, queue_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
         let r = sqlx::query("DELETE FROM messages WHERE queue_id = $1 AND id = $2")
             .bind(queue_id)

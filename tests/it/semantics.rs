@@ -420,3 +420,31 @@ async fn past_the_in_flight_limit_a_short_poll_gets_over_limit_and_a_long_poll_n
         1
     );
 }
+
+#[tokio::test]
+async fn the_in_flight_limit_holds_when_receives_skip_the_count() {
+    // Far below the limit a receive does not count in-flight messages; the estimate kept
+    // between counts must still stop receives exactly at the limit.
+    let s = TestServer::start_with(|c| c.max_inflight_per_queue = 25).await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = queue_with(&sqs, "estimate", &[]).await;
+    for i in 0..4 {
+        let entries = (0..10).map(|j| {
+            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                .id(format!("e{j}"))
+                .message_body(format!("m{i}-{j}"))
+                .build()
+                .unwrap()
+        });
+        sqs.send_message_batch().queue_url(&url).set_entries(Some(entries.collect())).send().await.unwrap();
+    }
+    let mut taken = 0;
+    for _ in 0..4 {
+        match sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await {
+            Ok(got) => taken += got.messages().len(),
+            Err(e) => assert_eq!(error_code(&e), "OverLimit"),
+        }
+    }
+    assert_eq!(taken, 25, "exactly the limit is in flight");
+}
