@@ -148,7 +148,7 @@ impl Database {
     /// Closes the pool and stops the managed cluster if we started it (or, with
     /// `stop_adopted`, also one we adopted from a crashed owner).
     pub async fn close(self, stop_adopted: bool) {
-        self.store.pool().close().await;
+        self.store.close().await;
         if let Some(pg) = self.local
             && (stop_adopted || !pg.adopted())
         {
@@ -288,7 +288,7 @@ pub async fn point_in_time_recovery(config: &Config, base: &Path, until: &str) -
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     };
-    store.pool().close().await;
+    store.close().await;
     pg.stop().await;
     done
 }

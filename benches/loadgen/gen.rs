@@ -27,6 +27,12 @@ pub enum Workload {
     SendBatch,
     /// ReceiveMessage(10) + DeleteMessageBatch on a pre-filled queue.
     Receive,
+    /// Producers (SendMessage) and long-polling consumers at once; latency is send to receive.
+    Pipeline,
+    /// SendMessage spread over many accounts' queues.
+    Fanout,
+    /// Open long polls and no traffic.
+    Idle,
 }
 
 impl Workload {
@@ -35,6 +41,9 @@ impl Workload {
             "send" => Some(Self::Send),
             "send-batch" => Some(Self::SendBatch),
             "receive" => Some(Self::Receive),
+            "pipeline" => Some(Self::Pipeline),
+            "fanout" => Some(Self::Fanout),
+            "idle" => Some(Self::Idle),
             _ => None,
         }
     }
@@ -44,6 +53,9 @@ impl Workload {
             Self::Send => "send",
             Self::SendBatch => "send-batch",
             Self::Receive => "receive",
+            Self::Pipeline => "pipeline",
+            Self::Fanout => "fanout",
+            Self::Idle => "idle",
         }
     }
 }
@@ -63,16 +75,40 @@ pub struct Report {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Pipeline: messages sent, sent but never received (must be 0), and the offered rate
+    /// (0: as fast as the producers can).
+    pub sent: u64,
+    pub lost: u64,
+    pub offered_rate: f64,
 }
 
 impl Report {
+    fn new(workload: Workload, clients: usize, seconds: f64, lat: &mut [f64]) -> Self {
+        lat.sort_by(|a, b| a.total_cmp(b));
+        Self {
+            workload: workload.name(),
+            clients,
+            seconds,
+            messages: 0,
+            requests: 0,
+            errors: 0,
+            duplicates: 0,
+            p50_ms: percentile(lat, 0.50),
+            p99_ms: percentile(lat, 0.99),
+            max_ms: lat.last().copied().unwrap_or(0.0),
+            sent: 0,
+            lost: 0,
+            offered_rate: 0.0,
+        }
+    }
+
     pub fn msg_per_second(&self) -> f64 {
         self.messages as f64 / self.seconds.max(1e-9)
     }
 
     pub fn json(&self) -> String {
         format!(
-            r#"{{"workload":"{}","clients":{},"seconds":{:.3},"messages":{},"requests":{},"errors":{},"duplicates":{},"msg_per_s":{:.1},"p50_ms":{:.3},"p99_ms":{:.3},"max_ms":{:.3}}}"#,
+            r#"{{"workload":"{}","clients":{},"seconds":{:.3},"messages":{},"requests":{},"errors":{},"duplicates":{},"msg_per_s":{:.1},"p50_ms":{:.3},"p99_ms":{:.3},"max_ms":{:.3},"sent":{},"lost":{},"offered_rate":{:.1}}}"#,
             self.workload,
             self.clients,
             self.seconds,
@@ -83,7 +119,10 @@ impl Report {
             self.msg_per_second(),
             self.p50_ms,
             self.p99_ms,
-            self.max_ms
+            self.max_ms,
+            self.sent,
+            self.lost,
+            self.offered_rate
         )
     }
 }
@@ -91,25 +130,33 @@ impl Report {
 impl Target {
     /// One signed AWS JSON call; the answer's status and body.
     pub async fn call(&self, action: &str, body: &str) -> Result<(u16, String), String> {
+        let target = format!("AmazonSQS.{action}");
+        self.post("sqs", &[("content-type", "application/x-amz-json-1.0"), ("x-amz-target", target.as_str())], body)
+            .await
+    }
+
+    /// One signed IAM Query call (form fields); the answer's status and body.
+    pub async fn iam(&self, form: &[(&str, &str)]) -> Result<(u16, String), String> {
+        let body = serde_urlencoded::to_string(form).map_err(|e| e.to_string())?;
+        self.post("iam", &[("content-type", "application/x-www-form-urlencoded; charset=utf-8")], &body).await
+    }
+
+    async fn post(&self, service: &str, extra: &[(&str, &str)], body: &str) -> Result<(u16, String), String> {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         use aws_sigv4::sign::v4;
         let identity = aws_credential_types::Credentials::new(&self.key, &self.secret, None, None, "loadgen").into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
-            .name("sqs")
+            .name(service)
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()
             .map_err(|e| e.to_string())?
             .into();
-        let target = format!("AmazonSQS.{action}");
-        let host = self.url.trim_start_matches("https://").trim_end_matches('/').to_owned();
-        let headers = [
-            ("host", host.as_str()),
-            ("content-type", "application/x-amz-json-1.0"),
-            ("x-amz-target", target.as_str()),
-        ];
+        let host = self.url.split_once("://").map_or(self.url.as_str(), |(_, h)| h).trim_end_matches('/').to_owned();
+        let mut headers = vec![("host", host.as_str())];
+        headers.extend_from_slice(extra);
         let uri = format!("{}/", self.url.trim_end_matches('/'));
         let signable =
             SignableRequest::new("POST", &uri, headers.iter().copied(), SignableBody::Bytes(body.as_bytes()))
@@ -236,6 +283,8 @@ pub async fn run(
                         }
                         ok
                     }
+                    // These have their own functions (pipeline, fanout, idle).
+                    Workload::Pipeline | Workload::Fanout | Workload::Idle => break,
                     Workload::Receive => {
                         let body = format!(r#"{{"QueueUrl":"{url}","MaxNumberOfMessages":10,"VisibilityTimeout":60}}"#);
                         match t.call("ReceiveMessage", &body).await {
@@ -291,18 +340,234 @@ pub async fn run(
             duplicates += d;
         }
     }
-    let seconds = started.elapsed().as_secs_f64();
-    lat.sort_by(|a, b| a.total_cmp(b));
-    Report {
-        workload: workload.name(),
-        clients,
-        seconds,
-        messages: done.load(Ordering::Relaxed),
-        requests,
-        errors,
-        duplicates,
-        p50_ms: percentile(&lat, 0.50),
-        p99_ms: percentile(&lat, 0.99),
-        max_ms: lat.last().copied().unwrap_or(0.0),
+    let mut report = Report::new(workload, clients, started.elapsed().as_secs_f64(), &mut lat);
+    report.messages = done.load(Ordering::Relaxed);
+    report.requests = requests;
+    report.errors = errors;
+    report.duplicates = duplicates;
+    report
+}
+
+fn micros_now() -> u64 {
+    SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// A pipeline body: `n:SENT_MICROS:` then padding to `size`.
+fn stamped_body(size: usize, n: u64) -> String {
+    let mut b = format!("{n}:{}:", micros_now());
+    while b.len() < size {
+        b.push('x');
     }
+    b
+}
+
+/// Producers send (at `rate` messages a second in all, or as fast as they can when 0) for
+/// `duration` while long-polling consumers receive and delete; then the consumers drain what
+/// was sent. Latency is from the send (stamped in the body) to its receipt.
+pub async fn pipeline(
+    t: &Target,
+    queue_url: &str,
+    producers: usize,
+    consumers: usize,
+    rate: f64,
+    duration: Duration,
+    size: usize,
+) -> Report {
+    let started = Instant::now();
+    let sent = Arc::new(AtomicU64::new(0));
+    let producing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::<u64>::new()));
+    let mut senders = Vec::new();
+    for p in 0..producers {
+        let (t, url, sent) = (t.clone(), queue_url.to_owned(), sent.clone());
+        senders.push(tokio::spawn(async move {
+            let mut errors = 0u64;
+            let period = (rate > 0.0).then(|| Duration::from_secs_f64(producers as f64 / rate));
+            let mut n = (p as u64) << 40;
+            let mut k = 0u32;
+            while started.elapsed() < duration {
+                if let Some(period) = period {
+                    // Open loop: each producer keeps its own schedule; late sends go at once.
+                    let due = started + period * k;
+                    k += 1;
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                n += 1;
+                let body = format!(r#"{{"QueueUrl":"{url}","MessageBody":"{}"}}"#, stamped_body(size, n));
+                match t.call("SendMessage", &body).await {
+                    Ok((200, _)) => {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => errors += 1,
+                }
+            }
+            errors
+        }));
+    }
+    let received = Arc::new(AtomicU64::new(0));
+    let mut takers = Vec::new();
+    for _ in 0..consumers {
+        let (t, url) = (t.clone(), queue_url.to_owned());
+        let (sent, received, producing, seen) = (sent.clone(), received.clone(), producing.clone(), seen.clone());
+        takers.push(tokio::spawn(async move {
+            let (mut lat, mut requests, mut errors, mut duplicates) = (Vec::new(), 0u64, 0u64, 0u64);
+            let drain_until = started + duration + Duration::from_secs(15);
+            loop {
+                let all_in = !producing.load(Ordering::Acquire)
+                    && received.load(Ordering::Acquire) >= sent.load(Ordering::Acquire);
+                if all_in || Instant::now() >= drain_until {
+                    break;
+                }
+                let body = format!(
+                    r#"{{"QueueUrl":"{url}","MaxNumberOfMessages":10,"WaitTimeSeconds":1,"VisibilityTimeout":60}}"#
+                );
+                requests += 1;
+                let Ok((200, text)) = t.call("ReceiveMessage", &body).await else {
+                    errors += 1;
+                    continue;
+                };
+                let at = micros_now();
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                let msgs = v["Messages"].as_array().cloned().unwrap_or_default();
+                if msgs.is_empty() {
+                    continue;
+                }
+                let mut entries = Vec::new();
+                for (i, m) in msgs.iter().enumerate() {
+                    let body = m["Body"].as_str().unwrap_or_default();
+                    let mut parts = body.splitn(3, ':');
+                    let n: u64 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(u64::MAX);
+                    let stamp: u64 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(at);
+                    if let Ok(mut s) = seen.lock() {
+                        if s.insert(n) {
+                            received.fetch_add(1, Ordering::AcqRel);
+                            lat.push(at.saturating_sub(stamp) as f64 / 1000.0);
+                        } else {
+                            duplicates += 1;
+                        }
+                    }
+                    entries.push(format!(
+                        r#"{{"Id":"d{i}","ReceiptHandle":"{}"}}"#,
+                        m["ReceiptHandle"].as_str().unwrap_or_default()
+                    ));
+                }
+                let del = format!(r#"{{"QueueUrl":"{url}","Entries":[{}]}}"#, entries.join(","));
+                requests += 1;
+                if !matches!(t.call("DeleteMessageBatch", &del).await, Ok((200, _))) {
+                    errors += 1;
+                }
+            }
+            (lat, requests, errors, duplicates)
+        }));
+    }
+    let mut errors = 0;
+    for s in senders {
+        errors += s.await.unwrap_or(1);
+    }
+    let producing_seconds = started.elapsed().as_secs_f64();
+    producing.store(false, Ordering::Release);
+    let (mut lat, mut requests, mut duplicates) = (Vec::new(), 0, 0);
+    for c in takers {
+        if let Ok((l, r, e, d)) = c.await {
+            lat.extend(l);
+            requests += r;
+            errors += e;
+            duplicates += d;
+        }
+    }
+    let mut report = Report::new(Workload::Pipeline, producers + consumers, producing_seconds, &mut lat);
+    report.sent = sent.load(Ordering::Relaxed);
+    report.messages = received.load(Ordering::Relaxed).min(report.sent);
+    report.lost = report.sent.saturating_sub(received.load(Ordering::Relaxed));
+    report.requests = requests + report.sent;
+    report.errors = errors;
+    report.duplicates = duplicates;
+    report.offered_rate = rate;
+    report
+}
+
+/// SendMessage from `clients` concurrent clients, each request to a random queue of a random
+/// account: `targets` holds each account's caller and its queue URLs.
+pub async fn fanout(targets: &[(Target, Vec<String>)], clients: usize, duration: Duration, size: usize) -> Report {
+    let started = Instant::now();
+    let targets = Arc::new(targets.to_vec());
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let targets = targets.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut ok, mut errors) = (Vec::new(), 0u64, 0u64);
+            let mut n = (c as u64) << 40;
+            // A small xorshift: spread without a dependency.
+            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (c as u64 + 1);
+            while started.elapsed() < duration {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let (t, urls) = &targets[(x % targets.len() as u64) as usize];
+                let url = &urls[((x >> 32) % urls.len() as u64) as usize];
+                n += 1;
+                let body = format!(r#"{{"QueueUrl":"{url}","MessageBody":"{}"}}"#, body_of(size, n));
+                let t0 = Instant::now();
+                if matches!(t.call("SendMessage", &body).await, Ok((200, _))) {
+                    ok += 1;
+                    lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, ok, errors)
+        }));
+    }
+    let (mut lat, mut ok, mut errors) = (Vec::new(), 0, 0);
+    for task in tasks {
+        if let Ok((l, o, e)) = task.await {
+            lat.extend(l);
+            ok += o;
+            errors += e;
+        }
+    }
+    let mut report = Report::new(Workload::Fanout, clients, started.elapsed().as_secs_f64(), &mut lat);
+    report.messages = ok;
+    report.requests = ok + errors;
+    report.errors = errors;
+    report
+}
+
+/// `clients` long polls (20 s) held open on an empty queue for `duration`; a poll that
+/// returns is opened again. Nothing is sent.
+pub async fn idle(t: &Target, queue_url: &str, clients: usize, duration: Duration) -> Report {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (t, url) = (t.clone(), queue_url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let (mut requests, mut errors, mut got) = (0u64, 0u64, 0u64);
+            while started.elapsed() < duration {
+                let left = duration.saturating_sub(started.elapsed()).as_secs().clamp(1, 20);
+                let body = format!(r#"{{"QueueUrl":"{url}","WaitTimeSeconds":{left}}}"#);
+                requests += 1;
+                match t.call("ReceiveMessage", &body).await {
+                    Ok((200, text)) => got += u64::from(text.contains("\"Messages\":[{")),
+                    _ => {
+                        errors += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+            (requests, errors, got)
+        }));
+    }
+    let (mut requests, mut errors, mut got) = (0, 0, 0);
+    for task in tasks {
+        if let Ok((r, e, g)) = task.await {
+            requests += r;
+            errors += e;
+            got += g;
+        }
+    }
+    let mut report = Report::new(Workload::Idle, clients, started.elapsed().as_secs_f64(), &mut []);
+    report.messages = got;
+    report.requests = requests;
+    report.errors = errors;
+    report
 }

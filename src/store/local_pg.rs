@@ -283,6 +283,8 @@ impl LocalPg {
             .args(["-c", &format!("full_page_writes={full_page_writes}")])
             .args(["-c", &format!("max_connections={}", opts.max_connections)])
             .args(["-c", "unix_socket_permissions=0700"])
+            // Queue tables churn: look for tables to vacuum every 10 s, not every minute.
+            .args(["-c", "autovacuum_naptime=10s"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(io("postgres.log"))?)
             .stderr(log);

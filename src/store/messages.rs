@@ -220,7 +220,7 @@ impl PgStore {
         .bind(queue_id)
         .bind(ids)
         .bind(now)
-        .execute(self.db())
+        .execute(self.relaxed_db())
         .await?;
         Ok(())
     }
@@ -298,7 +298,7 @@ impl PgStore {
         .bind(dl.map(|d| d.dlq_name))
         .bind(dl.map(|d| d.source_arn))
         .bind(max_inflight)
-        .fetch_all(self.db())
+        .fetch_all(self.relaxed_db())
         .await?;
         if !rows.is_empty() {
             return Ok(Received { rows, next_visible_at: None, inflight_full: false });
@@ -312,7 +312,7 @@ impl PgStore {
         .bind(now)
         .bind(not_before)
         .bind(max_inflight)
-        .fetch_one(self.db())
+        .fetch_one(self.relaxed_db())
         .await?;
         Ok(Received { rows, next_visible_at, inflight_full: max_inflight.is_some_and(|m| inflight >= m) })
     }
@@ -335,7 +335,7 @@ impl PgStore {
         let r = sqlx::query("DELETE FROM messages WHERE queue_id = $1 AND id = $2")
             .bind(queue_id)
             .bind(id)
-            .execute(self.db())
+            .execute(self.relaxed_db())
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -345,7 +345,7 @@ impl PgStore {
         sqlx::query("DELETE FROM messages WHERE queue_id = $1 AND id = ANY($2)")
             .bind(queue_id)
             .bind(ids)
-            .execute(self.db())
+            .execute(self.relaxed_db())
             .await?;
         Ok(())
     }
@@ -375,7 +375,7 @@ impl PgStore {
         .bind(deadlines)
         .bind(now)
         .bind(cap)
-        .fetch_all(self.db())
+        .fetch_all(self.relaxed_db())
         .await?)
     }
 
@@ -414,7 +414,7 @@ impl PgStore {
         .bind(now)
         .bind(visible_at)
         .bind(cap)
-        .execute(self.db())
+        .execute(self.relaxed_db())
         .await?;
         Ok(r.rows_affected() == 1)
     }

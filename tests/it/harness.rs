@@ -62,7 +62,7 @@ pub fn database_url() -> String {
                     let opts = opts.database(&name);
                     let store = sluice::store::PgStore::connect_with(opts.clone(), 2).await.expect("connect");
                     store.migrate().await.expect("migrate");
-                    store.pool().close().await;
+                    store.close().await;
                     sqlx::ConnectOptions::to_url_lossy(&opts).to_string()
                 });
             }
@@ -88,7 +88,7 @@ pub fn database_url() -> String {
                     let url = pg.url().replace("/postgres?", "/sluice_test?");
                     let store = sluice::store::PgStore::connect(&url, 2).await.expect("connect");
                     store.migrate().await.expect("migrate");
-                    store.pool().close().await;
+                    store.close().await;
                     std::mem::forget(pg);
                     url
                 });
