@@ -126,7 +126,10 @@ fn seal_cost(size: usize) -> f64 {
     let (queue, n) = (uuid::Uuid::new_v4(), 100_000u32);
     let started = std::time::Instant::now();
     for _ in 0..n {
-        let ctx = Context::new("message-body").with("000000000000").with(queue.as_bytes()).with(uuid::Uuid::new_v4().as_bytes());
+        let ctx = Context::new("message-body")
+            .with("000000000000")
+            .with(queue.as_bytes())
+            .with(uuid::Uuid::new_v4().as_bytes());
         let sealed = cipher.seal(&body, &ctx).expect("seal");
         let opened = cipher.open(&sealed, &ctx).expect("open");
         assert_eq!(opened.len(), size);

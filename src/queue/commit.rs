@@ -1,6 +1,7 @@
-//! Group commit of concurrent sends: sends that arrive while earlier inserts are being
-//! committed wait together and are stored by one multi-row INSERT and one commit, so at load
-//! the database does one statement and one WAL flush for many sends instead of one each.
+//! Group commit of concurrent sends and deletes: those that arrive while earlier groups are
+//! being committed wait together and are stored by one multi-row INSERT (or DELETE) and one
+//! commit, so at load the database does one statement and one WAL flush for many requests
+//! instead of one each.
 //!
 //! A send never waits for company: when fewer than `max_flushes` inserts are in flight it is
 //! flushed at once (alone, at low load). Otherwise it joins the pending group, which the next
@@ -22,15 +23,37 @@ const MAX_GROUP_BYTES: usize = 4 << 20;
 /// At most this many rows go into one statement.
 const MAX_GROUP_ROWS: usize = 1000;
 
+/// What one request asks: messages to store, or messages to delete.
+enum Op {
+    Insert(Vec<NewMessage>),
+    Delete(Vec<Uuid>),
+}
+
 struct Waiting {
     queue_id: Uuid,
-    rows: Vec<NewMessage>,
+    op: Op,
     done: oneshot::Sender<Result<(), QueueError>>,
 }
 
 impl Waiting {
+    fn rows(&self) -> usize {
+        match &self.op {
+            Op::Insert(rows) => rows.len(),
+            Op::Delete(ids) => ids.len(),
+        }
+    }
+
     fn bytes(&self) -> usize {
-        self.rows.iter().map(|r| r.body_sealed.len() + r.attributes_sealed.as_ref().map_or(0, Vec::len)).sum()
+        match &self.op {
+            Op::Insert(rows) => {
+                rows.iter().map(|r| r.body_sealed.len() + r.attributes_sealed.as_ref().map_or(0, Vec::len)).sum()
+            }
+            Op::Delete(ids) => ids.len() * 32,
+        }
+    }
+
+    fn is_insert(&self) -> bool {
+        matches!(self.op, Op::Insert(_))
     }
 }
 
@@ -62,10 +85,20 @@ impl GroupCommit {
 
     /// Stores `rows` into `queue_id`; returns once they are committed.
     pub async fn insert(self: &Arc<Self>, queue_id: Uuid, rows: Vec<NewMessage>) -> Result<(), QueueError> {
+        self.submit(queue_id, Op::Insert(rows)).await
+    }
+
+    /// Deletes messages `ids` of `queue_id` (those already gone are ignored); returns once
+    /// committed.
+    pub async fn delete(self: &Arc<Self>, queue_id: Uuid, ids: Vec<Uuid>) -> Result<(), QueueError> {
+        self.submit(queue_id, Op::Delete(ids)).await
+    }
+
+    async fn submit(self: &Arc<Self>, queue_id: Uuid, op: Op) -> Result<(), QueueError> {
         let (done, answer) = oneshot::channel();
         let group = {
             let mut state = self.state.lock().map_err(|_| QueueError::Throttled("group commit".into()))?;
-            state.pending.push(Waiting { queue_id, rows, done });
+            state.pending.push(Waiting { queue_id, op, done });
             if state.flushing < self.max_flushes {
                 state.flushing += 1;
                 Some(take_group(&mut state.pending))
@@ -95,8 +128,7 @@ impl GroupCommit {
     }
 
     async fn store_group(&self, group: Vec<Waiting>) {
-        let parts: Vec<(Uuid, &[NewMessage])> = group.iter().map(|w| (w.queue_id, w.rows.as_slice())).collect();
-        match self.store.insert_grouped(&parts).await {
+        match self.run(&group).await {
             Ok(()) => group.into_iter().for_each(|w| {
                 let _ = w.done.send(Ok(()));
             }),
@@ -106,13 +138,36 @@ impl GroupCommit {
                 }
             }
             Err(_) => {
-                // One send's failure (its queue was deleted meanwhile) must not fail the
-                // others: store each alone.
+                // One request's failure (its queue was deleted meanwhile) must not fail the
+                // others: run each alone.
                 for w in group {
-                    let r = self.store.insert_grouped(&[(w.queue_id, &w.rows)]).await.map_err(queue_error);
+                    let r = self.run(std::slice::from_ref(&w)).await.map_err(queue_error);
                     let _ = w.done.send(r);
                 }
             }
+        }
+    }
+
+    /// One statement for a group (all inserts, or all deletes).
+    async fn run(&self, group: &[Waiting]) -> Result<(), StoreError> {
+        if group.first().is_some_and(Waiting::is_insert) {
+            let parts: Vec<(Uuid, &[NewMessage])> = group
+                .iter()
+                .filter_map(|w| match &w.op {
+                    Op::Insert(rows) => Some((w.queue_id, rows.as_slice())),
+                    Op::Delete(_) => None,
+                })
+                .collect();
+            self.store.insert_grouped(&parts).await
+        } else {
+            let parts: Vec<(Uuid, &[Uuid])> = group
+                .iter()
+                .filter_map(|w| match &w.op {
+                    Op::Delete(ids) => Some((w.queue_id, ids.as_slice())),
+                    Op::Insert(_) => None,
+                })
+                .collect();
+            self.store.delete_grouped(&parts).await
         }
     }
 }
@@ -124,20 +179,25 @@ fn queue_error(e: StoreError) -> QueueError {
     }
 }
 
-/// Takes pending sends, oldest first, up to the group's row and byte bounds (at least one).
+/// Takes pending requests of the kind of the oldest (inserts or deletes), oldest first, up to
+/// the group's row and byte bounds (at least one); the others stay pending, in order.
 fn take_group(pending: &mut Vec<Waiting>) -> Vec<Waiting> {
-    let (mut rows, mut bytes, mut n) = (0, 0, 0);
-    for w in pending.iter() {
-        let (r, b) = (w.rows.len(), w.bytes());
-        if n > 0 && (rows + r > MAX_GROUP_ROWS || bytes + b > MAX_GROUP_BYTES) {
-            break;
+    let Some(kind) = pending.first().map(Waiting::is_insert) else { return Vec::new() };
+    let (mut rows, mut bytes) = (0, 0);
+    let (mut group, mut rest) = (Vec::new(), Vec::new());
+    for w in pending.drain(..) {
+        let (r, b) = (w.rows(), w.bytes());
+        let fits = group.is_empty() || (rows + r <= MAX_GROUP_ROWS && bytes + b <= MAX_GROUP_BYTES);
+        if w.is_insert() == kind && fits && rest.iter().all(|x: &Waiting| x.is_insert() != kind) {
+            rows += r;
+            bytes += b;
+            group.push(w);
+        } else {
+            rest.push(w);
         }
-        rows += r;
-        bytes += b;
-        n += 1;
     }
-    let rest = pending.split_off(n);
-    std::mem::replace(pending, rest)
+    *pending = rest;
+    group
 }
 
 #[cfg(test)]
@@ -155,21 +215,41 @@ mod tests {
             visible_at: chrono::Utc::now(),
             dek_id: None,
         };
-        Waiting { queue_id: Uuid::nil(), rows: (0..rows).map(row).collect(), done: oneshot::channel().0 }
+        Waiting { queue_id: Uuid::nil(), op: Op::Insert((0..rows).map(row).collect()), done: oneshot::channel().0 }
     }
 
     #[test]
     fn a_group_takes_pending_sends_in_order_up_to_its_bounds() {
         let mut pending: Vec<Waiting> = (0..150).map(|_| waiting(10, 100)).collect();
-        let first = pending[0].rows[0].id;
+        let first_id = |w: &Waiting| match &w.op {
+            Op::Insert(rows) => rows[0].id,
+            Op::Delete(ids) => ids[0],
+        };
+        let first = first_id(&pending[0]);
         let group = take_group(&mut pending);
         assert_eq!(group.len(), MAX_GROUP_ROWS / 10);
-        assert_eq!(group[0].rows[0].id, first);
+        assert_eq!(first_id(&group[0]), first);
         assert_eq!(pending.len(), 50);
         // Large messages: bounded by bytes, but a group always takes at least one send.
         let mut big: Vec<Waiting> = (0..3).map(|_| waiting(10, MAX_GROUP_BYTES / 4)).collect();
         assert_eq!(take_group(&mut big).len(), 1);
         assert_eq!(big.len(), 2);
         assert!(take_group(&mut Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_group_is_all_inserts_or_all_deletes_and_the_rest_keeps_its_order() {
+        let delete = |n: usize| Waiting {
+            queue_id: Uuid::nil(),
+            op: Op::Delete((0..n).map(|_| Uuid::new_v4()).collect()),
+            done: oneshot::channel().0,
+        };
+        let mut pending = vec![delete(1), waiting(1, 10), delete(2), waiting(2, 10), delete(3)];
+        let group = take_group(&mut pending);
+        assert_eq!(group.iter().map(Waiting::rows).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert!(group.iter().all(|w| !w.is_insert()));
+        assert_eq!(pending.iter().map(Waiting::rows).collect::<Vec<_>>(), vec![1, 2]);
+        let group = take_group(&mut pending);
+        assert!(group.iter().all(Waiting::is_insert) && group.len() == 2 && pending.is_empty());
     }
 }

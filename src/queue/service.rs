@@ -877,8 +877,7 @@ impl QueueService {
             .check(handle)
             .filter(|rc| rc.queue_id == q.id)
             .ok_or_else(|| QueueError::ReceiptHandleIsInvalid(handle.chars().take(100).collect()))?;
-        self.store.delete_message(q.id, receipt.message_id).await?;
-        Ok(())
+        self.group.delete(q.id, vec![receipt.message_id]).await
     }
 
     /// ChangeMessageVisibility: the new timeout counts from now, for the handle's own
@@ -935,7 +934,7 @@ impl QueueService {
             })
             .collect();
         if !ids.is_empty() {
-            self.store.delete_messages(q.id, &ids).await?;
+            self.group.delete(q.id, ids).await?;
         }
         Ok(results)
     }

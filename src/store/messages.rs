@@ -176,6 +176,28 @@ impl PgStore {
         Ok(())
     }
 
+    /// Deletes the messages of several requests, each of its own queue, in one statement and
+    /// one commit (those already gone are ignored).
+    pub async fn delete_grouped(&self, groups: &[(Uuid, &[Uuid])]) -> Result<(), StoreError> {
+        let n = groups.iter().map(|(_, ids)| ids.len()).sum();
+        let (mut queues, mut ids) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for (queue_id, of_queue) in groups {
+            for id in *of_queue {
+                queues.push(*queue_id);
+                ids.push(*id);
+            }
+        }
+        sqlx::query(
+            "DELETE FROM messages m USING UNNEST($1::uuid[], $2::uuid[]) AS d(queue_id, id)
+             WHERE m.queue_id = d.queue_id AND m.id = d.id",
+        )
+        .bind(queues)
+        .bind(ids)
+        .execute(self.db())
+        .await?;
+        Ok(())
+    }
+
     /// Inserts the messages whose event key (`keys[i]` for `msgs[i]`) has not been seen on
     /// this queue in an unexpired receipt, and records those keys until `expires_at`; one
     /// statement, so a replay racing the original enqueues each event once. Keys must be
@@ -220,7 +242,7 @@ impl PgStore {
         .bind(queue_id)
         .bind(ids)
         .bind(now)
-        .execute(self.relaxed_db())
+        .execute(self.db())
         .await?;
         Ok(())
     }
@@ -298,7 +320,7 @@ impl PgStore {
         .bind(dl.map(|d| d.dlq_name))
         .bind(dl.map(|d| d.source_arn))
         .bind(max_inflight)
-        .fetch_all(self.relaxed_db())
+        .fetch_all(self.db())
         .await?;
         if !rows.is_empty() {
             return Ok(Received { rows, next_visible_at: None, inflight_full: false });
@@ -312,7 +334,7 @@ impl PgStore {
         .bind(now)
         .bind(not_before)
         .bind(max_inflight)
-        .fetch_one(self.relaxed_db())
+        .fetch_one(self.db())
         .await?;
         Ok(Received { rows, next_visible_at, inflight_full: max_inflight.is_some_and(|m| inflight >= m) })
     }
@@ -329,25 +351,6 @@ impl PgStore {
         .bind(cap)
         .fetch_one(self.db())
         .await?)
-    }
-
-    pub async fn delete_message(&self, queue_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM messages WHERE queue_id = $1 AND id = $2")
-            .bind(queue_id)
-            .bind(id)
-            .execute(self.relaxed_db())
-            .await?;
-        Ok(r.rows_affected() == 1)
-    }
-
-    /// Deletes messages by id (a batch) in one statement.
-    pub async fn delete_messages(&self, queue_id: Uuid, ids: &[Uuid]) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM messages WHERE queue_id = $1 AND id = ANY($2)")
-            .bind(queue_id)
-            .bind(ids)
-            .execute(self.relaxed_db())
-            .await?;
-        Ok(())
     }
 
     /// The batch form of `change_visibility`: each (id, seq, new deadline) changes under the
@@ -375,7 +378,7 @@ impl PgStore {
         .bind(deadlines)
         .bind(now)
         .bind(cap)
-        .fetch_all(self.relaxed_db())
+        .fetch_all(self.db())
         .await?)
     }
 
@@ -414,7 +417,7 @@ impl PgStore {
         .bind(now)
         .bind(visible_at)
         .bind(cap)
-        .execute(self.relaxed_db())
+        .execute(self.db())
         .await?;
         Ok(r.rows_affected() == 1)
     }

@@ -54,10 +54,6 @@ impl StoreError {
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
-    /// Connections with `synchronous_commit = off`, for the statements whose loss in a crash
-    /// only redelivers a message (receive, delete, visibility change): their commits do not
-    /// wait for a WAL flush. Sends and every other change use `pool` (synchronous).
-    relaxed: PgPool,
     /// Statements issued through this store (tests count them, e.g. during a long poll).
     statements: Arc<AtomicU64>,
     /// Bumped whenever accounts, keys or policies change (here or, through a notification,
@@ -75,19 +71,12 @@ impl PgStore {
     }
 
     pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<Self, StoreError> {
-        // A quarter of the connections (at least one) is relaxed; together the two pools
-        // stay within `max_connections` (but for a pool of one).
-        let relaxed_max = (max_connections / 4).max(1);
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections.saturating_sub(relaxed_max).max(1))
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
+            .connect_with(options)
             .await?;
-        let relaxed = PgPoolOptions::new()
-            .max_connections(relaxed_max)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_lazy_with(options.options([("synchronous_commit", "off")]));
-        Ok(Self { pool, relaxed, statements: Arc::new(AtomicU64::new(0)), cache_epoch: Arc::new(AtomicU64::new(0)) })
+        Ok(Self { pool, statements: Arc::new(AtomicU64::new(0)), cache_epoch: Arc::new(AtomicU64::new(0)) })
     }
 
     /// A pool that connects on first use (unit tests of logic that holds a store but does
@@ -95,8 +84,7 @@ impl PgStore {
     #[cfg(test)]
     pub fn connect_lazy_for_tests() -> Self {
         let pool = PgPoolOptions::new().connect_lazy_with(PgConnectOptions::new().host("/nonexistent"));
-        let relaxed = pool.clone();
-        Self { pool, relaxed, statements: Arc::new(AtomicU64::new(0)), cache_epoch: Arc::new(AtomicU64::new(0)) }
+        Self { pool, statements: Arc::new(AtomicU64::new(0)), cache_epoch: Arc::new(AtomicU64::new(0)) }
     }
 
     /// Applies the embedded, forward-only migrations.
@@ -121,9 +109,8 @@ impl PgStore {
         Ok(())
     }
 
-    /// Closes both pools.
+    /// Closes the pool.
     pub async fn close(&self) {
-        self.relaxed.close().await;
         self.pool.close().await;
     }
 
@@ -135,12 +122,6 @@ impl PgStore {
     fn db(&self) -> &PgPool {
         self.statements.fetch_add(1, Ordering::Relaxed);
         &self.pool
-    }
-
-    /// The relaxed pool (see `relaxed`), for one statement.
-    fn relaxed_db(&self) -> &PgPool {
-        self.statements.fetch_add(1, Ordering::Relaxed);
-        &self.relaxed
     }
 
     /// The current cache epoch (see `cache_epoch`).

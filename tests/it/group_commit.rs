@@ -1,4 +1,4 @@
-//! Group commit: concurrent sends are stored together, and one failing send never fails the
+//! Group commit: concurrent sends (and deletes) are stored together, and one failing send never fails the
 //! others of its group.
 
 use sluice::queue::QueueError;
@@ -35,19 +35,40 @@ async fn concurrent_sends_share_statements_and_each_is_stored_once() {
     assert!(sent.iter().all(Result::is_ok), "every send succeeds");
     assert!(statements < 16, "64 concurrent sends took {statements} statements: they were not grouped");
     // Every one of them is there, once.
-    let mut bodies = Vec::new();
+    let (mut bodies, mut handles) = (Vec::new(), Vec::new());
     loop {
         let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
         let msgs = got.messages.unwrap_or_default();
         if msgs.is_empty() {
             break;
         }
-        bodies.extend(msgs.into_iter().filter_map(|m| m.body));
+        for m in msgs {
+            bodies.extend(m.body);
+            handles.extend(m.receipt_handle);
+        }
     }
     bodies.sort();
     let mut expected: Vec<String> = (0..64).map(|i| format!("m{i}")).chain(["warm".into()]).collect();
     expected.sort();
     assert_eq!(bodies, expected);
+    // Concurrent deletes are grouped the same way, and each takes effect.
+    let before = s.store.statement_count();
+    let deletes = handles.iter().map(|h| s.queues.delete_message(&r, h));
+    assert!(futures_util::future::join_all(deletes).await.iter().all(Result::is_ok));
+    let statements = s.store.statement_count() - before;
+    assert!(statements < 16, "65 concurrent deletes took {statements} statements: they were not grouped");
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    for n in ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] {
+        assert_eq!(attrs[&aws_sdk_sqs::types::QueueAttributeName::from(n)], "0", "{n}");
+    }
 }
 
 #[tokio::test]
