@@ -533,41 +533,40 @@ pub async fn fanout(targets: &[(Target, Vec<String>)], clients: usize, duration:
     report
 }
 
-/// `clients` long polls (20 s) held open on an empty queue for `duration`; a poll that
-/// returns is opened again. Nothing is sent.
+/// `clients` long polls (20 s, as an idle consumer makes them) held open on an empty queue for
+/// `duration`, each opened again when it returns; polls still open at the end are dropped.
+/// Nothing is sent.
 pub async fn idle(t: &Target, queue_url: &str, clients: usize, duration: Duration) -> Report {
     let started = Instant::now();
+    let (requests, errors, got) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let mut tasks = Vec::new();
     for _ in 0..clients {
         let (t, url) = (t.clone(), queue_url.to_owned());
+        let (requests, errors, got) = (requests.clone(), errors.clone(), got.clone());
         tasks.push(tokio::spawn(async move {
-            let (mut requests, mut errors, mut got) = (0u64, 0u64, 0u64);
-            while started.elapsed() < duration {
-                let left = duration.saturating_sub(started.elapsed()).as_secs().clamp(1, 20);
-                let body = format!(r#"{{"QueueUrl":"{url}","WaitTimeSeconds":{left}}}"#);
-                requests += 1;
+            let body = format!(r#"{{"QueueUrl":"{url}","WaitTimeSeconds":20}}"#);
+            loop {
+                requests.fetch_add(1, Ordering::Relaxed);
                 match t.call("ReceiveMessage", &body).await {
-                    Ok((200, text)) => got += u64::from(text.contains("\"Messages\":[{")),
+                    Ok((200, text)) => {
+                        got.fetch_add(u64::from(text.contains("\"Messages\":[{")), Ordering::Relaxed);
+                    }
                     _ => {
-                        errors += 1;
+                        errors.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
             }
-            (requests, errors, got)
         }));
     }
-    let (mut requests, mut errors, mut got) = (0, 0, 0);
-    for task in tasks {
-        if let Ok((r, e, g)) = task.await {
-            requests += r;
-            errors += e;
-            got += g;
-        }
+    tokio::time::sleep(duration).await;
+    for task in &tasks {
+        task.abort();
     }
     let mut report = Report::new(Workload::Idle, clients, started.elapsed().as_secs_f64(), &mut []);
-    report.messages = got;
-    report.requests = requests;
-    report.errors = errors;
+    report.messages = got.load(Ordering::Relaxed);
+    report.requests = requests.load(Ordering::Relaxed);
+    report.errors = errors.load(Ordering::Relaxed);
     report
 }

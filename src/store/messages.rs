@@ -188,8 +188,9 @@ impl PgStore {
             }
         }
         sqlx::query(
-            "DELETE FROM messages m USING UNNEST($1::uuid[], $2::uuid[]) AS d(queue_id, id)
-             WHERE m.queue_id = d.queue_id AND m.id = d.id",
+            "DELETE FROM messages m
+             WHERE m.queue_id = ANY($1) AND m.id = ANY($2)
+               AND (m.queue_id, m.id) IN (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]))",
         )
         .bind(queues)
         .bind(ids)
@@ -275,6 +276,9 @@ impl PgStore {
         let ReceiveRequest { queue_id, now, not_before, max, visible_until, dead_letter, max_inflight } = *req;
         // One statement: pick visible messages; those that would exceed the receive limit
         // move to the dead-letter queue (if it exists) instead of being returned, atomically.
+        // The picked ids are handed on as arrays (`id = ANY(ARRAY(...))`), so each change is a
+        // primary-key lookup whatever the planner believes about the queue's size; a join on
+        // the picked rows can scan every message of a queue its statistics think is empty.
         let dl = dead_letter;
         let rows: Vec<ReceivedRow> = sqlx::query_as(
             "WITH inflight AS (
@@ -289,8 +293,9 @@ impl PgStore {
                  FOR UPDATE SKIP LOCKED),
              dlq AS (SELECT id FROM queues WHERE $6::int IS NOT NULL AND account_id = $7 AND name = $8),
              moved AS (
-                 DELETE FROM messages m USING picked p
-                 WHERE m.queue_id = $1 AND m.id = p.id AND p.receive_count >= $6 AND EXISTS (SELECT 1 FROM dlq)
+                 DELETE FROM messages m
+                 WHERE m.queue_id = $1 AND m.id = ANY(ARRAY(SELECT id FROM picked WHERE receive_count >= $6))
+                   AND EXISTS (SELECT 1 FROM dlq)
                  RETURNING m.*),
              into_dlq AS (
                  INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
@@ -304,9 +309,8 @@ impl PgStore {
                  receive_count = m.receive_count + 1,
                  first_received_at = COALESCE(m.first_received_at, $2),
                  last_received_at = $2
-             FROM picked p
-             WHERE m.queue_id = $1 AND m.id = p.id
-               AND NOT (p.receive_count >= $6 AND EXISTS (SELECT 1 FROM dlq))
+             WHERE m.queue_id = $1 AND m.id = ANY(ARRAY(SELECT id FROM picked))
+               AND NOT (m.receive_count >= $6 AND EXISTS (SELECT 1 FROM dlq))
              RETURNING m.id, m.body_sealed, m.attributes_sealed, m.sender_id, m.trace_header, m.sent_at, m.receive_count,
                        m.first_received_at, m.sealed_queue_id, m.dead_letter_source_arn",
         )
@@ -368,7 +372,7 @@ impl PgStore {
         Ok(sqlx::query_scalar(
             "UPDATE messages m SET visible_at = v.deadline
              FROM UNNEST($2::uuid[], $3::int[], $4::timestamptz[]) AS v(id, seq, deadline)
-             WHERE m.queue_id = $1 AND m.id = v.id AND m.receive_count = v.seq AND m.visible_at > $5
+             WHERE m.queue_id = $1 AND m.id = ANY($2) AND m.id = v.id AND m.receive_count = v.seq AND m.visible_at > $5
                AND m.last_received_at + $6 >= v.deadline
              RETURNING m.id",
         )

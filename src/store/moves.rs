@@ -123,7 +123,8 @@ impl PgStore {
                    AND d.name = split_part(COALESCE($4, p.dead_letter_source_arn), ':', 6)
                    AND d.id <> $3),
              moved AS (
-                 DELETE FROM messages m USING routed r WHERE m.queue_id = $3 AND m.id = r.id
+                 DELETE FROM messages m USING routed r
+                 WHERE m.queue_id = $3 AND m.id = ANY(ARRAY(SELECT id FROM routed)) AND m.id = r.id
                  RETURNING m.*, r.dest),
              inserted AS (
                  INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,

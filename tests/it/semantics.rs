@@ -355,6 +355,8 @@ async fn an_idle_long_poll_issues_no_database_statements_while_it_waits() {
     let after = s.store.statement_count();
     assert_eq!(before, after, "statements issued while the poll slept");
     assert_eq!(poll.await.unwrap(), 0, "the queue default wait applies and ends empty");
+    // Woken by its deadline alone, the poll ends without looking again.
+    assert_eq!(s.store.statement_count(), after, "statements issued as the poll ended");
 }
 
 #[tokio::test]
