@@ -276,9 +276,9 @@ impl PgStore {
         let ReceiveRequest { queue_id, now, not_before, max, visible_until, dead_letter, max_inflight } = *req;
         // One statement: pick visible messages; those that would exceed the receive limit
         // move to the dead-letter queue (if it exists) instead of being returned, atomically.
-        // The picked ids are handed on as arrays (`id = ANY(ARRAY(...))`), so each change is a
-        // primary-key lookup whatever the planner believes about the queue's size; a join on
-        // the picked rows can scan every message of a queue its statistics think is empty.
+        // The picked ids are handed on as arrays (`id = ANY(ARRAY(...))`), so each change can
+        // be a primary-key lookup; a join on the picked rows can scan every message of a queue
+        // its statistics think is empty. Plans are generic (see `PgStore::connect`).
         let dl = dead_letter;
         let rows: Vec<ReceivedRow> = sqlx::query_as(
             "WITH inflight AS (
