@@ -709,6 +709,9 @@ async fn metrics_page(req: actix_web::HttpRequest, s: web::Data<MetricsState>) -
     if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(2), s.store.ping()).await {
         s.metrics.db_ping.set(started.elapsed().as_secs_f64());
     }
+    if let Ok(Ok(age)) = tokio::time::timeout(Duration::from_secs(2), s.store.oldest_transaction_age()).await {
+        s.metrics.db_oldest_transaction.set(age);
+    }
     // Depth of the deepest queues (bounded series; a slow database skips it this time).
     let now = chrono::Utc::now();
     if let Ok(Ok(depths)) =

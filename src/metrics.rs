@@ -32,6 +32,8 @@ pub struct Metrics {
     pub queue_oldest_age: IntGaugeVec,
     /// How long the database took to answer a trivial query at the last scrape.
     pub db_ping: prometheus::Gauge,
+    /// Age of the oldest open transaction on the database (it holds back vacuum).
+    pub db_oldest_transaction: prometheus::Gauge,
     accounts: Mutex<HashSet<String>>,
 }
 
@@ -96,6 +98,11 @@ impl Metrics {
         .map_err(err)?;
         let db_ping =
             prometheus::Gauge::new("sluice_db_ping_seconds", "Database round trip at the last scrape").map_err(err)?;
+        let db_oldest_transaction = prometheus::Gauge::new(
+            "sluice_db_oldest_transaction_seconds",
+            "Age of the oldest transaction open on the database (it keeps vacuum from removing dead messages)",
+        )
+        .map_err(err)?;
         let queue_oldest_age = IntGaugeVec::new(
             Opts::new(
                 "sluice_queue_oldest_message_age_seconds",
@@ -116,6 +123,7 @@ impl Metrics {
             Box::new(queue_messages.clone()),
             Box::new(queue_oldest_age.clone()),
             Box::new(db_ping.clone()),
+            Box::new(db_oldest_transaction.clone()),
         ] {
             registry.register(c).map_err(err)?;
         }
@@ -132,6 +140,7 @@ impl Metrics {
             queue_messages,
             queue_oldest_age,
             db_ping,
+            db_oldest_transaction,
             accounts: Mutex::new(HashSet::new()),
         })
     }

@@ -80,6 +80,8 @@ pub struct Report {
     pub sent: u64,
     pub lost: u64,
     pub offered_rate: f64,
+    /// Pipeline: messages an earlier run left in the queue, taken by this one.
+    pub earlier: u64,
 }
 
 impl Report {
@@ -99,6 +101,7 @@ impl Report {
             sent: 0,
             lost: 0,
             offered_rate: 0.0,
+            earlier: 0,
         }
     }
 
@@ -108,7 +111,7 @@ impl Report {
 
     pub fn json(&self) -> String {
         format!(
-            r#"{{"workload":"{}","clients":{},"seconds":{:.3},"messages":{},"requests":{},"errors":{},"duplicates":{},"msg_per_s":{:.1},"p50_ms":{:.3},"p99_ms":{:.3},"max_ms":{:.3},"sent":{},"lost":{},"offered_rate":{:.1}}}"#,
+            r#"{{"workload":"{}","clients":{},"seconds":{:.3},"messages":{},"requests":{},"errors":{},"duplicates":{},"msg_per_s":{:.1},"p50_ms":{:.3},"p99_ms":{:.3},"max_ms":{:.3},"sent":{},"lost":{},"offered_rate":{:.1},"earlier":{}}}"#,
             self.workload,
             self.clients,
             self.seconds,
@@ -122,7 +125,8 @@ impl Report {
             self.max_ms,
             self.sent,
             self.lost,
-            self.offered_rate
+            self.offered_rate,
+            self.earlier
         )
     }
 }
@@ -352,9 +356,10 @@ fn micros_now() -> u64 {
     SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
-/// A pipeline body: `n:SENT_MICROS:` then padding to `size`.
-fn stamped_body(size: usize, n: u64) -> String {
-    let mut b = format!("{n}:{}:", micros_now());
+/// A pipeline body: `RUN.n:SENT_MICROS:` then padding to `size` (RUN tells this run's
+/// messages from those an earlier run left in the queue).
+fn stamped_body(size: usize, run: u64, n: u64) -> String {
+    let mut b = format!("{run}.{n}:{}:", micros_now());
     while b.len() < size {
         b.push('x');
     }
@@ -374,6 +379,7 @@ pub async fn pipeline(
     size: usize,
 ) -> Report {
     let started = Instant::now();
+    let run = micros_now();
     let sent = Arc::new(AtomicU64::new(0));
     let producing = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::<u64>::new()));
@@ -393,7 +399,7 @@ pub async fn pipeline(
                     tokio::time::sleep_until(due.into()).await;
                 }
                 n += 1;
-                let body = format!(r#"{{"QueueUrl":"{url}","MessageBody":"{}"}}"#, stamped_body(size, n));
+                let body = format!(r#"{{"QueueUrl":"{url}","MessageBody":"{}"}}"#, stamped_body(size, run, n));
                 match t.call("SendMessage", &body).await {
                     Ok((200, _)) => {
                         sent.fetch_add(1, Ordering::Relaxed);
@@ -410,7 +416,7 @@ pub async fn pipeline(
         let (t, url) = (t.clone(), queue_url.to_owned());
         let (sent, received, producing, seen) = (sent.clone(), received.clone(), producing.clone(), seen.clone());
         takers.push(tokio::spawn(async move {
-            let (mut lat, mut requests, mut errors, mut duplicates) = (Vec::new(), 0u64, 0u64, 0u64);
+            let (mut lat, mut requests, mut errors, mut duplicates, mut backlog) = (Vec::new(), 0u64, 0u64, 0u64, 0u64);
             let drain_until = started + duration + Duration::from_secs(15);
             loop {
                 let all_in = !producing.load(Ordering::Acquire)
@@ -436,9 +442,16 @@ pub async fn pipeline(
                 for (i, m) in msgs.iter().enumerate() {
                     let body = m["Body"].as_str().unwrap_or_default();
                     let mut parts = body.splitn(3, ':');
-                    let n: u64 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(u64::MAX);
+                    let (of_run, n) = parts
+                        .next()
+                        .and_then(|x| x.split_once('.'))
+                        .and_then(|(r, n)| Some((r.parse::<u64>().ok()?, n.parse::<u64>().ok()?)))
+                        .unwrap_or((0, u64::MAX));
                     let stamp: u64 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(at);
-                    if let Ok(mut s) = seen.lock() {
+                    if of_run != run {
+                        // Left by an earlier run: taken (and deleted), not counted as this run's.
+                        backlog += 1;
+                    } else if let Ok(mut s) = seen.lock() {
                         if s.insert(n) {
                             received.fetch_add(1, Ordering::AcqRel);
                             lat.push(at.saturating_sub(stamp) as f64 / 1000.0);
@@ -457,7 +470,7 @@ pub async fn pipeline(
                     errors += 1;
                 }
             }
-            (lat, requests, errors, duplicates)
+            (lat, requests, errors, duplicates, backlog)
         }));
     }
     let mut errors = 0;
@@ -466,13 +479,14 @@ pub async fn pipeline(
     }
     let producing_seconds = started.elapsed().as_secs_f64();
     producing.store(false, Ordering::Release);
-    let (mut lat, mut requests, mut duplicates) = (Vec::new(), 0, 0);
+    let (mut lat, mut requests, mut duplicates, mut backlog) = (Vec::new(), 0, 0, 0);
     for c in takers {
-        if let Ok((l, r, e, d)) = c.await {
+        if let Ok((l, r, e, d, b)) = c.await {
             lat.extend(l);
             requests += r;
             errors += e;
             duplicates += d;
+            backlog += b;
         }
     }
     let mut report = Report::new(Workload::Pipeline, producers + consumers, producing_seconds, &mut lat);
@@ -483,6 +497,7 @@ pub async fn pipeline(
     report.errors = errors;
     report.duplicates = duplicates;
     report.offered_rate = rate;
+    report.earlier = backlog;
     report
 }
 

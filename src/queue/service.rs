@@ -504,8 +504,9 @@ impl QueueService {
         Ok((row, out, delay == 0))
     }
 
-    fn wake(&self, queue_id: Uuid) {
-        self.wakeups.sent(queue_id);
+    /// `n` messages became visible on the queue: wake as many of its long polls.
+    fn wake(&self, queue_id: Uuid, n: usize) {
+        self.wakeups.sent(queue_id, n);
     }
 
     /// Message move tasks (its worker runs as a background task).
@@ -531,7 +532,7 @@ impl QueueService {
         let (row, out, visible_now) = self.prepare(&q, &key, input, self.clock.now())?;
         self.group.insert(q.id, vec![row]).await?;
         if visible_now {
-            self.wake(q.id);
+            self.wake(q.id, 1);
         }
         Ok(out)
     }
@@ -559,12 +560,12 @@ impl QueueService {
         let now = self.clock.now();
         let mut rows = Vec::with_capacity(entries.len());
         let mut results = Vec::with_capacity(entries.len());
-        let mut wake = false;
+        let mut wake = 0;
         for (id, input) in entries {
             match self.prepare(&q, &key, input, now) {
                 Ok((row, out, visible_now)) => {
                     rows.push(row);
-                    wake |= visible_now;
+                    wake += usize::from(visible_now);
                     results.push((id, Ok(out)));
                 }
                 Err(e) => results.push((id, Err(e))),
@@ -573,8 +574,8 @@ impl QueueService {
         if !rows.is_empty() {
             self.group.insert(q.id, rows).await?;
         }
-        if wake {
-            self.wake(q.id);
+        if wake > 0 {
+            self.wake(q.id, wake);
         }
         Ok(results)
     }
@@ -614,7 +615,7 @@ impl QueueService {
         let expires = now + TimeDelta::seconds(EVENT_REPLAY_WINDOW_SECONDS);
         let inserted = self.store.insert_messages_once(q.id, &rows, &keys, now, expires).await?;
         if wake && !inserted.is_empty() {
-            self.wake(q.id);
+            self.wake(q.id, inserted.len());
         }
         Ok((inserted.len(), duplicates + rows.len() - inserted.len()))
     }
@@ -670,6 +671,11 @@ impl QueueService {
                 .await?;
             if !got.rows.is_empty() {
                 self.count_received(q.id, got.rows.len());
+                // A send wakes one poll per message; one that takes all it asked for may have
+                // left more behind, so it passes the wake-up on.
+                if guard.is_some() && got.rows.len() as i64 >= i64::from(max) {
+                    self.wakeups.wake_one_local(q.id);
+                }
                 return self.open_all(&q, got.rows, &input, now).await;
             }
             // Too many in flight: a short poll is told so; a long poll just finds nothing.
@@ -894,7 +900,7 @@ impl QueueService {
         let visible_at = now + TimeDelta::seconds(timeout.into());
         if self.store.change_visibility(q.id, receipt.message_id, seq, now, visible_at, VISIBILITY_CAP).await? {
             if timeout == 0 {
-                self.wake(q.id);
+                self.wake(q.id, 1);
             }
             return Ok(());
         }
@@ -982,10 +988,10 @@ impl QueueService {
         } else {
             self.store.inflight_states(q.id, &refused).await?.into_iter().collect()
         };
-        let mut released = false;
+        let mut released = 0;
         for (index, msg, seq, timeout) in pending {
             if changed.contains(&msg) {
-                released |= timeout == 0;
+                released += usize::from(timeout == 0);
                 continue;
             }
             let err = match states.get(&msg) {
@@ -997,8 +1003,8 @@ impl QueueService {
             };
             results[index].1 = Err(err);
         }
-        if released {
-            self.wake(q.id);
+        if released > 0 {
+            self.wake(q.id, released);
         }
         Ok(results)
     }

@@ -95,9 +95,28 @@ impl Wakeups {
         }
     }
 
-    /// A message became visible on `queue_id`: wake local polls now, other instances soon.
-    pub fn sent(&self, queue_id: Uuid) {
-        self.wake_local(queue_id);
+    /// Wakes one of this instance's long polls on a queue (or, when none is waiting right
+    /// now, the next one to wait).
+    pub fn wake_one_local(&self, queue_id: Uuid) {
+        self.wake_some_local(queue_id, 1);
+    }
+
+    /// Wakes up to `n` of this instance's long polls on a queue, one per message: waking them
+    /// all for one message only makes the others look and find nothing.
+    fn wake_some_local(&self, queue_id: Uuid, n: usize) {
+        if let Ok(local) = self.local.lock()
+            && let Some(l) = local.get(&queue_id)
+        {
+            for _ in 0..n.min(l.waiters.max(1)) {
+                l.notify.notify_one();
+            }
+        }
+    }
+
+    /// `n` messages became visible on `queue_id`: wake as many local polls now, and other
+    /// instances' polls soon.
+    pub fn sent(&self, queue_id: Uuid, n: usize) {
+        self.wake_some_local(queue_id, n);
         if let Ok(mut p) = self.pending.lock() {
             p.insert(queue_id);
         }

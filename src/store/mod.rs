@@ -109,6 +109,18 @@ impl PgStore {
         Ok(sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(self.db()).await?)
     }
 
+    /// Seconds since the oldest transaction still open on this database began (0 when none):
+    /// while it stays open, vacuum cannot remove rows deleted after it began.
+    pub async fn oldest_transaction_age(&self) -> Result<f64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(xact_start)), 0)::float8 FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL)",
+        )
+        .fetch_one(self.db())
+        .await?)
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(self.db()).await?;

@@ -33,7 +33,9 @@ async fn concurrent_sends_share_statements_and_each_is_stored_once() {
     let sent = futures_util::future::join_all(sends).await;
     let statements = s.store.statement_count() - before;
     assert!(sent.iter().all(Result::is_ok), "every send succeeds");
-    assert!(statements < 16, "64 concurrent sends took {statements} statements: they were not grouped");
+    // Ungrouped, 64 sends take 64 inserts; the rest is background work (wake-up notices,
+    // cache refills after other tests' changes on the shared database).
+    assert!(statements <= 32, "64 concurrent sends took {statements} statements: they were not grouped");
     // Every one of them is there, once.
     let (mut bodies, mut handles) = (Vec::new(), Vec::new());
     loop {
@@ -56,7 +58,7 @@ async fn concurrent_sends_share_statements_and_each_is_stored_once() {
     let deletes = handles.iter().map(|h| s.queues.delete_message(&r, h));
     assert!(futures_util::future::join_all(deletes).await.iter().all(Result::is_ok));
     let statements = s.store.statement_count() - before;
-    assert!(statements < 16, "65 concurrent deletes took {statements} statements: they were not grouped");
+    assert!(statements <= 32, "65 concurrent deletes took {statements} statements: they were not grouped");
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(&url)

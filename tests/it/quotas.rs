@@ -173,3 +173,22 @@ async fn the_metrics_show_queue_depth_and_key_provider_use() {
     assert!(generated >= 1);
     assert!(page.contains(r#"sluice_key_provider_events{event="cache_hit"}"#));
 }
+
+#[tokio::test]
+async fn metrics_show_a_transaction_held_open_on_the_database() {
+    // The known failure mode of SKIP LOCKED queues: a snapshot held elsewhere keeps vacuum
+    // from removing dead messages. Operators watch its age.
+    let s = TestServer::start().await;
+    let gauge = |page: &str| -> f64 {
+        page.lines()
+            .find_map(|l| l.strip_prefix("sluice_db_oldest_transaction_seconds "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no sluice_db_oldest_transaction_seconds in:\n{page}"))
+    };
+    let mut held = s.store.pool().begin().await.unwrap();
+    sqlx::query("SELECT txid_current()").execute(&mut *held).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let page = reqwest::get(format!("{}/metrics", s.metrics_url)).await.unwrap().text().await.unwrap();
+    assert!(gauge(&page) >= 2.0, "the held transaction's age: {}", gauge(&page));
+    held.rollback().await.unwrap();
+}
