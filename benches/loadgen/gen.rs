@@ -183,6 +183,30 @@ impl Target {
         Ok((status, resp.text().await.map_err(|e| e.to_string())?))
     }
 
+    /// ReceiveMessage with a JSON `body`: the messages answered (None: the call failed).
+    async fn receive(&self, body: &str) -> Option<Vec<serde_json::Value>> {
+        match self.call("ReceiveMessage", body).await {
+            Ok((200, text)) => {
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                Some(v["Messages"].as_array().cloned().unwrap_or_default())
+            }
+            _ => None,
+        }
+    }
+
+    /// DeleteMessageBatch of received `msgs` by their receipt handles; whether it succeeded.
+    async fn delete_all(&self, queue_url: &str, msgs: &[serde_json::Value]) -> bool {
+        let entries: Vec<String> = msgs
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                format!(r#"{{"Id":"d{i}","ReceiptHandle":"{}"}}"#, m["ReceiptHandle"].as_str().unwrap_or_default())
+            })
+            .collect();
+        let del = format!(r#"{{"QueueUrl":"{queue_url}","Entries":[{}]}}"#, entries.join(","));
+        matches!(self.call("DeleteMessageBatch", &del).await, Ok((200, _)))
+    }
+
     /// Creates (or finds) a queue; its URL.
     pub async fn queue(&self, name: &str) -> Result<String, String> {
         let (status, body) = self.call("CreateQueue", &format!(r#"{{"QueueName":"{name}"}}"#)).await?;
@@ -291,37 +315,27 @@ pub async fn run(
                     Workload::Pipeline | Workload::Fanout | Workload::Idle => break,
                     Workload::Receive => {
                         let body = format!(r#"{{"QueueUrl":"{url}","MaxNumberOfMessages":10,"VisibilityTimeout":60}}"#);
-                        match t.call("ReceiveMessage", &body).await {
-                            Ok((200, text)) => {
-                                let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                                let msgs = v["Messages"].as_array().cloned().unwrap_or_default();
-                                if msgs.is_empty() {
-                                    // Concurrent receivers skip each other's locked rows, so an
-                                    // empty answer does not mean an empty queue: try again
-                                    // until the count or the time is up.
-                                    continue;
-                                }
-                                let mut entries = Vec::new();
-                                for (i, m) in msgs.iter().enumerate() {
+                        match t.receive(&body).await {
+                            // Concurrent receivers skip each other's locked rows, so an empty
+                            // answer does not mean an empty queue: try again until the count
+                            // or the time is up.
+                            Some(msgs) if msgs.is_empty() => continue,
+                            Some(msgs) => {
+                                for m in &msgs {
                                     let id = m["MessageId"].as_str().unwrap_or_default().to_owned();
                                     if let Ok(mut s) = seen.lock()
                                         && !s.insert(id)
                                     {
                                         duplicates += 1;
                                     }
-                                    entries.push(format!(
-                                        r#"{{"Id":"d{i}","ReceiptHandle":"{}"}}"#,
-                                        m["ReceiptHandle"].as_str().unwrap_or_default()
-                                    ));
                                 }
-                                let del = format!(r#"{{"QueueUrl":"{url}","Entries":[{}]}}"#, entries.join(","));
-                                let ok = matches!(t.call("DeleteMessageBatch", &del).await, Ok((200, _)));
+                                let ok = t.delete_all(&url, &msgs).await;
                                 if ok {
                                     done.fetch_add(msgs.len() as u64, Ordering::Relaxed);
                                 }
                                 ok
                             }
-                            _ => false,
+                            None => false,
                         }
                     }
                 };
@@ -428,18 +442,15 @@ pub async fn pipeline(
                     r#"{{"QueueUrl":"{url}","MaxNumberOfMessages":10,"WaitTimeSeconds":1,"VisibilityTimeout":60}}"#
                 );
                 requests += 1;
-                let Ok((200, text)) = t.call("ReceiveMessage", &body).await else {
+                let Some(msgs) = t.receive(&body).await else {
                     errors += 1;
                     continue;
                 };
                 let at = micros_now();
-                let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                let msgs = v["Messages"].as_array().cloned().unwrap_or_default();
                 if msgs.is_empty() {
                     continue;
                 }
-                let mut entries = Vec::new();
-                for (i, m) in msgs.iter().enumerate() {
+                for m in &msgs {
                     let body = m["Body"].as_str().unwrap_or_default();
                     let mut parts = body.splitn(3, ':');
                     let (of_run, n) = parts
@@ -459,14 +470,9 @@ pub async fn pipeline(
                             duplicates += 1;
                         }
                     }
-                    entries.push(format!(
-                        r#"{{"Id":"d{i}","ReceiptHandle":"{}"}}"#,
-                        m["ReceiptHandle"].as_str().unwrap_or_default()
-                    ));
                 }
-                let del = format!(r#"{{"QueueUrl":"{url}","Entries":[{}]}}"#, entries.join(","));
                 requests += 1;
-                if !matches!(t.call("DeleteMessageBatch", &del).await, Ok((200, _))) {
+                if !t.delete_all(&url, &msgs).await {
                     errors += 1;
                 }
             }

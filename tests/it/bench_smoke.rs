@@ -10,17 +10,22 @@ use secrecy::ExposeSecret;
 
 use crate::harness::{TestServer, http_client};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_load_generator_runs_each_workload_and_loses_nothing() {
-    let s = TestServer::start().await;
-    let a = s.account().await;
-    let t = generator::Target {
+/// The generator's caller for `a` on `s`.
+fn target(s: &TestServer, a: &sluice::tenancy::NewAccount) -> generator::Target {
+    generator::Target {
         url: s.url.clone(),
         key: a.access_key_id.clone(),
         secret: a.secret_access_key.expose_secret().to_owned(),
         region: "us-east-1".into(),
         http: http_client(&s.ca_pem),
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_load_generator_runs_each_workload_and_loses_nothing() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let t = target(&s, &a);
     let url = t.queue("smoke").await.unwrap();
     let send = generator::run(&t, &url, generator::Workload::Send, 4, Duration::from_secs(2), 200, 1024).await;
     let batch = generator::run(&t, &url, generator::Workload::SendBatch, 4, Duration::from_secs(2), 200, 1024).await;
@@ -37,13 +42,7 @@ async fn the_load_generator_runs_each_workload_and_loses_nothing() {
 async fn the_pipeline_fanout_and_idle_workloads_run_and_lose_nothing() {
     let s = TestServer::start().await;
     let a = s.account().await;
-    let t = generator::Target {
-        url: s.url.clone(),
-        key: a.access_key_id.clone(),
-        secret: a.secret_access_key.expose_secret().to_owned(),
-        region: "us-east-1".into(),
-        http: http_client(&s.ca_pem),
-    };
+    let t = target(&s, &a);
     let url = t.queue("pipe").await.unwrap();
     let pipe = generator::pipeline(&t, &url, 2, 2, 200.0, Duration::from_secs(2), 1024).await;
     assert!(pipe.sent > 100, "{}", pipe.json());
