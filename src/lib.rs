@@ -18,6 +18,8 @@
 //!   KMS) and the integration-token codec. No database.
 //! - [`metrics`]: the Prometheus registry behind the metrics listener.
 //! - [`store`]: every SQL statement, the migrations, and the managed local PostgreSQL.
+//! - [`cache`]: the one cache shape for what the database says (per cache epoch, TTL,
+//!   single-flight loads).
 //! - [`clock`]: the injected time every rule reads.
 //! - [`app`]: wires the parts and starts the HTTPS server; [`config`]: typed settings;
 //!   [`cli`]: the command line.
@@ -25,6 +27,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -10,10 +10,11 @@ pub use principal::Principal;
 
 use std::sync::Arc;
 
+use crate::cache::EpochCache;
 use crate::clock::Clock;
 use crate::crypto::{CryptoError, Sealer};
 use crate::store::{PgStore, StoreError};
-use credentials::{CachedKey, CredentialCache};
+use credentials::CachedKey;
 use sigv4::SigV4Error;
 
 /// Why a request was not authenticated.
@@ -47,11 +48,13 @@ pub struct Authenticator {
     store: PgStore,
     sealer: Arc<Sealer>,
     clock: Arc<dyn Clock>,
-    cache: Arc<CredentialCache>,
+    /// Access keys by id (an unknown id is not kept).
+    keys: Arc<EpochCache<String, Option<Arc<CachedKey>>>>,
     bearer: Arc<token::BearerAuth>,
     /// The service's clock: session expiry is checked against what issued the session.
     token_clock: Arc<dyn Clock>,
-    sessions: Arc<token::Cache<CachedSession>>,
+    /// Sessions by access key id (an unknown id is not kept).
+    sessions: Arc<EpochCache<String, Option<Arc<CachedSession>>>>,
 }
 
 /// Temporary credentials, unsealed, as a request is checked against them.
@@ -103,16 +106,16 @@ impl Authenticator {
         cache_ttl: chrono::TimeDelta,
     ) -> Self {
         let bearer = Arc::new(token::BearerAuth::new(store.clone(), token_clock.clone(), cache_ttl));
-        let sessions = Arc::new(token::Cache::new(cache_ttl.min(credentials::MAX_TTL)));
+        let ttl = cache_ttl.min(credentials::MAX_TTL);
         Self {
             max_presign,
             store,
             sealer,
             clock,
-            cache: Arc::new(CredentialCache::new(cache_ttl)),
+            keys: Arc::new(EpochCache::new(ttl, credentials::MAX_ENTRIES).keeping(Option::is_some)),
             bearer,
             token_clock,
-            sessions,
+            sessions: Arc::new(EpochCache::new(ttl, credentials::MAX_ENTRIES).keeping(Option::is_some)),
         }
     }
 
@@ -178,12 +181,14 @@ impl Authenticator {
 
     /// A session by its access key id (cached like keys; a missing one is not cached).
     async fn session(&self, access_key_id: &str) -> Result<Arc<CachedSession>, AuthError> {
-        let now = self.token_clock.now();
-        let epoch = self.store.cache_epoch();
-        if let Some(Some(s)) = self.sessions.get(access_key_id, now, epoch) {
-            return Ok(s);
-        }
-        let row = self.store.session(access_key_id).await?.ok_or(AuthError::BadSessionToken)?;
+        let (now, epoch) = (self.token_clock.now(), self.store.cache_epoch());
+        let session = self.sessions.get_or_load(access_key_id, now, epoch, || self.load_session(access_key_id)).await?;
+        session.ok_or(AuthError::BadSessionToken)
+    }
+
+    /// A session as the database has it; None when there is none.
+    async fn load_session(&self, access_key_id: &str) -> Result<Option<Arc<CachedSession>>, AuthError> {
+        let Some(row) = self.store.session(access_key_id).await? else { return Ok(None) };
         let ctx = crate::crypto::contexts::session_secret(&row.access_key_id, &row.account_id);
         let secret = self.sealer.open(&row.secret_sealed, &ctx)?;
         let secret = zeroize::Zeroizing::new(String::from_utf8(secret.to_vec()).map_err(|_| CryptoError::Malformed)?);
@@ -208,7 +213,7 @@ impl Authenticator {
                 }
                 _ => return Err(AuthError::BadSessionToken),
             };
-        let s = Arc::new(CachedSession {
+        Ok(Some(Arc::new(CachedSession {
             account_id: row.account_id,
             secret,
             token_mac: row.token_mac,
@@ -216,19 +221,26 @@ impl Authenticator {
             revoked: row.sessions_valid_after.is_some_and(|t| row.issued_at < t),
             active: row.account_status == "active",
             principal,
-        });
-        self.sessions.put(access_key_id, Some(s.clone()), now, epoch);
-        Ok(s)
+        })))
     }
 
     /// The key, and whether it was read from the database just now.
     async fn key(&self, access_key_id: &str) -> Result<(Arc<CachedKey>, bool), AuthError> {
-        let now = self.clock.now();
-        let epoch = self.store.cache_epoch();
-        if let Some(k) = self.cache.get(access_key_id, now, epoch) {
-            return Ok((k, false));
-        }
-        let row = self.store.access_key(access_key_id).await?.ok_or(AuthError::UnknownKey)?;
+        let mut fresh = false;
+        let loaded = &mut fresh;
+        let key = self
+            .keys
+            .get_or_load(access_key_id, self.clock.now(), self.store.cache_epoch(), || async move {
+                *loaded = true;
+                self.load_key(access_key_id).await
+            })
+            .await?;
+        Ok((key.ok_or(AuthError::UnknownKey)?, fresh))
+    }
+
+    /// An access key as the database has it, its secret unsealed; None when there is none.
+    async fn load_key(&self, access_key_id: &str) -> Result<Option<Arc<CachedKey>>, AuthError> {
+        let Some(row) = self.store.access_key(access_key_id).await? else { return Ok(None) };
         let ctx = crate::crypto::contexts::access_key_secret(&row.access_key_id, &row.account_id);
         let secret = self.sealer.open(&row.secret_sealed, &ctx)?;
         let secret = zeroize::Zeroizing::new(String::from_utf8(secret.to_vec()).map_err(|_| CryptoError::Malformed)?);
@@ -236,13 +248,11 @@ impl Authenticator {
             (Some(id), Some(name), Some(path)) => Some((id, name, path)),
             _ => None,
         };
-        let key = Arc::new(CachedKey {
+        Ok(Some(Arc::new(CachedKey {
             account_id: row.account_id,
             secret,
             active: row.status == "Active" && row.account_status == "active",
             user,
-        });
-        self.cache.put(access_key_id, key.clone(), now, epoch);
-        Ok((key, true))
+        })))
     }
 }

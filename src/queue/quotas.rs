@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cache::EpochCache;
 use crate::store::PgStore;
 use crate::store::limits::{LimitOverrides, Usage};
 
@@ -47,7 +48,7 @@ impl Defaults {
 
 /// How long an account's limits and measured usage are trusted without reading them again
 /// (a change of limits also makes them stale at once, through the cache epoch).
-const CACHE_TTL: Duration = Duration::from_secs(5);
+const CACHE_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 const MAX_ENTRIES: usize = 100_000;
 
 /// The action families rates are counted in.
@@ -80,14 +81,12 @@ fn take(b: &mut Bucket, now: Instant, rate: u32) -> bool {
     }
 }
 
-type Cached = (Instant, u64, Limits, Usage);
-
 /// Limits, usage and request buckets of every account. One per process.
 #[derive(Debug)]
 pub struct Quotas {
     store: PgStore,
     defaults: Defaults,
-    cache: Mutex<HashMap<String, Cached>>,
+    cache: EpochCache<String, (Limits, Usage)>,
     buckets: Mutex<HashMap<(String, &'static str), Bucket>>,
     long_polls: Arc<Mutex<HashMap<String, u32>>>,
     /// Requests of each account being served now (all but receives), bounded so that one
@@ -127,7 +126,7 @@ impl Quotas {
             max_working: max_working.max(1),
             store,
             defaults,
-            cache: Mutex::new(HashMap::new()),
+            cache: EpochCache::new(CACHE_TTL, MAX_ENTRIES),
             buckets: Mutex::new(HashMap::new()),
             long_polls: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -139,23 +138,13 @@ impl Quotas {
 
     /// The account's limits and its usage as last measured (cached briefly).
     pub async fn of(&self, account: &str) -> Result<(Limits, Usage), QueueError> {
-        let epoch = self.store.cache_epoch();
-        if let Ok(cache) = self.cache.lock()
-            && let Some((at, e, l, u)) = cache.get(account)
-            && *e == epoch
-            && at.elapsed() < CACHE_TTL
-        {
-            return Ok((*l, u.clone()));
-        }
-        let limits = self.defaults.with(&self.store.limit_overrides(account).await?);
-        let usage = self.store.usage(account).await?;
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= MAX_ENTRIES {
-                cache.clear();
-            }
-            cache.insert(account.to_owned(), (Instant::now(), epoch, limits, usage.clone()));
-        }
-        Ok((limits, usage))
+        self.cache
+            .get_or_load(account, chrono::Utc::now(), self.store.cache_epoch(), || async {
+                let limits = self.defaults.with(&self.store.limit_overrides(account).await?);
+                let usage = self.store.usage(account).await?;
+                Ok::<_, QueueError>((limits, usage))
+            })
+            .await
     }
 
     /// Opens a long poll for `account` unless it has as many open as it may (on this
@@ -195,9 +184,7 @@ impl Quotas {
 
     /// Forgets cached limits and usage (after a new measurement).
     pub fn clear_cache(&self) {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.clear();
-        }
+        self.cache.clear();
     }
 
     /// Takes one token from the account's bucket for the action's family; false when it is

@@ -13,6 +13,7 @@ use super::message::{self, MessageAttributes};
 use super::receipt::{Receipt, ReceiptKeys};
 use super::wait::Wakeups;
 use super::{AccountId, QueueError, QueueName, QueueRef, attributes, md5, redrive};
+use crate::cache::EpochCache;
 use crate::clock::Clock;
 use crate::crypto::{Context, Sealer};
 use crate::store::messages::{DeadLetter, ReceiveRequest};
@@ -113,23 +114,21 @@ pub struct QueueService {
     /// Messages that failed to open (tampered, or their key is gone) and were set aside.
     unopenable: std::sync::atomic::AtomicU64,
     max_inflight: i64,
-    /// Parsed queue policies by (account, name): when read, in which cache epoch.
-    policy_cache: std::sync::Mutex<HashMap<(String, String), CachedPolicy>>,
-    /// Queue rows for the message paths: account → name → (when read, epoch, row).
-    row_cache: std::sync::Mutex<HashMap<String, HashMap<String, CachedRow>>>,
+    /// Parsed queue policies (None: the queue has none, or does not exist).
+    policy_cache: EpochCache<QueueRef, Option<Arc<crate::policy::document::Policy>>>,
+    /// Queue rows for the message paths (an absence is not kept).
+    row_cache: EpochCache<QueueRef, Option<Arc<QueueRow>>>,
     /// In-flight estimates by queue: when last counted, and the count plus receives since.
     inflight: std::sync::Mutex<HashMap<Uuid, (std::time::Instant, i64)>>,
     /// Concurrent sends stored together (one statement and one commit per group).
     group: Arc<super::commit::GroupCommit>,
 }
 
-type CachedRow = (std::time::Instant, u64, Arc<QueueRow>);
-
-type CachedPolicy = (std::time::Instant, u64, Option<Arc<crate::policy::document::Policy>>);
-
-/// How long a parsed queue policy is trusted without reading it again (the backstop when a
-/// change notification is lost).
-const POLICY_CACHE_TTL: Duration = Duration::from_secs(30);
+/// How long a queue's row and parsed policy are trusted without reading them again (the
+/// backstop when a change notification is lost).
+const QUEUE_CACHE_TTL: TimeDelta = TimeDelta::seconds(30);
+/// How many queues' rows (and policies) one instance keeps.
+const QUEUE_CACHE_ENTRIES: usize = 10_000;
 
 /// How often a queue's in-flight messages are counted (see `inflight_limit`).
 const INFLIGHT_RECOUNT: Duration = Duration::from_secs(1);
@@ -275,8 +274,8 @@ impl QueueService {
             shutdown: tokio::sync::watch::channel(false).0,
             unopenable: std::sync::atomic::AtomicU64::new(0),
             max_inflight,
-            policy_cache: std::sync::Mutex::new(HashMap::new()),
-            row_cache: std::sync::Mutex::new(HashMap::new()),
+            policy_cache: EpochCache::new(QUEUE_CACHE_TTL, QUEUE_CACHE_ENTRIES),
+            row_cache: EpochCache::new(QUEUE_CACHE_TTL, QUEUE_CACHE_ENTRIES).keeping(Option::is_some),
             inflight: std::sync::Mutex::new(HashMap::new()),
             group,
             long_polls: Arc::new(Semaphore::new(max_long_polls)),
@@ -342,27 +341,13 @@ impl QueueService {
     /// backstop when one is lost; AWS allows up to 60 seconds for attribute changes to
     /// apply). Absence is not cached, so a queue made on another instance is found at once.
     async fn hot_queue(&self, r: &QueueRef) -> Result<Arc<QueueRow>, QueueError> {
-        let (account, name) = (r.account.as_str(), r.name.as_str());
-        let epoch = self.store.cache_epoch();
-        if let Ok(rows) = self.row_cache.lock()
-            && let Some((at, e, q)) = rows.get(account).and_then(|m| m.get(name))
-            && *e == epoch
-            && at.elapsed() < POLICY_CACHE_TTL
-        {
-            return Ok(q.clone());
-        }
-        let q = Arc::new(self.queue(r).await?);
-        if let Ok(mut rows) = self.row_cache.lock() {
-            if rows.len() > 10_000 {
-                rows.clear();
-            }
-            let of_account = rows.entry(account.to_owned()).or_default();
-            if of_account.len() > 10_000 {
-                of_account.clear();
-            }
-            of_account.insert(name.to_owned(), (std::time::Instant::now(), epoch, q.clone()));
-        }
-        Ok(q)
+        let row = self
+            .row_cache
+            .get_or_load(r, Utc::now(), self.store.cache_epoch(), || async {
+                Ok::<_, QueueError>(self.store.queue_by_name(r.account.as_str(), r.name.as_str()).await?.map(Arc::new))
+            })
+            .await?;
+        row.ok_or(QueueError::QueueDoesNotExist)
     }
 
     /// CreateQueue: idempotent when the supplied attributes match.
@@ -1143,32 +1128,20 @@ impl QueueService {
     /// The parsed policy of a queue, for the gate (cached; changes invalidate through the
     /// store's cache epoch). None when the queue has no policy or does not exist.
     pub async fn queue_policy(&self, r: &QueueRef) -> Result<Option<Arc<crate::policy::document::Policy>>, QueueError> {
-        let key = (r.account.as_str().to_owned(), r.name.as_str().to_owned());
-        let epoch = self.store.cache_epoch();
-        if let Ok(cache) = self.policy_cache.lock()
-            && let Some((at, e, p)) = cache.get(&key)
-            && *e == epoch
-            && at.elapsed() < POLICY_CACHE_TTL
-        {
-            return Ok(p.clone());
-        }
-        let parsed = match self.store.queue_policy(&key.0, &key.1).await? {
-            Some(text) => match crate::policy::document::parse(&text, crate::policy::document::Kind::Queue) {
-                Ok(p) => Some(Arc::new(p)),
-                Err(e) => {
-                    tracing::error!(error = %e, "a stored queue policy no longer parses; ignoring it");
-                    None
-                }
-            },
-            None => None,
-        };
-        if let Ok(mut cache) = self.policy_cache.lock() {
-            if cache.len() > 10_000 {
-                cache.clear();
-            }
-            cache.insert(key, (std::time::Instant::now(), epoch, parsed.clone()));
-        }
-        Ok(parsed)
+        self.policy_cache
+            .get_or_load(r, Utc::now(), self.store.cache_epoch(), || async {
+                let text = self.store.queue_policy(r.account.as_str(), r.name.as_str()).await?;
+                Ok::<_, QueueError>(text.and_then(|text| {
+                    match crate::policy::document::parse(&text, crate::policy::document::Kind::Queue) {
+                        Ok(p) => Some(Arc::new(p)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "a stored queue policy no longer parses; ignoring it");
+                            None
+                        }
+                    }
+                }))
+            })
+            .await
     }
 
     /// AddPermission: adds a statement with Sid `label` granting `actions` to `accounts`,

@@ -92,7 +92,9 @@ impl Tenancy {
         clock: Arc<dyn Clock>,
         ttl: std::time::Duration,
     ) -> Self {
-        Self { store, sealer, clock, policies: Arc::new(super::principals::PolicyCache::new(ttl)) }
+        let ttl = chrono::TimeDelta::from_std(ttl).unwrap_or(chrono::TimeDelta::seconds(30));
+        let policies = super::principals::PolicyCache::new(ttl, super::principals::POLICY_CACHE_ENTRIES);
+        Self { store, sealer, clock, policies: Arc::new(policies) }
     }
 
     /// Creates an account with a root access key; the id is random unless given.

@@ -1,14 +1,13 @@
 //! IAM users, groups, their access keys and policies, and the identity policies that apply
 //! to a caller (parsed, cached briefly).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
 use super::accounts::{new_access_key_id, new_id, new_secret, secret_context};
 use super::{Tenancy, TenancyError};
+use crate::cache::EpochCache;
 use crate::policy::document::{Kind, Policy, parse};
 use crate::store::StoreError;
 use crate::store::iam::{GroupRow, ManagedPolicyRow, UserRow};
@@ -26,37 +25,12 @@ pub(super) fn significant_chars(doc: &str) -> usize {
     doc.chars().filter(|c| !c.is_whitespace()).count()
 }
 
-/// Parsed identity policies per user, trusted for a short time (the bound within which a
-/// changed policy takes effect everywhere).
-#[derive(Debug)]
-pub struct PolicyCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, Cached>>,
-}
+/// Parsed identity policies per user (and per session, for session policies), trusted for
+/// a short time (the bound within which a changed policy takes effect everywhere).
+pub type PolicyCache = EpochCache<String, Arc<Vec<Policy>>>;
 
-/// When a user's policies were read, in which cache epoch, and the policies.
-type Cached = (Instant, u64, Arc<Vec<Policy>>);
-
-impl PolicyCache {
-    pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
-    }
-
-    fn get(&self, user_id: &str, epoch: u64) -> Option<Arc<Vec<Policy>>> {
-        let entries = self.entries.lock().ok()?;
-        let (at, e, p) = entries.get(user_id)?;
-        (*e == epoch && at.elapsed() < self.ttl).then(|| p.clone())
-    }
-
-    fn put(&self, user_id: &str, p: Arc<Vec<Policy>>, epoch: u64) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() > 10_000 {
-                entries.clear();
-            }
-            entries.insert(user_id.to_owned(), (Instant::now(), epoch, p));
-        }
-    }
-}
+/// How many users' parsed policies one instance keeps.
+pub const POLICY_CACHE_ENTRIES: usize = 10_000;
 
 fn name_ok(name: &str, max: usize) -> bool {
     !name.is_empty() && name.len() <= max && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
@@ -674,36 +648,32 @@ impl Tenancy {
     /// (One policy, in the list form the cache keeps.)
     pub async fn session_policy(&self, access_key_id: &str, text: &str) -> Result<Arc<Vec<Policy>>, TenancyError> {
         let key = format!("session:{access_key_id}");
-        let epoch = self.store.cache_epoch();
-        if let Some(p) = self.policies.get(&key, epoch) {
-            return Ok(p);
-        }
-        let parsed = Arc::new(vec![parse(text, Kind::Identity)?]);
-        self.policies.put(&key, parsed.clone(), epoch);
-        Ok(parsed)
+        self.policies
+            .get_or_load(key.as_str(), chrono::Utc::now(), self.store.cache_epoch(), || async {
+                Ok(Arc::new(vec![parse(text, Kind::Identity)?]))
+            })
+            .await
     }
 
     /// The identity policies that apply to a user (cached for the cache's TTL). Documents
     /// were validated when stored; one that no longer parses is skipped and logged.
     pub async fn identity_policies(&self, user_id: &str) -> Result<Arc<Vec<Policy>>, TenancyError> {
-        let epoch = self.store.cache_epoch();
-        if let Some(p) = self.policies.get(user_id, epoch) {
-            return Ok(p);
-        }
-        let docs = self.store.user_policy_documents(user_id).await?;
-        let parsed: Vec<Policy> = docs
-            .iter()
-            .filter_map(|d| match parse(d, Kind::Identity) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    tracing::error!(error = %e, "a stored identity policy no longer parses; ignoring it");
-                    None
-                }
+        self.policies
+            .get_or_load(user_id, chrono::Utc::now(), self.store.cache_epoch(), || async {
+                let docs = self.store.user_policy_documents(user_id).await?;
+                let parsed: Vec<Policy> = docs
+                    .iter()
+                    .filter_map(|d| match parse(d, Kind::Identity) {
+                        Ok(p) => Some(p),
+                        Err(e) => {
+                            tracing::error!(error = %e, "a stored identity policy no longer parses; ignoring it");
+                            None
+                        }
+                    })
+                    .collect();
+                Ok::<_, TenancyError>(Arc::new(parsed))
             })
-            .collect();
-        let parsed = Arc::new(parsed);
-        self.policies.put(user_id, parsed.clone(), epoch);
-        Ok(parsed)
+            .await
     }
 }
 
