@@ -99,10 +99,14 @@ impl<K: Hash + Eq + Clone, V: Clone> EpochCache<K, V> {
             }
         };
         let keep = self.keep;
+        // The load (a database read) is boxed: it runs on a miss only, and inline it would
+        // make every caller's future, hit or miss, as large as the read's.
         let loaded = cell
-            .get_or_try_init(|| async move {
-                let value = load().await?;
-                Ok(Loaded { at: now, keep: keep(&value), value })
+            .get_or_try_init(|| {
+                Box::pin(async move {
+                    let value = load().await?;
+                    Ok(Loaded { at: now, keep: keep(&value), value })
+                })
             })
             .await?;
         Ok(loaded.value.clone())

@@ -459,7 +459,8 @@ async fn handle(
         if let Err(e) = admit(state, &account, "iam/sts").await {
             return (Err(e), "iam/sts", account);
         }
-        return (iam_or_sts(req, &body, state, &principal, service, proto, request_id).await, "iam/sts", account);
+        let iam = super::boxed(|| iam_or_sts(req, &body, state, &principal, service, proto, request_id));
+        return (iam.await, "iam/sts", account);
     }
 
     let (name, input) = match proto {

@@ -402,6 +402,15 @@ async fn add_resource_tags(call: &mut Call<'_>, r: &QueueRef) -> Result<(), ApiE
     Ok(())
 }
 
+/// The future `make` returns, on the heap. Each action runs boxed: inline, the dispatcher's
+/// future (and every future that awaits it) would hold room for every action's state (the
+/// compiler does not overlap them), and each request would copy that size about as it is
+/// moved and boxed on its way to the runtime. The future is made here, outside any async body,
+/// because one made inside an async body keeps its room there even once moved into a box.
+pub(crate) fn boxed<'a, T, F: std::future::Future<Output = T> + 'a>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
+    Box::pin(make())
+}
+
 /// Runs one authenticated call.
 pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiError> {
     use actions::{messages, moves, queues};
@@ -417,25 +426,32 @@ pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiErr
             format!("{} is not supported by this Sluice version.", call.spec.name),
         ));
     }
-    // Decode, authorize, and only then hand the proof to the handler.
+    // Decode, authorize, and only then hand the proof to the handler. Each action runs boxed
+    // (see `boxed`).
     macro_rules! on_queue {
         ($handler:path) => {{
-            let input = decode(&body)?;
-            let r = gate::resolve(call, &input)?;
-            let mut tagged = with_tags(call, &input);
-            add_resource_tags(&mut tagged, &r).await?;
-            let qp = tagged.state.queues.queue_policy(&r).await?;
-            tagged.queue_policy_of = Some((tagged.state.queues.queue_arn(&r), qp));
-            let call = &tagged;
-            let target = gate::authorize_queue(call, &input, r)?;
-            $handler(call, target, input).await
+            boxed(|| async move {
+                let input = decode(&body)?;
+                let r = gate::resolve(call, &input)?;
+                let mut tagged = with_tags(call, &input);
+                add_resource_tags(&mut tagged, &r).await?;
+                let qp = tagged.state.queues.queue_policy(&r).await?;
+                tagged.queue_policy_of = Some((tagged.state.queues.queue_arn(&r), qp));
+                let call = &tagged;
+                let target = gate::authorize_queue(call, &input, r)?;
+                $handler(call, target, input).await
+            })
+            .await
         }};
     }
     macro_rules! on_account {
         ($handler:path) => {{
-            let input = decode(&body)?;
-            let target = gate::account(call)?;
-            $handler(call, target, input).await
+            boxed(|| async move {
+                let input = decode(&body)?;
+                let target = gate::account(call)?;
+                $handler(call, target, input).await
+            })
+            .await
         }};
     }
     match call.spec.name {

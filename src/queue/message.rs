@@ -48,6 +48,11 @@ pub fn validate_body(body: &str) -> Result<(), QueueError> {
     if body.is_empty() {
         return Err(QueueError::MissingParameter("MessageBody"));
     }
+    // Printable ASCII, tab, LF and CR (most bodies) are checked a byte at a time; only a body
+    // with other bytes is decoded character by character.
+    if body.bytes().all(|b| (0x20..0x80).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r')) {
+        return Ok(());
+    }
     if let Some(c) = body.chars().find(|c| !allowed_char(*c)) {
         return Err(QueueError::InvalidMessageContents(format!(
             "Invalid binary character '#x{:X}' was found in the message body, the set of allowed characters is #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF",
@@ -241,6 +246,11 @@ mod tests {
         assert!(validate_body("hello\tworld\n\r€😀").is_ok());
         assert!(matches!(validate_body("a\u{0}b"), Err(QueueError::InvalidMessageContents(_))));
         assert!(matches!(validate_body("\u{FFFF}"), Err(QueueError::InvalidMessageContents(_))));
+        // All-ASCII bodies take the bytewise path: its edges.
+        assert!(validate_body("\u{7F} ~").is_ok());
+        for bad in ["plain\u{1F}text", "\u{B}", "x\u{8}"] {
+            assert!(matches!(validate_body(bad), Err(QueueError::InvalidMessageContents(_))), "{bad:?}");
+        }
         assert!(matches!(validate_body(""), Err(QueueError::MissingParameter(_))));
     }
 
