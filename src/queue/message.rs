@@ -3,10 +3,28 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
 use super::QueueError;
 
 /// Message attributes by name (sorted, which is also the MD5 order).
 pub type MessageAttributes = BTreeMap<String, AttributeValue>;
+
+/// A new message's id: a UUID version 7 stamped with its send time `at` (to the
+/// millisecond), so a queue's messages lie in send order along its primary key and the
+/// expired ones are a range of it (`ids_sent_by`).
+pub fn new_message_id(at: DateTime<Utc>) -> Uuid {
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, (ms % 1000) as u32 * 1_000_000))
+}
+
+/// The least id a message sent after `at` (to the millisecond) can have: every id
+/// `new_message_id` made for a time up to `at` is below it.
+pub fn ids_sent_by(at: DateTime<Utc>) -> Uuid {
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0).saturating_add(1);
+    uuid::Builder::from_unix_timestamp_millis(ms, &[0; 10]).into_uuid()
+}
 
 /// The most attributes one message may carry.
 pub const MAX_ATTRIBUTES: usize = 10;
@@ -236,6 +254,23 @@ pub fn filter_attributes(attrs: MessageAttributes, names: &[String]) -> MessageA
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_ids_are_ordered_by_send_time_to_the_millisecond() {
+        let t = DateTime::parse_from_rfc3339("2026-12-03T15:00:00.123456Z").unwrap().with_timezone(&Utc);
+        let ms = chrono::TimeDelta::milliseconds(1);
+        let id = new_message_id(t);
+        assert_eq!(id.get_version_num(), 7);
+        assert_ne!(id, new_message_id(t), "random beyond the time");
+        // Sent by t (in the same millisecond or before): below the bound of t.
+        for sent in [t, t - chrono::TimeDelta::microseconds(456), t - ms, t - chrono::TimeDelta::days(20)] {
+            assert!(new_message_id(sent) < ids_sent_by(t), "{sent}");
+        }
+        // Sent in a later millisecond: not below it.
+        for sent in [t + ms, t + chrono::TimeDelta::microseconds(877), t + chrono::TimeDelta::days(1)] {
+            assert!(new_message_id(sent) >= ids_sent_by(t), "{sent}");
+        }
+    }
 
     fn s(dt: &str, v: &str) -> AttributeValue {
         AttributeValue { data_type: dt.into(), value: Value::String(v.into()) }

@@ -59,6 +59,9 @@ pub struct PgStore {
     /// Bumped whenever accounts, keys or policies change (here or, through a notification,
     /// on another instance): cached credentials and policies from an older epoch are stale.
     cache_epoch: Arc<AtomicU64>,
+    /// Statements issued here that add or remove messages (so the usage sweep knows whether
+    /// this instance changed anything since it last measured).
+    message_writes: Arc<AtomicU64>,
 }
 
 /// The notification channel of account, key and policy changes.
@@ -82,7 +85,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Self { pool, statements: Arc::new(AtomicU64::new(0)), cache_epoch: Arc::new(AtomicU64::new(0)) })
+        Ok(Self::over(pool))
     }
 
     /// A pool that connects on first use (unit tests of logic that holds a store but does
@@ -90,7 +93,7 @@ impl PgStore {
     #[cfg(test)]
     pub fn connect_lazy_for_tests() -> Self {
         let pool = PgPoolOptions::new().connect_lazy_with(PgConnectOptions::new().host("/nonexistent"));
-        Self { pool, statements: Arc::new(AtomicU64::new(0)), cache_epoch: Arc::new(AtomicU64::new(0)) }
+        Self::over(pool)
     }
 
     /// Applies the embedded, forward-only migrations.
@@ -136,10 +139,26 @@ impl PgStore {
         &self.pool
     }
 
+    fn over(pool: PgPool) -> Self {
+        let counter = || Arc::new(AtomicU64::new(0));
+        Self { pool, statements: counter(), cache_epoch: counter(), message_writes: counter() }
+    }
+
     /// The pool, for one statement: every statement goes through here and is counted.
     fn db(&self) -> &PgPool {
         self.statements.fetch_add(1, Ordering::Relaxed);
         &self.pool
+    }
+
+    /// The pool, for one statement that adds or removes messages (counted as such too).
+    fn db_for_messages(&self) -> &PgPool {
+        self.message_writes.fetch_add(1, Ordering::Relaxed);
+        self.db()
+    }
+
+    /// How many statements that add or remove messages this store has issued.
+    pub fn message_writes(&self) -> u64 {
+        self.message_writes.load(Ordering::Relaxed)
     }
 
     /// The current cache epoch (see `cache_epoch`).

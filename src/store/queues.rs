@@ -214,7 +214,7 @@ impl PgStore {
              SELECT EXISTS (SELECT 1 FROM gone), COALESCE((SELECT array_agg(id) FROM shredded), '{}')",
         )
         .bind(queue_id)
-        .fetch_one(self.db())
+        .fetch_one(self.db_for_messages())
         .await?;
         Ok((existed, shredded))
     }
@@ -286,7 +286,7 @@ impl PgStore {
         if stamped.rows_affected() == 0 {
             return Ok(Purge::TooSoon);
         }
-        self.db();
+        self.db_for_messages();
         sqlx::query("DELETE FROM messages WHERE queue_id = $1").bind(queue_id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(Purge::Done)

@@ -290,6 +290,52 @@ async fn expired_messages_are_never_delivered_and_are_swept() {
 }
 
 #[tokio::test]
+async fn the_expiry_sweep_takes_expired_ids_as_a_range_and_older_random_ids_on_its_full_pass() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    // The default retention (4 days): other tests' sweeps leave these messages alone; this
+    // test names its own cutoff.
+    let url = queue_with(&sqs, "sweep-range", &[]).await;
+    let row = s.store.queue_by_name(&a.id, "sweep-range").await.unwrap().unwrap();
+    sqs.send_message().queue_url(&url).message_body("timed").send().await.unwrap();
+    // A message stored before ids were time-ordered: a random id (above any time-ordered one
+    // of this century).
+    let mut random = *uuid::Uuid::new_v4().as_bytes();
+    random[0] |= 0x80;
+    let now = sluice::clock::Clock::now(s.clock.as_ref());
+    let legacy = sluice::store::NewMessage {
+        id: uuid::Uuid::from_bytes(random),
+        body_sealed: b"sealed".to_vec(),
+        attributes_sealed: None,
+        trace_header: None,
+        sender_id: "s".into(),
+        sent_at: now,
+        visible_at: now,
+        dek_id: None,
+    };
+    s.store.insert_grouped(&[(row.id, std::slice::from_ref(&legacy))]).await.unwrap();
+    let cutoff = now + TimeDelta::seconds(1);
+    s.clock.advance(TimeDelta::seconds(10));
+    sqs.send_message().queue_url(&url).message_body("young").send().await.unwrap();
+    assert_eq!(counts(&sqs, &url).await, c(3, 0, 0));
+    let range = Some(sluice::queue::message::ids_sent_by(cutoff));
+    assert_eq!(
+        s.store.delete_expired(row.id, cutoff, 100, range).await.unwrap(),
+        1,
+        "the time-ordered id sent by the cutoff"
+    );
+    assert_eq!(s.store.delete_expired(row.id, cutoff, 100, range).await.unwrap(), 0);
+    assert_eq!(
+        s.store.delete_expired(row.id, cutoff, 100, None).await.unwrap(),
+        1,
+        "the full pass finds the random id"
+    );
+    let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+    assert_eq!(got.messages().iter().filter_map(|m| m.body()).collect::<Vec<_>>(), ["young"]);
+}
+
+#[tokio::test]
 async fn purge_deletes_every_message_and_a_second_purge_within_sixty_seconds_is_refused() {
     let s = TestServer::start().await;
     let a = s.account().await;
