@@ -490,9 +490,12 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Deletes expired messages every `interval`; errors are logged and retried next time.
+/// Deletes expired messages every `interval`; errors are logged and retried next time. The
+/// first sweep comes one interval (at most a minute) after the start, not during it: a
+/// sweep reads every queue, and an instance that starts has requests to serve first.
 async fn sweep_forever(queues: Arc<QueueService>, tenancy: Tenancy, interval: Duration) {
-    let mut tick = tokio::time::interval(interval);
+    let first = tokio::time::Instant::now() + interval.min(Duration::from_secs(60));
+    let mut tick = tokio::time::interval_at(first, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

@@ -168,7 +168,8 @@ impl TestServer {
             workers: 2,
             // Servers of one test process share the database but not their (movable) clocks:
             // a background sweep with a clock moved far ahead would expire other tests'
-            // messages. Tests sweep explicitly.
+            // messages. Tests sweep explicitly (the first background sweep comes a minute
+            // after the start).
             sweep_interval_seconds: 3600,
             ..Config::default()
         };
