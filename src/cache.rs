@@ -75,19 +75,14 @@ impl<K: Hash + Eq + Clone, V: Clone> EpochCache<K, V> {
                 // Poisoned (a panic elsewhere): serve without the cache.
                 return load().await;
             };
-            let current = slots.get(key).filter(|s| s.epoch == epoch).and_then(|s| match s.cell.get() {
-                None => Some(s.cell.clone()),
-                Some(l) if l.keep && now >= l.at && now - l.at < self.ttl => Some(s.cell.clone()),
-                Some(_) => None,
-            });
+            // A slot serves while its load is in flight or its value is fresh.
+            let serves = |s: &Slot<V>| s.epoch == epoch && s.cell.get().is_none_or(|l| self.fresh(l, now));
+            let current = slots.get(key).filter(|s| serves(s)).map(|s| s.cell.clone());
             match current {
                 Some(cell) => cell,
                 None => {
                     if slots.len() >= self.max_entries {
-                        let ttl = self.ttl;
-                        slots.retain(|_, s| {
-                            s.epoch == epoch && s.cell.get().is_none_or(|l| l.keep && now >= l.at && now - l.at < ttl)
-                        });
+                        slots.retain(|_, s| serves(s));
                         if slots.len() >= self.max_entries {
                             slots.clear();
                         }
@@ -110,6 +105,11 @@ impl<K: Hash + Eq + Clone, V: Clone> EpochCache<K, V> {
             })
             .await?;
         Ok(loaded.value.clone())
+    }
+
+    /// Whether a loaded value may still be handed to a new request at `now`.
+    fn fresh(&self, l: &Loaded<V>, now: DateTime<Utc>) -> bool {
+        l.keep && now >= l.at && now - l.at < self.ttl
     }
 
     /// Forgets every entry.

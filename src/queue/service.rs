@@ -1478,7 +1478,7 @@ impl QueueService {
 
     /// The sweep as of `now`: `full` looks at every message of each queue, otherwise at the
     /// range of ids sent before its retention began.
-    pub async fn sweep_expired_with(&self, now: DateTime<Utc>, full: bool) -> Result<u64, QueueError> {
+    async fn sweep_expired_with(&self, now: DateTime<Utc>, full: bool) -> Result<u64, QueueError> {
         let mut removed = 0;
         for (queue_id, retention) in self.store.queue_retentions().await? {
             let cutoff = now - TimeDelta::seconds(retention.into());

@@ -477,31 +477,22 @@ impl PgStore {
         limit: i64,
         below: Option<Uuid>,
     ) -> Result<u64, StoreError> {
-        let r = match below {
-            Some(below) => {
-                sqlx::query(
-                    "DELETE FROM messages WHERE queue_id = $1 AND id = ANY(ARRAY(
-                         SELECT id FROM messages WHERE queue_id = $1 AND id < $4 AND sent_at <= $2 ORDER BY id LIMIT $3))",
-                )
-                .bind(queue_id)
-                .bind(not_after)
-                .bind(limit)
-                .bind(below)
-                .execute(self.db_for_messages())
-                .await?
+        let sql = match below {
+            Some(_) => {
+                "DELETE FROM messages WHERE queue_id = $1 AND id = ANY(ARRAY(
+                     SELECT id FROM messages WHERE queue_id = $1 AND id < $4 AND sent_at <= $2 ORDER BY id LIMIT $3))"
             }
             None => {
-                sqlx::query(
-                    "DELETE FROM messages WHERE queue_id = $1 AND id = ANY(ARRAY(
-                         SELECT id FROM messages WHERE queue_id = $1 AND sent_at <= $2 LIMIT $3))",
-                )
-                .bind(queue_id)
-                .bind(not_after)
-                .bind(limit)
-                .execute(self.db_for_messages())
-                .await?
+                "DELETE FROM messages WHERE queue_id = $1 AND id = ANY(ARRAY(
+                     SELECT id FROM messages WHERE queue_id = $1 AND sent_at <= $2 LIMIT $3))"
             }
         };
+        let query = sqlx::query(sql).bind(queue_id).bind(not_after).bind(limit);
+        let query = match below {
+            Some(below) => query.bind(below),
+            None => query,
+        };
+        let r = query.execute(self.db_for_messages()).await?;
         Ok(r.rows_affected())
     }
 
