@@ -870,11 +870,15 @@ pub fn simulate(args: &SimulateArgs) -> Result<String, CliError> {
     if args.lint
         && let Some(q) = &queue
     {
+        let refused = crate::policy::lint::unbound_service_allows(q);
         let findings = crate::policy::lint::confused_deputy(q);
-        if findings.is_empty() {
+        if findings.is_empty() && refused.is_empty() {
             lint.push_str("lint: no findings\n");
         }
-        for f in findings {
+        for f in &refused {
+            lint.push_str(&format!("error: queue policy {f} (SetQueueAttributes refuses it)\n"));
+        }
+        for f in findings.iter().filter(|f| !refused.iter().any(|r| r.at == f.at)) {
             lint.push_str(&format!("warning: queue policy {f}\n"));
         }
     }
@@ -1007,9 +1011,10 @@ mod tests {
         };
         let out = simulate(&lint_only).unwrap();
         assert!(
-            out.starts_with("warning: queue policy Statement[0] (Sid Topics): allows the service principal"),
+            out.starts_with("error: queue policy Statement[0] (Sid Topics): allows the service principal"),
             "{out}"
         );
+        assert_eq!(out.lines().count(), 1, "one finding per statement: {out}");
         let safe = SimulateArgs { queue_policy: Some(policies().join("queue-sns-fan-in.json")), ..lint_only };
         assert_eq!(simulate(&safe).unwrap(), "lint: no findings\n");
         // With a request, the decision comes first and the findings after it.

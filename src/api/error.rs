@@ -244,6 +244,8 @@ impl From<AuthError> for ApiError {
                 SigV4Error::Incomplete(_) => Code::IncompleteSignature,
                 SigV4Error::BadDate(_) => Code::IncompleteSignature,
                 SigV4Error::PresignExpired => Code::RequestExpired,
+                // As S3 answers headers left out of a signature.
+                SigV4Error::HeadersNotSigned(_) => Code::AccessDenied,
                 SigV4Error::WrongService { .. }
                 | SigV4Error::TooOld { .. }
                 | SigV4Error::TooNew { .. }

@@ -322,8 +322,8 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Api
 
 /// The query parameters of a request: the URL's and, for a form body, the body's.
 fn query_params(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
-    let mut params: Vec<(String, String)> =
-        serde_urlencoded::from_str(req.uri().query().unwrap_or("")).unwrap_or_default();
+    // The URL's parameters are decoded by the same function the signature was checked with.
+    let mut params: Vec<(String, String)> = sigv4::query_pairs(req.uri().query().unwrap_or("")).collect();
     if header(req, "content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")) {
         let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
             .map_err(|_| ApiError::new(Code::MalformedQueryString, "The request body is not a valid form."))?;
@@ -366,6 +366,20 @@ async fn iam_or_sts(
     let params: HashMap<String, String> = query_params(req, body)?.into_iter().collect();
     if params.len() > 200 {
         return Err(ApiError::new(Code::InvalidParameterValue, "Too many parameters in the request."));
+    }
+    // Every value may be echoed in an XML answer (an entity's description, a name in an
+    // error): characters XML 1.0 cannot carry are refused before anything is done.
+    if let Some((name, _)) = params.iter().find(|(_, v)| !v.chars().all(crate::queue::message::allowed_char)) {
+        let mut field: String = name.chars().take(64).collect();
+        if let Some(first) = field.get(..1) {
+            field = first.to_ascii_lowercase() + &field[1..];
+        }
+        return Err(ApiError::new(
+            Code::ValidationError,
+            format!(
+                "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]*"
+            ),
+        ));
     }
     let action = params
         .get("Action")

@@ -13,7 +13,9 @@ use super::{ApiError, ApiState, Code, decide};
 use crate::auth::Principal;
 use crate::policy::context::Context;
 use crate::policy::document::Policy;
-use crate::store::iam::UserRow;
+use crate::store::iam::{GroupRow, ManagedPolicyRow, UserRow};
+use crate::store::roles::RoleRow;
+use crate::tenancy::TenancyError;
 
 const IAM_NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -190,14 +192,60 @@ impl IamCall<'_> {
         .map(|_| ())
     }
 
-    fn user_arn(&self, name: &str) -> String {
-        format!("arn:aws:iam::{}:user/{name}", self.account())
-    }
-
-    /// A role's ARN for authorization (the path as given, `/` when none: IAM authorizes
-    /// role actions on `role/NAME` patterns, which `role/*` covers either way).
+    /// A role's ARN as a request to create it writes it (the path as given, `/` when none).
     fn role_arn(&self, name: &str, path: Option<&str>) -> String {
         format!("arn:aws:iam::{}:role{}{name}", self.account(), path.unwrap_or("/"))
+    }
+
+    /// Authorizes `action` on an existing entity of the caller's account: on its stored ARN
+    /// (its path, its name as stored), so the letter case or the path a request writes can
+    /// sidestep no policy — a Deny on `user/admin` holds for `UserName=Admin`, an Allow on
+    /// `role/team-a/*` gives nothing on `/protected/` roles. When the entity does not exist,
+    /// the decision is on the ARN the request implies (`KIND/NAME`), and only a caller allowed
+    /// that learns it is missing.
+    fn resolved<T>(
+        &self,
+        action: &str,
+        found: Result<T, TenancyError>,
+        stored_arn: impl FnOnce(&T) -> String,
+        implied_arn: impl FnOnce() -> String,
+    ) -> Result<T, ApiError> {
+        match found {
+            Ok(entity) => {
+                self.allow(action, &stored_arn(&entity))?;
+                Ok(entity)
+            }
+            Err(TenancyError::NoSuchEntity(m)) => {
+                self.allow(action, &implied_arn())?;
+                Err(TenancyError::NoSuchEntity(m).into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The user named `name` (any letter case), once `action` on it is authorized.
+    async fn user_for(&self, action: &str, name: &str) -> Result<UserRow, ApiError> {
+        let found = self.state.tenancy.user(self.account(), name).await;
+        self.resolved(action, found, UserRow::arn, || format!("arn:aws:iam::{}:user/{name}", self.account()))
+    }
+
+    /// The group named `name`, once `action` on it is authorized.
+    async fn group_for(&self, action: &str, name: &str) -> Result<GroupRow, ApiError> {
+        let found = self.state.tenancy.group(self.account(), name).await;
+        self.resolved(action, found, GroupRow::arn, || format!("arn:aws:iam::{}:group/{name}", self.account()))
+    }
+
+    /// The role named `name`, once `action` on it is authorized.
+    async fn role_for(&self, action: &str, name: &str) -> Result<RoleRow, ApiError> {
+        let found = self.state.tenancy.role(self.account(), name).await;
+        self.resolved(action, found, RoleRow::arn, || self.role_arn(name, None))
+    }
+
+    /// The stored ARN of the managed policy `arn` names (its path must be the stored one),
+    /// once `action` on it is authorized.
+    async fn policy_for(&self, action: &str, arn: &str) -> Result<String, ApiError> {
+        let found = self.state.tenancy.managed_policy(self.account(), arn).await;
+        Ok(self.resolved(action, found, ManagedPolicyRow::arn, || arn.to_owned())?.arn())
     }
 
     fn opt_i64(&self, name: &str) -> Result<Option<i64>, ApiError> {
@@ -222,10 +270,6 @@ impl IamCall<'_> {
                 .parse()
                 .map_err(|_| ApiError::new(Code::InvalidInput, format!("DurationSeconds {d} is not a number."))),
         }
-    }
-
-    fn group_arn(&self, name: &str) -> String {
-        format!("arn:aws:iam::{}:group/{name}", self.account())
     }
 }
 
@@ -289,7 +333,7 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
     let result: Option<String> = match action {
         "CreateUser" => {
             let name = call.param("UserName")?;
-            call.allow(&iam_action, &call.user_arn(name))?;
+            call.allow(&iam_action, &format!("arn:aws:iam::{acct}:user{}{name}", call.opt("Path").unwrap_or("/")))?;
             let u = t.create_user(&acct, name, call.opt("Path")).await?;
             Some(format!("<User>{}</User>", user_xml(&u)))
         }
@@ -300,8 +344,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                     ApiError::new(Code::InvalidInput, "Must specify userName when calling with non-User credentials")
                 })?,
             };
-            call.allow(&iam_action, &call.user_arn(&name))?;
-            Some(format!("<User>{}</User>", user_xml(&t.user(&acct, &name).await?)))
+            let user = call.user_for(&iam_action, &name).await?;
+            Some(format!("<User>{}</User>", user_xml(&user)))
         }
         "ListUsers" => {
             call.allow(&iam_action, &format!("arn:aws:iam::{acct}:user/"))?;
@@ -311,7 +355,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "DeleteUser" => {
             let name = call.param("UserName")?;
-            call.allow(&iam_action, &call.user_arn(name))?;
+            let resolved = call.user_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             t.delete_user(&acct, name).await?;
             None
         }
@@ -322,7 +367,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                     ApiError::new(Code::InvalidInput, "Root keys are managed with `sluice admin account`.")
                 })?,
             };
-            call.allow(&iam_action, &call.user_arn(&name))?;
+            let resolved = call.user_for(&iam_action, &name).await?;
+            let name = resolved.name.clone();
             let (key, secret) = t.create_access_key(&acct, &name).await?;
             Some(format!(
                 "<AccessKey>{}{}{}{}{}</AccessKey>",
@@ -341,7 +387,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                 .ok_or_else(|| {
                     ApiError::new(Code::InvalidInput, "Must specify userName when calling with non-User credentials")
                 })?;
-            call.allow(&iam_action, &call.user_arn(&name))?;
+            let resolved = call.user_for(&iam_action, &name).await?;
+            let name = resolved.name.clone();
             let keys = t.list_access_keys(&acct, &name).await?;
             let members: Vec<String> = keys
                 .iter()
@@ -366,7 +413,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                     ApiError::new(Code::InvalidInput, "Must specify userName when calling with non-User credentials")
                 })?;
             let key = call.param("AccessKeyId")?;
-            call.allow(&iam_action, &call.user_arn(&name))?;
+            let resolved = call.user_for(&iam_action, &name).await?;
+            let name = resolved.name.clone();
             let op = if action == "DeleteAccessKey" {
                 None
             } else {
@@ -386,13 +434,15 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "PutUserPolicy" => {
             let name = call.param("UserName")?;
-            call.allow(&iam_action, &call.user_arn(name))?;
+            let resolved = call.user_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             t.put_user_policy(&acct, name, call.param("PolicyName")?, call.param("PolicyDocument")?).await?;
             None
         }
         "GetUserPolicy" => {
             let (name, policy) = (call.param("UserName")?, call.param("PolicyName")?);
-            call.allow(&iam_action, &call.user_arn(name))?;
+            let resolved = call.user_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             let doc = t.get_user_policy(&acct, name, policy).await?;
             let encoded: String =
                 percent_encoding::utf8_percent_encode(&doc, percent_encoding::NON_ALPHANUMERIC).collect();
@@ -400,19 +450,21 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "ListUserPolicies" => {
             let name = call.param("UserName")?;
-            call.allow(&iam_action, &call.user_arn(name))?;
+            let resolved = call.user_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             let names: Vec<String> = t.list_user_policies(&acct, name).await?.iter().map(|n| el("member", n)).collect();
             Some(call.page("PolicyNames", names)?)
         }
         "DeleteUserPolicy" => {
             let name = call.param("UserName")?;
-            call.allow(&iam_action, &call.user_arn(name))?;
+            let resolved = call.user_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             t.delete_user_policy(&acct, name, call.param("PolicyName")?).await?;
             None
         }
         "CreateGroup" => {
             let name = call.param("GroupName")?;
-            call.allow(&iam_action, &call.group_arn(name))?;
+            call.allow(&iam_action, &format!("arn:aws:iam::{acct}:group{}{name}", call.opt("Path").unwrap_or("/")))?;
             let g = t.create_group(&acct, name, call.opt("Path")).await?;
             Some(format!(
                 "<Group>{}{}{}{}{}</Group>",
@@ -425,7 +477,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "AddUserToGroup" | "RemoveUserFromGroup" => {
             let (group, user) = (call.param("GroupName")?, call.param("UserName")?);
-            call.allow(&iam_action, &call.group_arn(group))?;
+            let resolved = call.group_for(&iam_action, group).await?;
+            let group = resolved.name.as_str();
             if action == "AddUserToGroup" {
                 t.add_user_to_group(&acct, group, user).await?;
             } else {
@@ -435,7 +488,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "PutGroupPolicy" => {
             let group = call.param("GroupName")?;
-            call.allow(&iam_action, &call.group_arn(group))?;
+            let resolved = call.group_for(&iam_action, group).await?;
+            let group = resolved.name.as_str();
             t.put_group_policy(&acct, group, call.param("PolicyName")?, call.param("PolicyDocument")?).await?;
             None
         }
@@ -455,7 +509,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "AttachUserPolicy" | "DetachUserPolicy" => {
             let (user, arn) = (call.param("UserName")?, call.param("PolicyArn")?);
-            call.allow(&iam_action, &call.user_arn(user))?;
+            let resolved = call.user_for(&iam_action, user).await?;
+            let user = resolved.name.as_str();
             if action == "AttachUserPolicy" {
                 t.attach_user_policy(&acct, user, arn).await?;
             } else {
@@ -465,7 +520,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "AttachGroupPolicy" | "DetachGroupPolicy" => {
             let (group, arn) = (call.param("GroupName")?, call.param("PolicyArn")?);
-            call.allow(&iam_action, &call.group_arn(group))?;
+            let resolved = call.group_for(&iam_action, group).await?;
+            let group = resolved.name.as_str();
             if action == "AttachGroupPolicy" {
                 t.attach_group_policy(&acct, group, arn).await?;
             } else {
@@ -475,19 +531,31 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "UpdateUser" => {
             let name = call.param("UserName")?;
-            call.allow(&iam_action, &call.user_arn(name))?;
-            t.update_user(&acct, name, call.opt("NewUserName"), call.opt("NewPath")).await?;
+            let user = call.user_for(&iam_action, name).await?;
+            // Renaming or moving needs the permission on the user as it will be, too.
+            let (new_name, new_path) = (call.opt("NewUserName"), call.opt("NewPath"));
+            if new_name.is_some() || new_path.is_some() {
+                let to = format!(
+                    "arn:aws:iam::{acct}:user{}{}",
+                    new_path.unwrap_or(&user.path),
+                    new_name.unwrap_or(&user.name)
+                );
+                call.allow(&iam_action, &to)?;
+            }
+            t.update_user(&acct, &user.name, new_name, new_path).await?;
             None
         }
         "DeletePolicyVersion" => {
             let arn = call.param("PolicyArn")?;
-            call.allow(&iam_action, arn)?;
+            let resolved = call.policy_for(&iam_action, arn).await?;
+            let arn = resolved.as_str();
             t.delete_policy_version(&acct, arn, version_number(call.param("VersionId")?)?).await?;
             None
         }
         "ListEntitiesForPolicy" => {
             let arn = call.param("PolicyArn")?;
-            call.allow(&iam_action, arn)?;
+            let resolved = call.policy_for(&iam_action, arn).await?;
+            let arn = resolved.as_str();
             let entities = t.policy_entities(&acct, arn).await?;
             let list = |kind: &str, tag: &str, id_tag: &str| -> String {
                 entities
@@ -504,7 +572,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "GetGroupPolicy" | "ListGroupPolicies" | "DeleteGroupPolicy" => {
             let group = call.param("GroupName")?;
-            call.allow(&iam_action, &call.group_arn(group))?;
+            let resolved = call.group_for(&iam_action, group).await?;
+            let group = resolved.name.as_str();
             match action {
                 "GetGroupPolicy" => {
                     let name = call.param("PolicyName")?;
@@ -529,9 +598,23 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "GetAccessKeyLastUsed" => {
             let key = call.param("AccessKeyId")?;
-            let (user, at, service) = t.key_last_used(&acct, key).await?;
-            let owner = user.clone().unwrap_or_else(|| "root".into());
-            call.allow(&iam_action, &call.user_arn(&owner))?;
+            // Authorized before the answer tells whether the key exists: on its owner when it
+            // is a key of this account, on every user of the account when it is not.
+            let (user, at, service) = match t.key_last_used(&acct, key).await {
+                Ok(found) => found,
+                Err(TenancyError::NoSuchEntity(m)) => {
+                    call.allow(&iam_action, &format!("arn:aws:iam::{acct}:user/*"))?;
+                    return Err(TenancyError::NoSuchEntity(m).into());
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let owner = match &user {
+                Some(name) => call.user_for(&iam_action, name).await?.name,
+                None => {
+                    call.allow(&iam_action, &format!("arn:aws:iam::{acct}:root"))?;
+                    "root".to_owned()
+                }
+            };
             let used = match (at, service) {
                 (Some(at), Some(svc)) => format!(
                     "{}{}{}",
@@ -545,7 +628,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "GetGroup" => {
             let group = call.param("GroupName")?;
-            call.allow(&iam_action, &call.group_arn(group))?;
+            let resolved = call.group_for(&iam_action, group).await?;
+            let group = resolved.name.as_str();
             let (g, members) = t.group_with_members(&acct, group).await?;
             let users: String = members.iter().map(|u| format!("<member>{}</member>", user_xml(u))).collect();
             Some(format!("<Group>{}</Group><Users>{users}</Users><IsTruncated>false</IsTruncated>", group_xml(&g)))
@@ -558,13 +642,15 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "DeleteGroup" => {
             let group = call.param("GroupName")?;
-            call.allow(&iam_action, &call.group_arn(group))?;
+            let resolved = call.group_for(&iam_action, group).await?;
+            let group = resolved.name.as_str();
             t.delete_group(&acct, group).await?;
             None
         }
         "ListGroupsForUser" => {
             let user = call.param("UserName")?;
-            call.allow(&iam_action, &call.user_arn(user))?;
+            let resolved = call.user_for(&iam_action, user).await?;
+            let user = resolved.name.as_str();
             let groups: Vec<String> = t
                 .groups_for_user(&acct, user)
                 .await?
@@ -576,9 +662,13 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         "ListAttachedUserPolicies" | "ListAttachedGroupPolicies" => {
             let group = action == "ListAttachedGroupPolicies";
             let name = call.param(if group { "GroupName" } else { "UserName" })?;
-            call.allow(&iam_action, &if group { call.group_arn(name) } else { call.user_arn(name) })?;
+            let name = if group {
+                call.group_for(&iam_action, name).await?.name
+            } else {
+                call.user_for(&iam_action, name).await?.name
+            };
             let attached: Vec<String> = t
-                .attached_policies(&acct, name, group)
+                .attached_policies(&acct, &name, group)
                 .await?
                 .iter()
                 .map(|(n, arn)| format!("<member>{}{}</member>", el("PolicyName", n), el("PolicyArn", arn)))
@@ -587,7 +677,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "GetPolicy" => {
             let arn = call.param("PolicyArn")?;
-            call.allow(&iam_action, arn)?;
+            let resolved = call.policy_for(&iam_action, arn).await?;
+            let arn = resolved.as_str();
             let (p, attachments) = t.get_policy(&acct, arn).await?;
             Some(format!(
                 "<Policy>{}{}{}{}{}{}{}{}{}</Policy>",
@@ -620,7 +711,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "GetRole" => {
             let name = call.param("RoleName")?;
-            call.allow(&iam_action, &call.role_arn(name, None))?;
+            let resolved = call.role_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             Some(format!("<Role>{}</Role>", role_xml(&t.role(&acct, name).await?)))
         }
         "ListRoles" => {
@@ -631,31 +723,36 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "UpdateRole" => {
             let name = call.param("RoleName")?;
-            call.allow(&iam_action, &call.role_arn(name, None))?;
+            let resolved = call.role_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             t.update_role(&acct, name, call.opt("Description"), call.opt_i64("MaxSessionDuration")?).await?;
             Some(String::new())
         }
         "UpdateAssumeRolePolicy" => {
             let name = call.param("RoleName")?;
-            call.allow(&iam_action, &call.role_arn(name, None))?;
+            let resolved = call.role_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             t.update_assume_role_policy(&acct, name, call.param("PolicyDocument")?).await?;
             None
         }
         "DeleteRole" => {
             let name = call.param("RoleName")?;
-            call.allow(&iam_action, &call.role_arn(name, None))?;
+            let resolved = call.role_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             t.delete_role(&acct, name).await?;
             None
         }
         "PutRolePolicy" => {
             let name = call.param("RoleName")?;
-            call.allow(&iam_action, &call.role_arn(name, None))?;
+            let resolved = call.role_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             t.put_role_policy(&acct, name, call.param("PolicyName")?, call.param("PolicyDocument")?).await?;
             None
         }
         "GetRolePolicy" => {
             let (name, policy) = (call.param("RoleName")?, call.param("PolicyName")?);
-            call.allow(&iam_action, &call.role_arn(name, None))?;
+            let resolved = call.role_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             let doc = t.get_role_policy(&acct, name, policy).await?;
             Some(format!(
                 "{}{}{}",
@@ -666,19 +763,22 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "ListRolePolicies" => {
             let name = call.param("RoleName")?;
-            call.allow(&iam_action, &call.role_arn(name, None))?;
+            let resolved = call.role_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             let names: Vec<String> = t.list_role_policies(&acct, name).await?.iter().map(|n| el("member", n)).collect();
             Some(call.page("PolicyNames", names)?)
         }
         "DeleteRolePolicy" => {
             let name = call.param("RoleName")?;
-            call.allow(&iam_action, &call.role_arn(name, None))?;
+            let resolved = call.role_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             t.delete_role_policy(&acct, name, call.param("PolicyName")?).await?;
             None
         }
         "AttachRolePolicy" | "DetachRolePolicy" => {
             let name = call.param("RoleName")?;
-            call.allow(&iam_action, &call.role_arn(name, None))?;
+            let resolved = call.role_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             let arn = call.param("PolicyArn")?;
             if action == "AttachRolePolicy" {
                 t.attach_role_policy(&acct, name, arn).await?;
@@ -689,7 +789,8 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "ListAttachedRolePolicies" => {
             let name = call.param("RoleName")?;
-            call.allow(&iam_action, &call.role_arn(name, None))?;
+            let resolved = call.role_for(&iam_action, name).await?;
+            let name = resolved.name.as_str();
             let members: Vec<String> = t
                 .attached_role_policies(&acct, name)
                 .await?
@@ -764,13 +865,15 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "DeletePolicy" => {
             let arn = call.param("PolicyArn")?;
-            call.allow(&iam_action, arn)?;
+            let resolved = call.policy_for(&iam_action, arn).await?;
+            let arn = resolved.as_str();
             t.delete_policy(&acct, arn).await?;
             None
         }
         "CreatePolicyVersion" => {
             let arn = call.param("PolicyArn")?;
-            call.allow(&iam_action, arn)?;
+            let resolved = call.policy_for(&iam_action, arn).await?;
+            let arn = resolved.as_str();
             let set_default = call.opt("SetAsDefault").is_some_and(|v| v.eq_ignore_ascii_case("true"));
             let v = t.create_policy_version(&acct, arn, call.param("PolicyDocument")?, set_default).await?;
             Some(format!(
@@ -782,13 +885,15 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         }
         "SetDefaultPolicyVersion" => {
             let arn = call.param("PolicyArn")?;
-            call.allow(&iam_action, arn)?;
+            let resolved = call.policy_for(&iam_action, arn).await?;
+            let arn = resolved.as_str();
             t.set_default_policy_version(&acct, arn, version_number(call.param("VersionId")?)?).await?;
             None
         }
         "GetPolicyVersion" | "ListPolicyVersions" => {
             let arn = call.param("PolicyArn")?;
-            call.allow(&iam_action, arn)?;
+            let resolved = call.policy_for(&iam_action, arn).await?;
+            let arn = resolved.as_str();
             let (default, versions) = t.policy_versions(&acct, arn).await?;
             let render = |(v, doc, at): &(i32, String, DateTime<Utc>), with_doc: bool| {
                 format!(

@@ -224,9 +224,10 @@ pub(crate) fn decide<T>(
         context,
     };
     let identity: Vec<&policy::document::Policy> = identity.iter().collect();
-    // The owner can always repair its queue's policy: a Deny in it cannot lock the owner out
-    // of SetQueueAttributes and RemovePermission.
-    let repair = account.is_some()
+    // The owning account's root can always repair its queue's policy: a Deny in it cannot
+    // lock the root out of SetQueueAttributes and RemovePermission. Only the root, as on AWS:
+    // the account's users and roles stay bound by the queue policy's Denies.
+    let repair = kind == PrincipalKind::Root
         && owner == Some(p.account_id.as_str())
         && (action.eq_ignore_ascii_case("sqs:SetQueueAttributes")
             || action.eq_ignore_ascii_case("sqs:RemovePermission"));
@@ -316,7 +317,11 @@ mod gate {
                 let handle = input.task_handle().ok_or_else(|| {
                     ApiError::new(Code::MissingParameter, "The request must contain the parameter TaskHandle.")
                 })?;
-                crate::queue::moves::decode_handle(handle)
+                // Only a handle this deployment issued names a queue (MACed, no lookup).
+                call.state
+                    .queues
+                    .moves()
+                    .check_handle(handle)
                     .map(|(_, _, q)| q)
                     .ok_or_else(|| ApiError::new(Code::ResourceNotFoundException, "The task handle is not valid."))?
             }

@@ -51,6 +51,8 @@ pub enum SigV4Error {
     PayloadHashMismatch,
     #[error("UNSIGNED-PAYLOAD is not accepted by this service; sign the request body.")]
     UnsignedPayload,
+    #[error("There were headers present in the request which were not signed: {0}")]
+    HeadersNotSigned(String),
 }
 
 /// The request as it reached the server.
@@ -113,15 +115,45 @@ impl Signature {
 }
 
 /// Parses the signature of a request, from the `Authorization` header or presigned query
-/// parameters. Checks the structure, not the cryptography.
+/// parameters. Checks the structure, not the cryptography: this includes that every header
+/// that chooses what the request does is covered by the signature.
 pub fn parse(req: &Request<'_>) -> Result<Signature, SigV4Error> {
-    if let Some(auth) = req.header("authorization") {
-        return parse_header(req, auth);
+    let sig = if let Some(auth) = req.header("authorization") {
+        parse_header(req, auth)?
+    } else if req.query_param("X-Amz-Signature").is_some() || req.query_param("X-Amz-Algorithm").is_some() {
+        parse_query(req)?
+    } else {
+        return Err(SigV4Error::Missing);
+    };
+    check_signed_headers(req, &sig)?;
+    Ok(sig)
+}
+
+/// Headers a presigning SDK leaves out of the signature and Sluice never reads (the AWS SDKs
+/// do not sign `x-amz-user-agent` in a presigned request).
+const UNSIGNED_IN_QUERY_FORM: &[&str] = &["x-amz-user-agent"];
+
+/// Refuses a request that carries `x-amz-target`, `content-type` or any `x-amz-*` header
+/// the signature does not cover: the action and the protocol come from those headers, so an
+/// unsigned one would let a holder of a presigned URL, or a replayer of a captured request,
+/// choose what the signer's rights are used for.
+fn check_signed_headers(req: &Request<'_>, sig: &Signature) -> Result<(), SigV4Error> {
+    let mut unsigned: Vec<String> = Vec::new();
+    for (name, _) in req.headers {
+        let lower = name.to_ascii_lowercase();
+        let binding = lower == "content-type" || lower.starts_with("x-amz-");
+        let exempt = sig.form == Form::Query && UNSIGNED_IN_QUERY_FORM.contains(&lower.as_str());
+        if binding && !exempt && !sig.signed_headers.contains(&lower) && !unsigned.contains(&lower) {
+            unsigned.push(lower);
+        }
     }
-    if req.query_param("X-Amz-Signature").is_some() || req.query_param("X-Amz-Algorithm").is_some() {
-        return parse_query(req);
+    if unsigned.is_empty() {
+        return Ok(());
     }
-    Err(SigV4Error::Missing)
+    unsigned.sort();
+    let mut shown = unsigned.join(", ");
+    shown.truncate(256);
+    Err(SigV4Error::HeadersNotSigned(shown))
 }
 
 fn parse_header(req: &Request<'_>, auth: &str) -> Result<Signature, SigV4Error> {
@@ -389,12 +421,26 @@ fn canonical_uri(path: &str, normalize: bool) -> String {
     out
 }
 
-/// Splits a raw query string into percent-decoded pairs (no '+' decoding, as SigV4 wants).
+/// Splits a raw query string into decoded pairs, exactly as the request parser reads it
+/// (`application/x-www-form-urlencoded`: a `+` is a space). The signature must cover the values
+/// the request is served with: were `+` a literal plus here and a space there, `a+b` and
+/// `a%2Bb` would share one signature and mean two different things.
 pub fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
     query.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode_str(k).decode_utf8_lossy().into_owned(), percent_decode_str(v).decode_utf8_lossy().into_owned())
+        (form_decode(k), form_decode(v))
     })
+}
+
+/// One form-encoded name or value: `+` is a space, then percent-decoding (invalid UTF-8 is
+/// replaced, as the request parser replaces it).
+fn form_decode(s: &str) -> String {
+    if s.contains('+') {
+        let spaced = s.replace('+', " ");
+        percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+    } else {
+        percent_decode_str(s).decode_utf8_lossy().into_owned()
+    }
 }
 
 fn canonical_query(query: &str, presigned: bool) -> String {
@@ -493,11 +539,14 @@ mod tests {
         let normalize = ctx["normalize"].as_bool().unwrap();
         let now = chrono::DateTime::parse_from_rfc3339(ctx["timestamp"].as_str().unwrap()).unwrap().to_utc();
         let mut raw = Raw::parse(&signed);
-        if form == "query" && ctx["omit_session_token"].as_bool() == Some(true) {
+        if ctx["omit_session_token"].as_bool() == Some(true) {
             // The suite's signer appended the token after signing (a convention of some
-            // services); SQS signs it. Verify the request as it was signed.
+            // services); SQS signs it, and Sluice refuses an unsigned `x-amz-*` header (see
+            // `an_unsigned_action_protocol_or_amz_header_is_refused`). Verify the request as
+            // it was signed.
             raw.query =
                 raw.query.split('&').filter(|p| !p.starts_with("X-Amz-Security-Token=")).collect::<Vec<_>>().join("&");
+            raw.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("x-amz-security-token"));
         }
         let req = raw.request();
         let name = dir.file_name().unwrap().to_string_lossy();
@@ -584,6 +633,61 @@ mod tests {
             Err(SigV4Error::TooNew { .. })
         ));
         assert!(matches!(check_scope_and_time(&sig, "iam", t), Err(SigV4Error::WrongService { .. })));
+    }
+
+    #[test]
+    fn an_unsigned_action_protocol_or_amz_header_is_refused() {
+        // The example signs content-type, host, x-amz-date and x-amz-target.
+        let signed = sqs_json_example();
+        assert!(parse(&signed.request()).is_ok());
+        for (name, value) in [
+            ("X-Amz-Security-Token", "token"),
+            ("x-amz-content-sha256", "0"),
+            ("X-Amz-Anything", "x"),
+            ("x-amz-user-agent", "aws-sdk"),
+        ] {
+            let mut r = sqs_json_example();
+            r.headers.push((name.into(), value.into()));
+            match parse(&r.request()) {
+                Err(SigV4Error::HeadersNotSigned(h)) => assert_eq!(h, name.to_ascii_lowercase()),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        // A request signed without its action or protocol header, sent with both.
+        let mut r = sqs_json_example();
+        let auth = r.headers.iter_mut().find(|(n, _)| n == "Authorization").unwrap();
+        auth.1 =
+            auth.1.replace("SignedHeaders=content-type;host;x-amz-date;x-amz-target", "SignedHeaders=host;x-amz-date");
+        assert_eq!(parse(&r.request()).unwrap_err(), SigV4Error::HeadersNotSigned("content-type, x-amz-target".into()));
+        // Headers that choose nothing (user-agent, x-amzn-trace-id) may stay unsigned.
+        let mut r = sqs_json_example();
+        r.headers.push(("User-Agent".into(), "x".into()));
+        r.headers.push(("X-Amzn-Trace-Id".into(), "Root=1".into()));
+        assert!(parse(&r.request()).is_ok());
+    }
+
+    #[test]
+    fn a_presigned_request_may_leave_only_the_sdk_user_agent_unsigned() {
+        let query = "Action=ListQueues&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-east-1%2Fsqs%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Signature=494909536bf84a9e2aac5f2894e27adbd5cd352c23802281b95061298acc84a9";
+        let parse_with =
+            |headers: &[(String, String)]| parse(&Request { method: "POST", path: "/", query, headers, body: b"" });
+        let mut headers = vec![("Host".to_owned(), "localhost".to_owned()), ("x-amz-user-agent".into(), "sdk".into())];
+        assert!(parse_with(&headers).is_ok());
+        headers.push(("X-Amz-Target".into(), "AmazonSQS.PurgeQueue".into()));
+        headers.push(("Content-Type".into(), "application/x-amz-json-1.0".into()));
+        assert_eq!(
+            parse_with(&headers).unwrap_err(),
+            SigV4Error::HeadersNotSigned("content-type, x-amz-target".into())
+        );
+    }
+
+    #[test]
+    fn a_plus_in_the_query_is_a_space_for_the_signature_as_for_the_request() {
+        let pairs: Vec<_> = query_pairs("MessageBody=a+b&c%2Bd=e%2Bf").collect();
+        assert_eq!(pairs, vec![("MessageBody".into(), "a b".into()), ("c+d".into(), "e+f".into())]);
+        assert_eq!(canonical_query("m=a+b", false), canonical_query("m=a%20b", false));
+        assert_ne!(canonical_query("m=a+b", false), canonical_query("m=a%2Bb", false));
+        assert_eq!(canonical_query("m=a%2Bb", false), "m=a%2Bb");
     }
 
     #[test]

@@ -248,6 +248,15 @@ pub fn evaluate(req: &Request<'_>, identity: &[&Policy], resource: Option<&Polic
             if named == Named::No || !applies(s, req) {
                 continue;
             }
+            // A service acts for whoever owns the source it delivers from: an Allow counts for
+            // it only when the statement binds that source (aws:SourceArn, aws:SourceAccount or
+            // aws:SourceOwner). Otherwise one shared service would carry every tenant's events.
+            if s.effect == Effect::Allow
+                && caller.kind == PrincipalKind::Service
+                && !s.conditions.iter().any(super::lint::binds_source)
+            {
+                continue;
+            }
             match (s.effect, named) {
                 (Effect::Deny, _) => denies.push(deciding(Source::Resource, s)),
                 (Effect::Allow, Named::Directly) => allows_res_direct.push(deciding(Source::Resource, s)),

@@ -24,10 +24,10 @@ impl std::fmt::Display for Finding {
 }
 
 /// Whether `c` restricts the request to named sources: a positive string or ARN operator on
-/// `aws:SourceArn`/`aws:SourceAccount`, required to be present, with a value that is not
-/// all wildcards.
-fn binds_source(c: &Condition) -> bool {
-    let key = matches!(c.key.as_str(), "aws:sourcearn" | "aws:sourceaccount");
+/// `aws:SourceArn`, `aws:SourceAccount` or `aws:SourceOwner`, required to be present, with a
+/// value that is not all wildcards.
+pub fn binds_source(c: &Condition) -> bool {
+    let key = matches!(c.key.as_str(), "aws:sourcearn" | "aws:sourceaccount" | "aws:sourceowner");
     let positive =
         matches!(c.op, Op::StringEquals | Op::StringEqualsIgnoreCase | Op::StringLike | Op::ArnEquals | Op::ArnLike);
     let concrete = c.values.iter().all(|v| match v {
@@ -42,6 +42,28 @@ fn place(s: &Statement) -> String {
         Some(sid) => format!("Statement[{}] (Sid {sid})", s.index),
         None => format!("Statement[{}]", s.index),
     }
+}
+
+/// The statements a queue policy may not have: an Allow naming a service principal without
+/// binding its source. Such a statement would admit every tenant's buckets and topics (the
+/// engine does not honour it for a service either; see `eval`).
+pub fn unbound_service_allows(policy: &Policy) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for s in &policy.statements {
+        let Some((false, principals)) = &s.principal else { continue };
+        if s.effect != Effect::Allow || principals.services.is_empty() || s.conditions.iter().any(binds_source) {
+            continue;
+        }
+        out.push(Finding {
+            at: place(s),
+            message: format!(
+                "allows the service principal {} without an aws:SourceArn, aws:SourceAccount or aws:SourceOwner \
+                 condition naming its source; on a shared deployment it would admit every tenant's buckets and topics",
+                principals.services.join(", ")
+            ),
+        });
+    }
+    out
 }
 
 /// The confused-deputy findings of a queue policy (empty when there is nothing to say).
@@ -70,7 +92,7 @@ pub fn confused_deputy(policy: &Policy) -> Vec<Finding> {
         out.push(Finding {
             at: place(s),
             message: format!(
-                "allows {who} without an aws:SourceArn or aws:SourceAccount condition: {risk} \
+                "allows {who} without an aws:SourceArn, aws:SourceAccount or aws:SourceOwner condition: {risk} \
                  could use it on this queue (confused deputy)"
             ),
         });
@@ -136,6 +158,26 @@ mod tests {
             );
             assert_eq!(findings(&text).len(), 1, "{cond}");
         }
+    }
+
+    #[test]
+    fn only_service_allows_without_a_source_are_unbound() {
+        let unbound = |text: &str| unbound_service_allows(&parse(text, Kind::Queue).unwrap()).len();
+        assert_eq!(unbound(&shared("queue-s3-event-notifications.json")), 0);
+        assert_eq!(unbound(&shared("queue-sns-fan-in.json")), 0);
+        for service in ["s3.amazonaws.com", "sns.amazonaws.com"] {
+            let open = format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"Service":"{service}"}},"Action":"sqs:SendMessage","Resource":"*"}}]}}"#
+            );
+            assert_eq!(unbound(&open), 1, "{service}");
+        }
+        let owner = r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"sqs:SendMessage",
+            "Resource":"*","Condition":{"StringEquals":{"aws:SourceOwner":"111122223333"}}}]}"#;
+        assert_eq!(unbound(owner), 0);
+        // "*" and Denies are a matter for the confused-deputy warning, not a refusal.
+        let star = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Resource":"*"},
+            {"Effect":"Deny","Principal":{"Service":"s3.amazonaws.com"},"Action":"sqs:*","Resource":"*"}]}"#;
+        assert_eq!(unbound(star), 0);
     }
 
     #[test]

@@ -38,25 +38,78 @@ pub struct TaskInfo {
     pub started_at_ms: i64,
 }
 
-/// Encodes a task handle: the task id and its source ARN (the source decides authorization).
-pub fn encode_handle(id: Uuid, source_arn: &str) -> String {
-    BASE64_URL_SAFE_NO_PAD.encode(format!("{id}|{source_arn}"))
+/// Task handles: the task id and its source queue's ARN (the gate authorizes that queue
+/// before anything is looked up), MACed with a deployment-wide key carrying a key id, as
+/// receipt handles are, so a caller cannot name another account's task by writing its id
+/// beside one of their own queues.
+///
+/// Layout before base64url: `ver:u8 (=1) | key_id:u64 BE | task_id:16 | source ARN (UTF-8) |
+/// HMAC-SHA256 over everything before it (32 bytes)`.
+pub struct TaskHandles {
+    key_id: u64,
+    key: zeroize::Zeroizing<[u8; 32]>,
 }
 
-/// Decodes a task handle into the task id and its source queue.
-pub fn decode_handle(handle: &str) -> Option<(Uuid, String, QueueRef)> {
-    if handle.len() > 512 {
-        return None;
+impl std::fmt::Debug for TaskHandles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskHandles").field("key_id", &self.key_id).finish_non_exhaustive()
     }
-    let raw = String::from_utf8(BASE64_URL_SAFE_NO_PAD.decode(handle).ok()?).ok()?;
-    let (id, arn) = raw.split_once('|')?;
-    Some((Uuid::parse_str(id).ok()?, arn.to_owned(), redrive::parse_queue_arn(arn)?))
 }
 
-fn info(t: &MoveTaskRow) -> TaskInfo {
+const HANDLE_VERSION: u8 = 1;
+/// Longest handle accepted for checking (a queue ARN is at most about 150 bytes).
+const MAX_HANDLE_LEN: usize = 512;
+
+impl TaskHandles {
+    pub fn new(key_id: u64, key: zeroize::Zeroizing<[u8; 32]>) -> Self {
+        Self { key_id, key }
+    }
+
+    fn mac(&self) -> hmac::Hmac<sha2::Sha256> {
+        <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(self.key.as_ref())
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+    }
+
+    /// The handle of a task.
+    pub fn issue(&self, id: Uuid, source_arn: &str) -> String {
+        use hmac::Mac;
+        let mut buf = Vec::with_capacity(1 + 8 + 16 + source_arn.len() + 32);
+        buf.push(HANDLE_VERSION);
+        buf.extend_from_slice(&self.key_id.to_be_bytes());
+        buf.extend_from_slice(id.as_bytes());
+        buf.extend_from_slice(source_arn.as_bytes());
+        let mut mac = self.mac();
+        mac.update(&buf);
+        buf.extend_from_slice(&mac.finalize().into_bytes());
+        BASE64_URL_SAFE_NO_PAD.encode(buf)
+    }
+
+    /// The task id, source ARN and source queue a handle names; `None` for anything
+    /// malformed, forged, or issued under another key (checked in constant time).
+    pub fn check(&self, handle: &str) -> Option<(Uuid, String, QueueRef)> {
+        use hmac::Mac;
+        if handle.len() > MAX_HANDLE_LEN {
+            return None;
+        }
+        let buf = BASE64_URL_SAFE_NO_PAD.decode(handle).ok()?;
+        if buf.len() < 1 + 8 + 16 + 32 || buf[0] != HANDLE_VERSION || buf[1..9] != self.key_id.to_be_bytes() {
+            return None;
+        }
+        let (body, tag) = buf.split_at(buf.len() - 32);
+        let mut mac = self.mac();
+        mac.update(body);
+        mac.verify_slice(tag).ok()?;
+        let id = Uuid::from_slice(&body[9..25]).ok()?;
+        let arn = std::str::from_utf8(&body[25..]).ok()?.to_owned();
+        let source = redrive::parse_queue_arn(&arn)?;
+        Some((id, arn, source))
+    }
+}
+
+fn info(handles: &TaskHandles, t: &MoveTaskRow) -> TaskInfo {
     let running = t.status == "RUNNING";
     TaskInfo {
-        handle: running.then(|| encode_handle(t.id, &t.source_arn)),
+        handle: running.then(|| handles.issue(t.id, &t.source_arn)),
         status: t.status.clone(),
         source_arn: t.source_arn.clone(),
         destination_arn: t.destination_arn.clone(),
@@ -75,6 +128,7 @@ pub struct Mover {
     clock: Arc<dyn Clock>,
     instance: Uuid,
     kick: Notify,
+    handles: TaskHandles,
 }
 
 fn not_found(what: &str) -> QueueError {
@@ -82,8 +136,18 @@ fn not_found(what: &str) -> QueueError {
 }
 
 impl Mover {
-    pub fn new(store: PgStore, clock: Arc<dyn Clock>) -> Arc<Self> {
-        Arc::new(Self { store, clock, instance: Uuid::new_v4(), kick: Notify::new() })
+    pub fn new(store: PgStore, clock: Arc<dyn Clock>, handles: TaskHandles) -> Arc<Self> {
+        Arc::new(Self { store, clock, instance: Uuid::new_v4(), kick: Notify::new(), handles })
+    }
+
+    /// The handle of a task of `source_arn` (as StartMessageMoveTask answers it).
+    pub fn issue_handle(&self, id: Uuid, source_arn: &str) -> String {
+        self.handles.issue(id, source_arn)
+    }
+
+    /// What a task handle names, if this deployment issued it (see `TaskHandles`).
+    pub fn check_handle(&self, handle: &str) -> Option<(Uuid, String, QueueRef)> {
+        self.handles.check(handle)
     }
 
     /// StartMessageMoveTask. The source must be a dead-letter queue of some queue; the
@@ -138,7 +202,7 @@ impl Mover {
             Err(e) => return Err(e.into()),
         };
         self.kick.notify_one();
-        Ok(encode_handle(task.id, &task.source_arn))
+        Ok(self.handles.issue(task.id, &task.source_arn))
     }
 
     /// ListMessageMoveTasks: most recent first, at most `max` (1–10, default 1).
@@ -156,20 +220,33 @@ impl Mover {
             self.store.queue_by_name(source.account.as_str(), source.name.as_str()).await?.ok_or_else(|| {
                 not_found("The resource that you specified for the SourceArn parameter doesn't exist.")
             })?;
-        Ok(self.store.move_tasks(q.id, max.into()).await?.iter().map(info).collect())
+        let tasks = self.store.move_tasks(&q.account_id, q.id, max.into()).await?;
+        Ok(tasks.iter().map(|t| info(&self.handles, t)).collect())
     }
 
-    /// CancelMessageMoveTask: only a running task; messages already moved stay moved.
-    pub async fn cancel(&self, handle: &str) -> Result<i64, QueueError> {
-        let (id, arn, _) = decode_handle(handle).ok_or_else(|| not_found("The task handle is not valid."))?;
-        match self.store.cancel_move_task(id).await? {
-            Some(t) if t.source_arn == arn => Ok(t.moved),
-            Some(_) | None => match self.store.move_task(id).await? {
-                Some(t) if t.source_arn == arn => Err(QueueError::InvalidParameterValue(format!(
+    /// CancelMessageMoveTask on `source`, the queue the gate authorized: the handle must be
+    /// this deployment's and name a task of that very queue (its account and queue id are in
+    /// the statement's WHERE, so nothing of another queue's task changes). Only a running task
+    /// is cancelled; messages already moved stay moved.
+    pub async fn cancel(&self, source: &QueueRef, handle: &str) -> Result<i64, QueueError> {
+        let invalid = || not_found("The task handle is not valid.");
+        let (id, _, named) = self.handles.check(handle).ok_or_else(invalid)?;
+        if named != *source {
+            return Err(invalid());
+        }
+        let q = self
+            .store
+            .queue_by_name(source.account.as_str(), source.name.as_str())
+            .await?
+            .ok_or_else(|| not_found("The task handle does not name a task."))?;
+        match self.store.cancel_move_task(&q.account_id, q.id, id).await? {
+            Some(t) => Ok(t.moved),
+            None => match self.store.move_task(&q.account_id, q.id, id).await? {
+                Some(t) => Err(QueueError::InvalidParameterValue(format!(
                     "Only a RUNNING task can be cancelled; this one is {}.",
                     t.status
                 ))),
-                _ => Err(not_found("The task handle does not name a task.")),
+                None => Err(not_found("The task handle does not name a task.")),
             },
         }
     }
@@ -222,12 +299,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn task_handles_round_trip_and_refuse_junk() {
+    fn task_handles_round_trip_and_refuse_junk_forgeries_and_foreign_keys() {
+        let keys = |b: u8| TaskHandles::new(1, zeroize::Zeroizing::new([b; 32]));
         let id = Uuid::new_v4();
-        let h = encode_handle(id, "arn:aws:sqs:local:111122223333:dlq");
-        let (got, arn, q) = decode_handle(&h).unwrap();
+        let h = keys(1).issue(id, "arn:aws:sqs:local:111122223333:dlq");
+        let (got, arn, q) = keys(1).check(&h).unwrap();
         assert_eq!((got, arn.as_str(), q.name.as_str()), (id, "arn:aws:sqs:local:111122223333:dlq", "dlq"));
-        assert!(decode_handle("junk").is_none());
-        assert!(decode_handle(&BASE64_URL_SAFE_NO_PAD.encode("not-a-uuid|arn:aws:sqs:r:111122223333:q")).is_none());
+        assert!(keys(2).check(&h).is_none(), "another deployment's key");
+        // The earlier unsigned form, and a forgery naming another task beside one's own queue.
+        let unsigned = BASE64_URL_SAFE_NO_PAD.encode(format!("{id}|arn:aws:sqs:local:111122223333:dlq"));
+        assert!(keys(1).check(&unsigned).is_none());
+        let mut raw = BASE64_URL_SAFE_NO_PAD.decode(&h).unwrap();
+        raw[9] ^= 1;
+        assert!(keys(1).check(&BASE64_URL_SAFE_NO_PAD.encode(&raw)).is_none());
+        for junk in ["", "junk", "!!!", &"A".repeat(600)] {
+            assert!(keys(1).check(junk).is_none());
+        }
     }
 }

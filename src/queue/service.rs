@@ -288,7 +288,12 @@ impl QueueService {
         // only adds commits (benches/results/README.md).
         let group = super::commit::GroupCommit::new(store.clone(), (max_working / 8).clamp(1, 4));
         let wakeups = Wakeups::new(store.clone(), clock.clone());
-        let mover = super::moves::Mover::new(store.clone(), clock.clone());
+        let (task_key_id, task_key) = sealer.derive_key("move-task-handle")?;
+        let mover = super::moves::Mover::new(
+            store.clone(),
+            clock.clone(),
+            super::moves::TaskHandles::new(task_key_id, task_key),
+        );
         Ok(Self {
             store,
             receipts: ReceiptKeys::new(key_id, key),
@@ -1163,6 +1168,9 @@ impl QueueService {
                     s.sid.as_deref().map(|x| format!("Sid {x}")).unwrap_or_else(|| format!("Statement[{}]", s.index));
                 return Err(bad(format!("{at}: Resource does not match this queue ({arn}).")));
             }
+        }
+        if let Some(finding) = crate::policy::lint::unbound_service_allows(&policy).into_iter().next() {
+            return Err(bad(finding.to_string()));
         }
         for finding in crate::policy::lint::confused_deputy(&policy) {
             tracing::warn!(queue = %arn, %finding, "queue policy is open to a confused deputy");

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::QueueError;
+use super::message::allowed_char;
 
 /// Most tags on one queue.
 pub const MAX_TAGS: usize = 50;
@@ -21,7 +22,7 @@ pub fn validate(tags: &BTreeMap<String, String>) -> Result<(), QueueError> {
     }
     for (k, v) in tags {
         validate_key(k)?;
-        if v.chars().count() > MAX_VALUE || v.chars().any(|c| c.is_control() && c != '\t') {
+        if v.chars().count() > MAX_VALUE || v.chars().any(|c| (c.is_control() && c != '\t') || !allowed_char(c)) {
             return Err(invalid(format!("Tag value for key '{k}' must be at most {MAX_VALUE} printable characters.")));
         }
     }
@@ -31,7 +32,7 @@ pub fn validate(tags: &BTreeMap<String, String>) -> Result<(), QueueError> {
 /// Checks one tag key.
 pub fn validate_key(k: &str) -> Result<(), QueueError> {
     let n = k.chars().count();
-    if n == 0 || n > MAX_KEY || k.chars().any(char::is_control) {
+    if n == 0 || n > MAX_KEY || k.chars().any(|c| c.is_control() || !allowed_char(c)) {
         return Err(invalid(format!("Tag keys must be between 1 and {MAX_KEY} printable characters.")));
     }
     if k.to_ascii_lowercase().starts_with("aws:") {
@@ -48,9 +49,16 @@ mod tests {
     fn tag_limits_follow_aws() {
         let ok: BTreeMap<String, String> = [("team".to_string(), "".to_string())].into();
         assert!(validate(&ok).is_ok());
-        for (k, v) in
-            [("", "v"), ("aws:cost", "v"), ("AWS:x", "v"), (&"k".repeat(129)[..], "v"), ("k", &"v".repeat(257)[..])]
-        {
+        for (k, v) in [
+            ("", "v"),
+            ("aws:cost", "v"),
+            ("AWS:x", "v"),
+            (&"k".repeat(129)[..], "v"),
+            ("k", &"v".repeat(257)[..]),
+            ("k", "bell\u{7}"),
+            ("k", "\u{FFFE}"),
+            ("k\u{1}", "v"),
+        ] {
             let t: BTreeMap<String, String> = [(k.to_string(), v.to_string())].into();
             assert!(validate(&t).is_err(), "{k} {v}");
         }

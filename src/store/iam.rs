@@ -13,6 +13,13 @@ pub struct UserRow {
     pub created_at: DateTime<Utc>,
 }
 
+impl UserRow {
+    /// The user's ARN, with its path and its name as stored.
+    pub fn arn(&self) -> String {
+        format!("arn:aws:iam::{}:user{}{}", self.account_id, self.path, self.name)
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct GroupRow {
     pub id: String,
@@ -20,6 +27,13 @@ pub struct GroupRow {
     pub name: String,
     pub path: String,
     pub created_at: DateTime<Utc>,
+}
+
+impl GroupRow {
+    /// The group's ARN, with its path and its name as stored.
+    pub fn arn(&self) -> String {
+        format!("arn:aws:iam::{}:group{}{}", self.account_id, self.path, self.name)
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -31,6 +45,13 @@ pub struct ManagedPolicyRow {
     pub default_version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl ManagedPolicyRow {
+    /// The policy's ARN, with its path and its name as stored.
+    pub fn arn(&self) -> String {
+        format!("arn:aws:iam::{}:policy{}{}", self.account_id, self.path, self.name)
+    }
 }
 
 pub(super) fn unique(e: sqlx::Error, what: &'static str) -> StoreError {

@@ -46,30 +46,55 @@ impl PgStore {
         .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("active move task") } else { e.into() })
     }
 
-    /// Tasks of a source queue, most recent first.
-    pub async fn move_tasks(&self, source_queue_id: Uuid, limit: i64) -> Result<Vec<MoveTaskRow>, StoreError> {
+    /// Tasks of a source queue of `account`, most recent first.
+    pub async fn move_tasks(
+        &self,
+        account: &str,
+        source_queue_id: Uuid,
+        limit: i64,
+    ) -> Result<Vec<MoveTaskRow>, StoreError> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM move_tasks WHERE source_queue_id = $1 ORDER BY started_at DESC, id LIMIT $2"
+            "SELECT {COLUMNS} FROM move_tasks WHERE source_queue_id = $1 AND account_id = $2
+             ORDER BY started_at DESC, id LIMIT $3"
         )))
         .bind(source_queue_id)
+        .bind(account)
         .bind(limit)
         .fetch_all(self.db())
         .await?)
     }
 
-    pub async fn move_task(&self, id: Uuid) -> Result<Option<MoveTaskRow>, StoreError> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM move_tasks WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(self.db())
-            .await?)
+    /// One task of a source queue of `account`.
+    pub async fn move_task(
+        &self,
+        account: &str,
+        source_queue_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<MoveTaskRow>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM move_tasks WHERE source_queue_id = $1 AND account_id = $2 AND id = $3"
+        )))
+        .bind(source_queue_id)
+        .bind(account)
+        .bind(id)
+        .fetch_optional(self.db())
+        .await?)
     }
 
-    /// Cancels a running task; returns it as it now is, or `None` if it was not running.
-    pub async fn cancel_move_task(&self, id: Uuid) -> Result<Option<MoveTaskRow>, StoreError> {
+    /// Cancels a running task of a source queue of `account`; returns it as it now is, or
+    /// `None` if no such task was running.
+    pub async fn cancel_move_task(
+        &self,
+        account: &str,
+        source_queue_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<MoveTaskRow>, StoreError> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE move_tasks SET status = 'CANCELLED', lease_owner = NULL, lease_until = NULL
-             WHERE id = $1 AND status = 'RUNNING' RETURNING {COLUMNS}"
+             WHERE source_queue_id = $1 AND account_id = $2 AND id = $3 AND status = 'RUNNING' RETURNING {COLUMNS}"
         )))
+        .bind(source_queue_id)
+        .bind(account)
         .bind(id)
         .fetch_optional(self.db())
         .await?)

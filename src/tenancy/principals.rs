@@ -80,12 +80,18 @@ impl Tenancy {
             .ok_or_else(|| TenancyError::NoSuchEntity(format!("The group with name {name} cannot be found.")))
     }
 
-    /// The managed policy an ARN names, in `account`.
+    /// The managed policy an ARN names, in `account`: its name (compared without regard to
+    /// case, as IAM names are unique that way) and its path, which must be the stored path
+    /// exactly (`policy/team-a/Admin` does not name `policy/Admin`).
     pub async fn managed_policy(&self, account: &str, arn: &str) -> Result<ManagedPolicyRow, TenancyError> {
         let missing = || TenancyError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."));
-        let rest = arn.strip_prefix(&format!("arn:aws:iam::{account}:policy/")).ok_or_else(missing)?;
-        let name = rest.rsplit('/').next().unwrap_or(rest);
-        self.store.managed_policy_by_name(account, name).await?.ok_or_else(missing)
+        let rest = arn.strip_prefix(&format!("arn:aws:iam::{account}:policy")).ok_or_else(missing)?;
+        let (path, name) = rest.rsplit_once('/').ok_or_else(missing)?;
+        let path = format!("{path}/");
+        if name.is_empty() || !path.starts_with('/') {
+            return Err(missing());
+        }
+        self.store.managed_policy_by_name(account, name).await?.filter(|p| p.path == path).ok_or_else(missing)
     }
 
     pub async fn create_user(&self, account: &str, name: &str, path: Option<&str>) -> Result<UserRow, TenancyError> {

@@ -63,6 +63,20 @@ fn check_session_name(name: &str) -> Result<(), TenancyError> {
     }
 }
 
+/// IAM's rule for a role's description: up to 1,000 characters of tab, line feed, carriage
+/// return, printable ASCII and U+00A1–U+00FF (no control characters: it is echoed in XML).
+fn check_description(d: &str) -> Result<(), TenancyError> {
+    let ok = d.chars().count() <= 1_000
+        && d.chars().all(|c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7E}' | '\u{A1}'..='\u{FF}'));
+    if ok {
+        Ok(())
+    } else {
+        Err(TenancyError::Validation(
+            "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u007E\\u00A1-\\u00FF]* and have length less than or equal to 1000".into(),
+        ))
+    }
+}
+
 fn check_max_session(max: i64) -> Result<i32, TenancyError> {
     if (3_600..=43_200).contains(&max) {
         Ok(max as i32)
@@ -112,9 +126,7 @@ impl Tenancy {
         check_path(path)?;
         check_trust(trust_policy)?;
         let description = description.unwrap_or("");
-        if description.chars().count() > 1_000 {
-            return Err(TenancyError::Validation("The description must be at most 1000 characters.".into()));
-        }
+        check_description(description)?;
         let max = check_max_session(max_session_duration.unwrap_or(DEFAULT_SESSION_SECONDS))?;
         if self.store.role_count(account).await? >= MAX_ROLES {
             return Err(TenancyError::LimitExceeded(format!("Cannot exceed quota for RolesPerAccount: {MAX_ROLES}")));
@@ -150,9 +162,7 @@ impl Tenancy {
     ) -> Result<(), TenancyError> {
         let mut r = self.role(account, name).await?;
         if let Some(d) = description {
-            if d.chars().count() > 1_000 {
-                return Err(TenancyError::Validation("The description must be at most 1000 characters.".into()));
-            }
+            check_description(d)?;
             r.description = d.to_owned();
         }
         if let Some(m) = max_session_duration {

@@ -155,31 +155,9 @@ async fn malformed_authorization_header_is_incomplete_signature() {
     assert_eq!(r.header("x-amzn-query-error"), Some("IncompleteSignature;Sender"));
 }
 
-/// A presigned GET (signature in the query string), as aws-sigv4 makes it.
+/// A presigned GET made now.
 fn presign(raw: &crate::harness::RawClient, query: &str, expires: Duration, secret: &str) -> String {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
-    use aws_sigv4::sign::v4;
-    let identity = aws_credential_types::Credentials::new(&raw.key, secret, None, None, "t").into();
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(expires);
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("local")
-        .name("sqs")
-        .time(SystemTime::now())
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let uri = format!("{}/?{query}", raw.url);
-    let host = raw.url.trim_start_matches("https://").to_owned();
-    let signable =
-        SignableRequest::new("GET", &uri, [("host", host.as_str())].into_iter(), SignableBody::Bytes(b"")).unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let mut req = http::Request::builder().method("GET").uri(&uri).body(()).unwrap();
-    instructions.apply_to_request_http1x(&mut req);
-    req.uri().to_string()
+    raw.presign("GET", query, expires, secret, SystemTime::now())
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ mod cross_account;
 mod dead_letters;
 mod durability;
 mod group_commit;
+mod hardening;
 mod instances;
 mod integrations;
 mod messages;

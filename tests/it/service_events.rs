@@ -9,12 +9,12 @@ use sluice::crypto::token::{Claims, SigningKey};
 
 use crate::harness::{TestServer, http_client};
 
-fn unique_bucket() -> String {
+pub(crate) fn unique_bucket() -> String {
     format!("uploads-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// AWS's S3-event queue policy sample, for `owner`'s queue `queue` and `bucket`.
-fn s3_policy(owner: &str, queue: &str, bucket: &str) -> String {
+pub(crate) fn s3_policy(owner: &str, queue: &str, bucket: &str) -> String {
     std::fs::read_to_string(format!("{}/policies/queue-s3-event-notifications.json", env!("CARGO_MANIFEST_DIR")))
         .unwrap()
         .replace("444455556666", owner)
@@ -67,7 +67,13 @@ pub fn minio_body(objects: &[(&str, &str)], request_id: &str) -> String {
 }
 
 /// Posts to the S3 sink of `account`'s `queue`: (status, JSON body).
-async fn post_event(s: &TestServer, account: &str, queue: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+pub(crate) async fn post_event(
+    s: &TestServer,
+    account: &str,
+    queue: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
     let mut req = http_client(&s.ca_pem)
         .post(format!("{}/events/s3/{account}/{queue}", s.url))
         .header("content-type", "application/json")

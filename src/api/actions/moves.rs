@@ -56,10 +56,10 @@ pub async fn list_message_move_tasks(
 
 pub async fn cancel_message_move_task(
     call: &Call<'_>,
-    _source: Authorized<QueueRef>,
+    source: Authorized<QueueRef>,
     input: CancelMessageMoveTaskInput,
 ) -> Result<Output, ApiError> {
     let handle = input.task_handle.unwrap_or_default();
-    let moved = call.state.queues.moves().cancel(&handle).await?;
+    let moved = call.state.queues.moves().cancel(source.resource(), &handle).await?;
     call.reply(&CancelMessageMoveTaskOutput { approximate_number_of_messages_moved: moved })
 }
