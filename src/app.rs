@@ -634,6 +634,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
                 .trusted_proxy_nets()
                 .map_err(|e| AppError::Io { what: e, source: std::io::Error::other("configuration") })?,
         ),
+        failed_auth: Arc::new(crate::auth::failures::FailedAuth::default()),
     });
 
     let bootstrap_files = if config.bootstrap { Some(bootstrap(&config, &tenancy, &public_url).await?) } else { None };

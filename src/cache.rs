@@ -36,6 +36,9 @@ struct Slot<V> {
 /// A bounded map of values valid for one cache epoch and a TTL, loaded once per miss.
 pub struct EpochCache<K, V> {
     ttl: TimeDelta,
+    /// How long a value that is not kept (see `keeping`) still serves: zero unless
+    /// `absent_for` sets it.
+    absent_ttl: TimeDelta,
     max_entries: usize,
     keep: fn(&V) -> bool,
     slots: Mutex<HashMap<K, Slot<V>>>,
@@ -50,13 +53,27 @@ impl<K, V> std::fmt::Debug for EpochCache<K, V> {
 impl<K: Hash + Eq + Clone, V: Clone> EpochCache<K, V> {
     /// Entries live at most `ttl`; at most `max_entries` are kept.
     pub fn new(ttl: TimeDelta, max_entries: usize) -> Self {
-        Self { ttl, max_entries: max_entries.max(1), keep: |_| true, slots: Mutex::new(HashMap::new()) }
+        Self {
+            ttl,
+            absent_ttl: TimeDelta::zero(),
+            max_entries: max_entries.max(1),
+            keep: |_| true,
+            slots: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Values for which `keep` is false are handed to the requests waiting for their load
     /// but not kept for later ones (for example an absence: `Option::is_some`).
     pub fn keeping(mut self, keep: fn(&V) -> bool) -> Self {
         self.keep = keep;
+        self
+    }
+
+    /// Values for which `keep` is false are still served for `ttl` (at most the cache's TTL):
+    /// a brief memory of an absence, so that a flood of requests naming something that does
+    /// not exist (an unknown access key id) costs one load per `ttl`, not one each.
+    pub fn absent_for(mut self, ttl: TimeDelta) -> Self {
+        self.absent_ttl = ttl.min(self.ttl);
         self
     }
 
@@ -109,7 +126,8 @@ impl<K: Hash + Eq + Clone, V: Clone> EpochCache<K, V> {
 
     /// Whether a loaded value may still be handed to a new request at `now`.
     fn fresh(&self, l: &Loaded<V>, now: DateTime<Utc>) -> bool {
-        l.keep && now >= l.at && now - l.at < self.ttl
+        let ttl = if l.keep { self.ttl } else { self.absent_ttl };
+        now >= l.at && now - l.at < ttl
     }
 
     /// Forgets every entry.
@@ -201,6 +219,29 @@ mod tests {
         // Made meanwhile: the next request finds it.
         assert_eq!(c.get_or_load("k", t, 0, || async { Ok::<_, ()>(Some(3)) }).await, Ok(Some(3)));
         assert_eq!(c.get_or_load("k", t, 0, || async { Ok::<_, ()>(Some(4)) }).await, Ok(Some(3)));
+    }
+
+    #[tokio::test]
+    async fn an_absence_kept_briefly_serves_for_its_own_ttl_and_its_epoch() {
+        let c = EpochCache::new(TimeDelta::seconds(30), 10).keeping(Option::is_some).absent_for(TimeDelta::seconds(5));
+        let loads = AtomicUsize::new(0);
+        let t = Utc::now();
+        let absent = || async {
+            loads.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ()>(None::<u32>)
+        };
+        for dt in [0, 1, 4] {
+            assert_eq!(c.get_or_load("k", t + TimeDelta::seconds(dt), 0, absent).await, Ok(None));
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "one load for the absence within its TTL");
+        assert_eq!(c.get_or_load("k", t + TimeDelta::seconds(5), 0, absent).await, Ok(None));
+        assert_eq!(loads.load(Ordering::SeqCst), 2, "the absence's TTL ended");
+        assert_eq!(
+            c.get_or_load("k", t + TimeDelta::seconds(5), 1, || async { Ok::<_, ()>(Some(1)) }).await,
+            Ok(Some(1))
+        );
+        // Present values keep the cache's own TTL.
+        assert_eq!(c.get_or_load("k", t + TimeDelta::seconds(20), 1, absent).await, Ok(Some(1)));
     }
 
     #[tokio::test]

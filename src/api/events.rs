@@ -65,14 +65,15 @@ async fn deliver_s3(
     account: &str,
     queue: &str,
 ) -> Result<(usize, usize), ApiError> {
-    let body =
-        tokio::time::timeout(state.request_timeout, super::http::read_body(req, payload, state.max_request_bytes))
-            .await
-            .map_err(|_| ApiError::new(Code::RequestTimeout, "The request body was not received in time."))??;
+    // The token first: nothing of the body is read for a caller it does not authenticate.
     let token = super::http::bearer(req).ok_or_else(|| {
         ApiError::new(Code::MissingAuthenticationToken, "The request must carry Authorization: Bearer <token>.")
     })?;
     let principal = state.auth.authenticate_bearer(token).await?;
+    let body =
+        tokio::time::timeout(state.request_timeout, super::http::read_body(req, payload, state.max_request_bytes))
+            .await
+            .map_err(|_| ApiError::new(Code::RequestTimeout, "The request body was not received in time."))??;
     super::http::admit(state, &principal.account_id, "S3Event").await?;
     let Some(svc) = principal.service.clone() else {
         return Err(ApiError::new(Code::AccessDenied, "Only a service integration delivers events."));

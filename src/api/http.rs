@@ -22,6 +22,10 @@ fn protocol(req: &HttpRequest) -> Protocol {
     if !target.is_empty() || ctype.starts_with("application/x-amz-json") { Protocol::Json } else { Protocol::Query }
 }
 
+/// The most of a body read for a request whose (address, access key) pair keeps failing to
+/// authenticate (see `auth::failures`): enough for any ordinary SQS call.
+pub(crate) const PRE_AUTH_BODY_LIMIT: usize = 64 * 1024;
+
 /// Reads the body, refusing it past `limit` (by Content-Length up front, or while reading).
 pub(crate) async fn read_body(
     req: &HttpRequest,
@@ -48,8 +52,12 @@ pub(crate) async fn read_body(
 
 /// The client's address: the peer's, unless the peer is a trusted proxy; then the nearest
 /// address of `X-Forwarded-For` (read from the right) that is not itself a trusted proxy.
+///
+/// Addresses are canonical: an IPv4 client of a dual-stack (`[::]`) listener, which the socket
+/// reports as `::ffff:a.b.c.d`, is `a.b.c.d`, so `aws:SourceIp` conditions and
+/// `trusted_proxies` written with IPv4 addresses match it.
 pub(crate) fn client_ip(req: &HttpRequest, trusted: &[ipnet::IpNet]) -> Option<std::net::IpAddr> {
-    let peer = req.peer_addr()?.ip();
+    let peer = req.peer_addr()?.ip().to_canonical();
     let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
@@ -58,7 +66,7 @@ pub(crate) fn client_ip(req: &HttpRequest, trusted: &[ipnet::IpNet]) -> Option<s
     let forwarded: Vec<&str> =
         req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).collect();
     for hop in forwarded.iter().rev().take(32) {
-        let Ok(ip) = hop.trim().parse::<std::net::IpAddr>() else { break };
+        let Ok(ip) = hop.trim().parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) else { break };
         client = ip;
         if !is_trusted(&ip) {
             break;
@@ -420,6 +428,14 @@ async fn iam_or_sts(
     Ok(Output::Xml(xml))
 }
 
+/// Who a request says it is, before its body is read.
+enum Caller {
+    /// A service integration, its token verified.
+    Bearer(crate::auth::Principal),
+    /// A signed request whose key is known; the signature is checked over the body next.
+    Signed(crate::auth::Pending),
+}
+
 async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
@@ -428,20 +444,6 @@ async fn handle(
     request_id: &str,
 ) -> (Result<Output, ApiError>, &'static str, String) {
     let mut account = String::new();
-    let body = match tokio::time::timeout(state.request_timeout, read_body(req, payload, state.max_request_bytes)).await
-    {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => return (Err(e), "-", account),
-        Err(_) => {
-            return (
-                Err(ApiError::new(Code::RequestTimeout, "The request body was not received in time.")),
-                "-",
-                account,
-            );
-        }
-    };
-
-    // Authenticate first: nothing is served to an unauthenticated caller.
     let mut headers: Vec<(String, String)> = req
         .headers()
         .iter()
@@ -453,20 +455,76 @@ async fn handle(
             headers.push(("host".into(), a.to_string()));
         }
     }
-    let sreq = sigv4::Request {
+    let head = sigv4::Request {
         method: req.method().as_str(),
         path: req.uri().path(),
         query: req.uri().query().unwrap_or(""),
         headers: &headers,
-        body: &body,
+        body: &[],
     };
-    let authenticated = match bearer(req) {
-        Some(token) => state.auth.authenticate_bearer(token).await.map(|p| (p, crate::auth::Service::Sqs)),
-        None => state.auth.authenticate(&sreq).await,
+
+    // Authenticate first: nothing is served to an unauthenticated caller, and nothing of the
+    // body is read before the credentials it is signed with are known to exist.
+    let peer = client_ip(req, &state.trusted_proxies);
+    let (caller, limit) = match bearer(req) {
+        Some(token) => match state.auth.authenticate_bearer(token).await {
+            Ok(p) => (Caller::Bearer(p), state.max_request_bytes),
+            Err(e) => return (Err(e.into()), "-", account),
+        },
+        None => match state.auth.begin(&head).await {
+            Ok(p) => {
+                let now = Instant::now();
+                let suspect = peer.is_some_and(|ip| state.failed_auth.suspect(ip, p.access_key_id(), now));
+                let limit =
+                    if suspect { PRE_AUTH_BODY_LIMIT.min(state.max_request_bytes) } else { state.max_request_bytes };
+                (Caller::Signed(p), limit)
+            }
+            Err(e) => return (Err(e.into()), "-", account),
+        },
     };
-    let (principal, service) = match authenticated {
-        Ok(p) => p,
-        Err(e) => return (Err(e.into()), "-", account),
+    let body = match tokio::time::timeout(state.request_timeout, read_body(req, payload, limit)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) if limit < state.max_request_bytes && e.code == Code::RequestEntityTooLarge => {
+            return (
+                Err(ApiError::new(
+                    Code::RequestThrottled,
+                    format!(
+                        "Too many failed authentications with this access key from this address: request bodies over {limit} bytes are refused until they stop."
+                    ),
+                )),
+                "-",
+                account,
+            );
+        }
+        Ok(Err(e)) => return (Err(e), "-", account),
+        Err(_) => {
+            return (
+                Err(ApiError::new(Code::RequestTimeout, "The request body was not received in time.")),
+                "-",
+                account,
+            );
+        }
+    };
+    let sreq = sigv4::Request { body: &body, ..head };
+    let (principal, service) = match caller {
+        Caller::Bearer(p) => (p, crate::auth::Service::Sqs),
+        Caller::Signed(pending) => {
+            let key = pending.access_key_id().to_owned();
+            match state.auth.finish(pending, &sreq) {
+                Ok(done) => {
+                    if let Some(ip) = peer {
+                        state.failed_auth.succeeded(ip, &key);
+                    }
+                    done
+                }
+                Err(e) => {
+                    if let Some(ip) = peer {
+                        state.failed_auth.failed(ip, &key, Instant::now());
+                    }
+                    return (Err(e.into()), "-", account);
+                }
+            }
+        }
     };
     account = principal.account_id.clone();
     if service != crate::auth::Service::Sqs {

@@ -98,6 +98,8 @@ pub struct ApiState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// Failed authentications per (address, access key id).
+    pub failed_auth: Arc<crate::auth::failures::FailedAuth>,
 }
 
 /// Which wire protocol a request speaks; answers use the same one.

@@ -6,6 +6,9 @@ use zeroize::Zeroizing;
 
 /// The longest an unsealed key is trusted without asking the database again.
 pub const MAX_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+/// How long an access key id that does not exist is remembered as such (a flood of requests
+/// naming unknown ids costs one database read per id per this period).
+pub const ABSENT_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 /// How many keys (and sessions) one instance keeps unsealed.
 pub const MAX_ENTRIES: usize = 10_000;
 

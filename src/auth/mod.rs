@@ -2,6 +2,7 @@
 //! against the caller's access key (secrets unsealed in memory only, cached briefly).
 
 pub mod credentials;
+pub mod failures;
 pub mod principal;
 pub mod sigv4;
 pub mod token;
@@ -75,6 +76,33 @@ impl std::fmt::Debug for CachedSession {
     }
 }
 
+/// A request whose credentials are known, waiting for its body to be verified.
+pub struct Pending {
+    sig: sigv4::Signature,
+    service: Service,
+    secret: Secret,
+}
+
+impl Pending {
+    /// The access key id the request is signed with.
+    pub fn access_key_id(&self) -> &str {
+        &self.sig.access_key_id
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").field("access_key_id", &self.sig.access_key_id).finish_non_exhaustive()
+    }
+}
+
+/// The secret a pending request is verified with.
+enum Secret {
+    /// A long-term key, and whether it was read from the database just now.
+    Key(Arc<CachedKey>, bool),
+    Session(Arc<CachedSession>),
+}
+
 /// The services a signature may be scoped to; the scope routes the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -112,10 +140,18 @@ impl Authenticator {
             store,
             sealer,
             clock,
-            keys: Arc::new(EpochCache::new(ttl, credentials::MAX_ENTRIES).keeping(Option::is_some)),
+            keys: Arc::new(
+                EpochCache::new(ttl, credentials::MAX_ENTRIES)
+                    .keeping(Option::is_some)
+                    .absent_for(credentials::ABSENT_TTL),
+            ),
             bearer,
             token_clock,
-            sessions: Arc::new(EpochCache::new(ttl, credentials::MAX_ENTRIES).keeping(Option::is_some)),
+            sessions: Arc::new(
+                EpochCache::new(ttl, credentials::MAX_ENTRIES)
+                    .keeping(Option::is_some)
+                    .absent_for(credentials::ABSENT_TTL),
+            ),
         }
     }
 
@@ -124,9 +160,17 @@ impl Authenticator {
         self.bearer.authenticate(token).await
     }
 
-    /// Authenticates a request: structure, scope and time first (cheap), then the key,
-    /// then the signature in constant time.
+    /// Authenticates a request: `begin` then `finish` (see there).
     pub async fn authenticate(&self, req: &sigv4::Request<'_>) -> Result<(Principal, Service), AuthError> {
+        let pending = self.begin(req).await?;
+        self.finish(pending, req)
+    }
+
+    /// The first half of authenticating, before the body is read: structure, scope and time
+    /// (cheap), then the access key or session the signature names (cached; an unknown id is
+    /// remembered briefly). Only a request that gets past this has its body read. The body of
+    /// `req` is not used.
+    pub async fn begin(&self, req: &sigv4::Request<'_>) -> Result<Pending, AuthError> {
         let sig = sigv4::parse(req)?;
         let service =
             Service::from_scope(&sig.service).ok_or_else(|| SigV4Error::WrongService { expected: "sqs".into() })?;
@@ -153,33 +197,47 @@ impl Authenticator {
             if self.token_clock.now() >= session.expires_at {
                 return Err(AuthError::SessionExpired);
             }
-            sigv4::verify(req, &sig, session.secret.as_bytes(), true)?;
-            return Ok((session.principal.clone(), service));
+            return Ok(Pending { sig, service, secret: Secret::Session(session) });
         }
         let (key, fresh) = self.key(&sig.access_key_id).await?;
         if !key.active {
             return Err(AuthError::Disabled);
         }
-        sigv4::verify(req, &sig, key.secret.as_bytes(), true)?;
-        if fresh {
-            // Last use is recorded when the key is read from the database: at most once per
-            // cache period per instance, and off the request's path.
-            let (store, id, now) = (self.store.clone(), sig.access_key_id.clone(), self.clock.now());
-            let svc = sig.service.clone();
-            tokio::spawn(async move {
-                if let Err(e) = store.touch_key(&id, now, &svc).await {
-                    tracing::warn!(error = %e, "could not record a key's last use");
-                }
-            });
-        }
-        let principal = match &key.user {
-            None => Principal::root(&key.account_id, &sig.access_key_id),
-            Some((id, name, path)) => Principal::user(&key.account_id, &sig.access_key_id, id, name, path),
-        };
-        Ok((principal, service))
+        Ok(Pending { sig, service, secret: Secret::Key(key, fresh) })
     }
 
-    /// A session by its access key id (cached like keys; a missing one is not cached).
+    /// The second half: the signature, over the request as received with its body, checked
+    /// in constant time against the secret `begin` found.
+    pub fn finish(&self, pending: Pending, req: &sigv4::Request<'_>) -> Result<(Principal, Service), AuthError> {
+        let Pending { sig, service, secret } = pending;
+        match secret {
+            Secret::Session(session) => {
+                sigv4::verify(req, &sig, session.secret.as_bytes(), true)?;
+                Ok((session.principal.clone(), service))
+            }
+            Secret::Key(key, fresh) => {
+                sigv4::verify(req, &sig, key.secret.as_bytes(), true)?;
+                if fresh {
+                    // Last use is recorded when the key is read from the database: at most once
+                    // per cache period per instance, and off the request's path.
+                    let (store, id, now) = (self.store.clone(), sig.access_key_id.clone(), self.clock.now());
+                    let svc = sig.service.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = store.touch_key(&id, now, &svc).await {
+                            tracing::warn!(error = %e, "could not record a key's last use");
+                        }
+                    });
+                }
+                let principal = match &key.user {
+                    None => Principal::root(&key.account_id, &sig.access_key_id),
+                    Some((id, name, path)) => Principal::user(&key.account_id, &sig.access_key_id, id, name, path),
+                };
+                Ok((principal, service))
+            }
+        }
+    }
+
+    /// A session by its access key id (cached like keys; a missing one only briefly).
     async fn session(&self, access_key_id: &str) -> Result<Arc<CachedSession>, AuthError> {
         let (now, epoch) = (self.token_clock.now(), self.store.cache_epoch());
         let session = self.sessions.get_or_load(access_key_id, now, epoch, || self.load_session(access_key_id)).await?;

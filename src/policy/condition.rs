@@ -106,7 +106,7 @@ pub enum Operand {
     Date(DateTime<Utc>),
     Bool(bool),
     Bytes(Vec<u8>),
-    Cidr(IpAddr, u8),
+    Cidr(ipnet::IpNet),
 }
 
 /// One `operator: { key: values }` entry.
@@ -139,14 +139,9 @@ fn parse_date(s: &str) -> Option<DateTime<Utc>> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc())
 }
 
-fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
-    let (addr, bits) = match s.split_once('/') {
-        Some((a, b)) => (a.parse::<IpAddr>().ok()?, Some(b.parse::<u8>().ok()?)),
-        None => (s.parse::<IpAddr>().ok()?, None),
-    };
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let bits = bits.unwrap_or(max);
-    (bits <= max).then_some((addr, bits))
+/// An `IpAddress` operand: a CIDR range, or one address (a /32 or /128).
+fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>().ok().or_else(|| s.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 fn operand(op: Op, raw: &str, version: Version, at: &str) -> Result<Operand, PolicyError> {
@@ -168,10 +163,7 @@ fn operand(op: Op, raw: &str, version: Version, at: &str) -> Result<Operand, Pol
             _ => return Err(bad("true or false")),
         }),
         BinaryEquals => Operand::Bytes(BASE64_STANDARD.decode(raw).map_err(|_| bad("base64"))?),
-        IpAddress => {
-            let (a, b) = parse_cidr(raw).ok_or_else(|| bad("an IP address or CIDR range"))?;
-            Operand::Cidr(a, b)
-        }
+        IpAddress => Operand::Cidr(parse_cidr(raw).ok_or_else(|| bad("an IP address or CIDR range"))?),
         _ => unreachable!("positive() returns positive operators"),
     })
 }
@@ -252,20 +244,6 @@ fn literal(tokens: &[Token]) -> String {
         .collect()
 }
 
-fn in_cidr(v: &IpAddr, net: &IpAddr, bits: u8) -> bool {
-    match (v, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
-            u32::from(*a) & mask == u32::from(*n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - u32::from(bits)) };
-            u128::from(*a) & mask == u128::from(*n) & mask
-        }
-        _ => false,
-    }
-}
-
 /// Whether one request value matches one policy value under a positive operator.
 fn value_matches(op: Op, v: &str, operand: &Operand, ctx: &Context) -> bool {
     use Op::*;
@@ -288,7 +266,8 @@ fn value_matches(op: Op, v: &str, operand: &Operand, ctx: &Context) -> bool {
         (DateGreaterThanEquals, Operand::Date(d)) => parse_date(v).is_some_and(|x| x >= *d),
         (Bool, Operand::Bool(b)) => v.eq_ignore_ascii_case(if *b { "true" } else { "false" }),
         (BinaryEquals, Operand::Bytes(b)) => v.as_bytes() == b.as_slice(),
-        (IpAddress, Operand::Cidr(net, bits)) => v.parse::<IpAddr>().is_ok_and(|ip| in_cidr(&ip, net, *bits)),
+        // An IPv4 client seen through an IPv6 socket (`::ffff:a.b.c.d`) is an IPv4 address.
+        (IpAddress, Operand::Cidr(net)) => v.parse::<IpAddr>().is_ok_and(|ip| net.contains(&ip.to_canonical())),
         _ => false,
     }
 }

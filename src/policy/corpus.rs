@@ -194,6 +194,39 @@ fn every_operator_by_effect_presence_and_if_exists() {
 }
 
 #[test]
+fn ip_conditions_match_ipv4_clients_seen_through_an_ipv6_socket_and_both_families_of_ranges() {
+    let (arn, acct) = user("111122223333", "u");
+    let q = "arn:aws:sqs:r:111122223333:q";
+    for (range, ip, within) in [
+        ("10.0.0.0/8", "10.1.2.3", true),
+        ("10.0.0.0/8", "::ffff:10.1.2.3", true),
+        ("10.0.0.0/8", "::ffff:11.1.2.3", false),
+        ("10.0.0.0/8", "11.0.0.1", false),
+        ("203.0.113.7", "203.0.113.7", true),
+        ("203.0.113.7", "203.0.113.8", false),
+        ("10.1.2.3/8", "10.200.0.1", true),
+        ("0.0.0.0/0", "192.0.2.1", true),
+        ("2001:db8::/32", "2001:db8:1::1", true),
+        ("2001:db8::/32", "2001:db9::1", false),
+        ("10.0.0.0/8", "not-an-address", false),
+    ] {
+        let mut ctx = Context::new();
+        ctx.set("aws:SourceIp", ip);
+        let doc = format!(
+            r#"{{"Statement":{{"Effect":"Allow","Action":"sqs:*","Resource":"*","Condition":{{"IpAddress":{{"aws:SourceIp":"{range}"}}}}}}}}"#
+        );
+        let p = parse(&doc, Kind::Identity).unwrap();
+        assert_eq!(decide(&arn, acct, "sqs:SendMessage", q, &ctx, &[&p], None).allowed, within, "{range} {ip}");
+    }
+    for bad in ["10.0.0.0/33", "10.0.0/8", "::/129", "host"] {
+        let doc = format!(
+            r#"{{"Statement":{{"Effect":"Allow","Action":"sqs:*","Resource":"*","Condition":{{"IpAddress":{{"aws:SourceIp":"{bad}"}}}}}}}}"#
+        );
+        assert!(parse(&doc, Kind::Identity).is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn null_tests_presence_and_several_values_are_or_and_negations_are_nor() {
     let (arn, acct) = user("111122223333", "u");
     let doc = |cond: &str| {

@@ -489,3 +489,112 @@ async fn characters_xml_cannot_carry_are_refused_in_iam_input_and_queue_tags() {
     let tags = sqs.list_queue_tags().queue_url(&url).send().await.unwrap();
     assert!(tags.tags().is_none_or(|t| t.is_empty()));
 }
+
+#[tokio::test]
+async fn an_ipv4_client_of_a_dual_stack_listener_matches_ipv4_source_ip_conditions_and_trusted_proxies() {
+    let s = TestServer::start_with(|c| {
+        c.listen = "[::]:0".parse().unwrap();
+        c.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    let a = s.account().await;
+    // Connect over IPv4: the socket sees `::ffff:127.0.0.1`.
+    let v4 = format!("https://127.0.0.1:{}", s.port);
+    let root = crate::harness::sqs_client(&v4, &s.ca_pem, &a.access_key_id, {
+        use secrecy::ExposeSecret;
+        a.secret_access_key.expose_secret()
+    });
+    let url = root.create_queue().queue_name("by-address").send().await.unwrap().queue_url().unwrap().to_owned();
+    let only_from = |range: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"sqs:*","Resource":"*","Condition":{{"IpAddress":{{"aws:SourceIp":"{range}"}}}}}}}}"#
+        )
+    };
+    let local = iam_user(&s, &a.id, "local", &only_from("127.0.0.0/8")).await;
+    let local = crate::harness::RawClient { url: v4.clone(), ..local };
+    let body = format!(r#"{{"QueueUrl":"{url}","MessageBody":"hi"}}"#);
+    let r = local.call("SendMessage", &body).await;
+    assert_eq!(r.status, 200, "an IPv4 range matches an IPv4 client: {}", r.body);
+
+    // Through the trusted proxy (127.0.0.1, written as IPv4), the forwarded address counts.
+    let remote = iam_user(&s, &a.id, "remote", &only_from("198.51.100.0/24")).await;
+    let remote = crate::harness::RawClient { url: v4.clone(), ..remote };
+    let headers = [("content-type", "application/x-amz-json-1.0"), ("x-amz-target", "AmazonSQS.SendMessage")];
+    let mut signed = remote.sign("/", &headers, body.as_bytes(), SystemTime::now(), &remote.secret, "sqs");
+    let r = remote.send_raw("/", &signed, body.clone().into_bytes()).await;
+    assert_eq!(r.status, 403, "no forwarded address: the proxy's own: {}", r.body);
+    signed.push(("x-forwarded-for".into(), "198.51.100.7".into()));
+    let r = remote.send_raw("/", &signed, body.into_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(count(&root, &url).await, 2);
+}
+
+#[tokio::test]
+async fn nothing_of_a_body_is_read_before_the_credentials_it_is_signed_with_are_known() {
+    let s = TestServer::start().await;
+    let now = chrono::Utc::now();
+    let (date, day) = (now.format("%Y%m%dT%H%M%SZ").to_string(), now.format("%Y%m%d").to_string());
+    // Announces 5 MB and sends ten bytes: answered at once, not after waiting for the rest.
+    let unknown_key = format!(
+        "POST / HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+         X-Amz-Target: AmazonSQS.ListQueues\r\nX-Amz-Date: {date}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=AKIAUNKNOWNUNKNOWN00/{day}/us-east-1/sqs/aws4_request, \
+         SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={zeros}\r\n\
+         Content-Length: 5000000\r\n\r\n0123456789",
+        port = s.port,
+        zeros = "0".repeat(64)
+    );
+    let bad_token = format!(
+        "POST /events/s3/000000000000/q HTTP/1.1\r\nHost: localhost:{}\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer not.a.token\r\nContent-Length: 5000000\r\n\r\n{{\"Rec",
+        s.port
+    );
+    for (request, code) in [(unknown_key, "InvalidClientTokenId"), (bad_token, "InvalidClientTokenId")] {
+        let (port, ca) = (s.port, s.ca_pem.clone());
+        let reply = tokio::task::spawn_blocking(move || {
+            crate::harness::raw_tls_exchange(port, &ca, request.as_bytes(), Duration::from_secs(10))
+        })
+        .await
+        .unwrap();
+        assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
+        assert!(reply.contains(code), "{reply}");
+    }
+}
+
+#[tokio::test]
+async fn a_pair_of_address_and_key_that_keeps_failing_gets_small_bodies_only_until_it_succeeds() {
+    use sluice::auth::failures::BUDGET;
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let raw = s.raw(&a);
+    let url = s.sqs(&a).create_queue().queue_name("q").send().await.unwrap().queue_url().unwrap().to_owned();
+    let headers = [("content-type", "application/x-amz-json-1.0"), ("x-amz-target", "AmazonSQS.SendMessage")];
+    let send = |body: String, secret: &str| {
+        let signed = raw.sign("/", &headers, body.as_bytes(), SystemTime::now(), secret, "sqs");
+        let raw = raw.clone();
+        async move { raw.send_raw("/", &signed, body.into_bytes()).await }
+    };
+    let big = format!(r#"{{"QueueUrl":"{url}","MessageBody":"{}"}}"#, "b".repeat(100 * 1024));
+    let small = format!(r#"{{"QueueUrl":"{url}","MessageBody":"small"}}"#);
+    for _ in 0..BUDGET {
+        let r = send(small.clone(), "not-the-secret-not-the-secret-not-the-se").await;
+        assert_eq!(r.status, 403);
+    }
+    // The pair is suspect: a body over the pre-authentication limit is refused unread…
+    let r = send(big.clone(), &raw.secret).await;
+    assert_eq!(r.header("x-amzn-query-error"), Some("RequestThrottled;Sender"), "{}", r.body);
+    // …while another key from the same address is not affected at all…
+    s.tenancy.create_user(&a.id, "other", None).await.unwrap();
+    let all = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sqs:*","Resource":"*"}}"#;
+    s.tenancy.put_user_policy(&a.id, "other", "all", all).await.unwrap();
+    let (key, secret) = s.tenancy.create_access_key(&a.id, "other").await.unwrap();
+    let other = {
+        use secrecy::ExposeSecret;
+        raw_as(&s, &key, secret.expose_secret())
+    };
+    let signed = other.sign("/", &headers, big.as_bytes(), SystemTime::now(), &other.secret, "sqs");
+    assert_eq!(other.send_raw("/", &signed, big.clone().into_bytes()).await.status, 200);
+    // …and a valid request within the limit is served and clears the pair.
+    assert_eq!(send(small.clone(), &raw.secret).await.status, 200);
+    assert_eq!(send(big, &raw.secret).await.status, 200);
+}
