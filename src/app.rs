@@ -510,6 +510,9 @@ async fn sweep_forever(queues: Arc<QueueService>, tenancy: Tenancy, interval: Du
         if let Err(e) = tenancy.sweep_expired_sessions().await {
             tracing::warn!(error = %e, "removing expired sessions failed");
         }
+        if let Err(e) = tenancy.sweep_token_revocations().await {
+            tracing::warn!(error = %e, "removing revocations of expired tokens failed");
+        }
         if let Err(e) = queues.wakeups().refresh().await {
             tracing::warn!(error = %e, "refreshing long-poll registrations failed");
         }
@@ -559,7 +562,8 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
     let sealer = Arc::new(Sealer::new(master));
     let clock = opts.clock;
     let cache_ttl = Duration::from_secs(config.cache_ttl_seconds);
-    let tenancy = Tenancy::with_cache_ttl(store.clone(), sealer.clone(), clock.clone(), cache_ttl);
+    let tenancy = Tenancy::with_cache_ttl(store.clone(), sealer.clone(), clock.clone(), cache_ttl)
+        .with_max_token_lifetime(config.integration_token_max_lifetime_seconds);
 
     let (cert, key) = match (&config.tls_cert_file, &config.tls_key_file) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
@@ -623,6 +627,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
             clock.clone(),
             chrono::TimeDelta::seconds(config.presign_max_expires_seconds as i64),
             chrono::TimeDelta::seconds(config.cache_ttl_seconds as i64),
+            config.integration_token_max_lifetime_seconds,
         ),
         queues: queues.clone(),
         region: config.region.clone(),
@@ -637,7 +642,8 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         failed_auth: Arc::new(crate::auth::failures::FailedAuth::default()),
     });
 
-    let bootstrap_files = if config.bootstrap { Some(bootstrap(&config, &tenancy, &public_url).await?) } else { None };
+    let bootstrap_files =
+        if config.bootstraps() { Some(bootstrap(&config, &tenancy, &public_url).await?) } else { None };
 
     let mut server = HttpServer::new(move || {
         ActixApp::new()
@@ -820,12 +826,30 @@ fn metrics_server(
     Ok((server, addr))
 }
 
-/// Creates the bootstrap account the first time; (re)writes `credentials`, `config` and
-/// `ca.pem` in the data directory. Returns the paths of `config` and `credentials`.
+/// Creates the bootstrap account the first time and writes its `credentials` file if there
+/// is none (an existing one is never rewritten: it may be the operator's, or hold a key rotated
+/// since); (re)writes `config`. Returns the paths of `config` and `credentials`.
 async fn bootstrap(config: &Config, tenancy: &Tenancy, public_url: &str) -> Result<(PathBuf, PathBuf), AppError> {
     let dir = &config.data_dir;
     let id = &config.bootstrap_account_id;
-    let (key_id, secret) = match tenancy.root_key(id).await? {
+    let credentials = dir.join("credentials");
+    let root = tenancy.root_key(id).await?;
+    let written = std::fs::symlink_metadata(&credentials).is_ok();
+    if written {
+        let current = root.as_ref().map(|(k, _)| k.as_str());
+        let named = std::fs::read_to_string(&credentials).ok().and_then(|text| {
+            text.lines().find_map(|l| {
+                l.split_once('=').filter(|(k, _)| k.trim() == "aws_access_key_id").map(|(_, v)| v.trim().to_owned())
+            })
+        });
+        if current.is_some() && named.as_deref() != current {
+            tracing::warn!(
+                file = %credentials.display(),
+                "the credentials file does not hold the bootstrap account's current root key; it is left as it is"
+            );
+        }
+    }
+    let (key_id, secret) = match root {
         Some(k) => k,
         None => {
             let a = tenancy.create_account(&config.bootstrap_account_name, Some(id)).await?;
@@ -833,12 +857,13 @@ async fn bootstrap(config: &Config, tenancy: &Tenancy, public_url: &str) -> Resu
             (a.access_key_id, a.secret_access_key)
         }
     };
-    let credentials = dir.join("credentials");
-    let contents = zeroize::Zeroizing::new(format!(
-        "[default]\naws_access_key_id = {key_id}\naws_secret_access_key = {}\n",
-        secret.expose_secret()
-    ));
-    write_file(&credentials, contents.as_bytes(), 0o600)?;
+    if !written {
+        let contents = zeroize::Zeroizing::new(format!(
+            "[default]\naws_access_key_id = {key_id}\naws_secret_access_key = {}\n",
+            secret.expose_secret()
+        ));
+        write_file(&credentials, contents.as_bytes(), 0o600)?;
+    }
     let ca = dir.join("ca.pem");
     let aws_config = dir.join("config");
     let ca_line = if ca.exists() && config.tls_cert_file.is_none() {

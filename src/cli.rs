@@ -259,9 +259,10 @@ pub enum IntegrationCommand {
         /// A bucket name (S3) or a topic ARN of this account (SNS) it may claim; repeatable.
         #[arg(long = "source", required = true)]
         sources: Vec<String>,
-        /// Lifetime of the token in seconds (at most 90 days).
-        #[arg(long, default_value_t = 30 * 24 * 3600)]
-        lifetime_seconds: i64,
+        /// Lifetime of the token in seconds (default and most: the deployment's
+        /// integration_token_max_lifetime_seconds, 30 days unless set).
+        #[arg(long)]
+        lifetime_seconds: Option<i64>,
     },
     /// List an account's integrations.
     List {
@@ -273,8 +274,17 @@ pub enum IntegrationCommand {
         #[arg(long)]
         account: String,
         id: String,
-        #[arg(long, default_value_t = 30 * 24 * 3600)]
-        lifetime_seconds: i64,
+        #[arg(long)]
+        lifetime_seconds: Option<i64>,
+    },
+    /// Revoke one token (given whole, or by the token id printed when it was issued): every
+    /// instance refuses it within the cache bound (30 s at most); the integration's other tokens
+    /// keep working.
+    RevokeToken {
+        #[arg(long)]
+        account: String,
+        /// The token, or its id (`TOK…`).
+        token: String,
     },
     /// Revoke an integration: none of its tokens is accepted any more.
     Revoke {
@@ -369,6 +379,17 @@ fn init_logging(format: LogFormat) {
     };
 }
 
+/// Warns of every `SLUICE_*` variable that names no setting (it is ignored), naming the
+/// setting it probably meant. Called once logging is set up.
+fn warn_unknown_env() {
+    for (var, closest) in Config::unknown_env_vars(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok())) {
+        match closest {
+            Some(k) => tracing::warn!("{var} is not a Sluice setting and is ignored; did you mean {k}?"),
+            None => tracing::warn!("{var} is not a Sluice setting and is ignored (see docs/configuration.md)"),
+        }
+    }
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     crate::install_crypto_provider();
@@ -400,6 +421,7 @@ pub fn main() -> i32 {
 async fn serve(file: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
     let config = Config::load(file.as_deref(), &args)?;
     init_logging(config.log_format);
+    warn_unknown_env();
     let running = app::build(config, BuildOptions::default()).await?;
     tracing::info!(addr = %running.addr, url = %running.public_url, "Sluice is listening (HTTPS)");
     tracing::info!(addr = %running.metrics_addr, "metrics and health on http://{}/metrics", running.metrics_addr);
@@ -509,6 +531,7 @@ fn restore_keys(config: &Config, from: &std::path::Path, force: bool) -> Result<
 async fn keys(file: Option<PathBuf>, common: CommonArgs, command: KeysCommand) -> Result<(), CliError> {
     let mut config = Config::load(file.as_deref(), &common)?;
     init_logging(LogFormat::Human);
+    warn_unknown_env();
     config.data_dir = app::ensure_data_dir(&config)?;
     // Files only: no database needed.
     match &command {
@@ -624,6 +647,7 @@ async fn keys(file: Option<PathBuf>, common: CommonArgs, command: KeysCommand) -
 async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand) -> Result<(), CliError> {
     let config = Config::load(file.as_deref(), &common)?;
     init_logging(LogFormat::Human);
+    warn_unknown_env();
     let mut config = config;
     config.data_dir = app::ensure_data_dir(&config)?;
     if let AdminCommand::Db(DbCommand::Pitr { base, until }) = &command {
@@ -654,7 +678,8 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
     }
     let master = app::open_master_key(&config, &database.store).await?;
     let sealer = std::sync::Arc::new(crate::crypto::Sealer::new(master));
-    let tenancy = Tenancy::new(database.store.clone(), sealer, std::sync::Arc::new(crate::clock::SystemClock));
+    let tenancy = Tenancy::new(database.store.clone(), sealer, std::sync::Arc::new(crate::clock::SystemClock))
+        .with_max_token_lifetime(config.integration_token_max_lifetime_seconds);
     // What an operator command changes, for the audit trail: (action, account, resource).
     let audited: Option<(String, Option<String>, String)> = match &command {
         AdminCommand::Account(c) => match c {
@@ -677,6 +702,11 @@ async fn admin(file: Option<PathBuf>, common: CommonArgs, command: AdminCommand)
             }
             IntegrationCommand::Revoke { account, id } => {
                 Some(("admin:integration-revoke".into(), Some(account.clone()), id.clone()))
+            }
+            IntegrationCommand::RevokeToken { account, token } => {
+                // The audit names the token by its id, never by its text.
+                let id = crate::crypto::token::unverified_claims(token).map_or_else(|| token.clone(), |c| c.jti);
+                Some(("admin:integration-revoke-token".into(), Some(account.clone()), id))
             }
             IntegrationCommand::RotateKey { account } | IntegrationCommand::RetireOldKeys { account } => {
                 Some(("admin:integration-signing-keys".into(), Some(account.clone()), account.clone()))
@@ -823,13 +853,15 @@ async fn integration(tenancy: &Tenancy, command: IntegrationCommand) -> Result<(
     use secrecy::ExposeSecret;
     let print_token = |t: crate::tenancy::integrations::IssuedToken| {
         println!("integration: {}", t.integration_id);
+        println!("token id: {}", t.token_id);
         println!("expires: {}", t.expires_at.format("%Y-%m-%dT%H:%M:%SZ"));
         println!("token: {}", t.token.expose_secret());
     };
+    let lifetime = |l: Option<i64>| l.unwrap_or(tenancy.max_token_lifetime());
     match command {
         IntegrationCommand::Create { account, service, sources, lifetime_seconds } => {
             let i = tenancy.create_integration(&account, &service, &sources).await?;
-            print_token(tenancy.issue_integration_token(&account, &i.id, lifetime_seconds).await?);
+            print_token(tenancy.issue_integration_token(&account, &i.id, lifetime(lifetime_seconds)).await?);
         }
         IntegrationCommand::List { account } => {
             println!("{:<22}{:<20}{:<10}SOURCES", "ID", "SERVICE", "STATUS");
@@ -839,7 +871,12 @@ async fn integration(tenancy: &Tenancy, command: IntegrationCommand) -> Result<(
             }
         }
         IntegrationCommand::Token { account, id, lifetime_seconds } => {
-            print_token(tenancy.issue_integration_token(&account, &id, lifetime_seconds).await?);
+            print_token(tenancy.issue_integration_token(&account, &id, lifetime(lifetime_seconds)).await?);
+        }
+        IntegrationCommand::RevokeToken { account, token } => {
+            let r = tenancy.revoke_integration_token(&account, &token).await?;
+            let state = if r.already { "was already revoked" } else { "revoked" };
+            println!("token {} {state} (kept until {})", r.token_id, r.expires_at.format("%Y-%m-%dT%H:%M:%SZ"));
         }
         IntegrationCommand::Revoke { account, id } => {
             tenancy.revoke_integration(&account, &id).await?;

@@ -104,8 +104,11 @@ pub struct Config {
     /// their turn): 0 means half the database pool, so one account's load always leaves
     /// connections for the others.
     pub limit_concurrent_requests_per_account: usize,
-    /// Create the bootstrap account and write `credentials` and `config` on first start.
-    pub bootstrap: bool,
+    /// Create the bootstrap account on first start and write its `credentials` (once: an
+    /// existing file is never rewritten) and `config`. Unset: on with the managed database,
+    /// off with an external one (`database_url`), where it must be asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<bool>,
     pub bootstrap_account_id: String,
     pub bootstrap_account_name: String,
     /// HTTP worker threads (0: one per core).
@@ -123,6 +126,9 @@ pub struct Config {
     /// Longest `X-Amz-Expires` a presigned request may carry (AWS allows 7 days; a presigned
     /// URL is a bearer secret, so the default is one hour).
     pub presign_max_expires_seconds: u64,
+    /// Longest lifetime of a service integration's bearer token (seconds; at most 90 days).
+    /// Tokens that live longer are neither issued nor accepted, those issued before included.
+    pub integration_token_max_lifetime_seconds: i64,
     /// Seconds a verified key and a user's parsed policies are cached (at most 30): the bound
     /// within which a deactivated key, a disabled account or a changed policy takes effect
     /// on every instance.
@@ -177,7 +183,7 @@ impl Default for Config {
             limit_stored_bytes_per_account: 100 * 1024 * 1024 * 1024,
             limit_long_polls_per_account: 1_000,
             limit_concurrent_requests_per_account: 0,
-            bootstrap: true,
+            bootstrap: None,
             bootstrap_account_id: "000000000000".into(),
             bootstrap_account_name: "default".into(),
             workers: 0,
@@ -187,6 +193,7 @@ impl Default for Config {
             idle_timeout_seconds: 75,
             max_connections_per_worker: 4096,
             presign_max_expires_seconds: 3600,
+            integration_token_max_lifetime_seconds: crate::crypto::token::DEFAULT_MAX_LIFETIME_SECONDS,
             cache_ttl_seconds: 30,
             max_long_polls: 10_000,
             max_inflight_per_queue: 120_000,
@@ -194,6 +201,22 @@ impl Default for Config {
             log_format: LogFormat::Human,
         }
     }
+}
+
+/// Levenshtein distance (for naming the setting a mistyped variable meant).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -245,12 +268,42 @@ impl Config {
             "idle_timeout_seconds",
             "max_connections_per_worker",
             "presign_max_expires_seconds",
+            "integration_token_max_lifetime_seconds",
             "cache_ttl_seconds",
             "max_long_polls",
             "max_inflight_per_queue",
             "sweep_interval_seconds",
             "log_format",
         ]
+    }
+
+    /// The `SLUICE_*` variables among `vars` that name no setting, each with the setting whose
+    /// variable is closest (a typo is the usual cause): a mistyped variable would otherwise be
+    /// ignored without a word, while a mistyped TOML key is refused. The command line's own
+    /// `SLUICE_CONFIG` and the variables of the project's tests, CI and scripts are not settings.
+    pub fn unknown_env_vars(vars: impl Iterator<Item = String>) -> Vec<(String, Option<String>)> {
+        const OTHERS: &[&str] = &["SLUICE_CONFIG"];
+        const OTHER_PREFIXES: &[&str] = &["SLUICE_TEST_", "SLUICE_REQUIRE_", "SLUICE_CI_", "SLUICE_BENCH_"];
+        let known: Vec<String> = Self::keys().iter().map(|k| format!("SLUICE_{}", k.to_uppercase())).collect();
+        let mut out = Vec::new();
+        for var in vars {
+            let upper = var.to_ascii_uppercase();
+            if !upper.starts_with("SLUICE_")
+                || known.contains(&upper)
+                || OTHERS.contains(&upper.as_str())
+                || OTHER_PREFIXES.iter().any(|p| upper.starts_with(p))
+            {
+                continue;
+            }
+            let closest = known
+                .iter()
+                .map(|k| (edit_distance(&upper, k), k))
+                .min()
+                .filter(|(d, k)| *d <= 3.max(k.len() / 4))
+                .map(|(_, k)| k.clone());
+            out.push((var, closest));
+        }
+        out
     }
 
     /// Loads the configuration: defaults, then `file` (if given), then `SLUICE_*` variables,
@@ -293,6 +346,11 @@ impl Config {
         if !(1..=604_800).contains(&self.presign_max_expires_seconds) {
             return Err(ConfigError::Invalid("presign_max_expires_seconds must be between 1 and 604800".into()));
         }
+        if !(60..=crate::crypto::token::MAX_LIFETIME_SECONDS).contains(&self.integration_token_max_lifetime_seconds) {
+            return Err(ConfigError::Invalid(
+                "integration_token_max_lifetime_seconds must be between 60 and 7776000 (90 days)".into(),
+            ));
+        }
         if self.max_long_polls == 0 || self.sweep_interval_seconds == 0 || self.max_inflight_per_queue < 1 {
             return Err(ConfigError::Invalid("max_long_polls and sweep_interval_seconds must be at least 1".into()));
         }
@@ -300,6 +358,11 @@ impl Config {
             return Err(ConfigError::Invalid("database_max_connections must be at least 1".into()));
         }
         Ok(())
+    }
+
+    /// Whether this start makes the bootstrap account (see `bootstrap`).
+    pub fn bootstraps(&self) -> bool {
+        self.bootstrap.unwrap_or(self.database_url.is_none())
     }
 
     pub fn master_key_path(&self) -> PathBuf {
@@ -423,6 +486,7 @@ mod tests {
             aws_kms_key_id: Some("x".into()),
             aws_kms_region: Some("x".into()),
             aws_kms_endpoint: Some("x".into()),
+            bootstrap: Some(true),
             ..Default::default()
         };
         let v = serde_json::to_value(&c).unwrap();
@@ -461,6 +525,42 @@ mod tests {
         std::fs::write(&file, "regoin = \"eu-west-1\"\n").unwrap();
         let err = Config::load(Some(&file), NoFlags::default()).unwrap_err();
         assert!(err.to_string().contains("regoin"), "{err}");
+    }
+
+    #[test]
+    fn bootstrap_is_on_with_the_managed_database_and_opt_in_with_an_external_one() {
+        let managed = Config::default();
+        assert!(managed.bootstraps());
+        let external = Config { database_url: Some("postgres://db/sluice".into()), ..Config::default() };
+        assert!(!external.bootstraps());
+        assert!(Config { bootstrap: Some(true), ..external.clone() }.bootstraps());
+        assert!(!Config { bootstrap: Some(false), ..managed }.bootstraps());
+    }
+
+    #[test]
+    fn a_mistyped_variable_is_reported_with_the_setting_it_meant() {
+        let vars = [
+            "SLUICE_REGOIN",
+            "SLUICE_REGION",
+            "SLUICE_DATABSE_URL",
+            "SLUICE_LIMIT_REQUEST_PER_SECOND",
+            "SLUICE_TEST_DATABASE_URL",
+            "SLUICE_REQUIRE_AWS_CLI",
+            "SLUICE_CONFIG",
+            "SLUICE_SOMETHING_ELSE_ENTIRELY",
+            "PATH",
+        ];
+        let got = Config::unknown_env_vars(vars.iter().map(|v| (*v).to_owned()));
+        let got: Vec<(&str, Option<&str>)> = got.iter().map(|(v, k)| (v.as_str(), k.as_deref())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("SLUICE_REGOIN", Some("SLUICE_REGION")),
+                ("SLUICE_DATABSE_URL", Some("SLUICE_DATABASE_URL")),
+                ("SLUICE_LIMIT_REQUEST_PER_SECOND", Some("SLUICE_LIMIT_REQUESTS_PER_SECOND")),
+                ("SLUICE_SOMETHING_ELSE_ENTIRELY", None),
+            ]
+        );
     }
 
     #[test]

@@ -167,6 +167,7 @@ const AUDITED_PARAMS: &[&str] = &[
     "Status",
     "Path",
     "IntegrationId",
+    "TokenId",
     "Service",
     "RoleArn",
     "RoleSessionName",

@@ -80,6 +80,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "ListServiceIntegrations",
     "CreateServiceIntegrationToken",
     "RevokeServiceIntegration",
+    "RevokeServiceIntegrationToken",
     "RotateServiceIntegrationSigningKey",
     "RetireServiceIntegrationSigningKeys",
 ];
@@ -115,8 +116,9 @@ fn role_xml(r: &crate::store::roles::RoleRow) -> String {
 
 fn token_xml(t: &crate::tenancy::integrations::IssuedToken) -> String {
     format!(
-        "<Token>{}{}{}</Token>",
+        "<Token>{}{}{}{}</Token>",
         el("IntegrationId", &t.integration_id),
+        el("TokenId", &t.token_id),
         el("BearerToken", t.token.expose_secret()),
         el("Expiration", &date(t.expires_at))
     )
@@ -262,10 +264,11 @@ impl IamCall<'_> {
         format!("arn:aws:iam::{}:service-integration/{id}", self.account())
     }
 
-    /// `DurationSeconds` of a token: 60 s to 90 days, 30 days by default.
+    /// `DurationSeconds` of a token: 60 s up to the deployment's cap (30 days unless set),
+    /// the cap by default.
     fn lifetime(&self) -> Result<i64, ApiError> {
         match self.opt("DurationSeconds") {
-            None => Ok(30 * 24 * 3600),
+            None => Ok(self.state.tenancy.max_token_lifetime()),
             Some(d) => d
                 .parse()
                 .map_err(|_| ApiError::new(Code::InvalidInput, format!("DurationSeconds {d} is not a number."))),
@@ -835,6 +838,14 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
             call.allow(&iam_action, &call.integration_arn(id))?;
             t.revoke_integration(&acct, id).await?;
             None
+        }
+        "RevokeServiceIntegrationToken" => {
+            // Named by its id, or by the token itself (its integration is then known).
+            let given = call.param("Token").or_else(|_| call.param("TokenId"))?;
+            let integration = crate::crypto::token::unverified_claims(given).map(|c| c.sub);
+            call.allow(&iam_action, &call.integration_arn(integration.as_deref().unwrap_or("*")))?;
+            let r = t.revoke_integration_token(&acct, given).await?;
+            Some(format!("{}{}", el("TokenId", &r.token_id), el("Expiration", &date(r.expires_at))))
         }
         "RotateServiceIntegrationSigningKey" => {
             call.allow(&iam_action, &call.integration_arn("*"))?;

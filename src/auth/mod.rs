@@ -33,7 +33,7 @@ pub enum AuthError {
     Disabled,
     #[error(transparent)]
     Token(#[from] crate::crypto::token::TokenError),
-    #[error("The bearer token's integration has been revoked or does not exist.")]
+    #[error("The bearer token, or its integration, has been revoked or does not exist.")]
     Revoked,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -132,8 +132,10 @@ impl Authenticator {
         token_clock: Arc<dyn Clock>,
         max_presign: chrono::TimeDelta,
         cache_ttl: chrono::TimeDelta,
+        max_token_lifetime: i64,
     ) -> Self {
-        let bearer = Arc::new(token::BearerAuth::new(store.clone(), token_clock.clone(), cache_ttl));
+        let bearer =
+            Arc::new(token::BearerAuth::new(store.clone(), token_clock.clone(), cache_ttl, max_token_lifetime));
         let ttl = cache_ttl.min(credentials::MAX_TTL);
         Self {
             max_presign,

@@ -5,7 +5,8 @@
 //! live and belong to an active account. Keys and integrations are cached per instance in the
 //! store's cache epoch and for at most the credential TTL (≤ 30 s), so a revocation or a
 //! retired key takes effect here at once and on other instances when the `sluice_caches`
-//! notification arrives, or after the TTL if that notification is lost.
+//! notification arrives, or after the TTL if that notification is lost. So does the
+//! revocation of one token (by its `jti`).
 
 use std::sync::Arc;
 
@@ -25,9 +26,13 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct BearerAuth {
     store: PgStore,
     clock: Arc<dyn Clock>,
+    /// The longest token lifetime accepted (seconds).
+    max_lifetime: i64,
     /// kid → a verifier holding that one key.
     keys: EpochCache<String, Option<Arc<Verifier>>>,
     integrations: EpochCache<String, Option<Arc<IntegrationRow>>>,
+    /// "account/jti" → whether that one token was revoked.
+    revoked: EpochCache<String, bool>,
 }
 
 impl std::fmt::Debug for BearerAuth {
@@ -37,9 +42,17 @@ impl std::fmt::Debug for BearerAuth {
 }
 
 impl BearerAuth {
-    pub fn new(store: PgStore, clock: Arc<dyn Clock>, ttl: TimeDelta) -> Self {
+    /// Tokens living longer than `max_lifetime` seconds are refused.
+    pub fn new(store: PgStore, clock: Arc<dyn Clock>, ttl: TimeDelta, max_lifetime: i64) -> Self {
         let ttl = ttl.min(super::credentials::MAX_TTL);
-        Self { store, clock, keys: EpochCache::new(ttl, MAX_ENTRIES), integrations: EpochCache::new(ttl, MAX_ENTRIES) }
+        Self {
+            store,
+            clock,
+            max_lifetime,
+            keys: EpochCache::new(ttl, MAX_ENTRIES),
+            integrations: EpochCache::new(ttl, MAX_ENTRIES),
+            revoked: EpochCache::new(ttl, MAX_ENTRIES),
+        }
     }
 
     /// The service principal a token speaks for.
@@ -52,7 +65,7 @@ impl BearerAuth {
             .get_or_load(kid.as_str(), now, epoch, || async {
                 match self.store.verification_key(&kid).await? {
                     Some((account, pem)) => {
-                        let mut v = Verifier::new(TOKEN_ISSUER, TOKEN_AUDIENCE);
+                        let mut v = Verifier::new(TOKEN_ISSUER, TOKEN_AUDIENCE).with_max_lifetime(self.max_lifetime);
                         v.add_key(&kid, &pem, &account)?;
                         Ok::<_, AuthError>(Some(Arc::new(v)))
                     }
@@ -70,6 +83,17 @@ impl BearerAuth {
             }
         };
         let claims = verifier.verify(bearer, now.timestamp())?;
+        // One token revoked on its own (`sluice admin integration revoke-token`).
+        let key = format!("{}/{}", claims.acct, claims.jti);
+        let revoked = self
+            .revoked
+            .get_or_load(key.as_str(), now, epoch, || async {
+                Ok::<_, AuthError>(self.store.token_revoked(&claims.jti, &claims.acct).await?)
+            })
+            .await?;
+        if revoked {
+            return Err(AuthError::Revoked);
+        }
         let integration = self
             .integrations
             .get_or_load(claims.sub.as_str(), now, epoch, || async {

@@ -16,8 +16,10 @@ use zeroize::Zeroizing;
 
 /// The only signing algorithm Sluice issues and accepts.
 pub const ALGORITHM: Algorithm = Algorithm::EdDSA;
-/// The longest lifetime a token may have (`exp - nbf`), in seconds: 90 days.
+/// The longest lifetime a deployment may allow a token (`exp - nbf`), in seconds: 90 days.
 pub const MAX_LIFETIME_SECONDS: i64 = 90 * 24 * 3600;
+/// The longest lifetime allowed unless the deployment says otherwise: 30 days.
+pub const DEFAULT_MAX_LIFETIME_SECONDS: i64 = 30 * 24 * 3600;
 /// Allowed clock skew for `nbf`, in seconds.
 pub const NOT_BEFORE_LEEWAY_SECONDS: i64 = 30;
 /// Longest token looked at (bounded before any parsing).
@@ -137,6 +139,20 @@ pub fn key_id(token: &str) -> Option<String> {
     jsonwebtoken::decode_header(token).ok()?.kid.filter(|k| !k.is_empty() && k.len() <= 64)
 }
 
+/// What a token claims, read without checking its signature: only to name a token an
+/// operator wants revoked (a revocation grants nothing, and is filed under the account the
+/// operator names). None for anything that is not a readable token.
+pub fn unverified_claims(token: &str) -> Option<Claims> {
+    use base64::Engine;
+    if token.len() > MAX_TOKEN_BYTES {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (_, payload, _, None) = (parts.next()?, parts.next()?, parts.next()?, parts.next()) else { return None };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// The issuer and audience of integration tokens.
 pub const TOKEN_ISSUER: &str = "sluice";
 pub const TOKEN_AUDIENCE: &str = "sluice-integrations";
@@ -146,6 +162,8 @@ pub struct Verifier {
     /// kid → (key, the account whose tokens it signs).
     keys: HashMap<String, (DecodingKey, String)>,
     validation: Validation,
+    /// The longest lifetime accepted (`exp - nbf`, seconds).
+    max_lifetime: i64,
 }
 
 impl Verifier {
@@ -157,7 +175,14 @@ impl Verifier {
         // Times are checked against the injected clock in `verify`.
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        Self { keys: HashMap::new(), validation }
+        Self { keys: HashMap::new(), validation, max_lifetime: MAX_LIFETIME_SECONDS }
+    }
+
+    /// Refuses tokens that live longer than `seconds` (at most `MAX_LIFETIME_SECONDS`), so a
+    /// lower cap applies to tokens issued before it was set too.
+    pub fn with_max_lifetime(mut self, seconds: i64) -> Self {
+        self.max_lifetime = seconds.min(MAX_LIFETIME_SECONDS);
+        self
     }
 
     /// Adds a verification key (SubjectPublicKeyInfo PEM of an Ed25519 key) that signs the
@@ -191,7 +216,7 @@ impl Verifier {
             // A key of one account never vouches for another.
             return Err(TokenError::UnknownKey);
         }
-        if c.exp - c.nbf > MAX_LIFETIME_SECONDS {
+        if c.exp - c.nbf > self.max_lifetime {
             return Err(TokenError::LifetimeTooLong);
         }
         if now >= c.exp {
@@ -344,6 +369,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v.verify(&token, NOW), Err(TokenError::LifetimeTooLong));
+    }
+
+    #[test]
+    fn a_deployments_lower_cap_refuses_longer_tokens_issued_before_it() {
+        let (key, v) = setup();
+        let month = Claims { exp: NOW + DEFAULT_MAX_LIFETIME_SECONDS + 1, ..claims() };
+        let token = key.sign(&month).unwrap();
+        assert!(v.verify(&token, NOW).is_ok(), "within the 90-day bound");
+        let capped = v.with_max_lifetime(DEFAULT_MAX_LIFETIME_SECONDS);
+        assert_eq!(capped.verify(&token, NOW), Err(TokenError::LifetimeTooLong));
+        assert!(capped.verify(&key.sign(&claims()).unwrap(), NOW).is_ok());
+    }
+
+    #[test]
+    fn unverified_claims_name_a_token_and_refuse_junk() {
+        let (key, _) = setup();
+        let token = key.sign(&claims()).unwrap();
+        assert_eq!(unverified_claims(&token), Some(claims()));
+        for junk in ["", "a.b", "a.b.c", "a.b.c.d", &"x".repeat(5000)] {
+            assert_eq!(unverified_claims(junk), None, "{junk}");
+        }
     }
 
     #[test]

@@ -70,6 +70,49 @@ impl PgStore {
         Ok(SourceClaim::Registered)
     }
 
+    /// Records one token of `account_id` as revoked until `expires_at`; false if it already was.
+    pub async fn revoke_token(
+        &self,
+        jti: &str,
+        account_id: &str,
+        integration_id: Option<&str>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO revoked_tokens (jti, account_id, integration_id, expires_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(account_id)
+        .bind(integration_id)
+        .bind(expires_at)
+        .bind(now)
+        .execute(self.db())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Whether the token `jti` of `account_id` was revoked.
+    pub async fn token_revoked(&self, jti: &str, account_id: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE account_id = $2 AND jti = $1)",
+        )
+        .bind(jti)
+        .bind(account_id)
+        .fetch_one(self.db())
+        .await?)
+    }
+
+    /// Forgets revocations of tokens that expired before `before`.
+    pub async fn delete_expired_token_revocations(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
+            .bind(before)
+            .execute(self.db())
+            .await?
+            .rows_affected())
+    }
+
     pub async fn integration(&self, account_id: &str, id: &str) -> Result<Option<IntegrationRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM integrations WHERE account_id = $1 AND id = $2")
             .bind(account_id)

@@ -78,6 +78,8 @@ pub struct Tenancy {
     pub(crate) sealer: Arc<Sealer>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) policies: Arc<super::principals::PolicyCache>,
+    /// The longest lifetime of an integration token issued here (seconds).
+    pub(crate) max_token_lifetime: i64,
 }
 
 impl Tenancy {
@@ -94,7 +96,24 @@ impl Tenancy {
     ) -> Self {
         let ttl = chrono::TimeDelta::from_std(ttl).unwrap_or(chrono::TimeDelta::seconds(30));
         let policies = super::principals::PolicyCache::new(ttl, super::principals::POLICY_CACHE_ENTRIES);
-        Self { store, sealer, clock, policies: Arc::new(policies) }
+        Self {
+            store,
+            sealer,
+            clock,
+            policies: Arc::new(policies),
+            max_token_lifetime: crate::crypto::token::DEFAULT_MAX_LIFETIME_SECONDS,
+        }
+    }
+
+    /// With the longest lifetime of the integration tokens it issues (seconds; at most 90 days).
+    pub fn with_max_token_lifetime(mut self, seconds: i64) -> Self {
+        self.max_token_lifetime = seconds.clamp(60, crate::crypto::token::MAX_LIFETIME_SECONDS);
+        self
+    }
+
+    /// The longest lifetime of the integration tokens it issues (the default lifetime too).
+    pub fn max_token_lifetime(&self) -> i64 {
+        self.max_token_lifetime
     }
 
     /// Creates an account with a root access key; the id is random unless given.

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::TenancyError;
 use super::accounts::{Tenancy, new_id};
 use crate::crypto::Context;
-use crate::crypto::token::{Claims, MAX_LIFETIME_SECONDS, SigningKey, TokenError, Verifier};
+use crate::crypto::token::{Claims, MAX_LIFETIME_SECONDS, SigningKey, TokenError, Verifier, unverified_claims};
 use crate::store::integrations::{IntegrationRow, SigningKeyRow, SourceClaim};
 
 /// The service principals an integration may speak as.
@@ -26,8 +26,22 @@ pub use crate::crypto::token::{TOKEN_AUDIENCE, TOKEN_ISSUER};
 #[derive(Debug)]
 pub struct IssuedToken {
     pub integration_id: String,
+    /// The token's `jti`: what names it for revocation.
+    pub token_id: String,
     pub token: SecretString,
     pub expires_at: DateTime<Utc>,
+}
+
+/// A token revoked by `revoke_integration_token`.
+#[derive(Debug, Clone)]
+pub struct RevokedToken {
+    pub token_id: String,
+    /// Known when the token itself was given.
+    pub integration_id: Option<String>,
+    /// Until when the revocation is kept.
+    pub expires_at: DateTime<Utc>,
+    /// It had been revoked before.
+    pub already: bool,
 }
 
 fn signing_key_context(account: &str, kid: &str) -> Context {
@@ -132,9 +146,10 @@ impl Tenancy {
         id: &str,
         lifetime_seconds: i64,
     ) -> Result<IssuedToken, TenancyError> {
-        if !(60..=MAX_LIFETIME_SECONDS).contains(&lifetime_seconds) {
+        let max = self.max_token_lifetime;
+        if !(60..=max).contains(&lifetime_seconds) {
             return Err(TenancyError::InvalidInput(format!(
-                "a token lives 60 to {MAX_LIFETIME_SECONDS} seconds; got {lifetime_seconds}"
+                "a token lives 60 to {max} seconds on this deployment; got {lifetime_seconds}"
             )));
         }
         let integration = self
@@ -158,7 +173,50 @@ impl Tenancy {
             exp: expires_at.timestamp(),
         };
         let token = key.sign(&claims)?;
-        Ok(IssuedToken { integration_id: integration.id, token: SecretString::from(token), expires_at })
+        Ok(IssuedToken {
+            integration_id: integration.id,
+            token_id: claims.jti,
+            token: SecretString::from(token),
+            expires_at,
+        })
+    }
+
+    /// Revokes one token of `account`, named by its text or by its id (`jti`): refused on
+    /// every instance within the cache bound (at once here), while the integration's other
+    /// tokens keep working. The revocation is kept until the token would have expired.
+    pub async fn revoke_integration_token(
+        &self,
+        account: &str,
+        token_or_id: &str,
+    ) -> Result<RevokedToken, TenancyError> {
+        let (jti, integration, expires_at) = if token_or_id.contains('.') {
+            let c = unverified_claims(token_or_id)
+                .ok_or_else(|| TenancyError::InvalidInput("the token is not a readable integration token".into()))?;
+            if c.acct != account {
+                return Err(TenancyError::NoSuchEntity(format!("The token is not one of account {account}'s.")));
+            }
+            let expires = chrono::DateTime::from_timestamp(c.exp, 0).unwrap_or_else(|| self.clock.now());
+            (c.jti, Some(c.sub), expires)
+        } else {
+            let ok = (4..=64).contains(&token_or_id.len()) && token_or_id.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !ok {
+                return Err(TenancyError::InvalidInput(format!("'{token_or_id}' is neither a token nor a token id")));
+            }
+            // Any token lives at most this long from now.
+            (token_or_id.to_owned(), None, self.clock.now() + TimeDelta::seconds(MAX_LIFETIME_SECONDS))
+        };
+        if self.store.account_by_id(account).await?.is_none() {
+            return Err(TenancyError::NoSuchEntity(format!("The account {account} does not exist.")));
+        }
+        let newly =
+            self.store.revoke_token(&jti, account, integration.as_deref(), expires_at, self.clock.now()).await?;
+        self.store.caches_changed().await;
+        Ok(RevokedToken { token_id: jti, integration_id: integration, expires_at, already: !newly })
+    }
+
+    /// Forgets the revocations of tokens that have expired anyway.
+    pub async fn sweep_token_revocations(&self) -> Result<u64, TenancyError> {
+        Ok(self.store.delete_expired_token_revocations(self.clock.now() - TimeDelta::days(1)).await?)
     }
 
     /// The account's current signing key, made on first use.

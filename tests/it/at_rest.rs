@@ -334,7 +334,7 @@ async fn a_missing_master_key_in_front_of_sealed_data_is_refused_not_replaced() 
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: Some(crate::harness::database_url().into()),
         master_key_file: Some(missing.clone()),
-        bootstrap: false,
+        bootstrap: Some(false),
         ..sluice::Config::default()
     };
     let err = sluice::build(config, sluice::BuildOptions::default()).await.unwrap_err();

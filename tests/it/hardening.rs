@@ -598,3 +598,144 @@ async fn a_pair_of_address_and_key_that_keeps_failing_gets_small_bodies_only_unt
     assert_eq!(send(small.clone(), &raw.secret).await.status, 200);
     assert_eq!(send(big, &raw.secret).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_revoked_integration_token_is_refused_on_every_instance_while_its_siblings_work() {
+    use secrecy::ExposeSecret;
+    let first = TestServer::start().await;
+    let second = TestServer::start().await;
+    let bucket = crate::service_events::unique_bucket();
+    let x = crate::service_events::s3_setup(&first, "events", &bucket).await;
+    let account = x.account.id.clone();
+    let sibling = first.tenancy.issue_integration_token(&account, &x.integration, 3600).await.unwrap();
+    let third = first.tenancy.issue_integration_token(&account, &x.integration, 3600).await.unwrap();
+    async fn post_one(s: &TestServer, account: &str, bucket: &str, token: String, n: usize) -> u16 {
+        let body = crate::service_events::minio_body(&[(bucket, &format!("k{n}"))], &format!("R{n}"));
+        crate::service_events::post_event(s, account, "events", Some(&token), &body).await.0
+    }
+    let post = |s, token, n| post_one(s, &account, &bucket, token, n);
+    assert_eq!(post(&second, x.token.clone(), 1).await, 200, "accepted (and cached) on the second instance");
+
+    // The operator revokes the first token, given whole.
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let (account, token) = (account.clone(), x.token.clone());
+        move || crate::harness::operator(&["admin", "integration", "revoke-token", "--account", &account, &token])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.starts_with("token TOK") && out.contains(" revoked"), "{out}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(25);
+    let mut n = 2;
+    loop {
+        n += 1;
+        if post(&second, x.token.clone(), n).await == 403 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the second instance still accepts the revoked token");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(post(&first, x.token.clone(), 100).await, 403);
+    assert_eq!(post(&second, sibling.token.expose_secret().to_owned(), 101).await, 200, "its sibling still works");
+
+    // By its id, as printed when it was issued.
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let (account, id) = (account.clone(), third.token_id.clone());
+        move || crate::harness::operator(&["admin", "integration", "revoke-token", "--account", &account, &id])
+    })
+    .await
+    .unwrap();
+    assert!(ok && out.contains(&third.token_id), "{out}{err}");
+    assert_eq!(post(&first, third.token.expose_secret().to_owned(), 102).await, 403);
+    // Another account cannot revoke this account's tokens.
+    let other = first.account().await;
+    let err = first.tenancy.revoke_integration_token(&other.id, sibling.token.expose_secret()).await.unwrap_err();
+    assert!(err.to_string().contains("not one of account"), "{err}");
+    assert_eq!(post(&first, sibling.token.expose_secret().to_owned(), 103).await, 200);
+    // The same through the admin API on the IAM endpoint.
+    let r = iam(
+        &first.raw(&x.account),
+        "iam",
+        &[("Action", "RevokeServiceIntegrationToken"), ("TokenId", &sibling.token_id)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(el(&r.body, "TokenId"), Some(sibling.token_id.as_str()));
+    assert_eq!(post(&first, sibling.token.expose_secret().to_owned(), 104).await, 403);
+}
+
+#[tokio::test]
+async fn integration_tokens_live_thirty_days_at_most_unless_the_deployment_says_otherwise() {
+    let s = TestServer::start().await;
+    let bucket = crate::service_events::unique_bucket();
+    let x = crate::service_events::s3_setup(&s, "events", &bucket).await;
+    let month = 30 * 24 * 3600;
+    assert!(s.tenancy.issue_integration_token(&x.account.id, &x.integration, month).await.is_ok());
+    let err = s.tenancy.issue_integration_token(&x.account.id, &x.integration, month + 1).await.unwrap_err();
+    assert!(err.to_string().contains("60 to 2592000"), "{err}");
+    // A deployment with a lower cap refuses the longer tokens issued before it.
+    let capped = TestServer::start_with(|c| c.integration_token_max_lifetime_seconds = 3600).await;
+    let long = s.tenancy.issue_integration_token(&x.account.id, &x.integration, 7200).await.unwrap();
+    let body = crate::service_events::minio_body(&[(&bucket, "k")], "R1");
+    use secrecy::ExposeSecret;
+    let (status, out) =
+        crate::service_events::post_event(&capped, &x.account.id, "events", Some(long.token.expose_secret()), &body)
+            .await;
+    assert_eq!(status, 403, "{out}");
+    assert!(out["message"].as_str().unwrap().contains("lifetime"), "{out}");
+    let (status, _) =
+        crate::service_events::post_event(&s, &x.account.id, "events", Some(long.token.expose_secret()), &body).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn bootstrap_is_opt_in_with_an_external_database_and_never_rewrites_a_credentials_file() {
+    let id = || format!("{}", 100_000_000_000u64 + u64::from(rand_u32()) * 7);
+    // An external database and no word about bootstrap: no account, no file.
+    let quiet = id();
+    let s = TestServer::start_with(|c| {
+        c.bootstrap = None;
+        c.bootstrap_account_id = quiet.clone();
+    })
+    .await;
+    assert!(s.tenancy.root_key(&quiet).await.unwrap().is_none());
+    assert!(!s.data_dir.path().join("credentials").exists());
+
+    // Asked for: made once; the file is written when there is none and then left alone.
+    let dir = tempfile::tempdir().unwrap();
+    let wanted = id();
+    let start = || {
+        let (dir, wanted) = (dir.path().to_path_buf(), wanted.clone());
+        TestServer::start_with(move |c| {
+            c.bootstrap = Some(true);
+            c.bootstrap_account_id = wanted;
+            c.data_dir = dir;
+        })
+    };
+    drop(start().await);
+    let file = dir.path().join("credentials");
+    let written = std::fs::read_to_string(&file).unwrap();
+    let (key, _) = s.tenancy.root_key(&wanted).await.unwrap().unwrap();
+    assert!(written.contains(&format!("aws_access_key_id = {key}")), "{written}");
+    let edited = format!("{written}# the operator's own note\n");
+    std::fs::write(&file, &edited).unwrap();
+    drop(start().await);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), edited, "not rewritten on the next start");
+}
+
+fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).unwrap();
+    u32::from_be_bytes(b) % 100_000_000
+}
+
+#[tokio::test]
+async fn a_mistyped_sluice_variable_is_named_at_start_with_the_setting_it_meant() {
+    let (ok, _, err) = tokio::task::spawn_blocking(|| {
+        crate::harness::operator_with_env(&["admin", "account", "list"], &[("SLUICE_REGOIN", "eu-west-1")])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(err.contains("SLUICE_REGOIN is not a Sluice setting and is ignored; did you mean SLUICE_REGION?"), "{err}");
+}

@@ -164,7 +164,7 @@ impl TestServer {
             metrics_listen: "127.0.0.1:0".parse().unwrap(),
             database_url: Some(db.into()),
             database_max_connections: 8,
-            bootstrap: false,
+            bootstrap: Some(false),
             workers: 2,
             // Servers of one test process share the database but not their (movable) clocks:
             // a background sweep with a clock moved far ahead would expire other tests'
@@ -182,7 +182,7 @@ impl TestServer {
         let tenancy = running.tenancy.clone();
         let sweeper = running.sweeper;
         tokio::spawn(running.server);
-        let ca_pem = std::fs::read(data_dir.path().join("ca.pem")).unwrap();
+        let ca_pem = std::fs::read(running.data_dir.join("ca.pem")).unwrap();
         TestServer {
             url: running.public_url.clone(),
             metrics_url: format!("http://{}", running.metrics_addr),
@@ -597,4 +597,36 @@ pub fn raw_tls_exchange(port: u16, ca_pem: &[u8], request: &[u8], wait: Duration
         }
     }
     String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Runs the `sluice` command line against the database and keys of the test servers (as an
+/// operator would on a host of the deployment): its output, and whether it succeeded.
+pub fn operator(args: &[&str]) -> (bool, String, String) {
+    operator_with_env(args, &[])
+}
+
+/// As `operator`, with these variables set too.
+pub fn operator_with_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let data = tempfile::tempdir().unwrap();
+    let key = master_key_file();
+    let mut cmd = std::process::Command::new(sluice_bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SLUICE_") || k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .args(args)
+        .env("SLUICE_DATABASE_URL", database_url())
+        .env("SLUICE_DATA_DIR", data.path())
+        .env("SLUICE_MASTER_KEY_FILE", &key)
+        .env("SLUICE_KEYRING_FILE", key.with_file_name("keyring"))
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

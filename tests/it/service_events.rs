@@ -109,14 +109,14 @@ fn code(v: &Value) -> &str {
 }
 
 /// An account with a queue under the S3 sample policy, and an S3 integration for `bucket`.
-struct S3Setup {
-    account: sluice::tenancy::NewAccount,
-    queue_url: String,
-    integration: String,
-    token: String,
+pub(crate) struct S3Setup {
+    pub account: sluice::tenancy::NewAccount,
+    pub queue_url: String,
+    pub integration: String,
+    pub token: String,
 }
 
-async fn s3_setup(s: &TestServer, queue: &str, bucket: &str) -> S3Setup {
+pub(crate) async fn s3_setup(s: &TestServer, queue: &str, bucket: &str) -> S3Setup {
     let account = s.account().await;
     let sqs = s.sqs(&account);
     let queue_url = sqs.create_queue().queue_name(queue).send().await.unwrap().queue_url().unwrap().to_owned();

@@ -290,7 +290,7 @@ async fn metrics_off_loopback_need_https_and_a_bearer_token_while_health_stays_o
         database_url: Some(crate::harness::database_url().into()),
         master_key_file: Some(crate::harness::master_key_file()),
         keyring_file: Some(crate::harness::master_key_file().with_file_name("keyring")),
-        bootstrap: false,
+        bootstrap: Some(false),
         ..sluice::Config::default()
     };
     let err = sluice::build(refused, sluice::BuildOptions::default()).await.unwrap_err();
