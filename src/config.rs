@@ -78,7 +78,7 @@ pub struct Config {
     /// (0600) holding the user PIN.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pkcs11_module: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "de_opt_text")]
     pub pkcs11_token_label: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pkcs11_pin_file: Option<PathBuf>,
@@ -109,7 +109,10 @@ pub struct Config {
     /// off with an external one (`database_url`), where it must be asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bootstrap: Option<bool>,
+    /// Read as text even from a variable of digits (`SLUICE_BOOTSTRAP_ACCOUNT_ID=123456789012`).
+    #[serde(deserialize_with = "de_text")]
     pub bootstrap_account_id: String,
+    #[serde(deserialize_with = "de_text")]
     pub bootstrap_account_name: String,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
@@ -141,6 +144,33 @@ pub struct Config {
     /// Seconds between sweeps that delete expired messages.
     pub sweep_interval_seconds: u64,
     pub log_format: LogFormat,
+}
+
+/// Text that an environment variable may have made a number (figment reads `123` as one).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Text {
+    Words(String),
+    Unsigned(u64),
+    Signed(i64),
+}
+
+impl From<Text> for String {
+    fn from(t: Text) -> String {
+        match t {
+            Text::Words(s) => s,
+            Text::Unsigned(n) => n.to_string(),
+            Text::Signed(n) => n.to_string(),
+        }
+    }
+}
+
+fn de_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Text::deserialize(d).map(String::from)
+}
+
+fn de_opt_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<Text>::deserialize(d).map(|t| t.map(String::from))
 }
 
 fn ser_secret<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -561,6 +591,18 @@ mod tests {
                 ("SLUICE_SOMETHING_ELSE_ENTIRELY", None),
             ]
         );
+    }
+
+    #[test]
+    fn an_account_id_or_label_of_digits_in_the_environment_stays_text() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SLUICE_BOOTSTRAP_ACCOUNT_ID", "123456789012");
+            jail.set_env("SLUICE_PKCS11_TOKEN_LABEL", "4242");
+            let c = Config::load(None, NoFlags::default()).unwrap();
+            assert_eq!(c.bootstrap_account_id, "123456789012");
+            assert_eq!(c.pkcs11_token_label.as_deref(), Some("4242"));
+            Ok(())
+        });
     }
 
     #[test]
