@@ -140,6 +140,16 @@ impl Mover {
         Arc::new(Self { store, clock, instance: Uuid::new_v4(), kick: Notify::new(), handles })
     }
 
+    /// This instance's id, as move tasks record their lease holder.
+    pub fn instance(&self) -> Uuid {
+        self.instance
+    }
+
+    /// Wakes the worker to look for tasks now (it also looks every half minute).
+    pub fn kick(&self) {
+        self.kick.notify_one();
+    }
+
     /// The handle of a task of `source_arn` (as StartMessageMoveTask answers it).
     pub fn issue_handle(&self, id: Uuid, source_arn: &str) -> String {
         self.handles.issue(id, source_arn)

@@ -200,6 +200,10 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
     .execute(&pool)
     .await
     .unwrap();
+    // A plaintext planted in the database on purpose: the scans below must find it, or they
+    // prove nothing about what they do not find.
+    let planted = format!("planted-plaintext-{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("COMMENT ON TABLE accounts IS '{planted}'"))).execute(&pool).await.unwrap();
     pool.close().await;
     let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
     assert!(!got.messages().is_empty(), "the untouched messages are returned");
@@ -265,6 +269,12 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
     assert!(files > 100, "scanned only {files} files");
     assert!(cluster.join("data/pg_wal").is_dir());
     assert!(found.is_empty(), "found in clear: {found:?}");
+    // The same scans find the planted plaintext: in the dump and in the cluster's files.
+    let planted_needles = forms(&planted);
+    assert!(contains(&dump.stdout, planted.as_bytes()), "the dump scan misses a planted plaintext");
+    let (mut caught, mut n) = (Vec::new(), 0);
+    scan(&cluster, &planted_needles, &mut caught, &mut n);
+    assert!(caught.iter().any(|f| f.contains("pg_wal")), "the file scan misses a planted plaintext: {caught:?}");
 }
 
 #[tokio::test]

@@ -180,6 +180,25 @@ async fn presigned_query_requests_are_accepted_and_their_lifetime_is_capped() {
     let r = raw.http.get(&wrong).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 403);
 
+    // An expired presigned URL: signed two hours ago for five minutes.
+    let then = SystemTime::now() - Duration::from_secs(2 * 3600);
+    let expired =
+        raw.presign("GET", "Action=ListQueues&Version=2012-11-05", Duration::from_secs(300), &raw.secret, then);
+    let r = raw.http.get(&expired).send().await.unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert!(body.contains("<Code>RequestExpired</Code>"), "{status} {body}");
+    assert!((400..500).contains(&status));
+    // One signed a minute ago for five minutes is still good.
+    let recent = raw.presign(
+        "GET",
+        "Action=ListQueues&Version=2012-11-05",
+        Duration::from_secs(300),
+        &raw.secret,
+        SystemTime::now() - Duration::from_secs(60),
+    );
+    assert_eq!(raw.http.get(&recent).send().await.unwrap().status().as_u16(), 200);
+
     // A week-long presigned URL would be a week-long bearer secret.
     let long = presign(&raw, "Action=ListQueues&Version=2012-11-05", Duration::from_secs(7 * 86_400), &raw.secret);
     let r = raw.http.get(&long).send().await.unwrap();

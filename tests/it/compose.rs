@@ -166,6 +166,7 @@ fn the_compose_service_starts_natively_as_an_unprivileged_user_with_only_its_vol
         ("SLUICE_LISTEN", "127.0.0.1:0".into()),
         ("SLUICE_METRICS_LISTEN", "127.0.0.1:0".into()),
         ("SLUICE_BOOTSTRAP_ACCOUNT_ID", format!("{}", 200_000_000_000u64 + u64::from(std::process::id()))),
+        ("SLUICE_BOOTSTRAP_ACCOUNT_NAME", format!("compose-{}", std::process::id())),
     ] {
         vars.retain(|(n, _)| n != k);
         vars.push((k.into(), v));

@@ -317,8 +317,28 @@ async fn a_move_task_runs_on_one_instance_and_survives_that_instance_stopping() 
         .await
         .unwrap();
     // A second instance while the first holds the task's lease: it must not run it too.
+    let lease_owner = || async {
+        let (owner,): (Option<uuid::Uuid>,) =
+            sqlx::query_as("SELECT lease_owner FROM move_tasks WHERE account_id = $1 AND status = 'RUNNING'")
+                .bind(&a.id)
+                .fetch_one(first.store.pool())
+                .await
+                .unwrap();
+        owner
+    };
+    let holder = loop {
+        if let Some(o) = lease_owner().await {
+            break o;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(holder, first.queues.moves().instance(), "the first instance took the task");
     let second = TestServer::start().await;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    second.queues.moves().kick();
+    for _ in 0..15 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(lease_owner().await, Some(holder), "only the instance holding the lease runs the task");
+    }
     drop(first);
     drop(second);
     // A later instance, after the lease has lapsed, takes the task over and finishes it.

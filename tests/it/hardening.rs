@@ -708,6 +708,7 @@ async fn bootstrap_is_opt_in_with_an_external_database_and_never_rewrites_a_cred
         let (dir, wanted) = (dir.path().to_path_buf(), wanted.clone());
         TestServer::start_with(move |c| {
             c.bootstrap = Some(true);
+            c.bootstrap_account_name = format!("bootstrap-{wanted}");
             c.bootstrap_account_id = wanted;
             c.data_dir = dir;
         })

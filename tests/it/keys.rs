@@ -639,3 +639,77 @@ async fn a_server_with_a_passphrase_sealed_keyring_works_and_its_file_holds_no_k
     // The same file without the passphrase does not open.
     assert!(Keyring::open_or_create(&ring).is_err());
 }
+
+/// `sluice keys …` on a data directory, as an operator runs it beside a running server.
+fn keys_cli(data: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(crate::harness::sluice_bin())
+        .arg("keys")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env_remove("SLUICE_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sluice keys {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sluice_keys_rotate_rewraps_every_data_key_of_the_service_and_an_account_key_and_messages_still_open() {
+    use crate::harness::{ClusterGuard, Served};
+    sluice::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("sluice.log");
+    let _cluster = ClusterGuard(data.clone());
+    let mut served = Served::start(dir.path(), Some(&data), &log);
+    let sqs = served.sqs();
+    let plain = sqs.create_queue().queue_name("plain").send().await.unwrap().queue_url().unwrap().to_owned();
+    sqs.send_message().queue_url(&plain).message_body("under the service key").send().await.unwrap();
+    let created = keys_cli(&data, &["create", "--account", "000000000000"]);
+    let key_id = created.lines().find_map(|l| l.strip_prefix("key: ")).unwrap().to_owned();
+    let own = sqs
+        .create_queue()
+        .queue_name("own")
+        .attributes(N::KmsMasterKeyId, &key_id)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    sqs.send_message().queue_url(&own).message_body("under the account's key").send().await.unwrap();
+
+    let out = keys_cli(&data, &["rotate"]);
+    assert!(out.contains("is now at version 2"), "{out}");
+    assert!(out.contains("data key(s) re-wrapped under current versions"), "{out}");
+    let out = keys_cli(&data, &["rotate", "--key", &key_id, "--account", "000000000000"]);
+    assert!(out.contains("is now at version 2"), "{out}");
+
+    // Every data key is wrapped under version 2 now (the version follows the format byte).
+    let cluster = sluice::store::local_pg::default_cluster_dir(&data);
+    let pool = sqlx::PgPool::connect(&format!(
+        "postgresql://postgres@localhost:5432/postgres?host={}",
+        cluster.join("sock").display()
+    ))
+    .await
+    .unwrap();
+    let wrapped: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT wrapped FROM queue_data_keys").fetch_all(&pool).await.unwrap();
+    pool.close().await;
+    assert!(wrapped.len() >= 2, "{} data keys", wrapped.len());
+    for w in &wrapped {
+        assert_eq!(u32::from_be_bytes([w[1], w[2], w[3], w[4]]), 2);
+    }
+    let status = keys_cli(&data, &["status"]);
+    assert!(status.lines().filter(|l| l.contains(" 2 ")).count() >= 2, "{status}");
+
+    // A fresh start (no cached data key) opens what was sealed before the rotation.
+    assert!(served.terminate().success());
+    let served = Served::start(dir.path(), Some(&data), &log);
+    let sqs = served.sqs();
+    for (url, body) in [(&plain, "under the service key"), (&own, "under the account's key")] {
+        let got = sqs.receive_message().queue_url(url).send().await.unwrap();
+        assert_eq!(got.messages()[0].body(), Some(body));
+    }
+}

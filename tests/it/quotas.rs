@@ -10,6 +10,10 @@ async fn an_account_over_its_request_rate_is_throttled_while_another_is_not() {
     let limits = LimitOverrides { requests_per_second: Some(5), ..LimitOverrides::default() };
     s.tenancy.set_account_limits(&a.id, &limits).await.unwrap();
     let (raw_a, raw_b) = (s.raw(&a), s.raw(&b));
+    // A queue of A's with a message in it, made before A's burst.
+    let sqs_a = s.sqs(&a);
+    let a_url = sqs_a.create_queue().queue_name("a-q").send().await.unwrap().queue_url().unwrap().to_owned();
+    sqs_a.send_message().queue_url(&a_url).message_body("still yours").send().await.unwrap();
     let burst = |raw: crate::harness::RawClient| async move {
         let mut throttled = 0;
         for _ in 0..30 {
@@ -33,7 +37,17 @@ async fn an_account_over_its_request_rate_is_throttled_while_another_is_not() {
     for path in ["/health/live", "/health/ready"] {
         assert_eq!(reqwest::get(format!("{}{path}", s.metrics_url)).await.unwrap().status().as_u16(), 200);
     }
-    // Another family has its own bucket: A can still receive.
+    // Another family has its own bucket: right after its management burst, A still receives.
+    let got = sqs_a.receive_message().queue_url(&a_url).send().await.unwrap();
+    assert_eq!(got.messages()[0].body(), Some("still yours"));
+    sqs_a
+        .delete_message()
+        .queue_url(&a_url)
+        .receipt_handle(got.messages()[0].receipt_handle().unwrap())
+        .send()
+        .await
+        .unwrap();
+    // And B manages as ever.
     let url = s.sqs(&b).create_queue().queue_name("b-q").send().await.unwrap().queue_url().unwrap().to_owned();
     s.sqs(&b).send_message().queue_url(&url).message_body("x").send().await.unwrap();
 }
