@@ -50,6 +50,10 @@ impl FailedAuth {
     /// Whether the pair has used up its budget in the current window.
     pub fn suspect(&self, ip: IpAddr, key: &str, now: Instant) -> bool {
         let Ok(map) = self.shard(&ip, key).lock() else { return false };
+        if map.is_empty() {
+            // The usual case: nothing failing, nothing to look up (or allocate).
+            return false;
+        }
         map.get(&(ip, key.to_owned())).is_some_and(|c| now.duration_since(c.since) < WINDOW && c.failures >= BUDGET)
     }
 

@@ -91,7 +91,7 @@ async fn a_plus_swapped_for_its_encoding_in_the_query_breaks_the_signature() {
     assert_eq!(got.messages()[0].body(), Some("pay+1"));
 }
 
-async fn dead_letter_pair(s: &TestServer, sqs: &aws_sdk_sqs::Client, account: &str, prefix: &str) -> (String, String) {
+async fn dead_letter_pair(sqs: &aws_sdk_sqs::Client, account: &str, prefix: &str) -> (String, String) {
     let dlq_name = format!("{prefix}-dlq");
     sqs.create_queue().queue_name(&dlq_name).send().await.unwrap();
     let dlq_arn = format!("arn:aws:sqs:local:{account}:{dlq_name}");
@@ -106,7 +106,6 @@ async fn dead_letter_pair(s: &TestServer, sqs: &aws_sdk_sqs::Client, account: &s
         .queue_url()
         .unwrap()
         .to_owned();
-    let _ = s;
     (src, dlq_arn)
 }
 
@@ -116,8 +115,8 @@ async fn another_account_cannot_cancel_or_list_a_move_task_with_a_forged_handle(
     let a = s.account().await;
     let b = s.account().await;
     let (sqs_a, sqs_b) = (s.sqs(&a), s.sqs(&b));
-    let (src, a_dlq) = dead_letter_pair(&s, &sqs_a, &a.id, "a").await;
-    let (_, b_dlq) = dead_letter_pair(&s, &sqs_b, &b.id, "b").await;
+    let (src, a_dlq) = dead_letter_pair(&sqs_a, &a.id, "a").await;
+    let (_, b_dlq) = dead_letter_pair(&sqs_b, &b.id, "b").await;
     for i in 0..20 {
         sqs_a.send_message().queue_url(&src).message_body(format!("m{i}")).send().await.unwrap();
     }
@@ -500,10 +499,10 @@ async fn an_ipv4_client_of_a_dual_stack_listener_matches_ipv4_source_ip_conditio
     let a = s.account().await;
     // Connect over IPv4: the socket sees `::ffff:127.0.0.1`.
     let v4 = format!("https://127.0.0.1:{}", s.port);
-    let root = crate::harness::sqs_client(&v4, &s.ca_pem, &a.access_key_id, {
+    let root = {
         use secrecy::ExposeSecret;
-        a.secret_access_key.expose_secret()
-    });
+        crate::harness::sqs_client(&v4, &s.ca_pem, &a.access_key_id, a.secret_access_key.expose_secret())
+    };
     let url = root.create_queue().queue_name("by-address").send().await.unwrap().queue_url().unwrap().to_owned();
     let only_from = |range: &str| {
         format!(
