@@ -170,17 +170,25 @@ async fn wait_for_status(
     panic!("task never reached {status}: {:?}", last.results());
 }
 
-/// Sends `n` messages to `src` and lets them fall into its DLQ (maxReceiveCount 1).
-async fn poison(s: &TestServer, sqs: &aws_sdk_sqs::Client, src: &str, n: usize) {
+/// Sends `n` messages to `src` and lets them all fall into its DLQ `dlq` (maxReceiveCount 1):
+/// receives until the DLQ holds them, each round making what is in flight visible again.
+async fn poison(s: &TestServer, sqs: &aws_sdk_sqs::Client, src: &str, dlq: &str, n: usize) {
     for i in 0..n {
         sqs.send_message().queue_url(src).message_body(format!("m{i}")).send().await.unwrap();
     }
-    for _ in 0..n {
+    let in_dlq = || async {
+        let got =
+            sqs.get_queue_attributes().queue_url(dlq).attribute_names(N::ApproximateNumberOfMessages).send().await;
+        got.unwrap().attributes().unwrap()[&N::ApproximateNumberOfMessages].parse::<usize>().unwrap()
+    };
+    for _ in 0..(10 * n + 10) {
+        if in_dlq().await == n {
+            return;
+        }
         sqs.receive_message().queue_url(src).max_number_of_messages(10).visibility_timeout(1).send().await.unwrap();
+        s.clock.advance(TimeDelta::seconds(2));
     }
-    s.clock.advance(TimeDelta::seconds(2));
-    while !sqs.receive_message().queue_url(src).max_number_of_messages(10).send().await.unwrap().messages().is_empty() {
-    }
+    assert_eq!(in_dlq().await, n, "every message fell into the DLQ");
 }
 
 #[tokio::test]
@@ -199,7 +207,7 @@ async fn a_move_task_returns_dead_letters_to_their_source_queue() {
         .queue_url()
         .unwrap()
         .to_owned();
-    poison(&s, &sqs, &src, 3).await;
+    poison(&s, &sqs, &src, &dlq, 3).await;
     let dlq_count = sqs
         .get_queue_attributes()
         .queue_url(&dlq)
@@ -230,7 +238,7 @@ async fn move_tasks_go_to_a_chosen_destination_one_at_a_time_and_can_be_cancelle
     let s = TestServer::start().await;
     let a = s.account().await;
     let sqs = s.sqs(&a);
-    let _dlq = queue(&sqs, "mt-dlq").await;
+    let dlq = queue(&sqs, "mt-dlq").await;
     let dest = queue(&sqs, "mt-dest").await;
     let src = sqs
         .create_queue()
@@ -242,7 +250,7 @@ async fn move_tasks_go_to_a_chosen_destination_one_at_a_time_and_can_be_cancelle
         .queue_url()
         .unwrap()
         .to_owned();
-    poison(&s, &sqs, &src, 20).await;
+    poison(&s, &sqs, &src, &dlq, 20).await;
     let dlq_arn = arn(&s, &a.id, "mt-dlq");
     let slow = sqs
         .start_message_move_task()
@@ -295,7 +303,7 @@ async fn a_move_task_runs_on_one_instance_and_survives_that_instance_stopping() 
     let first = TestServer::start().await;
     let a = first.account().await;
     let sqs = first.sqs(&a);
-    queue(&sqs, "ha-dlq").await;
+    let dlq = queue(&sqs, "ha-dlq").await;
     let dest = queue(&sqs, "ha-dest").await;
     let src = sqs
         .create_queue()
@@ -307,7 +315,7 @@ async fn a_move_task_runs_on_one_instance_and_survives_that_instance_stopping() 
         .queue_url()
         .unwrap()
         .to_owned();
-    poison(&first, &sqs, &src, 10).await;
+    poison(&first, &sqs, &src, &dlq, 10).await;
     let dlq_arn = arn(&first, &a.id, "ha-dlq");
     sqs.start_message_move_task()
         .source_arn(&dlq_arn)

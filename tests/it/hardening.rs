@@ -120,21 +120,17 @@ async fn another_account_cannot_cancel_or_list_a_move_task_with_a_forged_handle(
     for i in 0..20 {
         sqs_a.send_message().queue_url(&src).message_body(format!("m{i}")).send().await.unwrap();
     }
-    for _ in 0..20 {
+    // Receives past maxReceiveCount move them to A's DLQ: receive until all twenty are there
+    // (each round makes what is in flight visible again).
+    let a_dlq_url = format!("{}/{}/a-dlq", s.url, a.id);
+    for _ in 0..100 {
+        if count(&sqs_a, &a_dlq_url).await == 20 {
+            break;
+        }
         sqs_a.receive_message().queue_url(&src).max_number_of_messages(10).visibility_timeout(1).send().await.unwrap();
+        s.clock.advance(chrono::TimeDelta::seconds(2));
     }
-    s.clock.advance(chrono::TimeDelta::seconds(2));
-    // The receives past maxReceiveCount move them to A's DLQ.
-    while !sqs_a
-        .receive_message()
-        .queue_url(&src)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap()
-        .messages()
-        .is_empty()
-    {}
+    assert_eq!(count(&sqs_a, &a_dlq_url).await, 20);
     let started =
         sqs_a.start_message_move_task().source_arn(&a_dlq).max_number_of_messages_per_second(1).send().await.unwrap();
     let a_handle = started.task_handle().unwrap().to_owned();
