@@ -31,7 +31,7 @@ pub enum AppError {
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
     #[error(transparent)]
-    Queue(#[from] crate::queue::QueueError),
+    Queue(#[from] crate::error::SqsError),
     #[error(transparent)]
     Tenancy(#[from] crate::tenancy::TenancyError),
     #[error(transparent)]

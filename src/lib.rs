@@ -2,8 +2,11 @@
 //!
 //! One request flows one way through the layers (see DESIGN.md):
 //!
-//! - [`api`]: the wire protocol (AWS JSON 1.0), the action table, and the one mapping of
-//!   every error to its SQS code. Calls [`auth`] then the [`policy`] gate, then a handler.
+//! - [`error`]: `SqsError`, the one error every protocol answers (code, HTTP status, fault
+//!   and text in one table), and the conversions of the layers beneath the queue.
+//! - [`api`]: the wire protocols (AWS JSON 1.0, query/XML), the action table, and the
+//!   conversions of the upper layers' errors. Calls [`auth`] then the [`policy`] gate, then a
+//!   handler.
 //! - [`auth`]: turns a request into a [`auth::Principal`] by verifying SigV4 (with session
 //!   tokens for temporary credentials) or a service integration's bearer token.
 //! - [`policy`]: pure authorization; the only maker of the `Authorized<T>` proof handlers need.
@@ -32,6 +35,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod error;
 pub mod events;
 pub mod keys;
 pub mod metrics;

@@ -12,7 +12,7 @@ use std::time::Instant;
 use actix_web::{HttpRequest, HttpResponse, web};
 use tracing::Instrument;
 
-use super::{ApiError, ApiState, Code};
+use super::{ApiState, SqsError};
 use crate::queue::service::SendInput;
 use crate::queue::{AccountId, QueueName, QueueRef};
 
@@ -50,10 +50,10 @@ pub async fn s3(
                 .json(serde_json::json!({"Enqueued": enqueued, "Duplicates": duplicates}))
         }
         Err(e) => {
-            state.metrics.request("S3Event", e.code.wire().0, "", started.elapsed());
-            let status = e.code.wire().2;
-            tracing::info!(action = "S3Event", code = e.code.wire().0, reason = %e.message, status, ms = started.elapsed().as_millis() as u64, "request");
-            e.to_json_response(&request_id)
+            state.metrics.request("S3Event", e.shape(), "", started.elapsed());
+            let status = e.status();
+            tracing::info!(action = "S3Event", code = e.shape(), reason = %e, status, ms = started.elapsed().as_millis() as u64, "request");
+            super::error::json_response(&e, &request_id)
         }
     }
 }
@@ -64,29 +64,26 @@ async fn deliver_s3(
     state: &ApiState,
     account: &str,
     queue: &str,
-) -> Result<(usize, usize), ApiError> {
+) -> Result<(usize, usize), SqsError> {
     // The token first: nothing of the body is read for a caller it does not authenticate.
     let token = super::http::bearer(req).ok_or_else(|| {
-        ApiError::new(Code::MissingAuthenticationToken, "The request must carry Authorization: Bearer <token>.")
+        SqsError::MissingAuthenticationToken("The request must carry Authorization: Bearer <token>.".into())
     })?;
     let principal = state.auth.authenticate_bearer(token).await?;
     let body =
         tokio::time::timeout(state.request_timeout, super::http::read_body(req, payload, state.max_request_bytes))
             .await
-            .map_err(|_| ApiError::new(Code::RequestTimeout, "The request body was not received in time."))??;
+            .map_err(|_| SqsError::RequestTimeout("The request body was not received in time.".into()))??;
     super::http::admit(state, &principal.account_id, "S3Event").await?;
     let Some(svc) = principal.service.clone() else {
-        return Err(ApiError::new(Code::AccessDenied, "Only a service integration delivers events."));
+        return Err(SqsError::AccessDenied("Only a service integration delivers events.".into()));
     };
     if svc.service != "s3.amazonaws.com" {
-        return Err(ApiError::new(
-            Code::AccessDenied,
-            format!("A {} integration cannot deliver storage events.", svc.service),
-        ));
+        return Err(SqsError::AccessDenied(format!("A {} integration cannot deliver storage events.", svc.service)));
     }
     let r = QueueRef {
         account: AccountId::parse(account)
-            .ok_or_else(|| ApiError::new(Code::InvalidAddress, format!("The address {account} is not valid.")))?,
+            .ok_or_else(|| SqsError::InvalidAddress(format!("The address {account} is not valid.")))?,
         name: QueueName::parse(queue)?,
     };
     let records = crate::events::s3::parse(&body, &state.region, state.queues.now())?;
@@ -98,10 +95,10 @@ async fn deliver_s3(
     let mut proof = None;
     for rec in &records {
         if !svc.sources.contains(&rec.bucket) {
-            return Err(ApiError::new(
-                Code::AccessDenied,
-                format!("The integration may not deliver events of the bucket {}.", rec.bucket),
-            ));
+            return Err(SqsError::AccessDenied(format!(
+                "The integration may not deliver events of the bucket {}.",
+                rec.bucket
+            )));
         }
         let mut context = base.clone();
         context.set("aws:SourceArn", rec.source_arn.clone());
@@ -126,5 +123,5 @@ async fn deliver_s3(
             (rec.dedup_key, input)
         })
         .collect();
-    Ok(state.queues.send_events(target.resource(), events).await?)
+    state.queues.send_events(target.resource(), events).await
 }

@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use tracing::Instrument;
 
-use super::{ApiError, ApiState, Call, Code, Input, Output, Protocol};
+use super::{ApiState, Call, Input, Output, Protocol, SqsError};
 use crate::auth::sigv4;
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
@@ -31,17 +31,16 @@ pub(crate) async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
-) -> Result<web::Bytes, ApiError> {
-    let too_large =
-        || ApiError::new(Code::RequestEntityTooLarge, format!("The request body exceeds the limit of {limit} bytes."));
+) -> Result<web::Bytes, SqsError> {
+    let too_large = || SqsError::RequestEntityTooLarge(format!("The request body exceeds the limit of {limit} bytes."));
     let declared = header(req, "content-length").and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::new(Code::InvalidParameterValue, format!("Could not read the request body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| SqsError::InvalidParameterValue(format!("Could not read the request body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
@@ -123,20 +122,17 @@ pub(crate) fn request_context(
 
 /// Admits a request of `account` under its request rate for the action's family (per
 /// instance); a throttled request is `RequestThrottled`, which the SDKs retry with backoff.
-pub(crate) async fn admit(state: &ApiState, account: &str, action: &str) -> Result<(), ApiError> {
+pub(crate) async fn admit(state: &ApiState, account: &str, action: &str) -> Result<(), SqsError> {
     let quotas = state.queues.quotas();
     let (limits, _) = quotas.of(account).await?;
     let family = crate::queue::quotas::family(action);
     if quotas.admit(account, family, limits.requests_per_second) {
         Ok(())
     } else {
-        Err(ApiError::new(
-            Code::RequestThrottled,
-            format!(
-                "Rate exceeded: the account's {family} requests are limited to {} a second.",
-                limits.requests_per_second
-            ),
-        ))
+        Err(SqsError::RequestThrottled(format!(
+            "Rate exceeded: the account's {family} requests are limited to {} a second.",
+            limits.requests_per_second
+        )))
     }
 }
 
@@ -224,8 +220,8 @@ fn audit_entry(
 
 /// Records a successful management call; failing to record it fails the call (the audit
 /// trail is durable, not best effort).
-async fn audit(state: &ApiState, entry: crate::store::audit::AuditEntry) -> Result<(), ApiError> {
-    state.tenancy.record(&entry).await.map_err(|e| ApiError::internal(&e))
+async fn audit(state: &ApiState, entry: crate::store::audit::AuditEntry) -> Result<(), SqsError> {
+    state.tenancy.record(&entry).await.map_err(|e| SqsError::internal(&e))
 }
 
 /// The bearer token of a request, if it carries one.
@@ -242,36 +238,31 @@ fn topic_delivery(
     req: &HttpRequest,
     p: &crate::auth::Principal,
     action: &str,
-) -> Result<Option<std::sync::Arc<crate::events::sns::Delivery>>, ApiError> {
+) -> Result<Option<std::sync::Arc<crate::events::sns::Delivery>>, SqsError> {
     let Some(svc) = &p.service else { return Ok(None) };
     if svc.service != "sns.amazonaws.com" {
-        return Err(ApiError::new(
-            Code::AccessDenied,
-            format!("A {} integration delivers through its event endpoint only.", svc.service),
-        ));
+        return Err(SqsError::AccessDenied(format!(
+            "A {} integration delivers through its event endpoint only.",
+            svc.service
+        )));
     }
     if action != "SendMessage" && action != "SendMessageBatch" {
-        return Err(ApiError::new(
-            Code::AccessDenied,
-            format!("A service integration may only send messages; {action} is not allowed."),
-        ));
+        return Err(SqsError::AccessDenied(format!(
+            "A service integration may only send messages; {action} is not allowed."
+        )));
     }
     let topic = match header(req, "x-sluice-source-arn") {
         Some(t) => t,
         None if svc.sources.len() == 1 => svc.sources[0].as_str(),
         None => {
-            return Err(ApiError::new(
-                Code::MissingParameter,
-                "The integration claims several topics: the X-Sluice-Source-Arn header must name one.",
+            return Err(SqsError::MissingParameter(
+                "The integration claims several topics: the X-Sluice-Source-Arn header must name one.".into(),
             ));
         }
     };
     if !svc.sources.iter().any(|s| s == topic) {
         let shown: String = topic.chars().take(256).collect();
-        return Err(ApiError::new(
-            Code::AccessDenied,
-            format!("The integration may not deliver for the topic {shown}."),
-        ));
+        return Err(SqsError::AccessDenied(format!("The integration may not deliver for the topic {shown}.")));
     }
     let subject = header(req, "x-sluice-sns-subject").map(str::to_owned);
     if let Some(s) = &subject {
@@ -282,7 +273,7 @@ fn topic_delivery(
         Some(v) if v.eq_ignore_ascii_case("true") => true,
         Some(v) if v.eq_ignore_ascii_case("false") => false,
         Some(_) => {
-            return Err(ApiError::new(Code::InvalidParameterValue, "X-Sluice-Raw-Delivery must be true or false."));
+            return Err(SqsError::InvalidParameterValue("X-Sluice-Raw-Delivery must be true or false.".into()));
         }
     };
     Ok(Some(std::sync::Arc::new(crate::events::sns::Delivery { topic_arn: topic.to_owned(), subject, raw })))
@@ -313,14 +304,14 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Api
                 .body(body)
         }
         Err(e) => {
-            status = e.code.wire().2;
-            outcome = e.code.wire().0;
+            status = e.status();
+            outcome = e.shape();
             if status == 403 || status == 401 {
-                tracing::info!(action, account, code = e.code.wire().0, reason = %e.message, "denied");
+                tracing::info!(action, account, code = e.shape(), reason = %e, "denied");
             }
             match proto {
-                Protocol::Json => e.to_json_response(&request_id),
-                Protocol::Query => e.to_xml_response(&request_id),
+                Protocol::Json => super::error::json_response(&e, &request_id),
+                Protocol::Query => super::error::xml_response(&e, &request_id),
             }
         }
     };
@@ -330,12 +321,12 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Api
 }
 
 /// The query parameters of a request: the URL's and, for a form body, the body's.
-fn query_params(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+fn query_params(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String)>, SqsError> {
     // The URL's parameters are decoded by the same function the signature was checked with.
     let mut params: Vec<(String, String)> = sigv4::query_pairs(req.uri().query().unwrap_or("")).collect();
     if header(req, "content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")) {
         let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|_| ApiError::new(Code::MalformedQueryString, "The request body is not a valid form."))?;
+            .map_err(|_| SqsError::MalformedQueryString("The request body is not a valid form.".into()))?;
         params.extend(form);
     }
     Ok(params)
@@ -344,9 +335,9 @@ fn query_params(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String)>,
 type Policies = std::sync::Arc<Vec<crate::policy::document::Policy>>;
 
 /// The identity policies of a caller (its user's or role's) and a role session's policy.
-async fn policies_of(state: &ApiState, p: &crate::auth::Principal) -> Result<(Policies, Option<Policies>), ApiError> {
+async fn policies_of(state: &ApiState, p: &crate::auth::Principal) -> Result<(Policies, Option<Policies>), SqsError> {
     let identity = match p.policy_owner() {
-        Some(id) => state.tenancy.identity_policies(id).await.map_err(|e| ApiError::internal(&e))?,
+        Some(id) => state.tenancy.identity_policies(id).await.map_err(|e| SqsError::internal(&e))?,
         None => std::sync::Arc::new(Vec::new()),
     };
     let session = match p.role.as_ref().and_then(|r| r.session_policy.as_deref()) {
@@ -365,16 +356,13 @@ async fn iam_or_sts(
     service: crate::auth::Service,
     proto: Protocol,
     request_id: &str,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     if proto == Protocol::Json {
-        return Err(ApiError::new(
-            Code::SignatureDoesNotMatch,
-            "Credential should be scoped to correct service: 'sqs'.",
-        ));
+        return Err(SqsError::SignatureDoesNotMatch("Credential should be scoped to correct service: 'sqs'.".into()));
     }
     let params: HashMap<String, String> = query_params(req, body)?.into_iter().collect();
     if params.len() > 200 {
-        return Err(ApiError::new(Code::InvalidParameterValue, "Too many parameters in the request."));
+        return Err(SqsError::InvalidParameterValue("Too many parameters in the request.".into()));
     }
     // Every value may be echoed in an XML answer (an entity's description, a name in an
     // error): characters XML 1.0 cannot carry are refused before anything is done.
@@ -383,20 +371,17 @@ async fn iam_or_sts(
         if let Some(first) = field.get(..1) {
             field = first.to_ascii_lowercase() + &field[1..];
         }
-        return Err(ApiError::new(
-            Code::ValidationError,
-            format!(
-                "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]*"
-            ),
-        ));
+        return Err(SqsError::ValidationError(format!(
+            "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]*"
+        )));
     }
     let action = params
         .get("Action")
         .cloned()
-        .ok_or_else(|| ApiError::new(Code::MissingAction, "The request must contain the parameter Action."))?;
+        .ok_or_else(|| SqsError::MissingAction("The request must contain the parameter Action.".into()))?;
     if service == crate::auth::Service::Iam && principal.temporary && principal.role.is_none() {
         // As on AWS: a user's session token (without MFA) cannot call IAM.
-        return Err(ApiError::new(Code::AccessDenied, "IAM calls need long-term or role credentials."));
+        return Err(SqsError::AccessDenied("IAM calls need long-term or role credentials.".into()));
     }
     let (identity, session) = policies_of(state, principal).await?;
     let context = request_context(principal, req, state);
@@ -443,7 +428,7 @@ async fn handle(
     state: &ApiState,
     proto: Protocol,
     request_id: &str,
-) -> (Result<Output, ApiError>, &'static str, String) {
+) -> (Result<Output, SqsError>, &'static str, String) {
     let mut account = String::new();
     let mut headers: Vec<(String, String)> = req
         .headers()
@@ -485,25 +470,18 @@ async fn handle(
     };
     let body = match tokio::time::timeout(state.request_timeout, read_body(req, payload, limit)).await {
         Ok(Ok(b)) => b,
-        Ok(Err(e)) if limit < state.max_request_bytes && e.code == Code::RequestEntityTooLarge => {
+        Ok(Err(SqsError::RequestEntityTooLarge(_))) if limit < state.max_request_bytes => {
             return (
-                Err(ApiError::new(
-                    Code::RequestThrottled,
-                    format!(
-                        "Too many failed authentications with this access key from this address: request bodies over {limit} bytes are refused until they stop."
-                    ),
-                )),
+                Err(SqsError::RequestThrottled(format!(
+                    "Too many failed authentications with this access key from this address: request bodies over {limit} bytes are refused until they stop."
+                ))),
                 "-",
                 account,
             );
         }
         Ok(Err(e)) => return (Err(e), "-", account),
         Err(_) => {
-            return (
-                Err(ApiError::new(Code::RequestTimeout, "The request body was not received in time.")),
-                "-",
-                account,
-            );
+            return (Err(SqsError::RequestTimeout("The request body was not received in time.".into())), "-", account);
         }
     };
     let sreq = sigv4::Request { body: &body, ..head };
@@ -549,17 +527,14 @@ async fn handle(
         }
         Protocol::Json => {
             if req.method() != actix_web::http::Method::POST {
-                return (Err(ApiError::new(Code::InvalidAction, "AWS JSON requests must use POST.")), "-", account);
+                return (Err(SqsError::InvalidAction("AWS JSON requests must use POST.".into())), "-", account);
             }
             let target = header(req, "x-amz-target").unwrap_or("");
             let Some(name) = target.strip_prefix("AmazonSQS.") else {
                 let e = if target.is_empty() {
-                    ApiError::new(
-                        Code::MissingAction,
-                        "The request must contain an X-Amz-Target header naming the action.",
-                    )
+                    SqsError::MissingAction("The request must contain an X-Amz-Target header naming the action.".into())
                 } else {
-                    ApiError::new(Code::InvalidAction, "The X-Amz-Target header must be AmazonSQS.<Action>.")
+                    SqsError::InvalidAction("The X-Amz-Target header must be AmazonSQS.<Action>.".into())
                 };
                 return (Err(e), "-", account);
             };
@@ -569,7 +544,7 @@ async fn handle(
     let Some(spec) = super::action(&name) else {
         let shown: String = name.chars().take(64).collect();
         return (
-            Err(ApiError::new(Code::InvalidAction, format!("The action {shown} is not valid for this endpoint."))),
+            Err(SqsError::InvalidAction(format!("The action {shown} is not valid for this endpoint."))),
             "-",
             account,
         );
@@ -597,7 +572,7 @@ async fn handle(
     } else {
         match state.queues.quotas().admit_work(&account).await {
             Ok(p) => Some(p),
-            Err(e) => return (Err(e.into()), spec.name, account),
+            Err(e) => return (Err(e), spec.name, account),
         }
     };
     let call = Call {

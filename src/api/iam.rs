@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::ExposeSecret;
 
 use super::error::xml_escape;
-use super::{ApiError, ApiState, Code, decide};
+use super::{ApiState, SqsError, decide};
 use crate::auth::Principal;
 use crate::policy::context::Context;
 use crate::policy::document::Policy;
@@ -135,10 +135,8 @@ pub struct IamCall<'a> {
 }
 
 impl IamCall<'_> {
-    fn param(&self, name: &str) -> Result<&str, ApiError> {
-        self.params.get(name).map(String::as_str).ok_or_else(|| {
-            ApiError::new(Code::MissingParameter, format!("The request must contain the parameter {name}."))
-        })
+    fn param(&self, name: &str) -> Result<&str, SqsError> {
+        self.params.get(name).map(String::as_str).ok_or_else(|| SqsError::missing(name))
     }
 
     fn opt(&self, name: &str) -> Option<&str> {
@@ -147,14 +145,14 @@ impl IamCall<'_> {
 
     /// One page of a listing (`MaxItems` 1–1000, default 100; `Marker` from the previous
     /// page), as IAM pages: the members, `IsTruncated`, and a `Marker` when more remain.
-    fn page(&self, container: &str, items: Vec<String>) -> Result<String, ApiError> {
+    fn page(&self, container: &str, items: Vec<String>) -> Result<String, SqsError> {
         let max = match self.opt("MaxItems") {
             None => 100,
             Some(m) => m
                 .parse::<usize>()
                 .ok()
                 .filter(|m| (1..=1000).contains(m))
-                .ok_or_else(|| ApiError::new(Code::InvalidInput, "MaxItems must be between 1 and 1000."))?,
+                .ok_or_else(|| SqsError::InvalidInput("MaxItems must be between 1 and 1000.".into()))?,
         };
         let start = match self.opt("Marker") {
             None => 0,
@@ -162,7 +160,7 @@ impl IamCall<'_> {
                 .strip_prefix("m")
                 .and_then(|n| n.parse::<usize>().ok())
                 .filter(|n| *n <= items.len())
-                .ok_or_else(|| ApiError::new(Code::InvalidInput, "The Marker is not valid."))?,
+                .ok_or_else(|| SqsError::InvalidInput("The Marker is not valid.".into()))?,
         };
         let end = (start + max).min(items.len());
         let members: String = items[start..end].iter().map(String::as_str).collect();
@@ -179,7 +177,7 @@ impl IamCall<'_> {
     }
 
     /// Authorizes `iam:<action>` on `resource` in the caller's account.
-    fn allow(&self, action: &str, resource: &str) -> Result<(), ApiError> {
+    fn allow(&self, action: &str, resource: &str) -> Result<(), SqsError> {
         decide(
             self.principal,
             self.identity,
@@ -211,7 +209,7 @@ impl IamCall<'_> {
         found: Result<T, TenancyError>,
         stored_arn: impl FnOnce(&T) -> String,
         implied_arn: impl FnOnce() -> String,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, SqsError> {
         match found {
             Ok(entity) => {
                 self.allow(action, &stored_arn(&entity))?;
@@ -226,36 +224,35 @@ impl IamCall<'_> {
     }
 
     /// The user named `name` (any letter case), once `action` on it is authorized.
-    async fn user_for(&self, action: &str, name: &str) -> Result<UserRow, ApiError> {
+    async fn user_for(&self, action: &str, name: &str) -> Result<UserRow, SqsError> {
         let found = self.state.tenancy.user(self.account(), name).await;
         self.resolved(action, found, UserRow::arn, || format!("arn:aws:iam::{}:user/{name}", self.account()))
     }
 
     /// The group named `name`, once `action` on it is authorized.
-    async fn group_for(&self, action: &str, name: &str) -> Result<GroupRow, ApiError> {
+    async fn group_for(&self, action: &str, name: &str) -> Result<GroupRow, SqsError> {
         let found = self.state.tenancy.group(self.account(), name).await;
         self.resolved(action, found, GroupRow::arn, || format!("arn:aws:iam::{}:group/{name}", self.account()))
     }
 
     /// The role named `name`, once `action` on it is authorized.
-    async fn role_for(&self, action: &str, name: &str) -> Result<RoleRow, ApiError> {
+    async fn role_for(&self, action: &str, name: &str) -> Result<RoleRow, SqsError> {
         let found = self.state.tenancy.role(self.account(), name).await;
         self.resolved(action, found, RoleRow::arn, || self.role_arn(name, None))
     }
 
     /// The stored ARN of the managed policy `arn` names (its path must be the stored one),
     /// once `action` on it is authorized.
-    async fn policy_for(&self, action: &str, arn: &str) -> Result<String, ApiError> {
+    async fn policy_for(&self, action: &str, arn: &str) -> Result<String, SqsError> {
         let found = self.state.tenancy.managed_policy(self.account(), arn).await;
         Ok(self.resolved(action, found, ManagedPolicyRow::arn, || arn.to_owned())?.arn())
     }
 
-    fn opt_i64(&self, name: &str) -> Result<Option<i64>, ApiError> {
+    fn opt_i64(&self, name: &str) -> Result<Option<i64>, SqsError> {
         self.opt(name)
             .map(|v| {
-                v.parse().map_err(|_| {
-                    ApiError::new(Code::ValidationError, format!("Value '{v}' at '{name}' is not a valid integer."))
-                })
+                v.parse()
+                    .map_err(|_| SqsError::ValidationError(format!("Value '{v}' at '{name}' is not a valid integer.")))
             })
             .transpose()
     }
@@ -266,12 +263,10 @@ impl IamCall<'_> {
 
     /// `DurationSeconds` of a token: 60 s up to the deployment's cap (30 days unless set),
     /// the cap by default.
-    fn lifetime(&self) -> Result<i64, ApiError> {
+    fn lifetime(&self) -> Result<i64, SqsError> {
         match self.opt("DurationSeconds") {
             None => Ok(self.state.tenancy.max_token_lifetime()),
-            Some(d) => d
-                .parse()
-                .map_err(|_| ApiError::new(Code::InvalidInput, format!("DurationSeconds {d} is not a number."))),
+            Some(d) => d.parse().map_err(|_| SqsError::InvalidInput(format!("DurationSeconds {d} is not a number."))),
         }
     }
 }
@@ -295,10 +290,10 @@ fn group_xml(g: &crate::store::iam::GroupRow) -> String {
     )
 }
 
-fn version_number(v: &str) -> Result<i32, ApiError> {
+fn version_number(v: &str) -> Result<i32, SqsError> {
     v.strip_prefix('v')
         .and_then(|n| n.parse().ok())
-        .ok_or_else(|| ApiError::new(Code::InvalidInput, format!("The version id {v} is not valid (v1, v2, …).")))
+        .ok_or_else(|| SqsError::InvalidInput(format!("The version id {v} is not valid (v1, v2, …).")))
 }
 
 fn encode_document(doc: &str) -> String {
@@ -329,7 +324,7 @@ fn respond(ns: &str, action: &str, result: Option<String>, request_id: &str) -> 
 }
 
 /// Runs one IAM call; returns the XML answer.
-pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<String, ApiError> {
+pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<String, SqsError> {
     let t = &call.state.tenancy;
     let acct = call.account().to_owned();
     let iam_action = format!("iam:{action}");
@@ -344,7 +339,7 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
             let name = match call.opt("UserName") {
                 Some(n) => n.to_owned(),
                 None => call.principal.user_name.clone().ok_or_else(|| {
-                    ApiError::new(Code::InvalidInput, "Must specify userName when calling with non-User credentials")
+                    SqsError::InvalidInput("Must specify userName when calling with non-User credentials".into())
                 })?,
             };
             let user = call.user_for(&iam_action, &name).await?;
@@ -367,7 +362,7 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
             let name = match call.opt("UserName") {
                 Some(n) => n.to_owned(),
                 None => call.principal.user_name.clone().ok_or_else(|| {
-                    ApiError::new(Code::InvalidInput, "Root keys are managed with `sluice admin account`.")
+                    SqsError::InvalidInput("Root keys are managed with `sluice admin account`.".into())
                 })?,
             };
             let resolved = call.user_for(&iam_action, &name).await?;
@@ -383,13 +378,10 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
             ))
         }
         "ListAccessKeys" => {
-            let name = call
-                .opt("UserName")
-                .map(str::to_owned)
-                .or_else(|| call.principal.user_name.clone())
-                .ok_or_else(|| {
-                    ApiError::new(Code::InvalidInput, "Must specify userName when calling with non-User credentials")
-                })?;
+            let name =
+                call.opt("UserName").map(str::to_owned).or_else(|| call.principal.user_name.clone()).ok_or_else(
+                    || SqsError::InvalidInput("Must specify userName when calling with non-User credentials".into()),
+                )?;
             let resolved = call.user_for(&iam_action, &name).await?;
             let name = resolved.name.clone();
             let keys = t.list_access_keys(&acct, &name).await?;
@@ -408,13 +400,10 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
             Some(call.page("AccessKeyMetadata", members)?)
         }
         "UpdateAccessKey" | "DeleteAccessKey" => {
-            let name = call
-                .opt("UserName")
-                .map(str::to_owned)
-                .or_else(|| call.principal.user_name.clone())
-                .ok_or_else(|| {
-                    ApiError::new(Code::InvalidInput, "Must specify userName when calling with non-User credentials")
-                })?;
+            let name =
+                call.opt("UserName").map(str::to_owned).or_else(|| call.principal.user_name.clone()).ok_or_else(
+                    || SqsError::InvalidInput("Must specify userName when calling with non-User credentials".into()),
+                )?;
             let key = call.param("AccessKeyId")?;
             let resolved = call.user_for(&iam_action, &name).await?;
             let name = resolved.name.clone();
@@ -425,10 +414,7 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                     "Active" => Some(true),
                     "Inactive" => Some(false),
                     other => {
-                        return Err(ApiError::new(
-                            Code::InvalidInput,
-                            format!("Status {other} must be Active or Inactive."),
-                        ));
+                        return Err(SqsError::InvalidInput(format!("Status {other} must be Active or Inactive.")));
                     }
                 }
             };
@@ -917,9 +903,10 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
             };
             if action == "GetPolicyVersion" {
                 let wanted = version_number(call.param("VersionId")?)?;
-                let v = versions.iter().find(|(n, _, _)| *n == wanted).ok_or_else(|| {
-                    ApiError::new(Code::NoSuchEntity, format!("Policy {arn} version v{wanted} does not exist."))
-                })?;
+                let v = versions
+                    .iter()
+                    .find(|(n, _, _)| *n == wanted)
+                    .ok_or_else(|| SqsError::NoSuchEntity(format!("Policy {arn} version v{wanted} does not exist.")))?;
                 Some(format!("<PolicyVersion>{}</PolicyVersion>", render(v, true)))
             } else {
                 let all: Vec<String> =
@@ -928,20 +915,17 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
             }
         }
         other => {
-            return Err(ApiError::new(
-                Code::InvalidAction,
-                format!(
-                    "The IAM action {} is not provided by this Sluice version.",
-                    other.chars().take(64).collect::<String>()
-                ),
-            ));
+            return Err(SqsError::InvalidAction(format!(
+                "The IAM action {} is not provided by this Sluice version.",
+                other.chars().take(64).collect::<String>()
+            )));
         }
     };
     Ok(respond(IAM_NS, action, result, request_id))
 }
 
 /// Runs one STS call: GetCallerIdentity, AssumeRole, GetSessionToken.
-pub async fn sts(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<String, ApiError> {
+pub async fn sts(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<String, SqsError> {
     let p = call.principal;
     let result = match action {
         "GetCallerIdentity" => {
@@ -951,9 +935,8 @@ pub async fn sts(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
         "AssumeRole" => assume_role(call).await?,
         "GetSessionToken" => {
             let (Some(user_id), Some(user_name), false) = (&p.user_id, &p.user_name, p.temporary) else {
-                return Err(ApiError::new(
-                    Code::AccessDenied,
-                    "Cannot call GetSessionToken with session credentials or as an account root.",
+                return Err(SqsError::AccessDenied(
+                    "Cannot call GetSessionToken with session credentials or as an account root.".into(),
                 ));
             };
             let creds = call
@@ -964,13 +947,10 @@ pub async fn sts(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
             credentials_xml(&creds)
         }
         other => {
-            return Err(ApiError::new(
-                Code::InvalidAction,
-                format!(
-                    "The STS action {} is not provided by this Sluice version.",
-                    other.chars().take(64).collect::<String>()
-                ),
-            ));
+            return Err(SqsError::InvalidAction(format!(
+                "The STS action {} is not provided by this Sluice version.",
+                other.chars().take(64).collect::<String>()
+            )));
         }
     };
     Ok(respond(STS_NS, action, Some(result), request_id))
@@ -988,21 +968,18 @@ fn credentials_xml(c: &crate::tenancy::roles::TemporaryCredentials) -> String {
 
 /// AssumeRole: the trust policy and (where IAM needs it) the caller's identity policies
 /// decide, before anything tells whether the role exists.
-async fn assume_role(call: &IamCall<'_>) -> Result<String, ApiError> {
+async fn assume_role(call: &IamCall<'_>) -> Result<String, SqsError> {
     let p = call.principal;
     let role_arn = call.param("RoleArn")?;
     let session_name = call.param("RoleSessionName")?;
     if role_arn.len() > 2048 {
-        return Err(ApiError::new(Code::ValidationError, "RoleArn must be at most 2048 characters."));
+        return Err(SqsError::ValidationError("RoleArn must be at most 2048 characters.".into()));
     }
     if let Some(e) = call.opt("ExternalId") {
         let ok =
             (2..=1224).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/_-".contains(&b));
         if !ok {
-            return Err(ApiError::new(
-                Code::ValidationError,
-                "ExternalId must be 2 to 1224 characters of [\\w+=,.@:/-].",
-            ));
+            return Err(SqsError::ValidationError("ExternalId must be 2 to 1224 characters of [\\w+=,.@:/-].".into()));
         }
     }
     let mut context = call.context.clone();
@@ -1014,17 +991,17 @@ async fn assume_role(call: &IamCall<'_>) -> Result<String, ApiError> {
         context.set("sts:SourceIdentity", s);
     }
     let denied = || {
-        ApiError::new(
-            Code::AccessDenied,
-            format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", p.arn),
-        )
+        SqsError::AccessDenied(format!(
+            "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            p.arn
+        ))
     };
     if p.service.is_some() || p.kind == crate::auth::principal::Kind::Root {
         return Err(denied());
     }
     let role = call.state.tenancy.role_by_arn(role_arn).await?.ok_or_else(denied)?;
     let trust = crate::policy::document::parse(&role.trust_policy, crate::policy::document::Kind::Trust)
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(|e| SqsError::internal(&e))?;
     let kind = match p.kind {
         crate::auth::principal::Kind::AssumedRole => crate::policy::eval::PrincipalKind::AssumedRole,
         _ => crate::policy::eval::PrincipalKind::User,

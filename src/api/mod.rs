@@ -20,10 +20,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{Authenticator, Principal};
+pub use crate::error::SqsError;
 use crate::policy::eval::{Caller, PrincipalKind};
 use crate::policy::{self, Authorized};
 use crate::queue::{AccountId, QueueName, QueueRef, QueueService};
-pub use error::{ApiError, Code};
 
 /// Where an action's resource comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,8 +150,8 @@ pub struct Call<'a> {
 
 impl Call<'_> {
     /// Encodes an answer for the request's protocol.
-    pub fn reply<T: Serialize>(&self, v: &T) -> Result<Output, ApiError> {
-        let failed = |e: serde_json::Error| ApiError::new(Code::InternalFailure, format!("encoding failed: {e}"));
+    pub fn reply<T: Serialize>(&self, v: &T) -> Result<Output, SqsError> {
+        let failed = |e: serde_json::Error| SqsError::internal(&format!("encoding failed: {e}"));
         match self.protocol {
             Protocol::Json => serde_json::to_string(v).map(Output::Json).map_err(failed),
             Protocol::Query => serde_json::to_value(v).map(Output::Value).map_err(failed),
@@ -204,7 +204,7 @@ pub(crate) fn decide<T>(
     resource: &str,
     owner: Option<&str>,
     target: T,
-) -> Result<Authorized<T>, ApiError> {
+) -> Result<Authorized<T>, SqsError> {
     let (kind, account) = match p.kind {
         crate::auth::principal::Kind::Root => (PrincipalKind::Root, Some(p.account_id.as_str())),
         crate::auth::principal::Kind::User => (PrincipalKind::User, Some(p.account_id.as_str())),
@@ -249,7 +249,7 @@ mod gate {
         resource: &str,
         owner: Option<&str>,
         target: T,
-    ) -> Result<Authorized<T>, ApiError> {
+    ) -> Result<Authorized<T>, SqsError> {
         let same_queue = call.queue_policy_of.as_ref().is_some_and(|(arn, _)| arn == resource);
         let qp = if same_queue { call.queue_policy_of.as_ref().and_then(|(_, p)| p.as_deref()) } else { None };
         super::decide(
@@ -265,69 +265,58 @@ mod gate {
         )
     }
 
-    fn caller_account(call: &Call<'_>) -> Result<AccountId, ApiError> {
-        AccountId::parse(&call.principal.account_id)
-            .ok_or_else(|| ApiError::new(Code::InternalFailure, "invalid caller account"))
+    fn caller_account(call: &Call<'_>) -> Result<AccountId, SqsError> {
+        AccountId::parse(&call.principal.account_id).ok_or_else(|| SqsError::internal(&"invalid caller account"))
     }
 
     /// The queue an action targets, authorized. The decision uses the account in the
     /// reference alone, before anyone looks the queue up, so a refusal reveals nothing about
     /// its existence.
-    pub(super) fn queue(call: &Call<'_>, input: &impl Targeted) -> Result<Authorized<QueueRef>, ApiError> {
+    pub(super) fn queue(call: &Call<'_>, input: &impl Targeted) -> Result<Authorized<QueueRef>, SqsError> {
         let r = resolve(call, input)?;
         authorize_queue(call, input, r)
     }
 
     /// The queue an action names (no lookup: nothing about its existence is learned).
-    pub(super) fn resolve(call: &Call<'_>, input: &impl Targeted) -> Result<QueueRef, ApiError> {
+    pub(super) fn resolve(call: &Call<'_>, input: &impl Targeted) -> Result<QueueRef, SqsError> {
         Ok(match call.spec.target {
             Target::QueueUrl => match input.queue_url() {
                 Some(url) => QueueRef::from_url(url)?,
                 // Clients that post to the queue URL may leave the member out.
                 None if call.path.len() > 1 => QueueRef::from_url(call.path)?,
                 None => {
-                    return Err(ApiError::new(
-                        Code::MissingParameter,
-                        "The request must contain the parameter QueueUrl.",
-                    ));
+                    return Err(SqsError::missing("QueueUrl"));
                 }
             },
             Target::QueueName => {
-                let name = input.queue_name().ok_or_else(|| {
-                    ApiError::new(Code::MissingParameter, "The request must contain the parameter QueueName.")
-                })?;
+                let name = input.queue_name().ok_or_else(|| SqsError::missing("QueueName"))?;
                 let name = QueueName::parse(name)?;
                 let account = match input.queue_owner() {
                     Some(o) => AccountId::parse(o).ok_or_else(|| {
-                        ApiError::new(
-                            Code::InvalidParameterValue,
-                            format!("Value {o} for parameter QueueOwnerAWSAccountId is invalid."),
-                        )
+                        SqsError::InvalidParameterValue(format!(
+                            "Value {o} for parameter QueueOwnerAWSAccountId is invalid."
+                        ))
                     })?,
                     None => caller_account(call)?,
                 };
                 QueueRef { account, name }
             }
             Target::SourceArn => {
-                let arn = input.source_arn().ok_or_else(|| {
-                    ApiError::new(Code::MissingParameter, "The request must contain the parameter SourceArn.")
-                })?;
+                let arn = input.source_arn().ok_or_else(|| SqsError::missing("SourceArn"))?;
                 crate::queue::redrive::parse_queue_arn(arn)
-                    .ok_or_else(|| ApiError::new(Code::InvalidAddress, format!("The address {arn} is not valid.")))?
+                    .ok_or_else(|| SqsError::InvalidAddress(format!("The address {arn} is not valid.")))?
             }
             Target::TaskHandle => {
-                let handle = input.task_handle().ok_or_else(|| {
-                    ApiError::new(Code::MissingParameter, "The request must contain the parameter TaskHandle.")
-                })?;
+                let handle = input.task_handle().ok_or_else(|| SqsError::missing("TaskHandle"))?;
                 // Only a handle this deployment issued names a queue (MACed, no lookup).
                 call.state
                     .queues
                     .moves()
                     .check_handle(handle)
                     .map(|(_, _, q)| q)
-                    .ok_or_else(|| ApiError::new(Code::ResourceNotFoundException, "The task handle is not valid."))?
+                    .ok_or_else(|| SqsError::ResourceNotFoundException("The task handle is not valid.".into()))?
             }
-            Target::Account => return Err(ApiError::new(Code::InternalFailure, "action table: not a queue action")),
+            Target::Account => return Err(SqsError::internal(&"action table: not a queue action")),
         })
     }
 
@@ -336,10 +325,10 @@ mod gate {
         call: &Call<'_>,
         input: &impl Targeted,
         r: QueueRef,
-    ) -> Result<Authorized<QueueRef>, ApiError> {
+    ) -> Result<Authorized<QueueRef>, SqsError> {
         if let Some(dest) = input.destination_arn() {
             let d = crate::queue::redrive::parse_queue_arn(dest)
-                .ok_or_else(|| ApiError::new(Code::InvalidAddress, format!("The address {dest} is not valid.")))?;
+                .ok_or_else(|| SqsError::InvalidAddress(format!("The address {dest} is not valid.")))?;
             let d_arn = call.state.queues.queue_arn(&d);
             decide(call, "sqs:SendMessage", &d_arn, Some(d.account.as_str()), ())?;
         }
@@ -352,16 +341,16 @@ mod gate {
     }
 
     /// Account-level actions (`Resource: *` in the caller's account).
-    pub(super) fn account(call: &Call<'_>) -> Result<Authorized<AccountId>, ApiError> {
+    pub(super) fn account(call: &Call<'_>) -> Result<Authorized<AccountId>, SqsError> {
         let account = caller_account(call)?;
         decide(call, call.spec.iam_action, "*", None, account)
     }
 }
 
 /// Decodes an input (an empty JSON body is `{}`).
-pub fn decode<T: DeserializeOwned + Default>(input: &Input<'_>) -> Result<T, ApiError> {
+pub fn decode<T: DeserializeOwned + Default>(input: &Input<'_>) -> Result<T, SqsError> {
     let bad = |e: serde_json::Error| {
-        ApiError::new(Code::InvalidParameterValue, format!("The request is not valid for this action: {e}"))
+        SqsError::InvalidParameterValue(format!("The request is not valid for this action: {e}"))
     };
     match input {
         Input::Json(body) if body.iter().all(u8::is_ascii_whitespace) => Ok(T::default()),
@@ -398,7 +387,7 @@ fn with_tags<'a>(call: &Call<'a>, input: &impl Targeted) -> Call<'a> {
 
 /// `aws:ResourceTag/…` keys of the target queue, read only when the caller's policies use
 /// them and the queue is in the caller's own account.
-async fn add_resource_tags(call: &mut Call<'_>, r: &QueueRef) -> Result<(), ApiError> {
+async fn add_resource_tags(call: &mut Call<'_>, r: &QueueRef) -> Result<(), SqsError> {
     let wanted = call.identity.iter().any(|p| p.mentions_key_prefix("aws:resourcetag/"));
     if !wanted || r.account.as_str() != call.principal.account_id {
         return Ok(());
@@ -419,7 +408,7 @@ pub(crate) fn boxed<'a, T, F: std::future::Future<Output = T> + 'a>(make: impl F
 }
 
 /// Runs one authenticated call.
-pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiError> {
+pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, SqsError> {
     use actions::{messages, moves, queues};
     if !call.spec.implemented {
         // Authorized like any other action first, so a caller without the permission learns
@@ -428,10 +417,10 @@ pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiErr
             let input: json::QueueUrlInput = decode(&body)?;
             gate::queue(call, &input)?;
         }
-        return Err(ApiError::new(
-            Code::UnsupportedOperation,
-            format!("{} is not supported by this Sluice version.", call.spec.name),
-        ));
+        return Err(SqsError::UnsupportedOperation(format!(
+            "{} is not supported by this Sluice version.",
+            call.spec.name
+        )));
     }
     // Decode, authorize, and only then hand the proof to the handler. Each action runs boxed
     // (see `boxed`).
@@ -485,9 +474,7 @@ pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, ApiErr
         "CancelMessageMoveTask" => on_queue!(moves::cancel_message_move_task),
         "UntagQueue" => on_queue!(queues::untag_queue),
         "ListQueueTags" => on_queue!(queues::list_queue_tags),
-        other => {
-            Err(ApiError::new(Code::UnsupportedOperation, format!("{other} is not supported by this Sluice version.")))
-        }
+        other => Err(SqsError::UnsupportedOperation(format!("{other} is not supported by this Sluice version."))),
     }
 }
 

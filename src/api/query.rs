@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::SqsError;
 use super::error::xml_escape;
-use super::{ApiError, Code};
 
 /// Most parameters one query request may carry, and the largest list index.
 const MAX_PARAMS: usize = 2_000;
@@ -136,9 +136,9 @@ fn structure(action: &str, node: &Node) -> Value {
 }
 
 /// Turns query parameters into `(Action, JSON input)`. Signature parameters are left out.
-pub fn decode(params: &[(String, String)]) -> Result<(String, Value), ApiError> {
+pub fn decode(params: &[(String, String)]) -> Result<(String, Value), SqsError> {
     if params.len() > MAX_PARAMS {
-        return Err(ApiError::new(Code::InvalidParameterValue, "Too many parameters in the request."));
+        return Err(SqsError::InvalidParameterValue("Too many parameters in the request.".into()));
     }
     let mut action = None;
     let mut root = Node::default();
@@ -152,17 +152,17 @@ pub fn decode(params: &[(String, String)]) -> Result<(String, Value), ApiError> 
                 if path.len() > MAX_DEPTH
                     || path.iter().any(|p| p.parse::<usize>().is_ok_and(|i| i == 0 || i > MAX_INDEX))
                 {
-                    return Err(ApiError::new(
-                        Code::InvalidParameterValue,
-                        format!("The parameter {} is not valid.", k.chars().take(100).collect::<String>()),
-                    ));
+                    return Err(SqsError::InvalidParameterValue(format!(
+                        "The parameter {} is not valid.",
+                        k.chars().take(100).collect::<String>()
+                    )));
                 }
                 root.insert(&path, v.clone());
             }
         }
     }
     let action =
-        action.ok_or_else(|| ApiError::new(Code::MissingAction, "The request must contain the parameter Action."))?;
+        action.ok_or_else(|| SqsError::MissingAction("The request must contain the parameter Action.".into()))?;
     let input = structure(&action, &root);
     Ok((action, input))
 }
@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn missing_action_and_absurd_indexes_are_refused() {
-        assert_eq!(decode(&params(&[("QueueName", "q")])).unwrap_err().code, Code::MissingAction);
+        assert!(matches!(decode(&params(&[("QueueName", "q")])).unwrap_err(), SqsError::MissingAction(_)));
         assert!(decode(&params(&[("Action", "X"), ("AttributeName.0", "a")])).is_err());
         assert!(decode(&params(&[("Action", "X"), ("AttributeName.99999", "a")])).is_err());
     }

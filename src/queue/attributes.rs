@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::QueueError;
+use super::SqsError;
 use crate::store::QueueSettings;
 
 /// AWS's defaults for a new standard queue.
@@ -72,16 +72,16 @@ pub fn is_known(name: &str) -> bool {
 
 /// Validates CreateQueue attributes; returns the settings to store. A refused request
 /// names the first offending attribute.
-pub fn settings_for_create(attrs: &HashMap<String, String>) -> Result<QueueSettings, QueueError> {
+pub fn settings_for_create(attrs: &HashMap<String, String>) -> Result<QueueSettings, SqsError> {
     apply(attrs, DEFAULTS, true)
 }
 
 /// Validates SetQueueAttributes on top of the queue's current settings.
-pub fn settings_for_set(attrs: &HashMap<String, String>, current: QueueSettings) -> Result<QueueSettings, QueueError> {
+pub fn settings_for_set(attrs: &HashMap<String, String>, current: QueueSettings) -> Result<QueueSettings, SqsError> {
     apply(attrs, current, false)
 }
 
-fn apply(attrs: &HashMap<String, String>, base: QueueSettings, create: bool) -> Result<QueueSettings, QueueError> {
+fn apply(attrs: &HashMap<String, String>, base: QueueSettings, create: bool) -> Result<QueueSettings, SqsError> {
     let mut s = base;
     let mut names: Vec<&String> = attrs.keys().collect();
     names.sort();
@@ -90,7 +90,7 @@ fn apply(attrs: &HashMap<String, String>, base: QueueSettings, create: bool) -> 
         if let Some(&(_, min, max)) = INTEGER_ATTRIBUTES.iter().find(|(n, _, _)| n == name) {
             let v: i32 =
                 value.trim().parse().ok().filter(|v| (min..=max).contains(v)).ok_or_else(|| {
-                    QueueError::InvalidAttributeValue(format!("Invalid value for the parameter {name}."))
+                    SqsError::InvalidAttributeValue(format!("Invalid value for the parameter {name}."))
                 })?;
             if let Some(f) = field(&mut s, name) {
                 *f = v;
@@ -101,19 +101,19 @@ fn apply(attrs: &HashMap<String, String>, base: QueueSettings, create: bool) -> 
             // Checked by `redrive` (they need the database).
             "RedrivePolicy" | "RedriveAllowPolicy" | "Policy" => {}
             "FifoQueue" if !create => {
-                return Err(QueueError::InvalidAttributeName(
+                return Err(SqsError::InvalidAttributeName(
                     "The attribute FifoQueue can only be set when the queue is created.".into(),
                 ));
             }
             "FifoQueue" => match value.as_str() {
                 "false" => {}
                 "true" => {
-                    return Err(QueueError::InvalidAttributeValue(
+                    return Err(SqsError::InvalidAttributeValue(
                         "Invalid value for the parameter FifoQueue. Reason: FIFO queues are not supported by this Sluice version.".into(),
                     ));
                 }
                 _ => {
-                    return Err(QueueError::InvalidAttributeValue("Invalid value for the parameter FifoQueue.".into()));
+                    return Err(SqsError::InvalidAttributeValue("Invalid value for the parameter FifoQueue.".into()));
                 }
             },
             // Checked with the queue's encryption (`QueueService::encryption_for`).
@@ -121,17 +121,17 @@ fn apply(attrs: &HashMap<String, String>, base: QueueSettings, create: bool) -> 
             "SqsManagedSseEnabled" => match value.as_str() {
                 "true" | "false" => {}
                 _ => {
-                    return Err(QueueError::InvalidAttributeValue(
+                    return Err(SqsError::InvalidAttributeValue(
                         "Invalid value for the parameter SqsManagedSseEnabled.".into(),
                     ));
                 }
             },
             n if NOT_YET.contains(&n) => {
-                return Err(QueueError::InvalidAttributeName(format!(
+                return Err(SqsError::InvalidAttributeName(format!(
                     "The attribute {n} is not supported by this Sluice version."
                 )));
             }
-            n => return Err(QueueError::InvalidAttributeName(format!("Unknown Attribute {n}."))),
+            n => return Err(SqsError::InvalidAttributeName(format!("Unknown Attribute {n}."))),
         }
     }
     Ok(s)
@@ -244,7 +244,7 @@ mod tests {
             ("VisibilityTimeout", "abc"),
         ] {
             assert!(
-                matches!(settings_for_create(&attrs(&[(n, v)])), Err(QueueError::InvalidAttributeValue(_))),
+                matches!(settings_for_create(&attrs(&[(n, v)])), Err(SqsError::InvalidAttributeValue(_))),
                 "{n}={v}"
             );
         }
@@ -255,14 +255,11 @@ mod tests {
     #[test]
     fn unknown_read_only_and_unbuilt_attributes_are_refused_by_name() {
         for n in ["Bogus", "QueueArn", "ContentBasedDeduplication"] {
-            assert!(
-                matches!(settings_for_create(&attrs(&[(n, "x")])), Err(QueueError::InvalidAttributeName(_))),
-                "{n}"
-            );
+            assert!(matches!(settings_for_create(&attrs(&[(n, "x")])), Err(SqsError::InvalidAttributeName(_))), "{n}");
         }
         assert!(matches!(
             settings_for_create(&attrs(&[("FifoQueue", "true")])),
-            Err(QueueError::InvalidAttributeValue(_))
+            Err(SqsError::InvalidAttributeValue(_))
         ));
     }
 
@@ -273,7 +270,7 @@ mod tests {
         assert_eq!((s.delay_seconds, s.visibility_timeout), (5, 7));
         assert!(matches!(
             settings_for_set(&attrs(&[("FifoQueue", "false")]), current),
-            Err(QueueError::InvalidAttributeName(_))
+            Err(SqsError::InvalidAttributeName(_))
         ));
     }
 

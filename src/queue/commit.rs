@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::QueueError;
+use super::SqsError;
 use crate::store::{NewMessage, PgStore, StoreError};
 
 /// At most this many sealed bytes go into one statement (a few requests of large messages
@@ -32,7 +32,7 @@ enum Op {
 struct Waiting {
     queue_id: Uuid,
     op: Op,
-    done: oneshot::Sender<Result<(), QueueError>>,
+    done: oneshot::Sender<Result<(), SqsError>>,
 }
 
 impl Waiting {
@@ -84,20 +84,20 @@ impl GroupCommit {
     }
 
     /// Stores `rows` into `queue_id`; returns once they are committed.
-    pub async fn insert(self: &Arc<Self>, queue_id: Uuid, rows: Vec<NewMessage>) -> Result<(), QueueError> {
+    pub async fn insert(self: &Arc<Self>, queue_id: Uuid, rows: Vec<NewMessage>) -> Result<(), SqsError> {
         self.submit(queue_id, Op::Insert(rows)).await
     }
 
     /// Deletes messages `ids` of `queue_id` (those already gone are ignored); returns once
     /// committed.
-    pub async fn delete(self: &Arc<Self>, queue_id: Uuid, ids: Vec<Uuid>) -> Result<(), QueueError> {
+    pub async fn delete(self: &Arc<Self>, queue_id: Uuid, ids: Vec<Uuid>) -> Result<(), SqsError> {
         self.submit(queue_id, Op::Delete(ids)).await
     }
 
-    async fn submit(self: &Arc<Self>, queue_id: Uuid, op: Op) -> Result<(), QueueError> {
+    async fn submit(self: &Arc<Self>, queue_id: Uuid, op: Op) -> Result<(), SqsError> {
         let (done, answer) = oneshot::channel();
         let group = {
-            let mut state = self.state.lock().map_err(|_| QueueError::Throttled("group commit".into()))?;
+            let mut state = self.state.lock().map_err(|_| SqsError::RequestThrottled("group commit".into()))?;
             state.pending.push(Waiting { queue_id, op, done });
             if state.flushing < self.max_flushes {
                 state.flushing += 1;
@@ -111,7 +111,7 @@ impl GroupCommit {
         }
         // The flush always answers (its task owns the sender); a dropped sender means the
         // runtime is shutting down.
-        answer.await.map_err(|_| QueueError::Throttled("The service is shutting down.".into()))?
+        answer.await.map_err(|_| SqsError::RequestThrottled("The service is shutting down.".into()))?
     }
 
     /// Inserts `group`, answers its senders, then takes the next pending group, if any.
@@ -172,10 +172,10 @@ impl GroupCommit {
     }
 }
 
-fn queue_error(e: StoreError) -> QueueError {
+fn queue_error(e: StoreError) -> SqsError {
     match e {
-        StoreError::Gone(_) => QueueError::QueueDoesNotExist,
-        e => QueueError::Store(e),
+        StoreError::Gone(_) => SqsError::QueueDoesNotExist,
+        e => e.into(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::QueueError;
+use super::SqsError;
 
 /// Message attributes by name (sorted, which is also the MD5 order).
 pub type MessageAttributes = BTreeMap<String, AttributeValue>;
@@ -62,9 +62,9 @@ pub fn allowed_char(c: char) -> bool {
 }
 
 /// Checks a body: non-empty, allowed characters only.
-pub fn validate_body(body: &str) -> Result<(), QueueError> {
+pub fn validate_body(body: &str) -> Result<(), SqsError> {
     if body.is_empty() {
-        return Err(QueueError::MissingParameter("MessageBody"));
+        return Err(SqsError::missing("MessageBody"));
     }
     // Printable ASCII, tab, LF and CR (most bodies) are checked a byte at a time; only a body
     // with other bytes is decoded character by character.
@@ -72,7 +72,7 @@ pub fn validate_body(body: &str) -> Result<(), QueueError> {
         return Ok(());
     }
     if let Some(c) = body.chars().find(|c| !allowed_char(*c)) {
-        return Err(QueueError::InvalidMessageContents(format!(
+        return Err(SqsError::InvalidMessageContents(format!(
             "Invalid binary character '#x{:X}' was found in the message body, the set of allowed characters is #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF",
             c as u32
         )));
@@ -80,12 +80,12 @@ pub fn validate_body(body: &str) -> Result<(), QueueError> {
     Ok(())
 }
 
-fn invalid(msg: String) -> QueueError {
-    QueueError::InvalidParameterValue(msg)
+fn invalid(msg: String) -> SqsError {
+    SqsError::InvalidParameterValue(msg)
 }
 
 /// Checks names, types and values of message attributes as SQS does.
-pub fn validate_attributes(attrs: &MessageAttributes) -> Result<(), QueueError> {
+pub fn validate_attributes(attrs: &MessageAttributes) -> Result<(), SqsError> {
     if attrs.len() > MAX_ATTRIBUTES {
         return Err(invalid(format!(
             "Number of message attributes [{}] exceeds the allowed maximum [{MAX_ATTRIBUTES}].",
@@ -130,7 +130,7 @@ pub fn validate_attributes(attrs: &MessageAttributes) -> Result<(), QueueError> 
                     )));
                 }
                 if let Some(c) = s.chars().find(|c| !allowed_char(*c)) {
-                    return Err(QueueError::InvalidMessageContents(format!(
+                    return Err(SqsError::InvalidMessageContents(format!(
                         "Invalid binary character '#x{:X}' was found in the value of message attribute '{name}'.",
                         c as u32
                     )));
@@ -279,14 +279,14 @@ mod tests {
     #[test]
     fn body_with_allowed_characters_passes_and_control_characters_fail() {
         assert!(validate_body("hello\tworld\n\r€😀").is_ok());
-        assert!(matches!(validate_body("a\u{0}b"), Err(QueueError::InvalidMessageContents(_))));
-        assert!(matches!(validate_body("\u{FFFF}"), Err(QueueError::InvalidMessageContents(_))));
+        assert!(matches!(validate_body("a\u{0}b"), Err(SqsError::InvalidMessageContents(_))));
+        assert!(matches!(validate_body("\u{FFFF}"), Err(SqsError::InvalidMessageContents(_))));
         // All-ASCII bodies take the bytewise path: its edges.
         assert!(validate_body("\u{7F} ~").is_ok());
         for bad in ["plain\u{1F}text", "\u{B}", "x\u{8}"] {
-            assert!(matches!(validate_body(bad), Err(QueueError::InvalidMessageContents(_))), "{bad:?}");
+            assert!(matches!(validate_body(bad), Err(SqsError::InvalidMessageContents(_))), "{bad:?}");
         }
-        assert!(matches!(validate_body(""), Err(QueueError::MissingParameter(_))));
+        assert!(matches!(validate_body(""), Err(SqsError::MissingParameter(_))));
     }
 
     #[test]

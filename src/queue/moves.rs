@@ -11,7 +11,7 @@ use chrono::TimeDelta;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::{QueueError, QueueRef, redrive};
+use super::{QueueRef, SqsError, redrive};
 use crate::clock::Clock;
 use crate::store::moves::MoveTaskRow;
 use crate::store::{PgStore, StoreError};
@@ -131,8 +131,8 @@ pub struct Mover {
     handles: TaskHandles,
 }
 
-fn not_found(what: &str) -> QueueError {
-    QueueError::ResourceNotFound(what.to_owned())
+fn not_found(what: &str) -> SqsError {
+    SqsError::ResourceNotFoundException(what.to_owned())
 }
 
 impl Mover {
@@ -168,11 +168,11 @@ impl Mover {
         source_arn: &str,
         destination: Option<(&QueueRef, &str)>,
         rate: Option<i32>,
-    ) -> Result<String, QueueError> {
+    ) -> Result<String, SqsError> {
         if let Some(r) = rate
             && !(1..=MAX_RATE).contains(&r)
         {
-            return Err(QueueError::InvalidParameterValue(format!(
+            return Err(SqsError::InvalidParameterValue(format!(
                 "Value {r} for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: Must be between 1 and {MAX_RATE}."
             )));
         }
@@ -205,7 +205,7 @@ impl Mover {
         let task = match self.store.start_move_task(&row).await {
             Ok(t) => t,
             Err(StoreError::Conflict(_)) => {
-                return Err(QueueError::UnsupportedOperation(
+                return Err(SqsError::UnsupportedOperation(
                     "There is already an active message movement task for this source queue.".into(),
                 ));
             }
@@ -216,12 +216,12 @@ impl Mover {
     }
 
     /// ListMessageMoveTasks: most recent first, at most `max` (1–10, default 1).
-    pub async fn list(&self, source: &QueueRef, max: Option<i32>) -> Result<Vec<TaskInfo>, QueueError> {
+    pub async fn list(&self, source: &QueueRef, max: Option<i32>) -> Result<Vec<TaskInfo>, SqsError> {
         let max = match max {
             None => 1,
             Some(m @ 1..=10) => m,
             Some(m) => {
-                return Err(QueueError::InvalidParameterValue(format!(
+                return Err(SqsError::InvalidParameterValue(format!(
                     "Value {m} for parameter MaxResults is invalid. Reason: Must be between 1 and 10."
                 )));
             }
@@ -238,7 +238,7 @@ impl Mover {
     /// this deployment's and name a task of that very queue (its account and queue id are in
     /// the statement's WHERE, so nothing of another queue's task changes). Only a running task
     /// is cancelled; messages already moved stay moved.
-    pub async fn cancel(&self, source: &QueueRef, handle: &str) -> Result<i64, QueueError> {
+    pub async fn cancel(&self, source: &QueueRef, handle: &str) -> Result<i64, SqsError> {
         let invalid = || not_found("The task handle is not valid.");
         let (id, _, named) = self.handles.check(handle).ok_or_else(invalid)?;
         if named != *source {
@@ -252,7 +252,7 @@ impl Mover {
         match self.store.cancel_move_task(&q.account_id, q.id, id).await? {
             Some(t) => Ok(t.moved),
             None => match self.store.move_task(&q.account_id, q.id, id).await? {
-                Some(t) => Err(QueueError::InvalidParameterValue(format!(
+                Some(t) => Err(SqsError::InvalidParameterValue(format!(
                     "Only a RUNNING task can be cancelled; this one is {}.",
                     t.status
                 ))),

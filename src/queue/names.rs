@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::QueueError;
+use super::SqsError;
 
 /// A 12-digit account id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -32,13 +32,13 @@ pub struct QueueName(String);
 impl QueueName {
     pub const MAX_LEN: usize = 80;
 
-    pub fn parse(s: &str) -> Result<Self, QueueError> {
+    pub fn parse(s: &str) -> Result<Self, SqsError> {
         if s.is_empty()
             || s.len() > Self::MAX_LEN
             || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
             let shown: String = s.chars().take(100).collect();
-            return Err(QueueError::InvalidParameterValue(format!(
+            return Err(SqsError::InvalidParameterValue(format!(
                 "Value {shown} for parameter QueueName is invalid. Reason: Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length."
             )));
         }
@@ -66,8 +66,8 @@ pub struct QueueRef {
 impl QueueRef {
     /// Parses a QueueUrl (`https://host[:port]/ACCOUNT/NAME`) or a bare path
     /// (`/ACCOUNT/NAME`). The host is ignored: clients may reach us under another name.
-    pub fn from_url(url: &str) -> Result<Self, QueueError> {
-        let bad = || QueueError::InvalidAddress(url.chars().take(300).collect());
+    pub fn from_url(url: &str) -> Result<Self, SqsError> {
+        let bad = || SqsError::invalid_address(&url.chars().take(300).collect::<String>());
         let path = match url.split_once("://") {
             Some((scheme, rest)) => {
                 if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
@@ -98,7 +98,7 @@ mod tests {
         assert!(QueueName::parse(&"a".repeat(80)).is_ok());
         assert!(QueueName::parse("My_queue-1").is_ok());
         for bad in ["", "a b", "a.b", "q.fifo", "é", &"a".repeat(81)] {
-            assert!(matches!(QueueName::parse(bad), Err(QueueError::InvalidParameterValue(_))), "{bad}");
+            assert!(matches!(QueueName::parse(bad), Err(SqsError::InvalidParameterValue(_))), "{bad}");
         }
     }
 
@@ -116,7 +116,7 @@ mod tests {
             "https://h/123456789012/bad name",
             "",
         ] {
-            assert!(matches!(QueueRef::from_url(bad), Err(QueueError::InvalidAddress(_))), "{bad}");
+            assert!(matches!(QueueRef::from_url(bad), Err(SqsError::InvalidAddress(_))), "{bad}");
         }
     }
 }

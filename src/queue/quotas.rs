@@ -12,7 +12,7 @@ use crate::cache::EpochCache;
 use crate::store::PgStore;
 use crate::store::limits::{LimitOverrides, Usage};
 
-use super::QueueError;
+use super::SqsError;
 
 /// The configured defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,11 @@ pub fn family(action: &str) -> &'static str {
         "DeleteMessage" | "DeleteMessageBatch" | "ChangeMessageVisibility" | "ChangeMessageVisibilityBatch" => "delete",
         _ => "manage",
     }
+}
+
+/// The answer when this instance holds as many long polls as it allows.
+pub fn too_many_long_polls() -> SqsError {
+    SqsError::RequestThrottled("Too many open long polls on this server; retry later.".into())
 }
 
 /// A token bucket: `rate` tokens a second, up to twice that in reserve.
@@ -137,24 +142,24 @@ impl Quotas {
     }
 
     /// The account's limits and its usage as last measured (cached briefly).
-    pub async fn of(&self, account: &str) -> Result<(Limits, Usage), QueueError> {
+    pub async fn of(&self, account: &str) -> Result<(Limits, Usage), SqsError> {
         self.cache
             .get_or_load(account, chrono::Utc::now(), self.store.cache_epoch(), || async {
                 let limits = self.defaults.with(&self.store.limit_overrides(account).await?);
                 let usage = self.store.usage(account).await?;
-                Ok::<_, QueueError>((limits, usage))
+                Ok::<_, SqsError>((limits, usage))
             })
             .await
     }
 
     /// Opens a long poll for `account` unless it has as many open as it may (on this
     /// instance): a flood of long polls from one account leaves room for the others.
-    pub async fn open_long_poll(&self, account: &str) -> Result<LongPoll, QueueError> {
+    pub async fn open_long_poll(&self, account: &str) -> Result<LongPoll, SqsError> {
         let (limits, _) = self.of(account).await?;
-        let mut open = self.long_polls.lock().map_err(|_| QueueError::TooManyLongPolls)?;
+        let mut open = self.long_polls.lock().map_err(|_| too_many_long_polls())?;
         let n = open.entry(account.to_owned()).or_insert(0);
         if *n >= limits.max_long_polls {
-            return Err(QueueError::TooManyLongPolls);
+            return Err(too_many_long_polls());
         }
         *n += 1;
         Ok(LongPoll { open: self.long_polls.clone(), account: account.to_owned() })
@@ -162,9 +167,9 @@ impl Quotas {
 
     /// Waits for the account's turn to be served (at most `max_working` of its requests at
     /// once); after `ADMISSION_WAIT` the request is throttled instead.
-    pub async fn admit_work(&self, account: &str) -> Result<tokio::sync::OwnedSemaphorePermit, QueueError> {
+    pub async fn admit_work(&self, account: &str) -> Result<tokio::sync::OwnedSemaphorePermit, SqsError> {
         let sem = {
-            let mut working = self.working.lock().map_err(|_| QueueError::TooManyLongPolls)?;
+            let mut working = self.working.lock().map_err(|_| too_many_long_polls())?;
             if working.len() >= MAX_ENTRIES {
                 working.retain(|_, s| s.available_permits() < self.max_working);
             }
@@ -175,7 +180,7 @@ impl Quotas {
         };
         match tokio::time::timeout(ADMISSION_WAIT, sem.acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
-            _ => Err(QueueError::Throttled(format!(
+            _ => Err(SqsError::RequestThrottled(format!(
                 "Too many requests of this account at once (at most {}); retry later.",
                 self.max_working
             ))),
@@ -201,11 +206,11 @@ impl Quotas {
     }
 
     /// Refuses a new queue past the account's limit (queues counted now, in the database).
-    pub async fn check_new_queue(&self, account: &str) -> Result<(), QueueError> {
+    pub async fn check_new_queue(&self, account: &str) -> Result<(), SqsError> {
         let (limits, _) = self.of(account).await?;
         let queues = self.store.usage(account).await?.queues;
         if queues >= limits.max_queues {
-            return Err(QueueError::OverLimit(format!(
+            return Err(SqsError::OverLimit(format!(
                 "The account has reached its limit of {} queues.",
                 limits.max_queues
             )));
@@ -214,16 +219,16 @@ impl Quotas {
     }
 
     /// Refuses a send once the account stores as much as its limits allow.
-    pub async fn check_send(&self, account: &str) -> Result<(), QueueError> {
+    pub async fn check_send(&self, account: &str) -> Result<(), SqsError> {
         let (limits, usage) = self.of(account).await?;
         if usage.stored_messages >= limits.max_stored_messages {
-            return Err(QueueError::OverLimit(format!(
+            return Err(SqsError::OverLimit(format!(
                 "The account has reached its limit of {} stored messages.",
                 limits.max_stored_messages
             )));
         }
         if usage.stored_bytes >= limits.max_stored_bytes {
-            return Err(QueueError::OverLimit(format!(
+            return Err(SqsError::OverLimit(format!(
                 "The account has reached its limit of {} stored bytes.",
                 limits.max_stored_bytes
             )));

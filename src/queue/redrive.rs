@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{AccountId, QueueError, QueueName, QueueRef};
+use super::{AccountId, QueueName, QueueRef, SqsError};
 
 /// Longest policy document accepted (a bound before parsing).
 const MAX_POLICY_LEN: usize = 8192;
@@ -18,11 +18,11 @@ pub struct RedrivePolicy {
     pub max_receive_count: i32,
 }
 
-fn invalid(attr: &str, reason: &str) -> QueueError {
-    QueueError::InvalidAttributeValue(format!("Value for parameter {attr} is invalid. Reason: {reason}"))
+fn invalid(attr: &str, reason: &str) -> SqsError {
+    SqsError::InvalidAttributeValue(format!("Value for parameter {attr} is invalid. Reason: {reason}"))
 }
 
-fn parse_json(attr: &str, text: &str) -> Result<serde_json::Map<String, Value>, QueueError> {
+fn parse_json(attr: &str, text: &str) -> Result<serde_json::Map<String, Value>, SqsError> {
     if text.len() > MAX_POLICY_LEN {
         return Err(invalid(attr, "The policy is too long."));
     }
@@ -44,7 +44,7 @@ pub fn parse_queue_arn(arn: &str) -> Option<QueueRef> {
 }
 
 /// Parses a RedrivePolicy (`""` clears it: `None`).
-pub fn parse_redrive_policy(text: &str) -> Result<Option<RedrivePolicy>, QueueError> {
+pub fn parse_redrive_policy(text: &str) -> Result<Option<RedrivePolicy>, SqsError> {
     const A: &str = "RedrivePolicy";
     if text.is_empty() {
         return Ok(None);
@@ -74,7 +74,7 @@ pub fn render_redrive_policy(target_arn: &str, max_receive_count: i32) -> String
 }
 
 /// Parses a RedriveAllowPolicy and returns its normalized JSON (`""` clears it: `None`).
-pub fn parse_allow_policy(text: &str) -> Result<Option<String>, QueueError> {
+pub fn parse_allow_policy(text: &str) -> Result<Option<String>, SqsError> {
     const A: &str = "RedriveAllowPolicy";
     if text.is_empty() {
         return Ok(None);
@@ -154,7 +154,7 @@ mod tests {
             r#"{"deadLetterTargetArn":"arn:aws:sqs:local:12:q","maxReceiveCount":1}"#,
             &format!(r#"{{"deadLetterTargetArn":"{ARN}","maxReceiveCount":1,"extra":1}}"#),
         ] {
-            assert!(matches!(parse_redrive_policy(bad), Err(QueueError::InvalidAttributeValue(_))), "{bad}");
+            assert!(matches!(parse_redrive_policy(bad), Err(SqsError::InvalidAttributeValue(_))), "{bad}");
         }
     }
 

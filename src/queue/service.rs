@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::message::{self, MessageAttributes};
 use super::receipt::{Receipt, ReceiptKeys};
 use super::wait::Wakeups;
-use super::{AccountId, QueueError, QueueName, QueueRef, attributes, md5, redrive};
+use super::{AccountId, QueueName, QueueRef, SqsError, attributes, md5, redrive};
 use crate::cache::EpochCache;
 use crate::clock::Clock;
 use crate::crypto::{Context, Sealer};
@@ -48,6 +48,19 @@ const SWEEP_PAUSE: Duration = Duration::from_millis(20);
 
 /// Expired messages deleted per statement by the sweep.
 const SWEEP_BATCH: i64 = 10_000;
+
+/// Why a received message did not open. The key provider being away undoes the receive and is
+/// answered (`KmsThrottled`); a database failure is answered; anything else is the message's
+/// own fault (tampered, or sealed under a destroyed key): it is set aside, the rest returned.
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeysError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+}
 
 /// What SendMessage needs.
 #[derive(Debug, Default)]
@@ -184,23 +197,23 @@ fn attributes_context(account: &str, queue_id: Uuid, message_id: Uuid) -> Contex
 
 /// The whole-request checks of every batch, in this order: empty, too many, ids repeated,
 /// an id of the wrong form.
-pub fn check_batch_ids<'a>(ids: impl Iterator<Item = &'a str> + Clone) -> Result<(), QueueError> {
+pub fn check_batch_ids<'a>(ids: impl Iterator<Item = &'a str> + Clone) -> Result<(), SqsError> {
     let n = ids.clone().count();
     if n == 0 {
-        return Err(QueueError::EmptyBatchRequest);
+        return Err(SqsError::empty_batch());
     }
     if n > MAX_BATCH {
-        return Err(QueueError::TooManyEntriesInBatchRequest(n));
+        return Err(SqsError::too_many_entries(n));
     }
     let mut seen = std::collections::HashSet::new();
     for id in ids.clone() {
         if !seen.insert(id) {
-            return Err(QueueError::BatchEntryIdsNotDistinct(id.chars().take(80).collect()));
+            return Err(SqsError::ids_not_distinct(&id.chars().take(80).collect::<String>()));
         }
     }
     for id in ids {
         if id.is_empty() || id.len() > 80 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(QueueError::InvalidBatchEntryId(id.chars().take(100).collect()));
+            return Err(SqsError::invalid_batch_id(&id.chars().take(100).collect::<String>()));
         }
     }
     Ok(())
@@ -215,7 +228,7 @@ struct Page {
 }
 
 impl Page {
-    fn new(max: Option<i32>, next_token: Option<&str>) -> Result<Self, QueueError> {
+    fn new(max: Option<i32>, next_token: Option<&str>) -> Result<Self, SqsError> {
         let after = match next_token {
             Some(t) if max.is_some() => Some(
                 BASE64_URL_SAFE_NO_PAD
@@ -223,7 +236,7 @@ impl Page {
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
                     .filter(|s| QueueName::parse(s).is_ok())
-                    .ok_or_else(|| QueueError::InvalidParameterValue("Invalid NextToken value.".into()))?,
+                    .ok_or_else(|| SqsError::InvalidParameterValue("Invalid NextToken value.".into()))?,
             ),
             _ => None,
         };
@@ -259,9 +272,9 @@ fn expiry_cutoff(q: &QueueRow, now: chrono::DateTime<chrono::Utc>) -> chrono::Da
     now - TimeDelta::seconds(q.retention_seconds.into())
 }
 
-fn in_range(name: &str, v: Option<i32>, min: i32, max: i32) -> Result<Option<i32>, QueueError> {
+fn in_range(name: &str, v: Option<i32>, min: i32, max: i32) -> Result<Option<i32>, SqsError> {
     match v {
-        Some(v) if !(min..=max).contains(&v) => Err(QueueError::InvalidParameterValue(format!(
+        Some(v) if !(min..=max).contains(&v) => Err(SqsError::InvalidParameterValue(format!(
             "Value {v} for parameter {name} is invalid. Reason: Must be between {min} and {max}, if provided."
         ))),
         v => Ok(v),
@@ -281,7 +294,7 @@ impl QueueService {
         max_inflight: i64,
         limits: super::quotas::Defaults,
         max_working: usize,
-    ) -> Result<Self, QueueError> {
+    ) -> Result<Self, SqsError> {
         let (key_id, key) = sealer.derive_key("receipt-handle")?;
         let quotas = Arc::new(super::quotas::Quotas::new(store.clone(), limits, max_working));
         // Two group inserts in flight at the default pool size: measured on 2 cores, more
@@ -330,8 +343,8 @@ impl QueueService {
         format!("arn:aws:sqs:{}:{}:{}", self.region, r.account, r.name)
     }
 
-    async fn queue(&self, r: &QueueRef) -> Result<QueueRow, QueueError> {
-        self.store.queue_by_name(r.account.as_str(), r.name.as_str()).await?.ok_or(QueueError::QueueDoesNotExist)
+    async fn queue(&self, r: &QueueRef) -> Result<QueueRow, SqsError> {
+        self.store.queue_by_name(r.account.as_str(), r.name.as_str()).await?.ok_or(SqsError::QueueDoesNotExist)
     }
 
     /// The in-flight limit a receive of up to `taking` messages must enforce in its statement,
@@ -341,7 +354,7 @@ impl QueueService {
     /// instance, as messages deleted or visible again are not subtracted). Near the limit
     /// every receive enforces it exactly. SQS documents the limit as approximate; receives
     /// on other instances between counts are what makes it so here.
-    async fn inflight_limit(&self, queue_id: Uuid, taking: i64, now: DateTime<Utc>) -> Result<Option<i64>, QueueError> {
+    async fn inflight_limit(&self, queue_id: Uuid, taking: i64, now: DateTime<Utc>) -> Result<Option<i64>, SqsError> {
         let known = self
             .inflight
             .lock()
@@ -377,14 +390,14 @@ impl QueueService {
     /// cache kept fresh by the change notification of every queue change (the TTL is the
     /// backstop when one is lost; AWS allows up to 60 seconds for attribute changes to
     /// apply). Absence is not cached, so a queue made on another instance is found at once.
-    async fn hot_queue(&self, r: &QueueRef) -> Result<Arc<QueueRow>, QueueError> {
+    async fn hot_queue(&self, r: &QueueRef) -> Result<Arc<QueueRow>, SqsError> {
         let row = self
             .row_cache
             .get_or_load(r, Utc::now(), self.store.cache_epoch(), || async {
-                Ok::<_, QueueError>(self.store.queue_by_name(r.account.as_str(), r.name.as_str()).await?.map(Arc::new))
+                Ok::<_, SqsError>(self.store.queue_by_name(r.account.as_str(), r.name.as_str()).await?.map(Arc::new))
             })
             .await?;
-        row.ok_or(QueueError::QueueDoesNotExist)
+        row.ok_or(SqsError::QueueDoesNotExist)
     }
 
     /// CreateQueue: idempotent when the supplied attributes match.
@@ -394,7 +407,7 @@ impl QueueService {
         r: &QueueRef,
         attrs: &HashMap<String, String>,
         tags: &BTreeMap<String, String>,
-    ) -> Result<String, QueueError> {
+    ) -> Result<String, SqsError> {
         let settings = attributes::settings_for_create(attrs)?;
         super::tags::validate(tags)?;
         let redrive = self.redrive_for(r, attrs, JsonAttributes::default()).await?;
@@ -427,7 +440,7 @@ impl QueueService {
                         && (!attrs.contains_key("RedriveAllowPolicy")
                             || redrive.allow_policy == row.redrive_allow_policy);
                     if !same_redrive || !attributes::same_as_existing(attrs, &settings, &row.settings()) {
-                        return Err(QueueError::QueueNameExists(format!(
+                        return Err(SqsError::QueueNameExists(format!(
                             "A queue already exists with the same name and a different value for attribute(s) {}",
                             attrs.keys().cloned().collect::<Vec<_>>().join(", ")
                         )));
@@ -441,7 +454,7 @@ impl QueueService {
         Ok(self.queue_url(r.account.as_str(), r.name.as_str()))
     }
 
-    pub async fn get_queue_url(&self, r: &QueueRef) -> Result<String, QueueError> {
+    pub async fn get_queue_url(&self, r: &QueueRef) -> Result<String, SqsError> {
         let q = self.queue(r).await?;
         Ok(self.queue_url(&q.account_id, &q.name))
     }
@@ -453,11 +466,11 @@ impl QueueService {
         prefix: Option<&str>,
         max_results: Option<i32>,
         next_token: Option<&str>,
-    ) -> Result<(Vec<String>, Option<String>), QueueError> {
+    ) -> Result<(Vec<String>, Option<String>), SqsError> {
         let max = in_range("MaxResults", max_results, 1, MAX_LIST as i32)?;
         let prefix = prefix.unwrap_or("");
         if prefix.len() > QueueName::MAX_LEN {
-            return Err(QueueError::InvalidParameterValue(
+            return Err(SqsError::InvalidParameterValue(
                 "Value for parameter QueueNamePrefix is invalid. Reason: Must be at most 80 characters.".into(),
             ));
         }
@@ -466,13 +479,13 @@ impl QueueService {
         Ok(page.finish(names, |n| self.queue_url(account.as_str(), n)))
     }
 
-    pub async fn delete_queue(&self, r: &QueueRef) -> Result<(), QueueError> {
+    pub async fn delete_queue(&self, r: &QueueRef) -> Result<(), SqsError> {
         let q = self.queue(r).await?;
         let (existed, shredded) = self.store.delete_queue(q.id).await?;
         // Its data keys are gone with it (but those sealing messages in a dead-letter queue).
         self.keys.forget_queue(q.id, &shredded);
         if !existed {
-            return Err(QueueError::QueueDoesNotExist);
+            return Err(SqsError::QueueDoesNotExist);
         }
         self.wakeups.forget(q.id);
         // Cached rows and policies of the queue (here and on other instances) are stale.
@@ -487,13 +500,13 @@ impl QueueService {
         key: &crate::crypto::seal::DataCipher,
         input: SendInput,
         now: DateTime<Utc>,
-    ) -> Result<(NewMessage, SendOutput, bool), QueueError> {
+    ) -> Result<(NewMessage, SendOutput, bool), SqsError> {
         message::validate_body(&input.body)?;
         message::validate_attributes(&input.attributes)?;
         let delay = in_range("DelaySeconds", input.delay_seconds, 0, MAX_DELAY)?;
         let size = input.body.len() + input.attributes.iter().map(|(n, v)| v.size(n)).sum::<usize>();
         if size > q.maximum_message_size as usize {
-            return Err(QueueError::InvalidParameterValue(format!(
+            return Err(SqsError::InvalidParameterValue(format!(
                 "One or more parameters are invalid. Reason: Message must be shorter than {} bytes.",
                 q.maximum_message_size
             )));
@@ -547,7 +560,7 @@ impl QueueService {
     }
 
     /// SendMessage: validates, seals, stores; answers once committed.
-    pub async fn send_message(&self, r: &QueueRef, input: SendInput) -> Result<SendOutput, QueueError> {
+    pub async fn send_message(&self, r: &QueueRef, input: SendInput) -> Result<SendOutput, SqsError> {
         let q = self.hot_queue(r).await?;
         self.quotas.check_send(&q.account_id).await?;
         let key = self.keys.for_sealing(&key_ref(&q)).await?;
@@ -565,14 +578,14 @@ impl QueueService {
         &self,
         r: &QueueRef,
         entries: Vec<(String, SendInput)>,
-    ) -> Result<Vec<(String, Result<SendOutput, QueueError>)>, QueueError> {
+    ) -> Result<Vec<(String, Result<SendOutput, SqsError>)>, SqsError> {
         check_batch_ids(entries.iter().map(|(id, _)| id.as_str()))?;
         let total: usize = entries
             .iter()
             .map(|(_, e)| e.body.len() + e.attributes.iter().map(|(n, v)| v.size(n)).sum::<usize>())
             .sum();
         if total > MAX_BATCH_BYTES {
-            return Err(QueueError::BatchRequestTooLong(format!(
+            return Err(SqsError::BatchRequestTooLong(format!(
                 "Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent {total} bytes."
             )));
         }
@@ -609,7 +622,7 @@ impl QueueService {
         &self,
         r: &QueueRef,
         events: Vec<(String, SendInput)>,
-    ) -> Result<(usize, usize), QueueError> {
+    ) -> Result<(usize, usize), SqsError> {
         use sha2::Digest;
         let q = self.hot_queue(r).await?;
         self.quotas.check_send(&q.account_id).await?;
@@ -645,7 +658,7 @@ impl QueueService {
     /// ReceiveMessage: a short poll, or a long poll that sleeps until a send to the queue
     /// wakes it, the next delayed or in-flight message becomes visible, or the wait ends.
     /// No database connection is held while it sleeps.
-    pub async fn receive_message(&self, r: &QueueRef, input: ReceiveInput) -> Result<Vec<ReceivedMessage>, QueueError> {
+    pub async fn receive_message(&self, r: &QueueRef, input: ReceiveInput) -> Result<Vec<ReceivedMessage>, SqsError> {
         let max = in_range("MaxNumberOfMessages", input.max_messages, 1, MAX_RECEIVE)?.unwrap_or(1);
         let visibility = in_range("VisibilityTimeout", input.visibility_timeout, 0, MAX_VISIBILITY)?;
         let wait = in_range("WaitTimeSeconds", input.wait_seconds, 0, MAX_WAIT_SECONDS)?;
@@ -659,7 +672,10 @@ impl QueueService {
             (None, None)
         } else {
             let mine = self.quotas.open_long_poll(&input.caller_account).await?;
-            (Some(self.long_polls.clone().try_acquire_owned().map_err(|_| QueueError::TooManyLongPolls)?), Some(mine))
+            (
+                Some(self.long_polls.clone().try_acquire_owned().map_err(|_| super::quotas::too_many_long_polls())?),
+                Some(mine),
+            )
         };
         let source_arn = self.queue_arn(r);
         let dead_letter = match (&q.dlq_name, q.max_receive_count) {
@@ -702,7 +718,7 @@ impl QueueService {
             }
             // Too many in flight: a short poll is told so; a long poll just finds nothing.
             if got.inflight_full && wait.is_zero() {
-                return Err(QueueError::OverLimit(format!(
+                return Err(SqsError::OverLimit(format!(
                     "The queue has reached its limit of {} in-flight messages.",
                     self.max_inflight
                 )));
@@ -756,7 +772,7 @@ impl QueueService {
         rows: Vec<crate::store::ReceivedRow>,
         input: &ReceiveInput,
         now: DateTime<Utc>,
-    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+    ) -> Result<Vec<ReceivedMessage>, SqsError> {
         let mut out = Vec::with_capacity(rows.len());
         let mut set_aside = Vec::new();
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
@@ -764,15 +780,13 @@ impl QueueService {
             let id = row.id;
             match self.open_received(q, row, input).await {
                 Ok(m) => out.push(m),
-                Err(QueueError::Keys(crate::keys::KeysError::Kms(crate::crypto::provider::KmsError::Unavailable(
-                    why,
-                )))) => {
+                Err(OpenError::Keys(
+                    e @ crate::keys::KeysError::Kms(crate::crypto::provider::KmsError::Unavailable(_)),
+                )) => {
                     self.store.undo_receive(q.id, &ids, now).await?;
-                    return Err(QueueError::Keys(crate::keys::KeysError::Kms(
-                        crate::crypto::provider::KmsError::Unavailable(why),
-                    )));
+                    return Err(e.into());
                 }
-                Err(QueueError::Store(e)) => return Err(QueueError::Store(e)),
+                Err(OpenError::Store(e)) => return Err(e.into()),
                 Err(e) => {
                     self.unopenable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if let Some(m) = &self.metrics {
@@ -819,7 +833,7 @@ impl QueueService {
     /// another instance (PostgreSQL's row counts of `messages`, which lag by a second or
     /// more, plus this instance's own writes), but made at least every `USAGE_BACKSTOP`.
     /// Returns how many accounts were measured (0 when skipped).
-    pub async fn measure_usage(&self) -> Result<u64, QueueError> {
+    pub async fn measure_usage(&self) -> Result<u64, SqsError> {
         let now = self.clock.now();
         let seen = (self.store.messages_churn().await?, self.store.message_writes());
         let last = self.last_usage.lock().ok().and_then(|l| *l);
@@ -842,7 +856,7 @@ impl QueueService {
         sealed_by: Uuid,
         sealed: &[u8],
         ctx: &crate::crypto::Context,
-    ) -> Result<zeroize::Zeroizing<Vec<u8>>, QueueError> {
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, OpenError> {
         use crate::crypto::seal::SealedBy;
         Ok(match crate::crypto::seal::sealed_by(sealed)? {
             SealedBy::Master(_) => self.sealer.open(sealed, ctx)?,
@@ -858,7 +872,7 @@ impl QueueService {
         q: &QueueRow,
         row: crate::store::ReceivedRow,
         input: &ReceiveInput,
-    ) -> Result<ReceivedMessage, QueueError> {
+    ) -> Result<ReceivedMessage, OpenError> {
         // A message moved from another queue opens under the context of the queue that sealed it.
         let sealed_by = row.sealed_queue_id.unwrap_or(q.id);
         let body =
@@ -913,22 +927,22 @@ impl QueueService {
 
     /// DeleteMessage: a handle from another queue (or a recreated one) is invalid; a stale
     /// handle of this queue still deletes, as on AWS.
-    pub async fn delete_message(&self, r: &QueueRef, handle: &str) -> Result<(), QueueError> {
+    pub async fn delete_message(&self, r: &QueueRef, handle: &str) -> Result<(), SqsError> {
         let q = self.hot_queue(r).await?;
         let receipt = self
             .receipts
             .check(handle)
             .filter(|rc| rc.queue_id == q.id)
-            .ok_or_else(|| QueueError::ReceiptHandleIsInvalid(handle.chars().take(100).collect()))?;
+            .ok_or_else(|| SqsError::receipt_handle_invalid(handle))?;
         self.group.delete(q.id, vec![receipt.message_id]).await
     }
 
     /// ChangeMessageVisibility: the new timeout counts from now, for the handle's own
     /// receive, and may not reach past 12 hours after that receive.
-    pub async fn change_message_visibility(&self, r: &QueueRef, handle: &str, timeout: i32) -> Result<(), QueueError> {
+    pub async fn change_message_visibility(&self, r: &QueueRef, handle: &str, timeout: i32) -> Result<(), SqsError> {
         in_range("VisibilityTimeout", Some(timeout), 0, MAX_VISIBILITY)?;
         let q = self.hot_queue(r).await?;
-        let invalid = || QueueError::ReceiptHandleIsInvalid(handle.chars().take(100).collect());
+        let invalid = || SqsError::receipt_handle_invalid(handle);
         let receipt = self.receipts.check(handle).filter(|rc| rc.queue_id == q.id).ok_or_else(invalid)?;
         let seq = i32::try_from(receipt.receive_seq).map_err(|_| invalid())?;
         let now = self.clock.now();
@@ -947,10 +961,10 @@ impl QueueService {
             return Err(invalid());
         }
         if state.visible_at <= now {
-            return Err(QueueError::MessageNotInflight);
+            return Err(SqsError::MessageNotInflight);
         }
         let received = state.last_received_at.unwrap_or(now);
-        Err(QueueError::InvalidParameterValue(format!(
+        Err(SqsError::InvalidParameterValue(format!(
             "Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds] (received {} s ago).",
             (now - received).num_seconds()
         )))
@@ -962,7 +976,7 @@ impl QueueService {
         &self,
         r: &QueueRef,
         entries: Vec<(String, String)>,
-    ) -> Result<Vec<(String, Result<(), QueueError>)>, QueueError> {
+    ) -> Result<Vec<(String, Result<(), SqsError>)>, SqsError> {
         check_batch_ids(entries.iter().map(|(id, _)| id.as_str()))?;
         let q = self.hot_queue(r).await?;
         let mut ids = Vec::new();
@@ -973,7 +987,7 @@ impl QueueService {
                     ids.push(rc.message_id);
                     (id, Ok(()))
                 }
-                None => (id, Err(QueueError::ReceiptHandleIsInvalid(handle.chars().take(100).collect()))),
+                None => (id, Err(SqsError::receipt_handle_invalid(&handle))),
             })
             .collect();
         if !ids.is_empty() {
@@ -988,18 +1002,18 @@ impl QueueService {
         &self,
         r: &QueueRef,
         entries: Vec<(String, String, Option<i32>)>,
-    ) -> Result<Vec<(String, Result<(), QueueError>)>, QueueError> {
+    ) -> Result<Vec<(String, Result<(), SqsError>)>, SqsError> {
         check_batch_ids(entries.iter().map(|(id, _, _)| id.as_str()))?;
         let q = self.hot_queue(r).await?;
         let now = self.clock.now();
-        let mut results: Vec<(String, Result<(), QueueError>)> = Vec::with_capacity(entries.len());
+        let mut results: Vec<(String, Result<(), SqsError>)> = Vec::with_capacity(entries.len());
         let mut changes = Vec::new();
         let mut pending = Vec::new();
         for (id, handle, timeout) in entries {
             let checked = (|| {
-                let timeout = timeout.ok_or(QueueError::MissingParameter("VisibilityTimeout"))?;
+                let timeout = timeout.ok_or(SqsError::missing("VisibilityTimeout"))?;
                 in_range("VisibilityTimeout", Some(timeout), 0, MAX_VISIBILITY)?;
-                let invalid = || QueueError::ReceiptHandleIsInvalid(handle.chars().take(100).collect());
+                let invalid = || SqsError::receipt_handle_invalid(&handle);
                 let rc = self.receipts.check(&handle).filter(|rc| rc.queue_id == q.id).ok_or_else(invalid)?;
                 let seq = i32::try_from(rc.receive_seq).map_err(|_| invalid())?;
                 Ok((rc.message_id, seq, now + TimeDelta::seconds(timeout.into()), timeout))
@@ -1030,11 +1044,11 @@ impl QueueService {
                 continue;
             }
             let err = match states.get(&msg) {
-                Some(s) if s.receive_count == seq && s.visible_at <= now => QueueError::MessageNotInflight,
-                Some(s) if s.receive_count == seq => QueueError::InvalidParameterValue(format!(
+                Some(s) if s.receive_count == seq && s.visible_at <= now => SqsError::MessageNotInflight,
+                Some(s) if s.receive_count == seq => SqsError::InvalidParameterValue(format!(
                     "Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds]."
                 )),
-                _ => QueueError::ReceiptHandleIsInvalid("(batch entry)".into()),
+                _ => SqsError::receipt_handle_invalid("(batch entry)"),
             };
             results[index].1 = Err(err);
         }
@@ -1045,14 +1059,14 @@ impl QueueService {
     }
 
     /// TagQueue: adds or overwrites; a queue holds at most 50 tags.
-    pub async fn tag_queue(&self, r: &QueueRef, tags: &BTreeMap<String, String>) -> Result<(), QueueError> {
+    pub async fn tag_queue(&self, r: &QueueRef, tags: &BTreeMap<String, String>) -> Result<(), SqsError> {
         if tags.is_empty() {
-            return Err(QueueError::MissingParameter("Tags"));
+            return Err(SqsError::missing("Tags"));
         }
         super::tags::validate(tags)?;
         let q = self.queue(r).await?;
         if !self.store.tag_queue(q.id, tags, super::tags::MAX_TAGS as i64).await? {
-            return Err(QueueError::InvalidParameterValue(format!(
+            return Err(SqsError::InvalidParameterValue(format!(
                 "Too many tags added for queue {}. A queue holds at most {} tags.",
                 q.name,
                 super::tags::MAX_TAGS
@@ -1062,12 +1076,12 @@ impl QueueService {
     }
 
     /// UntagQueue: absent keys are ignored.
-    pub async fn untag_queue(&self, r: &QueueRef, keys: &[String]) -> Result<(), QueueError> {
+    pub async fn untag_queue(&self, r: &QueueRef, keys: &[String]) -> Result<(), SqsError> {
         if keys.is_empty() {
-            return Err(QueueError::MissingParameter("TagKeys"));
+            return Err(SqsError::missing("TagKeys"));
         }
         if keys.len() > super::tags::MAX_TAGS {
-            return Err(QueueError::InvalidParameterValue("Too many tag keys in one request.".into()));
+            return Err(SqsError::InvalidParameterValue("Too many tag keys in one request.".into()));
         }
         for k in keys {
             super::tags::validate_key(k)?;
@@ -1078,14 +1092,14 @@ impl QueueService {
     }
 
     /// The tags of a queue, or none when it does not exist (for authorization context).
-    pub async fn tags_if_exists(&self, r: &QueueRef) -> Result<BTreeMap<String, String>, QueueError> {
+    pub async fn tags_if_exists(&self, r: &QueueRef) -> Result<BTreeMap<String, String>, SqsError> {
         match self.store.queue_by_name(r.account.as_str(), r.name.as_str()).await? {
             Some(q) => Ok(self.store.queue_tags(q.id).await?),
             None => Ok(BTreeMap::new()),
         }
     }
 
-    pub async fn list_queue_tags(&self, r: &QueueRef) -> Result<BTreeMap<String, String>, QueueError> {
+    pub async fn list_queue_tags(&self, r: &QueueRef) -> Result<BTreeMap<String, String>, SqsError> {
         let q = self.queue(r).await?;
         Ok(self.store.queue_tags(q.id).await?)
     }
@@ -1103,7 +1117,7 @@ impl QueueService {
         r: &QueueRef,
         attrs: &HashMap<String, String>,
         current: JsonAttributes,
-    ) -> Result<JsonAttributes, QueueError> {
+    ) -> Result<JsonAttributes, SqsError> {
         let mut next = current;
         if let Some(text) = attrs.get("Policy") {
             next.policy = if text.is_empty() { None } else { Some(self.check_queue_policy(r, text)?) };
@@ -1119,7 +1133,7 @@ impl QueueService {
                 }
                 Some(p) => {
                     let bad = |reason: &str| {
-                        QueueError::InvalidAttributeValue(format!(
+                        SqsError::InvalidAttributeValue(format!(
                             "Value {} for parameter RedrivePolicy is invalid. Reason: {reason}",
                             p.target_arn
                         ))
@@ -1147,9 +1161,9 @@ impl QueueService {
     }
 
     /// Validates a queue policy for queue `r`; returns the text to store, exactly as written.
-    fn check_queue_policy(&self, r: &QueueRef, text: &str) -> Result<String, QueueError> {
+    fn check_queue_policy(&self, r: &QueueRef, text: &str) -> Result<String, SqsError> {
         let bad = |reason: String| {
-            QueueError::InvalidAttributeValue(format!("Invalid value for the parameter Policy. Reason: {reason}"))
+            SqsError::InvalidAttributeValue(format!("Invalid value for the parameter Policy. Reason: {reason}"))
         };
         let policy = crate::policy::document::parse(text, crate::policy::document::Kind::Queue)
             .map_err(|e| bad(e.to_string()))?;
@@ -1180,11 +1194,11 @@ impl QueueService {
 
     /// The parsed policy of a queue, for the gate (cached; changes invalidate through the
     /// store's cache epoch). None when the queue has no policy or does not exist.
-    pub async fn queue_policy(&self, r: &QueueRef) -> Result<Option<Arc<crate::policy::document::Policy>>, QueueError> {
+    pub async fn queue_policy(&self, r: &QueueRef) -> Result<Option<Arc<crate::policy::document::Policy>>, SqsError> {
         self.policy_cache
             .get_or_load(r, Utc::now(), self.store.cache_epoch(), || async {
                 let text = self.store.queue_policy(r.account.as_str(), r.name.as_str()).await?;
-                Ok::<_, QueueError>(text.and_then(|text| {
+                Ok::<_, SqsError>(text.and_then(|text| {
                     match crate::policy::document::parse(&text, crate::policy::document::Kind::Queue) {
                         Ok(p) => Some(Arc::new(p)),
                         Err(e) => {
@@ -1205,11 +1219,9 @@ impl QueueService {
         label: &str,
         accounts: &[String],
         actions: &[String],
-    ) -> Result<(), QueueError> {
+    ) -> Result<(), SqsError> {
         let invalid = |param: &str, value: &str, reason: &str| {
-            QueueError::InvalidParameterValue(format!(
-                "Value {value} for parameter {param} is invalid. Reason: {reason}"
-            ))
+            SqsError::InvalidParameterValue(format!("Value {value} for parameter {param} is invalid. Reason: {reason}"))
         };
         if label.is_empty()
             || label.len() > 80
@@ -1222,13 +1234,13 @@ impl QueueService {
             ));
         }
         if accounts.is_empty() {
-            return Err(QueueError::MissingParameter("AWSAccountIds"));
+            return Err(SqsError::missing("AWSAccountIds"));
         }
         if actions.is_empty() {
-            return Err(QueueError::MissingParameter("Actions"));
+            return Err(SqsError::missing("Actions"));
         }
         if actions.len() > 7 {
-            return Err(QueueError::OverLimit(format!("{} Actions were found, maximum allowed is 7.", actions.len())));
+            return Err(SqsError::OverLimit(format!("{} Actions were found, maximum allowed is 7.", actions.len())));
         }
         const GRANTABLE: &[&str] = &[
             "*",
@@ -1259,7 +1271,7 @@ impl QueueService {
         let arn = self.queue_arn(r);
         let mut doc: serde_json::Value = match &q.policy {
             Some(p) => serde_json::from_str(p)
-                .map_err(|_| QueueError::InvalidAttributeValue("The stored policy is not JSON.".into()))?,
+                .map_err(|_| SqsError::InvalidAttributeValue("The stored policy is not JSON.".into()))?,
             None => {
                 serde_json::json!({ "Version": "2012-10-17", "Id": format!("{arn}/SQSDefaultPolicy"), "Statement": [] })
             }
@@ -1269,9 +1281,9 @@ impl QueueService {
             Some(other) => {
                 let one = other.take();
                 *other = serde_json::Value::Array(vec![one]);
-                other.as_array_mut().ok_or_else(|| QueueError::InvalidAttributeValue("bad policy".into()))?
+                other.as_array_mut().ok_or_else(|| SqsError::InvalidAttributeValue("bad policy".into()))?
             }
-            None => return Err(QueueError::InvalidAttributeValue("The stored policy has no Statement.".into())),
+            None => return Err(SqsError::InvalidAttributeValue("The stored policy has no Statement.".into())),
         };
         if statements.iter().any(|s| s.get("Sid").and_then(|v| v.as_str()) == Some(label)) {
             return Err(invalid("Label", label, "Already exists."));
@@ -1298,10 +1310,10 @@ impl QueueService {
     }
 
     /// RemovePermission: removes the statement whose Sid is `label`.
-    pub async fn remove_permission(&self, r: &QueueRef, label: &str) -> Result<(), QueueError> {
+    pub async fn remove_permission(&self, r: &QueueRef, label: &str) -> Result<(), SqsError> {
         let q = self.queue(r).await?;
         let missing = || {
-            QueueError::InvalidParameterValue(format!(
+            SqsError::InvalidParameterValue(format!(
                 "Value {label} for parameter Label is invalid. Reason: can't find label on existing policy."
             ))
         };
@@ -1329,7 +1341,7 @@ impl QueueService {
         r: &QueueRef,
         max_results: Option<i32>,
         next_token: Option<&str>,
-    ) -> Result<(Vec<String>, Option<String>), QueueError> {
+    ) -> Result<(Vec<String>, Option<String>), SqsError> {
         let max = in_range("MaxResults", max_results, 1, MAX_LIST as i32)?;
         let q = self.queue(r).await?;
         let page = Page::new(max, next_token)?;
@@ -1343,10 +1355,10 @@ impl QueueService {
         &self,
         r: &QueueRef,
         names: &[String],
-    ) -> Result<Vec<(&'static str, String)>, QueueError> {
+    ) -> Result<Vec<(&'static str, String)>, SqsError> {
         if let Some(bad) = names.iter().find(|n| !attributes::is_known(n)) {
             let shown: String = bad.chars().take(100).collect();
-            return Err(QueueError::InvalidAttributeName(format!("Unknown Attribute {shown}.")));
+            return Err(SqsError::InvalidAttributeName(format!("Unknown Attribute {shown}.")));
         }
         let q = self.queue(r).await?;
         if names.is_empty() {
@@ -1390,19 +1402,17 @@ impl QueueService {
         account: &str,
         attrs: &HashMap<String, String>,
         base: Encryption,
-    ) -> Result<Encryption, QueueError> {
+    ) -> Result<Encryption, SqsError> {
         let mut e = base;
         if let Some(v) = attrs.get("KmsDataKeyReusePeriodSeconds") {
             e.reuse_seconds = v.trim().parse().ok().filter(|v| (60..=86_400).contains(v)).ok_or_else(|| {
-                QueueError::InvalidAttributeValue(
-                    "Invalid value for the parameter KmsDataKeyReusePeriodSeconds.".into(),
-                )
+                SqsError::InvalidAttributeValue("Invalid value for the parameter KmsDataKeyReusePeriodSeconds.".into())
             })?;
         }
         let sse = attrs.get("SqsManagedSseEnabled").map(String::as_str);
         match (sse, attrs.get("KmsMasterKeyId").map(String::as_str)) {
             (Some("true"), Some(k)) if !k.is_empty() => {
-                return Err(QueueError::InvalidAttributeValue(
+                return Err(SqsError::InvalidAttributeValue(
                     "You can use one type of server-side encryption (SSE) at one time. You can either enable KMS SSE or SQS SSE.".into(),
                 ));
             }
@@ -1413,7 +1423,7 @@ impl QueueService {
             }
             (_, Some(k)) => {
                 if k.len() > 2048 {
-                    return Err(QueueError::InvalidAttributeValue(
+                    return Err(SqsError::InvalidAttributeValue(
                         "Invalid value for the parameter KmsMasterKeyId.".into(),
                     ));
                 }
@@ -1435,7 +1445,7 @@ impl QueueService {
     }
 
     /// SetQueueAttributes: all or nothing; stamps LastModifiedTimestamp.
-    pub async fn set_queue_attributes(&self, r: &QueueRef, attrs: &HashMap<String, String>) -> Result<(), QueueError> {
+    pub async fn set_queue_attributes(&self, r: &QueueRef, attrs: &HashMap<String, String>) -> Result<(), SqsError> {
         let q = self.queue(r).await?;
         let settings = attributes::settings_for_set(attrs, q.settings())?;
         if attrs.is_empty() {
@@ -1444,7 +1454,7 @@ impl QueueService {
         let redrive = self.redrive_for(r, attrs, q.redrive()).await?;
         let encryption = self.encryption_for(&q.account_id, attrs, q.encryption()).await?;
         if !self.store.update_queue_settings(q.id, settings, &redrive, &encryption, self.clock.now()).await? {
-            return Err(QueueError::QueueDoesNotExist);
+            return Err(SqsError::QueueDoesNotExist);
         }
         // Cached rows and policies of the queue (here and on other instances) are stale now.
         self.store.caches_changed().await;
@@ -1454,11 +1464,11 @@ impl QueueService {
     }
 
     /// PurgeQueue: deletes every message, in flight or not; once per 60 seconds.
-    pub async fn purge_queue(&self, r: &QueueRef) -> Result<(), QueueError> {
+    pub async fn purge_queue(&self, r: &QueueRef) -> Result<(), SqsError> {
         let q = self.queue(r).await?;
         match self.store.purge_queue(q.id, self.clock.now(), PURGE_INTERVAL).await? {
             crate::store::queues::Purge::Done => Ok(()),
-            crate::store::queues::Purge::TooSoon => Err(QueueError::PurgeQueueInProgress(format!(
+            crate::store::queues::Purge::TooSoon => Err(SqsError::PurgeQueueInProgress(format!(
                 "Only one PurgeQueue operation on {} is allowed every 60 seconds.",
                 q.name
             ))),
@@ -1469,7 +1479,7 @@ impl QueueService {
     /// Returns how many were removed. Each queue's expired messages are a range of its
     /// time-ordered ids; once an hour (and first on each instance) the sweep also looks at
     /// every message, for ids that are not time-ordered (stored before ids were).
-    pub async fn sweep_expired(&self) -> Result<u64, QueueError> {
+    pub async fn sweep_expired(&self) -> Result<u64, SqsError> {
         let now = self.clock.now();
         let full = match self.last_full_sweep.lock() {
             Ok(mut last) => {
@@ -1486,7 +1496,7 @@ impl QueueService {
 
     /// The sweep as of `now`: `full` looks at every message of each queue, otherwise at the
     /// range of ids sent before its retention began.
-    async fn sweep_expired_with(&self, now: DateTime<Utc>, full: bool) -> Result<u64, QueueError> {
+    async fn sweep_expired_with(&self, now: DateTime<Utc>, full: bool) -> Result<u64, SqsError> {
         let mut removed = 0;
         for (queue_id, retention) in self.store.queue_retentions().await? {
             let cutoff = now - TimeDelta::seconds(retention.into());

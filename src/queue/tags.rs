@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::QueueError;
+use super::SqsError;
 use super::message::allowed_char;
 
 /// Most tags on one queue.
@@ -10,13 +10,13 @@ pub const MAX_TAGS: usize = 50;
 const MAX_KEY: usize = 128;
 const MAX_VALUE: usize = 256;
 
-fn invalid(msg: String) -> QueueError {
-    QueueError::InvalidParameterValue(msg)
+fn invalid(msg: String) -> SqsError {
+    SqsError::InvalidParameterValue(msg)
 }
 
 /// Checks tags to add: keys 1–128 characters, values up to 256, no `aws:` prefix, and no
 /// more than 50 in one request.
-pub fn validate(tags: &BTreeMap<String, String>) -> Result<(), QueueError> {
+pub fn validate(tags: &BTreeMap<String, String>) -> Result<(), SqsError> {
     if tags.len() > MAX_TAGS {
         return Err(invalid(format!("Too many tags: {} (at most {MAX_TAGS} per queue).", tags.len())));
     }
@@ -30,7 +30,7 @@ pub fn validate(tags: &BTreeMap<String, String>) -> Result<(), QueueError> {
 }
 
 /// Checks one tag key.
-pub fn validate_key(k: &str) -> Result<(), QueueError> {
+pub fn validate_key(k: &str) -> Result<(), SqsError> {
     let n = k.chars().count();
     if n == 0 || n > MAX_KEY || k.chars().any(|c| c.is_control() || !allowed_char(c)) {
         return Err(invalid(format!("Tag keys must be between 1 and {MAX_KEY} printable characters.")));

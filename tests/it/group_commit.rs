@@ -1,7 +1,7 @@
 //! Group commit: concurrent sends (and deletes) are stored together, and one failing send never fails the
 //! others of its group.
 
-use sluice::queue::QueueError;
+use sluice::error::SqsError;
 use sluice::queue::commit::GroupCommit;
 use sluice::queue::names::QueueRef;
 use sluice::queue::service::SendInput;
@@ -116,7 +116,7 @@ async fn a_send_to_a_vanished_queue_fails_alone_in_its_group() {
     let results = futures_util::future::join_all(inserts).await;
     for (i, res) in results.iter().enumerate() {
         if i == 4 {
-            assert!(matches!(res, Err(QueueError::QueueDoesNotExist)), "{res:?}");
+            assert!(matches!(res, Err(SqsError::QueueDoesNotExist)), "{res:?}");
         } else {
             assert!(res.is_ok(), "send {i}: {res:?}");
         }

@@ -10,19 +10,19 @@ use crate::api::json::{
     ReceiveMessageInput, ReceiveMessageOutput, SendBatchResultEntry, SendMessageBatchInput, SendMessageInput,
     SendMessageOutput,
 };
-use crate::api::{ApiError, Call, Code, Output};
+use crate::api::{Call, Output, SqsError};
 use crate::policy::Authorized;
 use crate::queue::QueueRef;
 use crate::queue::message::{AttributeValue, MessageAttributes, Value};
 use crate::queue::receipt::MAX_HANDLE_LEN;
 use crate::queue::service::{ReceiveInput, SendInput, check_batch_ids};
 
-fn invalid(msg: impl Into<String>) -> ApiError {
-    ApiError::new(Code::InvalidParameterValue, msg)
+fn invalid(msg: impl Into<String>) -> SqsError {
+    SqsError::InvalidParameterValue(msg.into())
 }
 
 /// Wire attributes to validated-shape attributes (content rules are checked by `queue`).
-fn attributes_from_wire(wire: HashMap<String, MessageAttributeValue>) -> Result<MessageAttributes, ApiError> {
+fn attributes_from_wire(wire: HashMap<String, MessageAttributeValue>) -> Result<MessageAttributes, SqsError> {
     let mut out = MessageAttributes::new();
     for (name, v) in wire {
         if v.string_list_values.as_ref().is_some_and(|l| !l.is_empty())
@@ -68,9 +68,8 @@ fn send_input(
     system_attributes: Option<HashMap<String, MessageAttributeValue>>,
     deduplication_id: Option<&str>,
     group_id: Option<&str>,
-) -> Result<SendInput, ApiError> {
-    let body = body
-        .ok_or_else(|| ApiError::new(Code::MissingParameter, "The request must contain the parameter MessageBody."))?;
+) -> Result<SendInput, SqsError> {
+    let body = body.ok_or_else(|| SqsError::missing("MessageBody"))?;
     if deduplication_id.is_some() {
         return Err(invalid(
             "The request include parameter MessageDeduplicationId that is not valid for this queue type",
@@ -125,16 +124,16 @@ fn send_output(out: crate::queue::service::SendOutput) -> SendMessageOutput {
 }
 
 /// A failed batch entry as SQS reports it.
-fn batch_error(id: String, e: ApiError) -> BatchResultError {
-    let (shape, _, _, sender_fault) = e.code.wire();
-    BatchResultError { id, sender_fault, code: shape.to_owned(), message: e.message }
+fn batch_error(id: String, e: SqsError) -> BatchResultError {
+    let (shape, _, _, sender_fault) = e.wire();
+    BatchResultError { id, sender_fault, code: shape.to_owned(), message: e.to_string() }
 }
 
 pub async fn send_message(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: SendMessageInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let send = send_input(
         call,
         input.message_body,
@@ -152,13 +151,13 @@ pub async fn send_message_batch(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: SendMessageBatchInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let entries = input.entries.unwrap_or_default();
     let mut failed = Vec::new();
     let mut good = Vec::new();
     let ids: Vec<String> = entries.iter().map(|e| e.id.clone().unwrap_or_default()).collect();
     // Whole-request checks come before any entry is looked at.
-    check_batch_ids(ids.iter().map(String::as_str)).map_err(ApiError::from)?;
+    check_batch_ids(ids.iter().map(String::as_str))?;
     for (id, e) in ids.into_iter().zip(entries) {
         match send_input(
             call,
@@ -178,7 +177,7 @@ pub async fn send_message_batch(
         for (id, result) in call.state.queues.send_message_batch(target.resource(), good).await? {
             match result {
                 Ok(out) => successful.push(SendBatchResultEntry { id, result: send_output(out) }),
-                Err(e) => failed.push(batch_error(id, e.into())),
+                Err(e) => failed.push(batch_error(id, e)),
             }
         }
     }
@@ -189,7 +188,7 @@ pub async fn receive_message(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: ReceiveMessageInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let mut system_attribute_names = input.attribute_names.unwrap_or_default();
     system_attribute_names.extend(input.message_system_attribute_names.unwrap_or_default());
     if system_attribute_names.len() > 64 || input.message_attribute_names.as_ref().is_some_and(|m| m.len() > 64) {
@@ -236,15 +235,10 @@ pub async fn receive_message(
 }
 
 /// The `ReceiptHandle` member: present and of a sane length before any work.
-fn receipt_handle(handle: Option<String>) -> Result<String, ApiError> {
-    let handle = handle.ok_or_else(|| {
-        ApiError::new(Code::MissingParameter, "The request must contain the parameter ReceiptHandle.")
-    })?;
+fn receipt_handle(handle: Option<String>) -> Result<String, SqsError> {
+    let handle = handle.ok_or_else(|| SqsError::missing("ReceiptHandle"))?;
     if handle.is_empty() || handle.len() > MAX_HANDLE_LEN {
-        return Err(ApiError::new(
-            Code::ReceiptHandleIsInvalid,
-            "The input receipt handle is not a valid receipt handle.",
-        ));
+        return Err(SqsError::ReceiptHandleIsInvalid("The input receipt handle is not a valid receipt handle.".into()));
     }
     Ok(handle)
 }
@@ -253,7 +247,7 @@ pub async fn delete_message(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: DeleteMessageInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let handle = receipt_handle(input.receipt_handle)?;
     call.state.queues.delete_message(target.resource(), &handle).await?;
     call.reply(&Empty {})
@@ -262,14 +256,14 @@ pub async fn delete_message(
 /// Splits batch results into the two lists SQS answers.
 fn id_results(
     call: &Call<'_>,
-    results: Vec<(String, Result<(), crate::queue::QueueError>)>,
+    results: Vec<(String, Result<(), SqsError>)>,
     mut failed: Vec<BatchResultError>,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let mut successful = Vec::new();
     for (id, r) in results {
         match r {
             Ok(()) => successful.push(IdEntry { id }),
-            Err(e) => failed.push(batch_error(id, e.into())),
+            Err(e) => failed.push(batch_error(id, e)),
         }
     }
     call.reply(&BatchOutput { successful, failed })
@@ -280,7 +274,7 @@ fn id_results(
 #[allow(clippy::type_complexity)]
 fn handle_entries<E>(
     entries: impl Iterator<Item = (Option<String>, Option<String>, E)>,
-) -> Result<(Vec<(String, String, E)>, Vec<BatchResultError>), ApiError> {
+) -> Result<(Vec<(String, String, E)>, Vec<BatchResultError>), SqsError> {
     let entries: Vec<(String, Option<String>, E)> = entries.map(|(id, h, e)| (id.unwrap_or_default(), h, e)).collect();
     check_batch_ids(entries.iter().map(|(id, _, _)| id.as_str()))?;
     let mut good = Vec::new();
@@ -298,7 +292,7 @@ pub async fn delete_message_batch(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: DeleteMessageBatchInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let entries = input.entries.unwrap_or_default().into_iter().map(|e| (e.id, e.receipt_handle, ()));
     let (good, failed) = handle_entries(entries)?;
     let good = good.into_iter().map(|(id, h, ())| (id, h)).collect::<Vec<_>>();
@@ -314,7 +308,7 @@ pub async fn change_message_visibility_batch(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: ChangeMessageVisibilityBatchInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let entries = input.entries.unwrap_or_default().into_iter().map(|e| (e.id, e.receipt_handle, e.visibility_timeout));
     let (good, failed) = handle_entries(entries)?;
     let results = if good.is_empty() {
@@ -329,11 +323,9 @@ pub async fn change_message_visibility(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: ChangeMessageVisibilityInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let handle = receipt_handle(input.receipt_handle)?;
-    let timeout = input.visibility_timeout.ok_or_else(|| {
-        ApiError::new(Code::MissingParameter, "The request must contain the parameter VisibilityTimeout.")
-    })?;
+    let timeout = input.visibility_timeout.ok_or_else(|| SqsError::missing("VisibilityTimeout"))?;
     call.state.queues.change_message_visibility(target.resource(), &handle, timeout).await?;
     call.reply(&Empty {})
 }

@@ -4,7 +4,7 @@ use crate::api::json::{
     CancelMessageMoveTaskInput, CancelMessageMoveTaskOutput, ListMessageMoveTasksInput, ListMessageMoveTasksOutput,
     MoveTaskEntry, StartMessageMoveTaskInput, TaskHandleOutput,
 };
-use crate::api::{ApiError, Call, Output};
+use crate::api::{Call, Output, SqsError};
 use crate::policy::Authorized;
 use crate::queue::QueueRef;
 use crate::queue::redrive::parse_queue_arn;
@@ -13,7 +13,7 @@ pub async fn start_message_move_task(
     call: &Call<'_>,
     source: Authorized<QueueRef>,
     input: StartMessageMoveTaskInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let source_arn = call.state.queues.queue_arn(source.resource());
     // The gate parsed and authorized the destination already.
     let destination = input.destination_arn.as_deref().and_then(|arn| parse_queue_arn(arn).map(|q| (q, arn)));
@@ -35,7 +35,7 @@ pub async fn list_message_move_tasks(
     call: &Call<'_>,
     source: Authorized<QueueRef>,
     input: ListMessageMoveTasksInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let tasks = call.state.queues.moves().list(source.resource(), input.max_results).await?;
     let results = tasks
         .into_iter()
@@ -58,7 +58,7 @@ pub async fn cancel_message_move_task(
     call: &Call<'_>,
     source: Authorized<QueueRef>,
     input: CancelMessageMoveTaskInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let handle = input.task_handle.unwrap_or_default();
     let moved = call.state.queues.moves().cancel(source.resource(), &handle).await?;
     call.reply(&CancelMessageMoveTaskOutput { approximate_number_of_messages_moved: moved })

@@ -6,7 +6,7 @@ use crate::api::json::{
     ListQueuesOutput, QueueUrlInput, QueueUrlOutput, RemovePermissionInput, SetQueueAttributesInput, TagQueueInput,
     UntagQueueInput,
 };
-use crate::api::{ApiError, Call, Code, Output};
+use crate::api::{Call, Output, SqsError};
 use crate::policy::Authorized;
 use crate::queue::{AccountId, QueueRef};
 
@@ -14,7 +14,7 @@ pub async fn create_queue(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: CreateQueueInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let attrs = input.attributes.unwrap_or_default();
     let tags = input.tags.unwrap_or_default();
     let queue_url = call.state.queues.create_queue(target.resource(), &attrs, &tags).await?;
@@ -25,7 +25,7 @@ pub async fn get_queue_url(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     _input: GetQueueUrlInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let queue_url = call.state.queues.get_queue_url(target.resource()).await?;
     call.reply(&QueueUrlOutput { queue_url })
 }
@@ -34,7 +34,7 @@ pub async fn list_queues(
     call: &Call<'_>,
     account: Authorized<AccountId>,
     input: ListQueuesInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let (queue_urls, next_token) = call
         .state
         .queues
@@ -52,7 +52,7 @@ pub async fn delete_queue(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     _input: QueueUrlInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     call.state.queues.delete_queue(target.resource()).await?;
     call.reply(&Empty {})
 }
@@ -61,10 +61,10 @@ pub async fn get_queue_attributes(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: GetQueueAttributesInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let names = input.attribute_names.unwrap_or_default();
     if names.len() > 64 {
-        return Err(ApiError::new(Code::InvalidParameterValue, "Too many attribute names in the request."));
+        return Err(SqsError::InvalidParameterValue("Too many attribute names in the request.".into()));
     }
     let attributes = call.state.queues.get_queue_attributes(target.resource(), &names).await?;
     call.reply(&GetQueueAttributesOutput { attributes: attributes.into_iter().collect() })
@@ -74,10 +74,8 @@ pub async fn set_queue_attributes(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: SetQueueAttributesInput,
-) -> Result<Output, ApiError> {
-    let attrs = input
-        .attributes
-        .ok_or_else(|| ApiError::new(Code::MissingParameter, "The request must contain the parameter Attributes."))?;
+) -> Result<Output, SqsError> {
+    let attrs = input.attributes.ok_or_else(|| SqsError::missing("Attributes"))?;
     call.state.queues.set_queue_attributes(target.resource(), &attrs).await?;
     call.reply(&Empty {})
 }
@@ -86,7 +84,7 @@ pub async fn purge_queue(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     _input: QueueUrlInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     call.state.queues.purge_queue(target.resource()).await?;
     call.reply(&Empty {})
 }
@@ -95,7 +93,7 @@ pub async fn tag_queue(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: TagQueueInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     call.state.queues.tag_queue(target.resource(), &input.tags.unwrap_or_default()).await?;
     call.reply(&Empty {})
 }
@@ -104,7 +102,7 @@ pub async fn untag_queue(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: UntagQueueInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     call.state.queues.untag_queue(target.resource(), &input.tag_keys.unwrap_or_default()).await?;
     call.reply(&Empty {})
 }
@@ -113,7 +111,7 @@ pub async fn list_queue_tags(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     _input: QueueUrlInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let tags = call.state.queues.list_queue_tags(target.resource()).await?;
     call.reply(&ListQueueTagsOutput { tags })
 }
@@ -122,7 +120,7 @@ pub async fn list_dead_letter_source_queues(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: ListDeadLetterSourceQueuesInput,
-) -> Result<Output, ApiError> {
+) -> Result<Output, SqsError> {
     let (queue_urls, next_token) = call
         .state
         .queues
@@ -135,10 +133,8 @@ pub async fn add_permission(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: AddPermissionInput,
-) -> Result<Output, ApiError> {
-    let label = input
-        .label
-        .ok_or_else(|| ApiError::new(Code::MissingParameter, "The request must contain the parameter Label."))?;
+) -> Result<Output, SqsError> {
+    let label = input.label.ok_or_else(|| SqsError::missing("Label"))?;
     call.state
         .queues
         .add_permission(
@@ -155,10 +151,8 @@ pub async fn remove_permission(
     call: &Call<'_>,
     target: Authorized<QueueRef>,
     input: RemovePermissionInput,
-) -> Result<Output, ApiError> {
-    let label = input
-        .label
-        .ok_or_else(|| ApiError::new(Code::MissingParameter, "The request must contain the parameter Label."))?;
+) -> Result<Output, SqsError> {
+    let label = input.label.ok_or_else(|| SqsError::missing("Label"))?;
     call.state.queues.remove_permission(target.resource(), &label).await?;
     call.reply(&Empty {})
 }
