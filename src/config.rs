@@ -359,7 +359,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if crate::queue::AccountId::parse(&self.bootstrap_account_id).is_none() {
+        if crate::domain::AccountId::parse(&self.bootstrap_account_id).is_none() {
             return Err(ConfigError::Invalid("bootstrap_account_id must be 12 digits".into()));
         }
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {

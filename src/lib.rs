@@ -2,6 +2,8 @@
 //!
 //! One request flows one way through the layers (see DESIGN.md):
 //!
+//! - [`domain`]: the names that cross layers (account ids, queue names and references, queue
+//!   ARNs, message ids, receipt and task handles), each made once by a parser.
 //! - [`error`]: `SqsError`, the one error every protocol answers (code, HTTP status, fault
 //!   and text in one table), and the conversions of the layers beneath the queue.
 //! - [`api`]: the wire protocols (AWS JSON 1.0, query/XML), the action table, and the
@@ -35,6 +37,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod keys;

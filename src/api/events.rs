@@ -109,7 +109,7 @@ async fn deliver_s3(
             queue_policy.as_deref(),
             &context,
             "sqs:SendMessage",
-            &arn,
+            arn.as_str(),
             Some(r.account.as_str()),
             r.clone(),
         )?);

@@ -303,17 +303,19 @@ mod gate {
             }
             Target::SourceArn => {
                 let arn = input.source_arn().ok_or_else(|| SqsError::missing("SourceArn"))?;
-                crate::queue::redrive::parse_queue_arn(arn)
+                crate::domain::QueueArn::parse(arn)
+                    .map(|a| a.queue().clone())
                     .ok_or_else(|| SqsError::InvalidAddress(format!("The address {arn} is not valid.")))?
             }
             Target::TaskHandle => {
                 let handle = input.task_handle().ok_or_else(|| SqsError::missing("TaskHandle"))?;
+                let handle = crate::domain::TaskHandle::parse(handle)?;
                 // Only a handle this deployment issued names a queue (MACed, no lookup).
                 call.state
                     .queues
                     .moves()
-                    .check_handle(handle)
-                    .map(|(_, _, q)| q)
+                    .check_handle(&handle)
+                    .map(|(_, arn)| arn.queue().clone())
                     .ok_or_else(|| SqsError::ResourceNotFoundException("The task handle is not valid.".into()))?
             }
             Target::Account => return Err(SqsError::internal(&"action table: not a queue action")),
@@ -327,17 +329,19 @@ mod gate {
         r: QueueRef,
     ) -> Result<Authorized<QueueRef>, SqsError> {
         if let Some(dest) = input.destination_arn() {
-            let d = crate::queue::redrive::parse_queue_arn(dest)
+            let d = crate::domain::QueueArn::parse(dest)
+                .map(|a| a.queue().clone())
                 .ok_or_else(|| SqsError::InvalidAddress(format!("The address {dest} is not valid.")))?;
             let d_arn = call.state.queues.queue_arn(&d);
-            decide(call, "sqs:SendMessage", &d_arn, Some(d.account.as_str()), ())?;
+            decide(call, "sqs:SendMessage", d_arn.as_str(), Some(d.account.as_str()), ())?;
         }
         let arn = call.state.queues.queue_arn(&r);
+        let arn = arn.as_str();
         let account = r.account.as_str().to_owned();
         for extra in input.extra_actions() {
-            decide(call, extra, &arn, Some(&account), ())?;
+            decide(call, extra, arn, Some(&account), ())?;
         }
-        decide(call, call.spec.iam_action, &arn, Some(&account), r)
+        decide(call, call.spec.iam_action, arn, Some(&account), r)
     }
 
     /// Account-level actions (`Resource: *` in the caller's account).
@@ -432,7 +436,7 @@ pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, SqsErr
                 let mut tagged = with_tags(call, &input);
                 add_resource_tags(&mut tagged, &r).await?;
                 let qp = tagged.state.queues.queue_policy(&r).await?;
-                tagged.queue_policy_of = Some((tagged.state.queues.queue_arn(&r), qp));
+                tagged.queue_policy_of = Some((tagged.state.queues.queue_arn(&r).to_string(), qp));
                 let call = &tagged;
                 let target = gate::authorize_queue(call, &input, r)?;
                 $handler(call, target, input).await

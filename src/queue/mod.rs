@@ -7,7 +7,6 @@ pub mod commit;
 pub mod md5;
 pub mod message;
 pub mod moves;
-pub mod names;
 pub mod quotas;
 pub mod receipt;
 pub mod redrive;
@@ -15,7 +14,7 @@ pub mod service;
 pub mod tags;
 pub mod wait;
 
-pub use names::{AccountId, QueueName, QueueRef};
+pub use crate::domain::{AccountId, QueueName, QueueRef};
 pub use service::QueueService;
 
 /// The queue layer answers with SQS's own codes: `SqsError` (one table of codes, statuses

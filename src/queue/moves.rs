@@ -11,8 +11,9 @@ use chrono::TimeDelta;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::{QueueRef, SqsError, redrive};
+use super::{QueueRef, SqsError};
 use crate::clock::Clock;
+use crate::domain::{QueueArn, TaskHandle};
 use crate::store::moves::MoveTaskRow;
 use crate::store::{PgStore, StoreError};
 
@@ -57,8 +58,6 @@ impl std::fmt::Debug for TaskHandles {
 }
 
 const HANDLE_VERSION: u8 = 1;
-/// Longest handle accepted for checking (a queue ARN is at most about 150 bytes).
-const MAX_HANDLE_LEN: usize = 512;
 
 impl TaskHandles {
     pub fn new(key_id: u64, key: zeroize::Zeroizing<[u8; 32]>) -> Self {
@@ -84,14 +83,11 @@ impl TaskHandles {
         BASE64_URL_SAFE_NO_PAD.encode(buf)
     }
 
-    /// The task id, source ARN and source queue a handle names; `None` for anything
-    /// malformed, forged, or issued under another key (checked in constant time).
-    pub fn check(&self, handle: &str) -> Option<(Uuid, String, QueueRef)> {
+    /// The task id and source queue ARN a handle names; `None` for anything malformed,
+    /// forged, or issued under another key (checked in constant time).
+    pub fn check(&self, handle: &TaskHandle) -> Option<(Uuid, QueueArn)> {
         use hmac::Mac;
-        if handle.len() > MAX_HANDLE_LEN {
-            return None;
-        }
-        let buf = BASE64_URL_SAFE_NO_PAD.decode(handle).ok()?;
+        let buf = BASE64_URL_SAFE_NO_PAD.decode(handle.as_str()).ok()?;
         if buf.len() < 1 + 8 + 16 + 32 || buf[0] != HANDLE_VERSION || buf[1..9] != self.key_id.to_be_bytes() {
             return None;
         }
@@ -100,9 +96,8 @@ impl TaskHandles {
         mac.update(body);
         mac.verify_slice(tag).ok()?;
         let id = Uuid::from_slice(&body[9..25]).ok()?;
-        let arn = std::str::from_utf8(&body[25..]).ok()?.to_owned();
-        let source = redrive::parse_queue_arn(&arn)?;
-        Some((id, arn, source))
+        let arn = QueueArn::parse(std::str::from_utf8(&body[25..]).ok()?)?;
+        Some((id, arn))
     }
 }
 
@@ -156,7 +151,7 @@ impl Mover {
     }
 
     /// What a task handle names, if this deployment issued it (see `TaskHandles`).
-    pub fn check_handle(&self, handle: &str) -> Option<(Uuid, String, QueueRef)> {
+    pub fn check_handle(&self, handle: &TaskHandle) -> Option<(Uuid, QueueArn)> {
         self.handles.check(handle)
     }
 
@@ -165,8 +160,8 @@ impl Mover {
     pub async fn start(
         &self,
         source: &QueueRef,
-        source_arn: &str,
-        destination: Option<(&QueueRef, &str)>,
+        source_arn: &QueueArn,
+        destination: Option<&QueueArn>,
         rate: Option<i32>,
     ) -> Result<String, SqsError> {
         if let Some(r) = rate
@@ -184,7 +179,7 @@ impl Mover {
         if sources.is_empty() {
             return Err(not_found("Source queue must be configured as a Dead Letter Queue."));
         }
-        if let Some((d, _)) = destination
+        if let Some(d) = destination.map(QueueArn::queue)
             && self.store.queue_by_name(d.account.as_str(), d.name.as_str()).await?.is_none()
         {
             return Err(not_found("The resource that you specified for the DestinationArn parameter doesn't exist."));
@@ -193,8 +188,8 @@ impl Mover {
             id: Uuid::new_v4(),
             account_id: q.account_id.clone(),
             source_queue_id: q.id,
-            source_arn: source_arn.to_owned(),
-            destination_arn: destination.map(|(_, arn)| arn.to_owned()),
+            source_arn: source_arn.to_string(),
+            destination_arn: destination.map(QueueArn::to_string),
             max_per_second: rate,
             status: "RUNNING".into(),
             moved: 0,
@@ -238,10 +233,10 @@ impl Mover {
     /// this deployment's and name a task of that very queue (its account and queue id are in
     /// the statement's WHERE, so nothing of another queue's task changes). Only a running task
     /// is cancelled; messages already moved stay moved.
-    pub async fn cancel(&self, source: &QueueRef, handle: &str) -> Result<i64, SqsError> {
+    pub async fn cancel(&self, source: &QueueRef, handle: &TaskHandle) -> Result<i64, SqsError> {
         let invalid = || not_found("The task handle is not valid.");
-        let (id, _, named) = self.handles.check(handle).ok_or_else(invalid)?;
-        if named != *source {
+        let (id, named) = self.handles.check(handle).ok_or_else(invalid)?;
+        if named.queue() != source {
             return Err(invalid());
         }
         let q = self
@@ -311,19 +306,20 @@ mod tests {
     #[test]
     fn task_handles_round_trip_and_refuse_junk_forgeries_and_foreign_keys() {
         let keys = |b: u8| TaskHandles::new(1, zeroize::Zeroizing::new([b; 32]));
+        let check = |k: &TaskHandles, h: &str| TaskHandle::parse(h).ok().and_then(|h| k.check(&h));
         let id = Uuid::new_v4();
         let h = keys(1).issue(id, "arn:aws:sqs:local:111122223333:dlq");
-        let (got, arn, q) = keys(1).check(&h).unwrap();
-        assert_eq!((got, arn.as_str(), q.name.as_str()), (id, "arn:aws:sqs:local:111122223333:dlq", "dlq"));
-        assert!(keys(2).check(&h).is_none(), "another deployment's key");
+        let (got, arn) = check(&keys(1), &h).unwrap();
+        assert_eq!((got, arn.as_str(), arn.queue().name.as_str()), (id, "arn:aws:sqs:local:111122223333:dlq", "dlq"));
+        assert!(check(&keys(2), &h).is_none(), "another deployment's key");
         // The earlier unsigned form, and a forgery naming another task beside one's own queue.
         let unsigned = BASE64_URL_SAFE_NO_PAD.encode(format!("{id}|arn:aws:sqs:local:111122223333:dlq"));
-        assert!(keys(1).check(&unsigned).is_none());
+        assert!(check(&keys(1), &unsigned).is_none());
         let mut raw = BASE64_URL_SAFE_NO_PAD.decode(&h).unwrap();
         raw[9] ^= 1;
-        assert!(keys(1).check(&BASE64_URL_SAFE_NO_PAD.encode(&raw)).is_none());
+        assert!(check(&keys(1), &BASE64_URL_SAFE_NO_PAD.encode(&raw)).is_none());
         for junk in ["", "junk", "!!!", &"A".repeat(600)] {
-            assert!(keys(1).check(junk).is_none());
+            assert!(check(&keys(1), junk).is_none());
         }
     }
 }

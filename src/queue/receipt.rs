@@ -11,11 +11,11 @@ use sha2::Sha256;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::domain::ReceiptHandle;
+
 const VERSION: u8 = 1;
 const BODY_LEN: usize = 1 + 8 + 16 + 16 + 4;
 const LEN: usize = BODY_LEN + 32;
-/// Longest handle string accepted for parsing (anything longer is refused before work).
-pub const MAX_HANDLE_LEN: usize = 1024;
 
 /// What a valid handle names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +62,8 @@ impl ReceiptKeys {
 
     /// Checks a handle's MAC (constant time) and returns what it names. `None` for anything
     /// malformed, forged or issued under another key.
-    pub fn check(&self, handle: &str) -> Option<Receipt> {
-        if handle.len() > MAX_HANDLE_LEN {
-            return None;
-        }
-        let buf = BASE64_URL_SAFE_NO_PAD.decode(handle).ok()?;
+    pub fn check(&self, handle: &ReceiptHandle) -> Option<Receipt> {
+        let buf = BASE64_URL_SAFE_NO_PAD.decode(handle.as_str()).ok()?;
         if buf.len() != LEN || buf[0] != VERSION || buf[1..9] != self.key_id.to_be_bytes() {
             return None;
         }
@@ -89,6 +86,10 @@ mod tests {
         ReceiptKeys::new(1, Zeroizing::new([b; 32]))
     }
 
+    fn handle(s: &str) -> ReceiptHandle {
+        ReceiptHandle::parse(s).unwrap()
+    }
+
     fn receipt() -> Receipt {
         Receipt { queue_id: Uuid::new_v4(), message_id: Uuid::new_v4(), receive_seq: 3 }
     }
@@ -97,7 +98,7 @@ mod tests {
     fn issued_handle_checks_and_names_its_receive() {
         let r = receipt();
         let h = keys(1).issue(&r);
-        assert_eq!(keys(1).check(&h), Some(r));
+        assert_eq!(keys(1).check(&handle(&h)), Some(r));
     }
 
     #[test]
@@ -111,12 +112,13 @@ mod tests {
     fn forged_tampered_or_foreign_handles_are_refused() {
         let r = receipt();
         let h = keys(1).issue(&r);
-        assert_eq!(keys(2).check(&h), None);
+        assert_eq!(keys(2).check(&handle(&h)), None);
         let mut raw = BASE64_URL_SAFE_NO_PAD.decode(&h).unwrap();
         raw[20] ^= 1;
-        assert_eq!(keys(1).check(&BASE64_URL_SAFE_NO_PAD.encode(&raw)), None);
-        for junk in ["", "abc", "!!!", &"A".repeat(2000)] {
-            assert_eq!(keys(1).check(junk), None);
+        assert_eq!(keys(1).check(&handle(&BASE64_URL_SAFE_NO_PAD.encode(&raw))), None);
+        for junk in ["abc", "!!!", &"A".repeat(1000)] {
+            assert_eq!(keys(1).check(&handle(junk)), None);
         }
+        assert!(ReceiptHandle::parse("").is_err() && ReceiptHandle::parse(&"A".repeat(2000)).is_err());
     }
 }

@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-use super::{AccountId, QueueName, QueueRef, SqsError};
+use super::{QueueRef, SqsError};
+use crate::domain::QueueArn;
 
 /// Longest policy document accepted (a bound before parsing).
 const MAX_POLICY_LEN: usize = 8192;
@@ -32,17 +33,6 @@ fn parse_json(attr: &str, text: &str) -> Result<serde_json::Map<String, Value>, 
     }
 }
 
-/// Parses `arn:aws:sqs:REGION:ACCOUNT:NAME`.
-pub fn parse_queue_arn(arn: &str) -> Option<QueueRef> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    match parts[..] {
-        ["arn", "aws", "sqs", region, account, name] if !region.is_empty() => {
-            Some(QueueRef { account: AccountId::parse(account)?, name: QueueName::parse(name).ok()? })
-        }
-        _ => None,
-    }
-}
-
 /// Parses a RedrivePolicy (`""` clears it: `None`).
 pub fn parse_redrive_policy(text: &str) -> Result<Option<RedrivePolicy>, SqsError> {
     const A: &str = "RedrivePolicy";
@@ -57,7 +47,9 @@ pub fn parse_redrive_policy(text: &str) -> Result<Option<RedrivePolicy>, SqsErro
         .get("deadLetterTargetArn")
         .and_then(Value::as_str)
         .ok_or_else(|| invalid(A, "Redrive policy requires deadLetterTargetArn."))?;
-    let target = parse_queue_arn(target_arn).ok_or_else(|| invalid(A, "Invalid value for deadLetterTargetArn."))?;
+    let target = QueueArn::parse(target_arn)
+        .map(|a| a.queue().clone())
+        .ok_or_else(|| invalid(A, "Invalid value for deadLetterTargetArn."))?;
     let count = match m.get("maxReceiveCount") {
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(s)) => s.parse::<i64>().ok(),
@@ -91,7 +83,7 @@ pub fn parse_allow_policy(text: &str) -> Result<Option<String>, SqsError> {
         None => None,
         Some(Value::Array(a)) => Some(
             a.iter()
-                .map(|v| v.as_str().filter(|s| parse_queue_arn(s).is_some()).map(str::to_owned))
+                .map(|v| v.as_str().filter(|s| QueueArn::parse(s).is_some()).map(str::to_owned))
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| invalid(A, "sourceQueueArns must be a list of queue ARNs."))?,
         ),

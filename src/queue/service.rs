@@ -16,6 +16,7 @@ use super::{AccountId, QueueName, QueueRef, SqsError, attributes, md5, redrive};
 use crate::cache::EpochCache;
 use crate::clock::Clock;
 use crate::crypto::{Context, Sealer};
+use crate::domain::{MessageId, ReceiptHandle};
 use crate::store::messages::{DeadLetter, ReceiveRequest};
 use crate::store::queues::Created;
 use crate::store::queues::Encryption;
@@ -76,7 +77,7 @@ pub struct SendInput {
 /// What SendMessage answers.
 #[derive(Debug)]
 pub struct SendOutput {
-    pub message_id: Uuid,
+    pub message_id: MessageId,
     pub md5_of_body: String,
     pub md5_of_attributes: Option<String>,
     pub md5_of_system_attributes: Option<String>,
@@ -98,7 +99,7 @@ pub struct ReceiveInput {
 /// A received message, ready to serialize.
 #[derive(Debug)]
 pub struct ReceivedMessage {
-    pub message_id: Uuid,
+    pub message_id: MessageId,
     pub receipt_handle: String,
     pub md5_of_body: String,
     pub body: String,
@@ -339,8 +340,8 @@ impl QueueService {
     }
 
     /// `arn:aws:sqs:REGION:ACCOUNT:NAME`.
-    pub fn queue_arn(&self, r: &QueueRef) -> String {
-        format!("arn:aws:sqs:{}:{}:{}", self.region, r.account, r.name)
+    pub fn queue_arn(&self, r: &QueueRef) -> crate::domain::QueueArn {
+        r.arn(&self.region)
     }
 
     async fn queue(&self, r: &QueueRef) -> Result<QueueRow, SqsError> {
@@ -521,7 +522,7 @@ impl QueueService {
         };
         let delay = delay.unwrap_or(q.delay_seconds);
         let out = SendOutput {
-            message_id: id,
+            message_id: MessageId(id),
             md5_of_body: md5::of_body(&input.body),
             md5_of_attributes: md5::of_attribute_map(&input.attributes),
             md5_of_system_attributes: input.trace_header.as_deref().and_then(md5::of_trace_header),
@@ -683,7 +684,7 @@ impl QueueService {
                 account_id: &q.account_id,
                 dlq_name: dlq,
                 max_receive_count: max,
-                source_arn: &source_arn,
+                source_arn: source_arn.as_str(),
             }),
             _ => None,
         };
@@ -915,7 +916,7 @@ impl QueueService {
             system.push(("ApproximateFirstReceiveTimestamp", first.timestamp_millis().to_string()));
         }
         Ok(ReceivedMessage {
-            message_id: row.id,
+            message_id: MessageId(row.id),
             receipt_handle: self.receipts.issue(&receipt),
             md5_of_body: md5::of_body(&body),
             body,
@@ -927,22 +928,27 @@ impl QueueService {
 
     /// DeleteMessage: a handle from another queue (or a recreated one) is invalid; a stale
     /// handle of this queue still deletes, as on AWS.
-    pub async fn delete_message(&self, r: &QueueRef, handle: &str) -> Result<(), SqsError> {
+    pub async fn delete_message(&self, r: &QueueRef, handle: &ReceiptHandle) -> Result<(), SqsError> {
         let q = self.hot_queue(r).await?;
         let receipt = self
             .receipts
             .check(handle)
             .filter(|rc| rc.queue_id == q.id)
-            .ok_or_else(|| SqsError::receipt_handle_invalid(handle))?;
+            .ok_or_else(|| SqsError::receipt_handle_invalid(handle.as_str()))?;
         self.group.delete(q.id, vec![receipt.message_id]).await
     }
 
     /// ChangeMessageVisibility: the new timeout counts from now, for the handle's own
     /// receive, and may not reach past 12 hours after that receive.
-    pub async fn change_message_visibility(&self, r: &QueueRef, handle: &str, timeout: i32) -> Result<(), SqsError> {
+    pub async fn change_message_visibility(
+        &self,
+        r: &QueueRef,
+        handle: &ReceiptHandle,
+        timeout: i32,
+    ) -> Result<(), SqsError> {
         in_range("VisibilityTimeout", Some(timeout), 0, MAX_VISIBILITY)?;
         let q = self.hot_queue(r).await?;
-        let invalid = || SqsError::receipt_handle_invalid(handle);
+        let invalid = || SqsError::receipt_handle_invalid(handle.as_str());
         let receipt = self.receipts.check(handle).filter(|rc| rc.queue_id == q.id).ok_or_else(invalid)?;
         let seq = i32::try_from(receipt.receive_seq).map_err(|_| invalid())?;
         let now = self.clock.now();
@@ -975,7 +981,7 @@ impl QueueService {
     pub async fn delete_message_batch(
         &self,
         r: &QueueRef,
-        entries: Vec<(String, String)>,
+        entries: Vec<(String, ReceiptHandle)>,
     ) -> Result<Vec<(String, Result<(), SqsError>)>, SqsError> {
         check_batch_ids(entries.iter().map(|(id, _)| id.as_str()))?;
         let q = self.hot_queue(r).await?;
@@ -987,7 +993,7 @@ impl QueueService {
                     ids.push(rc.message_id);
                     (id, Ok(()))
                 }
-                None => (id, Err(SqsError::receipt_handle_invalid(&handle))),
+                None => (id, Err(SqsError::receipt_handle_invalid(handle.as_str()))),
             })
             .collect();
         if !ids.is_empty() {
@@ -1001,7 +1007,7 @@ impl QueueService {
     pub async fn change_message_visibility_batch(
         &self,
         r: &QueueRef,
-        entries: Vec<(String, String, Option<i32>)>,
+        entries: Vec<(String, ReceiptHandle, Option<i32>)>,
     ) -> Result<Vec<(String, Result<(), SqsError>)>, SqsError> {
         check_batch_ids(entries.iter().map(|(id, _, _)| id.as_str()))?;
         let q = self.hot_queue(r).await?;
@@ -1013,7 +1019,7 @@ impl QueueService {
             let checked = (|| {
                 let timeout = timeout.ok_or(SqsError::missing("VisibilityTimeout"))?;
                 in_range("VisibilityTimeout", Some(timeout), 0, MAX_VISIBILITY)?;
-                let invalid = || SqsError::receipt_handle_invalid(&handle);
+                let invalid = || SqsError::receipt_handle_invalid(handle.as_str());
                 let rc = self.receipts.check(&handle).filter(|rc| rc.queue_id == q.id).ok_or_else(invalid)?;
                 let seq = i32::try_from(rc.receive_seq).map_err(|_| invalid())?;
                 Ok((rc.message_id, seq, now + TimeDelta::seconds(timeout.into()), timeout))
@@ -1149,7 +1155,7 @@ impl QueueService {
                         .queue_by_name(p.target.account.as_str(), p.target.name.as_str())
                         .await?
                         .ok_or_else(|| bad("Dead letter target does not exist."))?;
-                    if !redrive::allows(dlq.redrive_allow_policy.as_deref(), &self.queue_arn(r)) {
+                    if !redrive::allows(dlq.redrive_allow_policy.as_deref(), self.queue_arn(r).as_str()) {
                         return Err(bad("The dead-letter queue's RedriveAllowPolicy does not allow this queue."));
                     }
                     next.dlq_name = Some(dlq.name);
@@ -1175,7 +1181,7 @@ impl QueueService {
             }
             let matches = s.resources.iter().any(|p| {
                 crate::policy::condition::resolve(p, &ctx)
-                    .is_none_or(|t| crate::policy::arn::resource_matches(&t, &arn))
+                    .is_none_or(|t| crate::policy::arn::resource_matches(&t, arn.as_str()))
             });
             if !matches {
                 let at =
@@ -1298,7 +1304,7 @@ impl QueueService {
             "Effect": "Allow",
             "Principal": { "AWS": one_or_many(principals) },
             "Action": one_or_many(actions),
-            "Resource": arn,
+            "Resource": arn.as_str(),
         }));
         let text = doc.to_string();
         let policy = self.check_queue_policy(r, &text)?;
@@ -1377,7 +1383,7 @@ impl QueueService {
             Default::default()
         };
         let facts = attributes::QueueFacts {
-            arn: self.queue_arn(r),
+            arn: self.queue_arn(r).to_string(),
             created: q.created_at.timestamp(),
             last_modified: q.last_modified_at.timestamp(),
             visible: counts.visible,

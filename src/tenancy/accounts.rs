@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::TenancyError;
 use crate::clock::Clock;
 use crate::crypto::{Sealer, random_bytes};
-use crate::queue::AccountId;
+use crate::domain::AccountId;
 use crate::store::{AccountRow, PgStore};
 
 /// A freshly created account and its root key. The secret is shown once and never again.

@@ -1,9 +1,9 @@
 //! Group commit: concurrent sends (and deletes) are stored together, and one failing send never fails the
 //! others of its group.
 
+use sluice::domain::{QueueRef, ReceiptHandle};
 use sluice::error::SqsError;
 use sluice::queue::commit::GroupCommit;
-use sluice::queue::names::QueueRef;
 use sluice::queue::service::SendInput;
 use sluice::store::{NewMessage, StoreError};
 
@@ -70,6 +70,7 @@ async fn concurrent_sends_share_statements_and_cache_loads_and_each_is_stored_on
     assert_eq!(bodies, expected);
     // Concurrent deletes are grouped the same way, and each takes effect.
     let before = s.store.message_writes();
+    let handles: Vec<ReceiptHandle> = handles.iter().map(|h| ReceiptHandle::parse(h).unwrap()).collect();
     let deletes = handles.iter().map(|h| s.queues.delete_message(&r, h));
     assert!(futures_util::future::join_all(deletes).await.iter().all(Result::is_ok));
     let writes = s.store.message_writes() - before;

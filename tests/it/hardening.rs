@@ -134,7 +134,7 @@ async fn another_account_cannot_cancel_or_list_a_move_task_with_a_forged_handle(
     let started =
         sqs_a.start_message_move_task().source_arn(&a_dlq).max_number_of_messages_per_second(1).send().await.unwrap();
     let a_handle = started.task_handle().unwrap().to_owned();
-    let (task_id, _, _) = s.queues.moves().check_handle(&a_handle).unwrap();
+    let (task_id, _) = s.queues.moves().check_handle(&sluice::domain::TaskHandle::parse(&a_handle).unwrap()).unwrap();
 
     // B writes A's task id beside its own DLQ: once in the earlier unsigned form, once under
     // a valid MAC (as if B had any handle naming A's task with its own queue).

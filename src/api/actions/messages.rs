@@ -11,10 +11,10 @@ use crate::api::json::{
     SendMessageOutput,
 };
 use crate::api::{Call, Output, SqsError};
+use crate::domain::ReceiptHandle;
 use crate::policy::Authorized;
 use crate::queue::QueueRef;
 use crate::queue::message::{AttributeValue, MessageAttributes, Value};
-use crate::queue::receipt::MAX_HANDLE_LEN;
 use crate::queue::service::{ReceiveInput, SendInput, check_batch_ids};
 
 fn invalid(msg: impl Into<String>) -> SqsError {
@@ -235,12 +235,8 @@ pub async fn receive_message(
 }
 
 /// The `ReceiptHandle` member: present and of a sane length before any work.
-fn receipt_handle(handle: Option<String>) -> Result<String, SqsError> {
-    let handle = handle.ok_or_else(|| SqsError::missing("ReceiptHandle"))?;
-    if handle.is_empty() || handle.len() > MAX_HANDLE_LEN {
-        return Err(SqsError::ReceiptHandleIsInvalid("The input receipt handle is not a valid receipt handle.".into()));
-    }
-    Ok(handle)
+fn receipt_handle(handle: Option<String>) -> Result<ReceiptHandle, SqsError> {
+    ReceiptHandle::parse(&handle.ok_or_else(|| SqsError::missing("ReceiptHandle"))?)
 }
 
 pub async fn delete_message(
@@ -274,7 +270,7 @@ fn id_results(
 #[allow(clippy::type_complexity)]
 fn handle_entries<E>(
     entries: impl Iterator<Item = (Option<String>, Option<String>, E)>,
-) -> Result<(Vec<(String, String, E)>, Vec<BatchResultError>), SqsError> {
+) -> Result<(Vec<(String, ReceiptHandle, E)>, Vec<BatchResultError>), SqsError> {
     let entries: Vec<(String, Option<String>, E)> = entries.map(|(id, h, e)| (id.unwrap_or_default(), h, e)).collect();
     check_batch_ids(entries.iter().map(|(id, _, _)| id.as_str()))?;
     let mut good = Vec::new();

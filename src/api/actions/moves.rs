@@ -5,9 +5,9 @@ use crate::api::json::{
     MoveTaskEntry, StartMessageMoveTaskInput, TaskHandleOutput,
 };
 use crate::api::{Call, Output, SqsError};
+use crate::domain::{QueueArn, TaskHandle};
 use crate::policy::Authorized;
 use crate::queue::QueueRef;
-use crate::queue::redrive::parse_queue_arn;
 
 pub async fn start_message_move_task(
     call: &Call<'_>,
@@ -16,17 +16,12 @@ pub async fn start_message_move_task(
 ) -> Result<Output, SqsError> {
     let source_arn = call.state.queues.queue_arn(source.resource());
     // The gate parsed and authorized the destination already.
-    let destination = input.destination_arn.as_deref().and_then(|arn| parse_queue_arn(arn).map(|q| (q, arn)));
+    let destination = input.destination_arn.as_deref().and_then(QueueArn::parse);
     let task_handle = call
         .state
         .queues
         .moves()
-        .start(
-            source.resource(),
-            &source_arn,
-            destination.as_ref().map(|(q, arn)| (q, *arn)),
-            input.max_number_of_messages_per_second,
-        )
+        .start(source.resource(), &source_arn, destination.as_ref(), input.max_number_of_messages_per_second)
         .await?;
     call.reply(&TaskHandleOutput { task_handle })
 }
@@ -59,7 +54,7 @@ pub async fn cancel_message_move_task(
     source: Authorized<QueueRef>,
     input: CancelMessageMoveTaskInput,
 ) -> Result<Output, SqsError> {
-    let handle = input.task_handle.unwrap_or_default();
+    let handle = TaskHandle::parse(&input.task_handle.unwrap_or_default())?;
     let moved = call.state.queues.moves().cancel(source.resource(), &handle).await?;
     call.reply(&CancelMessageMoveTaskOutput { approximate_number_of_messages_moved: moved })
 }
