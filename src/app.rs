@@ -345,7 +345,7 @@ pub fn dev_certificates(data_dir: &Path) -> Result<(PathBuf, PathBuf), AppError>
     ca_params.distinguished_name.push(DnType::CommonName, "Sluice development CA");
     ca_params.key_usages =
         vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    let year = chrono::Datelike::year(&chrono::Utc::now());
+    let year = chrono::Datelike::year(&SystemClock.now());
     ca_params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
     ca_params.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
     let ca_cert = ca_params.self_signed(&ca_key).map_err(tls)?;
@@ -640,6 +640,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
                 .map_err(|e| AppError::Io { what: e, source: std::io::Error::other("configuration") })?,
         ),
         failed_auth: Arc::new(crate::auth::failures::FailedAuth::default()),
+        clock: clock.clone(),
     });
 
     let bootstrap_files =
@@ -723,7 +724,7 @@ async fn metrics_page(req: actix_web::HttpRequest, s: web::Data<MetricsState>) -
         s.metrics.db_oldest_transaction.set(age);
     }
     // Depth of the deepest queues (bounded series; a slow database skips it this time).
-    let now = chrono::Utc::now();
+    let now = s.queues.now();
     if let Ok(Ok(depths)) =
         tokio::time::timeout(Duration::from_secs(2), s.store.deepest_queues(now, crate::metrics::MAX_QUEUE_SERIES))
             .await

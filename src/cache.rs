@@ -162,7 +162,7 @@ mod tests {
     async fn entries_last_for_their_epoch_and_the_ttl() {
         let c = EpochCache::new(TimeDelta::seconds(30), 10);
         let loads = AtomicUsize::new(0);
-        let t = Utc::now();
+        let t = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         assert_eq!(get(&c, &loads, t, 0).await, Some(0));
         assert_eq!(get(&c, &loads, t + TimeDelta::seconds(29), 0).await, Some(0));
         // The TTL ends it, so does a new epoch, and so does a clock that went back.
@@ -178,7 +178,7 @@ mod tests {
         let c = EpochCache::new(TimeDelta::seconds(30), 10);
         let loads = AtomicUsize::new(0);
         let gate = tokio::sync::Notify::new();
-        let t = Utc::now();
+        let t = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let slow = || async {
             let n = loads.fetch_add(1, Ordering::SeqCst);
             gate.notified().await;
@@ -197,7 +197,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_load_is_not_kept_and_the_next_request_loads_again() {
         let c: EpochCache<String, u32> = EpochCache::new(TimeDelta::seconds(30), 10);
-        let t = Utc::now();
+        let t = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         assert_eq!(c.get_or_load("k", t, 0, || async { Err("down") }).await, Err("down"));
         assert_eq!(c.get_or_load("k", t, 0, || async { Ok::<_, &str>(5) }).await, Ok(5));
         assert_eq!(c.get_or_load("k", t, 0, || async { Ok::<_, &str>(6) }).await, Ok(5));
@@ -207,7 +207,7 @@ mod tests {
     async fn values_not_kept_reach_only_the_requests_that_waited_for_them() {
         let c = EpochCache::new(TimeDelta::seconds(30), 10).keeping(Option::is_some);
         let loads = AtomicUsize::new(0);
-        let t = Utc::now();
+        let t = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let absent = || async {
             loads.fetch_add(1, Ordering::SeqCst);
             tokio::task::yield_now().await;
@@ -225,7 +225,7 @@ mod tests {
     async fn an_absence_kept_briefly_serves_for_its_own_ttl_and_its_epoch() {
         let c = EpochCache::new(TimeDelta::seconds(30), 10).keeping(Option::is_some).absent_for(TimeDelta::seconds(5));
         let loads = AtomicUsize::new(0);
-        let t = Utc::now();
+        let t = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let absent = || async {
             loads.fetch_add(1, Ordering::SeqCst);
             Ok::<_, ()>(None::<u32>)
@@ -247,7 +247,7 @@ mod tests {
     #[tokio::test]
     async fn the_map_stays_within_its_bound() {
         let c: EpochCache<String, u32> = EpochCache::new(TimeDelta::seconds(30), 3);
-        let t = Utc::now();
+        let t = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         for i in 0..10u32 {
             let _ = c.get_or_load(i.to_string().as_str(), t, 0, || async { Ok::<_, ()>(i) }).await;
             assert!(c.slots.lock().map(|s| s.len()).unwrap_or(0) <= 3);

@@ -626,7 +626,7 @@ async fn keys(file: Option<PathBuf>, common: CommonArgs, command: KeysCommand) -
         && let Some((action, account, resource)) = audited
     {
         let entry = crate::store::audit::AuditEntry {
-            at: chrono::Utc::now(),
+            at: crate::clock::Clock::now(&crate::clock::SystemClock),
             account_id: account,
             actor: "operator".into(),
             action,
@@ -827,7 +827,7 @@ async fn usage(
     id: Option<String>,
 ) -> Result<(), crate::tenancy::TenancyError> {
     let store = &database.store;
-    store.measure_usage(chrono::Utc::now()).await?;
+    store.measure_usage(crate::clock::Clock::now(&crate::clock::SystemClock)).await?;
     let accounts = match id {
         Some(id) => vec![id],
         None => tenancy.list_accounts().await?.into_iter().map(|a| a.id).collect(),

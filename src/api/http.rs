@@ -82,7 +82,7 @@ pub(crate) fn request_context(
 ) -> crate::policy::context::Context {
     let region = state.region.as_str();
     let mut ctx = crate::policy::context::Context::new();
-    let now = chrono::Utc::now();
+    let now = state.clock.now();
     ctx.set("aws:SecureTransport", "true")
         .set("aws:CurrentTime", now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .set("aws:EpochTime", now.timestamp().to_string())
@@ -207,7 +207,7 @@ fn audit_entry(
             .find_map(|k| detail.get(*k).and_then(|v| v.as_str()).map(str::to_owned))
             .unwrap_or_else(|| "*".into());
     crate::store::audit::AuditEntry {
-        at: chrono::Utc::now(),
+        at: state.clock.now(),
         account_id: Some(p.account_id.clone()),
         actor: p.arn.clone(),
         action: action.to_owned(),

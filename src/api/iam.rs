@@ -374,7 +374,7 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                 el("AccessKeyId", &key),
                 el("Status", "Active"),
                 el("SecretAccessKey", secret.expose_secret()),
-                el("CreateDate", &date(Utc::now()))
+                el("CreateDate", &date(call.state.tenancy.now()))
             ))
         }
         "ListAccessKeys" => {
@@ -877,7 +877,7 @@ pub async fn iam(call: &IamCall<'_>, action: &str, request_id: &str) -> Result<S
                 "<PolicyVersion>{}{}{}</PolicyVersion>",
                 el("VersionId", &format!("v{v}")),
                 el("IsDefaultVersion", if set_default { "true" } else { "false" }),
-                el("CreateDate", &date(Utc::now()))
+                el("CreateDate", &date(call.state.tenancy.now()))
             ))
         }
         "SetDefaultPolicyVersion" => {

@@ -100,6 +100,8 @@ pub struct ApiState {
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// Failed authentications per (address, access key id).
     pub failed_auth: Arc<crate::auth::failures::FailedAuth>,
+    /// The service's time: condition keys (`aws:CurrentTime`), the audit trail.
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 /// Which wire protocol a request speaks; answers use the same one.

@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn a_posted_test_event_is_delivered_in_s3s_shape() {
-        let now = chrono::Utc::now();
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let body = br#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2014-10-13T15:57:02.089Z","Bucket":"bucketname","RequestId":"5582815E1AEA5ADF","HostId":"8cLeGAmw"}"#;
         let recs = parse(body, "local", now).unwrap();
         assert_eq!(recs.len(), 1);

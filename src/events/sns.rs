@@ -132,7 +132,7 @@ mod tests {
             uuid::Uuid::nil(),
             "{\"a\":1}".into(),
             attrs.clone(),
-            chrono::Utc::now(),
+            chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         );
         assert_eq!(body, "{\"a\":1}");
         assert_eq!(kept, attrs);

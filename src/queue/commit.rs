@@ -211,8 +211,8 @@ mod tests {
             attributes_sealed: None,
             trace_header: None,
             sender_id: "s".into(),
-            sent_at: chrono::Utc::now(),
-            visible_at: chrono::Utc::now(),
+            sent_at: chrono::DateTime::UNIX_EPOCH,
+            visible_at: chrono::DateTime::UNIX_EPOCH,
             dek_id: None,
         };
         Waiting { queue_id: Uuid::nil(), op: Op::Insert((0..rows).map(row).collect()), done: oneshot::channel().0 }

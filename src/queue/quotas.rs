@@ -90,6 +90,7 @@ fn take(b: &mut Bucket, now: Instant, rate: u32) -> bool {
 #[derive(Debug)]
 pub struct Quotas {
     store: PgStore,
+    clock: Arc<dyn crate::clock::Clock>,
     defaults: Defaults,
     cache: EpochCache<String, (Limits, Usage)>,
     buckets: Mutex<HashMap<(String, &'static str), Bucket>>,
@@ -125,8 +126,9 @@ impl Drop for LongPoll {
 
 impl Quotas {
     /// `max_working`: requests of one account served at once (the rest wait their turn).
-    pub fn new(store: PgStore, defaults: Defaults, max_working: usize) -> Self {
+    pub fn new(store: PgStore, clock: Arc<dyn crate::clock::Clock>, defaults: Defaults, max_working: usize) -> Self {
         Self {
+            clock,
             working: Mutex::new(HashMap::new()),
             max_working: max_working.max(1),
             store,
@@ -144,7 +146,7 @@ impl Quotas {
     /// The account's limits and its usage as last measured (cached briefly).
     pub async fn of(&self, account: &str) -> Result<(Limits, Usage), SqsError> {
         self.cache
-            .get_or_load(account, chrono::Utc::now(), self.store.cache_epoch(), || async {
+            .get_or_load(account, self.clock.now(), self.store.cache_epoch(), || async {
                 let limits = self.defaults.with(&self.store.limit_overrides(account).await?);
                 let usage = self.store.usage(account).await?;
                 Ok::<_, SqsError>((limits, usage))
@@ -251,7 +253,7 @@ mod tests {
             max_stored_bytes: 1 << 20,
             max_long_polls: 5,
         };
-        let q = Quotas::new(store, d, 2);
+        let q = Quotas::new(store, Arc::new(crate::clock::SystemClock), d, 2);
         let (p1, _p2) = (q.admit_work("a").await.unwrap(), q.admit_work("a").await.unwrap());
         // A third request of A waits; B is served at once.
         let third = tokio::time::timeout(Duration::from_millis(50), q.admit_work("a")).await;

@@ -297,7 +297,7 @@ impl QueueService {
         max_working: usize,
     ) -> Result<Self, SqsError> {
         let (key_id, key) = sealer.derive_key("receipt-handle")?;
-        let quotas = Arc::new(super::quotas::Quotas::new(store.clone(), limits, max_working));
+        let quotas = Arc::new(super::quotas::Quotas::new(store.clone(), clock.clone(), limits, max_working));
         // Two group inserts in flight at the default pool size: measured on 2 cores, more
         // only adds commits (benches/results/README.md).
         let group = super::commit::GroupCommit::new(store.clone(), (max_working / 8).clamp(1, 4));
@@ -394,7 +394,7 @@ impl QueueService {
     async fn hot_queue(&self, r: &QueueRef) -> Result<Arc<QueueRow>, SqsError> {
         let row = self
             .row_cache
-            .get_or_load(r, Utc::now(), self.store.cache_epoch(), || async {
+            .get_or_load(r, self.clock.now(), self.store.cache_epoch(), || async {
                 Ok::<_, SqsError>(self.store.queue_by_name(r.account.as_str(), r.name.as_str()).await?.map(Arc::new))
             })
             .await?;
@@ -1202,7 +1202,7 @@ impl QueueService {
     /// store's cache epoch). None when the queue has no policy or does not exist.
     pub async fn queue_policy(&self, r: &QueueRef) -> Result<Option<Arc<crate::policy::document::Policy>>, SqsError> {
         self.policy_cache
-            .get_or_load(r, Utc::now(), self.store.cache_epoch(), || async {
+            .get_or_load(r, self.clock.now(), self.store.cache_epoch(), || async {
                 let text = self.store.queue_policy(r.account.as_str(), r.name.as_str()).await?;
                 Ok::<_, SqsError>(text.and_then(|text| {
                     match crate::policy::document::parse(&text, crate::policy::document::Kind::Queue) {
@@ -1528,7 +1528,7 @@ mod tests {
 
     #[test]
     fn the_sweep_looks_at_every_message_first_and_then_hourly() {
-        let t = Utc::now();
+        let t = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         assert!(full_sweep_due(None, t));
         assert!(!full_sweep_due(Some(t), t + TimeDelta::minutes(59)));
         assert!(full_sweep_due(Some(t), t + TimeDelta::hours(1)));
@@ -1537,7 +1537,7 @@ mod tests {
 
     #[test]
     fn usage_is_measured_again_only_after_a_change_or_the_backstop() {
-        let t = Utc::now();
+        let t = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let minute = TimeDelta::minutes(1);
         assert!(usage_due(None, (5, 0), t), "never measured");
         assert!(!usage_due(Some(((5, 0), t)), (5, 0), t + minute), "nothing changed");

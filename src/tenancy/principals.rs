@@ -62,7 +62,8 @@ pub(super) fn conflict(e: StoreError, what: String) -> TenancyError {
 }
 
 impl Tenancy {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    /// The service's time (the injected clock).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }
 
@@ -655,7 +656,7 @@ impl Tenancy {
     pub async fn session_policy(&self, access_key_id: &str, text: &str) -> Result<Arc<Vec<Policy>>, TenancyError> {
         let key = format!("session:{access_key_id}");
         self.policies
-            .get_or_load(key.as_str(), chrono::Utc::now(), self.store.cache_epoch(), || async {
+            .get_or_load(key.as_str(), self.now(), self.store.cache_epoch(), || async {
                 Ok(Arc::new(vec![parse(text, Kind::Identity)?]))
             })
             .await
@@ -665,7 +666,7 @@ impl Tenancy {
     /// were validated when stored; one that no longer parses is skipped and logged.
     pub async fn identity_policies(&self, user_id: &str) -> Result<Arc<Vec<Policy>>, TenancyError> {
         self.policies
-            .get_or_load(user_id, chrono::Utc::now(), self.store.cache_epoch(), || async {
+            .get_or_load(user_id, self.now(), self.store.cache_epoch(), || async {
                 let docs = self.store.user_policy_documents(user_id).await?;
                 let parsed: Vec<Policy> = docs
                     .iter()
