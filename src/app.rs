@@ -561,8 +561,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
     let master = open_master_key(&config, &store).await?;
     let sealer = Arc::new(Sealer::new(master));
     let clock = opts.clock;
-    let cache_ttl = Duration::from_secs(config.cache_ttl_seconds);
-    let tenancy = Tenancy::with_cache_ttl(store.clone(), sealer.clone(), clock.clone(), cache_ttl)
+    let tenancy = Tenancy::new(store.clone(), sealer.clone(), clock.clone())
         .with_max_token_lifetime(config.integration_token_max_lifetime_seconds);
 
     let (cert, key) = match (&config.tls_cert_file, &config.tls_key_file) {
@@ -641,6 +640,11 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         ),
         failed_auth: Arc::new(crate::auth::failures::FailedAuth::default()),
         clock: clock.clone(),
+        policies: Arc::new(crate::auth::policies::Policies::new(
+            store.clone(),
+            clock.clone(),
+            chrono::TimeDelta::seconds(config.cache_ttl_seconds as i64),
+        )),
     });
 
     let bootstrap_files =

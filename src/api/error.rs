@@ -93,3 +93,12 @@ impl From<crate::events::EventError> for SqsError {
         Self::InvalidParameterValue(e.to_string())
     }
 }
+
+impl From<crate::auth::policies::PoliciesError> for SqsError {
+    fn from(e: crate::auth::policies::PoliciesError) -> Self {
+        match e {
+            crate::auth::policies::PoliciesError::Policy(p) => Self::MalformedPolicyDocument(p.to_string()),
+            crate::auth::policies::PoliciesError::Store(s) => Self::internal(&s),
+        }
+    }
+}

@@ -89,7 +89,7 @@ async fn deliver_s3(
     let records = crate::events::s3::parse(&body, &state.region, state.queues.now())?;
     // Every record is authorized before any is enqueued. The queue's policy is read without
     // telling whether the queue exists: a missing queue has none, and is refused alike.
-    let queue_policy = state.queues.queue_policy(&r).await?;
+    let queue_policy = state.policies.queue(&r).await?;
     let arn = state.queues.queue_arn(&r);
     let base = super::http::request_context(&principal, req, state);
     let mut proof = None;

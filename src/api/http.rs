@@ -337,11 +337,11 @@ type Policies = std::sync::Arc<Vec<crate::policy::document::Policy>>;
 /// The identity policies of a caller (its user's or role's) and a role session's policy.
 async fn policies_of(state: &ApiState, p: &crate::auth::Principal) -> Result<(Policies, Option<Policies>), SqsError> {
     let identity = match p.policy_owner() {
-        Some(id) => state.tenancy.identity_policies(id).await.map_err(|e| SqsError::internal(&e))?,
+        Some(id) => state.policies.identity(id).await?,
         None => std::sync::Arc::new(Vec::new()),
     };
     let session = match p.role.as_ref().and_then(|r| r.session_policy.as_deref()) {
-        Some(text) => Some(state.tenancy.session_policy(&p.access_key_id, text).await?),
+        Some(text) => Some(state.policies.session(&p.access_key_id, text).await?),
         None => None,
     };
     Ok((identity, session))
@@ -402,9 +402,16 @@ async fn iam_or_sts(
     } else {
         serde_json::Value::Null
     };
-    let xml = match service {
-        crate::auth::Service::Iam => super::iam::iam(&call, &action, request_id).await?,
-        _ => super::iam::sts(&call, &action, request_id).await?,
+    // Only a row of the table is served; anything else is refused before any handler runs.
+    let (table_service, label) = match service {
+        crate::auth::Service::Iam => (super::table::Service::Iam, "IAM"),
+        _ => (super::table::Service::Sts, "STS"),
+    };
+    let row = super::table::find(table_service, &action).ok_or_else(|| super::table::unknown(label, &action))?;
+    let xml = match row.run {
+        super::table::Run::Iam => super::iam::iam(&call, row.name, request_id).await?,
+        super::table::Run::Sts => super::iam::sts(&call, row.name, request_id).await?,
+        super::table::Run::Sqs(_) => return Err(SqsError::internal(&"an SQS row on the IAM path")),
     };
     if audited {
         let prefix = if service == crate::auth::Service::Iam { "iam" } else { "sts" };
@@ -541,13 +548,8 @@ async fn handle(
             (name.to_owned(), Input::Json(&body))
         }
     };
-    let Some(spec) = super::action(&name) else {
-        let shown: String = name.chars().take(64).collect();
-        return (
-            Err(SqsError::InvalidAction(format!("The action {shown} is not valid for this endpoint."))),
-            "-",
-            account,
-        );
+    let Some(spec) = super::table::find(super::table::Service::Sqs, &name) else {
+        return (Err(super::table::unknown("sqs", &name)), "-", account);
     };
     if let Err(e) = admit(state, &account, spec.name).await {
         return (Err(e), spec.name, account);
@@ -584,7 +586,6 @@ async fn handle(
         identity,
         session_policy,
         context,
-        queue_policy_of: None,
         topic,
     };
     let audited = AUDITED_SQS.contains(&spec.name).then(|| match &input {

@@ -302,8 +302,8 @@ impl Targeted for CreateQueueInput {
         self.queue_name.as_deref()
     }
     /// Tagging at creation also needs `sqs:TagQueue`.
-    fn extra_actions(&self) -> &'static [&'static str] {
-        if self.tags.as_ref().is_some_and(|t| !t.is_empty()) { &["sqs:TagQueue"] } else { &[] }
+    fn has_tags(&self) -> bool {
+        self.tags.as_ref().is_some_and(|t| !t.is_empty())
     }
     fn request_tags(&self) -> (Vec<(&str, &str)>, Vec<&str>) {
         let tags = self.tags.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -375,10 +375,6 @@ impl Targeted for StartMessageMoveTaskInput {
     }
     fn destination_arn(&self) -> Option<&str> {
         self.destination_arn.as_deref()
-    }
-    /// Moving messages out reads and deletes them at the source.
-    fn extra_actions(&self) -> &'static [&'static str] {
-        &["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
     }
 }
 

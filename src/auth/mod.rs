@@ -3,6 +3,7 @@
 
 pub mod credentials;
 pub mod failures;
+pub mod policies;
 pub mod principal;
 pub mod sigv4;
 pub mod token;

@@ -63,6 +63,28 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The caller as the policy engine sees it (with a role session's session policy).
+    pub fn caller<'a>(
+        &'a self,
+        session_policy: Option<&'a crate::policy::document::Policy>,
+    ) -> crate::policy::eval::Caller<'a> {
+        use crate::policy::eval::PrincipalKind;
+        let (kind, account) = match self.kind {
+            Kind::Root => (PrincipalKind::Root, Some(self.account_id.as_str())),
+            Kind::User => (PrincipalKind::User, Some(self.account_id.as_str())),
+            Kind::AssumedRole => (PrincipalKind::AssumedRole, Some(self.account_id.as_str())),
+            // A service principal belongs to no account: only a queue policy can allow it.
+            Kind::Service => (PrincipalKind::Service, None),
+        };
+        crate::policy::eval::Caller {
+            kind,
+            account,
+            arn: &self.arn,
+            role_arn: self.role.as_ref().map(|r| r.role_arn.as_str()),
+            session_policy,
+        }
+    }
+
     pub fn root(account_id: &str, access_key_id: &str) -> Self {
         Self {
             kind: Kind::Root,

@@ -129,7 +129,6 @@ pub struct QueueService {
     unopenable: std::sync::atomic::AtomicU64,
     max_inflight: i64,
     /// Parsed queue policies (None: the queue has none, or does not exist).
-    policy_cache: EpochCache<QueueRef, Option<Arc<crate::policy::document::Policy>>>,
     /// Queue rows for the message paths (an absence is not kept).
     row_cache: EpochCache<QueueRef, Option<Arc<QueueRow>>>,
     /// In-flight estimates by queue: when last counted, and the count plus receives since.
@@ -323,7 +322,6 @@ impl QueueService {
             shutdown: tokio::sync::watch::channel(false).0,
             unopenable: std::sync::atomic::AtomicU64::new(0),
             max_inflight,
-            policy_cache: EpochCache::new(QUEUE_CACHE_TTL, QUEUE_CACHE_ENTRIES),
             row_cache: EpochCache::new(QUEUE_CACHE_TTL, QUEUE_CACHE_ENTRIES).keeping(Option::is_some),
             inflight: std::sync::Mutex::new(HashMap::new()),
             group,
@@ -1196,25 +1194,6 @@ impl QueueService {
             tracing::warn!(queue = %arn, %finding, "queue policy is open to a confused deputy");
         }
         Ok(text.to_owned())
-    }
-
-    /// The parsed policy of a queue, for the gate (cached; changes invalidate through the
-    /// store's cache epoch). None when the queue has no policy or does not exist.
-    pub async fn queue_policy(&self, r: &QueueRef) -> Result<Option<Arc<crate::policy::document::Policy>>, SqsError> {
-        self.policy_cache
-            .get_or_load(r, self.clock.now(), self.store.cache_epoch(), || async {
-                let text = self.store.queue_policy(r.account.as_str(), r.name.as_str()).await?;
-                Ok::<_, SqsError>(text.and_then(|text| {
-                    match crate::policy::document::parse(&text, crate::policy::document::Kind::Queue) {
-                        Ok(p) => Some(Arc::new(p)),
-                        Err(e) => {
-                            tracing::error!(error = %e, "a stored queue policy no longer parses; ignoring it");
-                            None
-                        }
-                    }
-                }))
-            })
-            .await
     }
 
     /// AddPermission: adds a statement with Sid `label` granting `actions` to `accounts`,

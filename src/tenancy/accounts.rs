@@ -77,32 +77,13 @@ pub struct Tenancy {
     pub(crate) store: PgStore,
     pub(crate) sealer: Arc<Sealer>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) policies: Arc<super::principals::PolicyCache>,
     /// The longest lifetime of an integration token issued here (seconds).
     pub(crate) max_token_lifetime: i64,
 }
 
 impl Tenancy {
     pub fn new(store: PgStore, sealer: Arc<Sealer>, clock: Arc<dyn Clock>) -> Self {
-        Self::with_cache_ttl(store, sealer, clock, std::time::Duration::from_secs(30))
-    }
-
-    /// With the time a user's parsed policies are trusted before being read again.
-    pub fn with_cache_ttl(
-        store: PgStore,
-        sealer: Arc<Sealer>,
-        clock: Arc<dyn Clock>,
-        ttl: std::time::Duration,
-    ) -> Self {
-        let ttl = chrono::TimeDelta::from_std(ttl).unwrap_or(chrono::TimeDelta::seconds(30));
-        let policies = super::principals::PolicyCache::new(ttl, super::principals::POLICY_CACHE_ENTRIES);
-        Self {
-            store,
-            sealer,
-            clock,
-            policies: Arc::new(policies),
-            max_token_lifetime: crate::crypto::token::DEFAULT_MAX_LIFETIME_SECONDS,
-        }
+        Self { store, sealer, clock, max_token_lifetime: crate::crypto::token::DEFAULT_MAX_LIFETIME_SECONDS }
     }
 
     /// With the longest lifetime of the integration tokens it issues (seconds; at most 90 days).

@@ -1,14 +1,11 @@
-//! IAM users, groups, their access keys and policies, and the identity policies that apply
-//! to a caller (parsed, cached briefly).
-
-use std::sync::Arc;
+//! IAM users, groups, their access keys and policies (stored, validated; the policies a
+//! request is decided with are loaded by `auth::policies`).
 
 use secrecy::{ExposeSecret, SecretString};
 
 use super::accounts::{new_access_key_id, new_id, new_secret, secret_context};
 use super::{Tenancy, TenancyError};
-use crate::cache::EpochCache;
-use crate::policy::document::{Kind, Policy, parse};
+use crate::policy::document::{Kind, parse};
 use crate::store::StoreError;
 use crate::store::iam::{GroupRow, ManagedPolicyRow, UserRow};
 
@@ -24,13 +21,6 @@ pub const MAX_ATTACHED_POLICIES: usize = 10;
 pub(super) fn significant_chars(doc: &str) -> usize {
     doc.chars().filter(|c| !c.is_whitespace()).count()
 }
-
-/// Parsed identity policies per user (and per session, for session policies), trusted for
-/// a short time (the bound within which a changed policy takes effect everywhere).
-pub type PolicyCache = EpochCache<String, Arc<Vec<Policy>>>;
-
-/// How many users' parsed policies one instance keeps.
-pub const POLICY_CACHE_ENTRIES: usize = 10_000;
 
 fn name_ok(name: &str, max: usize) -> bool {
     !name.is_empty() && name.len() <= max && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
@@ -649,38 +639,6 @@ impl Tenancy {
             .key_last_used(account, key_id)
             .await?
             .ok_or_else(|| TenancyError::NoSuchEntity(format!("The Access Key with id {key_id} cannot be found.")))
-    }
-
-    /// A session policy, parsed once per session (cached like identity policies).
-    /// (One policy, in the list form the cache keeps.)
-    pub async fn session_policy(&self, access_key_id: &str, text: &str) -> Result<Arc<Vec<Policy>>, TenancyError> {
-        let key = format!("session:{access_key_id}");
-        self.policies
-            .get_or_load(key.as_str(), self.now(), self.store.cache_epoch(), || async {
-                Ok(Arc::new(vec![parse(text, Kind::Identity)?]))
-            })
-            .await
-    }
-
-    /// The identity policies that apply to a user (cached for the cache's TTL). Documents
-    /// were validated when stored; one that no longer parses is skipped and logged.
-    pub async fn identity_policies(&self, user_id: &str) -> Result<Arc<Vec<Policy>>, TenancyError> {
-        self.policies
-            .get_or_load(user_id, self.now(), self.store.cache_epoch(), || async {
-                let docs = self.store.user_policy_documents(user_id).await?;
-                let parsed: Vec<Policy> = docs
-                    .iter()
-                    .filter_map(|d| match parse(d, Kind::Identity) {
-                        Ok(p) => Some(p),
-                        Err(e) => {
-                            tracing::error!(error = %e, "a stored identity policy no longer parses; ignoring it");
-                            None
-                        }
-                    })
-                    .collect();
-                Ok::<_, TenancyError>(Arc::new(parsed))
-            })
-            .await
     }
 }
 

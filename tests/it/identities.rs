@@ -44,7 +44,7 @@ async fn a_user_granted_only_send_on_one_queue_can_do_only_that() {
     };
     for queue in ["granted", "other"] {
         let url = s.queue_url(&a, queue);
-        for spec in sluice::api::ACTIONS {
+        for spec in sluice::api::table::SQS {
             let body = format!(
                 r#"{{"QueueUrl":"{url}","QueueName":"{queue}","SourceArn":"{}","TaskHandle":"{handle}","Label":"l","AWSAccountIds":["{id}"],"Actions":["SendMessage"],"Entries":[{{"Id":"a","MessageBody":"b","ReceiptHandle":"h"}}],"Tags":{{"k":"v"}},"TagKeys":["k"],"Attributes":{{"DelaySeconds":"0"}},"MessageBody":"b","ReceiptHandle":"h","VisibilityTimeout":0}}"#,
                 arn(queue),
