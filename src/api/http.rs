@@ -408,11 +408,7 @@ async fn iam_or_sts(
         _ => (super::table::Service::Sts, "STS"),
     };
     let row = super::table::find(table_service, &action).ok_or_else(|| super::table::unknown(label, &action))?;
-    let xml = match row.run {
-        super::table::Run::Iam => super::iam::iam(&call, row.name, request_id).await?,
-        super::table::Run::Sts => super::iam::sts(&call, row.name, request_id).await?,
-        super::table::Run::Sqs(_) => return Err(SqsError::internal(&"an SQS row on the IAM path")),
-    };
+    let xml = super::iam::run(&call, row, request_id).await?;
     if audited {
         let prefix = if service == crate::auth::Service::Iam { "iam" } else { "sts" };
         audit(state, audit_entry(req, state, principal, &format!("{prefix}:{action}"), request_id, &params_json))

@@ -13,6 +13,7 @@ pub mod http;
 pub mod iam;
 pub mod json;
 pub mod query;
+pub mod sts;
 pub mod table;
 
 use std::sync::Arc;
@@ -263,7 +264,7 @@ mod gate {
                     .map(|(_, arn)| arn.queue().clone())
                     .ok_or_else(|| SqsError::ResourceNotFoundException("The task handle is not valid.".into()))?
             }
-            Target::Account | Target::None => return Err(SqsError::internal(&"action table: not a queue action")),
+            Target::Account | Target::Entity => return Err(SqsError::internal(&"action table: not a queue action")),
         })
     }
 
@@ -349,6 +350,6 @@ pub(crate) fn boxed<'a, T, F: std::future::Future<Output = T> + 'a>(make: impl F
 pub async fn dispatch(call: &Call<'_>, body: Input<'_>) -> Result<Output, SqsError> {
     match call.spec.run {
         table::Run::Sqs(run) => run(call, body).await,
-        table::Run::Iam | table::Run::Sts => Err(SqsError::internal(&"an IAM or STS row on the SQS path")),
+        table::Run::Iam(_) | table::Run::Sts(_) => Err(SqsError::internal(&"an IAM or STS row on the SQS path")),
     }
 }

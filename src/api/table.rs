@@ -10,7 +10,13 @@
 //! ARN through the same gate.
 
 use super::actions::{messages, moves, queues};
-use super::{BoxedRun, Call, Input, SqsError, decode, gate};
+use super::iam::targets::UserName::{Given, OrCaller as Caller};
+use super::iam::targets::{self, MUST_SPECIFY_USER};
+use super::iam::{IamCall, IamRun, groups, integrations, policies, roles, users};
+use super::{BoxedRun, Call, Input, SqsError, decode, gate, sts};
+
+/// "Root keys are managed with `sluice admin account`."
+const ROOT_KEYS: &str = "Root keys are managed with `sluice admin account`.";
 
 /// The services on this endpoint (the signature's scope routes a request to one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +39,8 @@ pub enum Target {
     TaskHandle,
     /// The caller's account (`Resource: *`).
     Account,
-    /// Not an SQS action.
-    None,
+    /// An IAM or STS row: the entity it names (`api::iam::targets`, `api::sts`).
+    Entity,
 }
 
 /// What a check is decided on.
@@ -67,18 +73,18 @@ pub struct Check {
 pub enum Run {
     /// An SQS action: decode, resolve, decide every check, then the handler with the proof.
     Sqs(BoxedRun),
-    /// An IAM action (`api::iam::iam`).
-    Iam,
-    /// An STS action (`api::iam::sts`).
-    Sts,
+    /// An IAM action: resolve and decide (`api::iam::targets`), then the handler.
+    Iam(IamRun),
+    /// An STS action (`api::sts`).
+    Sts(IamRun),
 }
 
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Run::Sqs(_) => "Sqs",
-            Run::Iam => "Iam",
-            Run::Sts => "Sts",
+            Run::Iam(_) => "Iam",
+            Run::Sts(_) => "Sts",
         })
     }
 }
@@ -143,12 +149,6 @@ macro_rules! on_account {
     };
 }
 
-macro_rules! query_api {
-    ($service:ident, $run:ident, [$($name:literal),* $(,)?]) => {
-        [$(Action { service: Service::$service, name: $name, target: Target::None, checks: &[], run: Run::$run }),*]
-    };
-}
-
 /// Every SQS action.
 pub const SQS: &[Action] = &[
     sqs!(
@@ -209,77 +209,241 @@ pub const SQS: &[Action] = &[
     sqs!("ListMessageMoveTasks", SourceArn, [check("sqs:ListMessageMoveTasks")], moves::list_message_move_tasks),
 ];
 
-/// Every IAM action (and Sluice's integration admin calls on the IAM endpoint).
-pub const IAM: &[Action] = &query_api!(
-    Iam,
-    Iam,
-    [
-        "CreateUser",
-        "GetUser",
-        "ListUsers",
-        "DeleteUser",
-        "UpdateUser",
-        "CreateAccessKey",
-        "ListAccessKeys",
-        "UpdateAccessKey",
-        "DeleteAccessKey",
-        "GetAccessKeyLastUsed",
-        "PutUserPolicy",
-        "GetUserPolicy",
-        "ListUserPolicies",
-        "DeleteUserPolicy",
-        "AttachUserPolicy",
-        "DetachUserPolicy",
-        "ListAttachedUserPolicies",
-        "CreateGroup",
-        "GetGroup",
-        "ListGroups",
-        "DeleteGroup",
-        "ListGroupsForUser",
-        "AddUserToGroup",
-        "RemoveUserFromGroup",
-        "PutGroupPolicy",
-        "GetGroupPolicy",
-        "ListGroupPolicies",
-        "DeleteGroupPolicy",
-        "AttachGroupPolicy",
-        "DetachGroupPolicy",
-        "ListAttachedGroupPolicies",
-        "CreatePolicy",
-        "GetPolicy",
-        "ListPolicies",
-        "DeletePolicy",
-        "CreatePolicyVersion",
-        "SetDefaultPolicyVersion",
-        "GetPolicyVersion",
-        "ListPolicyVersions",
-        "DeletePolicyVersion",
-        "ListEntitiesForPolicy",
-        "CreateRole",
-        "GetRole",
-        "ListRoles",
-        "UpdateRole",
-        "UpdateAssumeRolePolicy",
-        "DeleteRole",
-        "PutRolePolicy",
-        "GetRolePolicy",
-        "ListRolePolicies",
-        "DeleteRolePolicy",
-        "AttachRolePolicy",
-        "DetachRolePolicy",
-        "ListAttachedRolePolicies",
-        "CreateServiceIntegration",
-        "ListServiceIntegrations",
-        "CreateServiceIntegrationToken",
-        "RevokeServiceIntegration",
-        "RevokeServiceIntegrationToken",
-        "RotateServiceIntegrationSigningKey",
-        "RetireServiceIntegrationSigningKeys",
-    ]
-);
+/// An IAM (or STS) row: `|call, action| RESOLVE` resolves what the row acts on and has the gate
+/// decide `action` on it (`api::iam::targets`); then `$handler(call, proof)` runs.
+macro_rules! iam {
+    ($service:ident, $prefix:literal, $name:literal, |$call:ident, $action:ident| $resolve:expr, $handler:path) => {
+        Action {
+            service: Service::$service,
+            name: $name,
+            target: Target::Entity,
+            checks: &[check(concat!($prefix, $name))],
+            run: Run::$service(|$call: &IamCall<'_>| {
+                Box::pin(async move {
+                    let $action = concat!($prefix, $name);
+                    let proof = $resolve?;
+                    $handler($call, proof).await
+                })
+            }),
+        }
+    };
+}
 
-/// Every STS action.
-pub const STS: &[Action] = &query_api!(Sts, Sts, ["GetCallerIdentity", "AssumeRole", "GetSessionToken"]);
+/// Every IAM action (and Sluice's integration admin calls on the IAM endpoint).
+pub const IAM: &[Action] = &[
+    // Users.
+    iam!(Iam, "iam:", "CreateUser", |c, a| targets::new_entity(c, a, "user", "UserName", &[]), users::create_user),
+    iam!(Iam, "iam:", "GetUser", |c, a| targets::user(c, a, Caller(MUST_SPECIFY_USER), &[]).await, users::get_user),
+    iam!(Iam, "iam:", "ListUsers", |c, a| targets::listing(c, a, "user"), users::list_users),
+    iam!(Iam, "iam:", "DeleteUser", |c, a| targets::user(c, a, Given, &[]).await, users::delete_user),
+    iam!(Iam, "iam:", "UpdateUser", |c, a| targets::renamed_user(c, a).await, users::update_user),
+    iam!(
+        Iam,
+        "iam:",
+        "CreateAccessKey",
+        |c, a| targets::user(c, a, Caller(ROOT_KEYS), &[]).await,
+        users::create_access_key
+    ),
+    iam!(
+        Iam,
+        "iam:",
+        "ListAccessKeys",
+        |c, a| targets::user(c, a, Caller(MUST_SPECIFY_USER), &[]).await,
+        users::list_access_keys
+    ),
+    iam!(
+        Iam,
+        "iam:",
+        "UpdateAccessKey",
+        |c, a| targets::user(c, a, Caller(MUST_SPECIFY_USER), &["AccessKeyId"]).await,
+        users::update_access_key
+    ),
+    iam!(
+        Iam,
+        "iam:",
+        "DeleteAccessKey",
+        |c, a| targets::user(c, a, Caller(MUST_SPECIFY_USER), &["AccessKeyId"]).await,
+        users::delete_access_key
+    ),
+    iam!(Iam, "iam:", "GetAccessKeyLastUsed", |c, a| targets::access_key(c, a).await, users::get_access_key_last_used),
+    iam!(Iam, "iam:", "PutUserPolicy", |c, a| targets::user(c, a, Given, &[]).await, users::put_user_policy),
+    iam!(
+        Iam,
+        "iam:",
+        "GetUserPolicy",
+        |c, a| targets::user(c, a, Given, &["PolicyName"]).await,
+        users::get_user_policy
+    ),
+    iam!(Iam, "iam:", "ListUserPolicies", |c, a| targets::user(c, a, Given, &[]).await, users::list_user_policies),
+    iam!(Iam, "iam:", "DeleteUserPolicy", |c, a| targets::user(c, a, Given, &[]).await, users::delete_user_policy),
+    iam!(
+        Iam,
+        "iam:",
+        "AttachUserPolicy",
+        |c, a| targets::user(c, a, Given, &["PolicyArn"]).await,
+        users::attach_user_policy
+    ),
+    iam!(
+        Iam,
+        "iam:",
+        "DetachUserPolicy",
+        |c, a| targets::user(c, a, Given, &["PolicyArn"]).await,
+        users::detach_user_policy
+    ),
+    iam!(
+        Iam,
+        "iam:",
+        "ListAttachedUserPolicies",
+        |c, a| targets::user(c, a, Given, &[]).await,
+        users::list_attached_user_policies
+    ),
+    iam!(Iam, "iam:", "ListGroupsForUser", |c, a| targets::user(c, a, Given, &[]).await, users::list_groups_for_user),
+    // Groups.
+    iam!(Iam, "iam:", "CreateGroup", |c, a| targets::new_entity(c, a, "group", "GroupName", &[]), groups::create_group),
+    iam!(Iam, "iam:", "GetGroup", |c, a| targets::group(c, a, &[]).await, groups::get_group),
+    iam!(Iam, "iam:", "ListGroups", |c, a| targets::listing(c, a, "group"), groups::list_groups),
+    iam!(Iam, "iam:", "DeleteGroup", |c, a| targets::group(c, a, &[]).await, groups::delete_group),
+    iam!(Iam, "iam:", "AddUserToGroup", |c, a| targets::group(c, a, &["UserName"]).await, groups::add_user_to_group),
+    iam!(
+        Iam,
+        "iam:",
+        "RemoveUserFromGroup",
+        |c, a| targets::group(c, a, &["UserName"]).await,
+        groups::remove_user_from_group
+    ),
+    iam!(Iam, "iam:", "PutGroupPolicy", |c, a| targets::group(c, a, &[]).await, groups::put_group_policy),
+    iam!(Iam, "iam:", "GetGroupPolicy", |c, a| targets::group(c, a, &[]).await, groups::get_group_policy),
+    iam!(Iam, "iam:", "ListGroupPolicies", |c, a| targets::group(c, a, &[]).await, groups::list_group_policies),
+    iam!(Iam, "iam:", "DeleteGroupPolicy", |c, a| targets::group(c, a, &[]).await, groups::delete_group_policy),
+    iam!(
+        Iam,
+        "iam:",
+        "AttachGroupPolicy",
+        |c, a| targets::group(c, a, &["PolicyArn"]).await,
+        groups::attach_group_policy
+    ),
+    iam!(
+        Iam,
+        "iam:",
+        "DetachGroupPolicy",
+        |c, a| targets::group(c, a, &["PolicyArn"]).await,
+        groups::detach_group_policy
+    ),
+    iam!(
+        Iam,
+        "iam:",
+        "ListAttachedGroupPolicies",
+        |c, a| targets::group(c, a, &[]).await,
+        groups::list_attached_group_policies
+    ),
+    // Managed policies.
+    iam!(
+        Iam,
+        "iam:",
+        "CreatePolicy",
+        |c, a| targets::new_entity(c, a, "policy", "PolicyName", &[]),
+        policies::create_policy
+    ),
+    iam!(Iam, "iam:", "GetPolicy", |c, a| targets::policy(c, a).await, policies::get_policy),
+    iam!(Iam, "iam:", "ListPolicies", |c, a| targets::listing(c, a, "policy"), policies::list_policies),
+    iam!(Iam, "iam:", "DeletePolicy", |c, a| targets::policy(c, a).await, policies::delete_policy),
+    iam!(Iam, "iam:", "CreatePolicyVersion", |c, a| targets::policy(c, a).await, policies::create_policy_version),
+    iam!(
+        Iam,
+        "iam:",
+        "SetDefaultPolicyVersion",
+        |c, a| targets::policy(c, a).await,
+        policies::set_default_policy_version
+    ),
+    iam!(Iam, "iam:", "GetPolicyVersion", |c, a| targets::policy(c, a).await, policies::get_policy_version),
+    iam!(Iam, "iam:", "ListPolicyVersions", |c, a| targets::policy(c, a).await, policies::list_policy_versions),
+    iam!(Iam, "iam:", "DeletePolicyVersion", |c, a| targets::policy(c, a).await, policies::delete_policy_version),
+    iam!(Iam, "iam:", "ListEntitiesForPolicy", |c, a| targets::policy(c, a).await, policies::list_entities_for_policy),
+    // Roles.
+    iam!(Iam, "iam:", "CreateRole", |c, a| targets::new_entity(c, a, "role", "RoleName", &[]), roles::create_role),
+    iam!(Iam, "iam:", "GetRole", |c, a| targets::role(c, a, &[]).await, roles::get_role),
+    iam!(Iam, "iam:", "ListRoles", |c, a| targets::listing(c, a, "role"), roles::list_roles),
+    iam!(Iam, "iam:", "UpdateRole", |c, a| targets::role(c, a, &[]).await, roles::update_role),
+    iam!(
+        Iam,
+        "iam:",
+        "UpdateAssumeRolePolicy",
+        |c, a| targets::role(c, a, &[]).await,
+        roles::update_assume_role_policy
+    ),
+    iam!(Iam, "iam:", "DeleteRole", |c, a| targets::role(c, a, &[]).await, roles::delete_role),
+    iam!(Iam, "iam:", "PutRolePolicy", |c, a| targets::role(c, a, &[]).await, roles::put_role_policy),
+    iam!(Iam, "iam:", "GetRolePolicy", |c, a| targets::role(c, a, &["PolicyName"]).await, roles::get_role_policy),
+    iam!(Iam, "iam:", "ListRolePolicies", |c, a| targets::role(c, a, &[]).await, roles::list_role_policies),
+    iam!(Iam, "iam:", "DeleteRolePolicy", |c, a| targets::role(c, a, &[]).await, roles::delete_role_policy),
+    iam!(Iam, "iam:", "AttachRolePolicy", |c, a| targets::role(c, a, &[]).await, roles::attach_role_policy),
+    iam!(Iam, "iam:", "DetachRolePolicy", |c, a| targets::role(c, a, &[]).await, roles::detach_role_policy),
+    iam!(
+        Iam,
+        "iam:",
+        "ListAttachedRolePolicies",
+        |c, a| targets::role(c, a, &[]).await,
+        roles::list_attached_role_policies
+    ),
+    // Service integrations.
+    iam!(
+        Iam,
+        "iam:",
+        "CreateServiceIntegration",
+        |c, a| targets::integration(c, a, None),
+        integrations::create_service_integration
+    ),
+    iam!(
+        Iam,
+        "iam:",
+        "ListServiceIntegrations",
+        |c, a| targets::integration(c, a, None),
+        integrations::list_service_integrations
+    ),
+    iam!(
+        Iam,
+        "iam:",
+        "CreateServiceIntegrationToken",
+        |c, a| targets::integration(c, a, Some("IntegrationId")),
+        integrations::create_service_integration_token
+    ),
+    iam!(
+        Iam,
+        "iam:",
+        "RevokeServiceIntegration",
+        |c, a| targets::integration(c, a, Some("IntegrationId")),
+        integrations::revoke_service_integration
+    ),
+    iam!(
+        Iam,
+        "iam:",
+        "RevokeServiceIntegrationToken",
+        |c, a| targets::token(c, a),
+        integrations::revoke_service_integration_token
+    ),
+    iam!(
+        Iam,
+        "iam:",
+        "RotateServiceIntegrationSigningKey",
+        |c, a| targets::integration(c, a, None),
+        integrations::rotate_service_integration_signing_key
+    ),
+    iam!(
+        Iam,
+        "iam:",
+        "RetireServiceIntegrationSigningKeys",
+        |c, a| targets::integration(c, a, None),
+        integrations::retire_service_integration_signing_keys
+    ),
+];
+
+/// Every STS action. GetCallerIdentity and GetSessionToken are answered for any
+/// authenticated caller (no check); AssumeRole is decided by the role's trust policy.
+pub const STS: &[Action] = &[
+    Action { checks: &[], ..iam!(Sts, "sts:", "GetCallerIdentity", |c, _a| sts::caller(c), sts::get_caller_identity) },
+    iam!(Sts, "sts:", "AssumeRole", |c, _a| sts::assumable(c).await, sts::assume_role),
+    Action { checks: &[], ..iam!(Sts, "sts:", "GetSessionToken", |c, _a| sts::caller(c), sts::get_session_token) },
+];
 
 /// The row of `name` in `service`; None for an action this endpoint does not serve.
 pub fn find(service: Service, name: &str) -> Option<&'static Action> {
@@ -326,7 +490,10 @@ mod tests {
         }
         assert_eq!(find(Service::Sqs, "SendMessageBatch").unwrap().iam_action(), "sqs:SendMessage");
         assert_eq!(find(Service::Sqs, "ListQueues").unwrap().target, Target::Account);
-        assert!(IAM.iter().all(|a| matches!(a.run, Run::Iam)) && STS.iter().all(|a| matches!(a.run, Run::Sts)));
+        assert!(IAM.iter().all(|a| matches!(a.run, Run::Iam(_))) && STS.iter().all(|a| matches!(a.run, Run::Sts(_))));
+        for a in IAM {
+            assert_eq!(a.iam_action(), format!("iam:{}", a.name));
+        }
         assert!(find(Service::Sqs, "CreateUser").is_none() && find(Service::Iam, "SendMessage").is_none());
     }
 }

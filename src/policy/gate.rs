@@ -37,6 +37,42 @@ pub fn authorize<T>(
     Ok(Authorized(target))
 }
 
+/// Decides whether `caller` may assume a role (`sts:AssumeRole` on `role_arn`, owned by
+/// `role_owner`) under the role's trust policy and the caller's identity policies, as IAM does
+/// (`eval::evaluate_trust`); on Allow wraps `target` (the role) as proof.
+pub fn authorize_trust<T>(
+    caller: &Caller<'_>,
+    identity: &[&Policy],
+    trust: &Policy,
+    role_arn: &str,
+    role_owner: &str,
+    context: &Context,
+    target: T,
+) -> Result<Authorized<T>, Denied> {
+    let req = eval::Request {
+        caller: *caller,
+        action: "sts:AssumeRole",
+        resource: role_arn,
+        resource_owner: Some(role_owner),
+        context,
+    };
+    if eval::evaluate_trust(&req, identity, trust).allowed {
+        return Ok(Authorized(target));
+    }
+    Err(Denied {
+        principal: caller.arn.to_owned(),
+        action: "sts:AssumeRole".to_owned(),
+        resource: role_arn.to_owned(),
+        why: "because no trust policy and identity-based policy allow it".to_owned(),
+    })
+}
+
+/// Actions AWS answers for any authenticated caller, whatever its policies
+/// (GetCallerIdentity, GetSessionToken): nothing to decide.
+pub fn anyone<T>(target: T) -> Authorized<T> {
+    Authorized(target)
+}
+
 /// Whether the owning account's root repairs its queue's policy (its Denies do not apply).
 fn repairs(caller: &Caller<'_>, check: &Check<'_>) -> bool {
     caller.kind == PrincipalKind::Root
