@@ -13,7 +13,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use tracing::Instrument;
 
 use super::{ApiState, SqsError};
-use crate::queue::service::SendInput;
+use crate::queue::send::SendInput;
 use crate::queue::{AccountId, QueueName, QueueRef};
 
 /// MinIO's liveness probe.

@@ -3,15 +3,20 @@
 //! (`SqsError`).
 
 pub mod attributes;
+pub mod catalog;
 pub mod commit;
 pub mod md5;
 pub mod message;
 pub mod moves;
 pub mod quotas;
 pub mod receipt;
+pub mod receive;
 pub mod redrive;
+pub mod send;
 pub mod service;
+pub mod sweep;
 pub mod tags;
+pub mod visibility;
 pub mod wait;
 
 pub use crate::domain::{AccountId, QueueName, QueueRef};

@@ -4,7 +4,7 @@
 use sluice::domain::{QueueRef, ReceiptHandle};
 use sluice::error::SqsError;
 use sluice::queue::commit::GroupCommit;
-use sluice::queue::service::SendInput;
+use sluice::queue::send::SendInput;
 use sluice::store::{NewMessage, StoreError};
 
 use crate::harness::TestServer;

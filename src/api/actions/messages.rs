@@ -15,7 +15,9 @@ use crate::domain::ReceiptHandle;
 use crate::policy::Authorized;
 use crate::queue::QueueRef;
 use crate::queue::message::{AttributeValue, MessageAttributes, Value};
-use crate::queue::service::{ReceiveInput, SendInput, check_batch_ids};
+use crate::queue::receive::ReceiveInput;
+use crate::queue::send::{SendInput, SendOutput};
+use crate::queue::service::check_batch_ids;
 
 fn invalid(msg: impl Into<String>) -> SqsError {
     SqsError::InvalidParameterValue(msg.into())
@@ -114,7 +116,7 @@ fn send_input(
     Ok(SendInput { body, delay_seconds, attributes, trace_header, sender_id: call.principal.sender_id().to_owned() })
 }
 
-fn send_output(out: crate::queue::service::SendOutput) -> SendMessageOutput {
+fn send_output(out: SendOutput) -> SendMessageOutput {
     SendMessageOutput {
         message_id: out.message_id.to_string(),
         md5_of_message_body: out.md5_of_body,
