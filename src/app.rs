@@ -471,6 +471,10 @@ pub struct Running {
     pub data_dir: PathBuf,
     pub tenancy: Tenancy,
     pub queues: Arc<QueueService>,
+    /// Data keys (the key commands, tests).
+    pub keys: Arc<crate::keys::DataKeys>,
+    /// The move-task worker's side (tests).
+    pub moves: Arc<crate::queue::moves::Mover>,
     pub server: actix_web::dev::Server,
     pub database: Database,
     /// Files written for the bootstrap account: (config, credentials).
@@ -493,7 +497,12 @@ impl Drop for AbortOnDrop {
 /// Deletes expired messages every `interval`; errors are logged and retried next time. The
 /// first sweep comes one interval (at most a minute) after the start, not during it: a
 /// sweep reads every queue, and an instance that starts has requests to serve first.
-async fn sweep_forever(queues: Arc<QueueService>, tenancy: Tenancy, interval: Duration) {
+async fn sweep_forever(
+    queues: Arc<QueueService>,
+    wakeups: Arc<crate::queue::wait::Wakeups>,
+    tenancy: Tenancy,
+    interval: Duration,
+) {
     let first = tokio::time::Instant::now() + interval.min(Duration::from_secs(60));
     let mut tick = tokio::time::interval_at(first, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -513,7 +522,7 @@ async fn sweep_forever(queues: Arc<QueueService>, tenancy: Tenancy, interval: Du
         if let Err(e) = tenancy.sweep_token_revocations().await {
             tracing::warn!(error = %e, "removing revocations of expired tokens failed");
         }
-        if let Err(e) = queues.wakeups().refresh().await {
+        if let Err(e) = wakeups.refresh().await {
             tracing::warn!(error = %e, "refreshing long-poll registrations failed");
         }
     }
@@ -584,23 +593,30 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         crate::metrics::Metrics::new()
             .map_err(|e| AppError::Io { what: e.to_string(), source: std::io::Error::other("metrics") })?,
     );
+    let shared = crate::queue::service::Shared::new(
+        &store,
+        &sealer,
+        keys,
+        clock.clone(),
+        config.limit_defaults(),
+        config.concurrent_requests_per_account(),
+    )?;
     let queues = Arc::new(
         QueueService::new(
             store.clone(),
             sealer.clone(),
-            keys,
             clock.clone(),
             config.region.clone(),
             public_url.clone(),
             config.max_long_polls,
             config.max_inflight_per_queue,
-            config.limit_defaults(),
             config.concurrent_requests_per_account(),
+            &shared,
         )?
         .with_metrics(metrics.clone()),
     );
     let (metrics_server, metrics_addr) =
-        metrics_server(&config, tls.clone(), metrics.clone(), store.clone(), queues.clone())?;
+        metrics_server(&config, tls.clone(), metrics.clone(), store.clone(), queues.clone(), shared.keys.clone())?;
     let metrics_task = AbortOnDrop(tokio::spawn(async move {
         if let Err(e) = metrics_server.await {
             tracing::warn!(error = %e, "the metrics listener stopped");
@@ -608,13 +624,14 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
     }));
     let sweeper = AbortOnDrop(tokio::spawn(sweep_forever(
         queues.clone(),
+        shared.wakeups.clone(),
         tenancy.clone(),
         Duration::from_secs(config.sweep_interval_seconds),
     )));
-    let notifier = AbortOnDrop(tokio::spawn(queues.wakeups().clone().run_notifier()));
-    let mover = AbortOnDrop(tokio::spawn(queues.moves().clone().run()));
+    let notifier = AbortOnDrop(tokio::spawn(shared.wakeups.clone().run_notifier()));
+    let mover = AbortOnDrop(tokio::spawn(shared.mover.clone().run()));
     let cache_listener = AbortOnDrop(tokio::spawn(store.clone().run_cache_listener()));
-    let wake_listener = AbortOnDrop(tokio::spawn(queues.wakeups().clone().run_listener()));
+    let wake_listener = AbortOnDrop(tokio::spawn(shared.wakeups.clone().run_listener()));
     let state = web::Data::new(ApiState {
         tenancy: tenancy.clone(),
         // Signatures are dated by the client's wall clock, so authentication compares them
@@ -645,6 +662,8 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
             clock.clone(),
             chrono::TimeDelta::seconds(config.cache_ttl_seconds as i64),
         )),
+        quotas: shared.quotas.clone(),
+        moves: shared.mover.clone(),
     });
 
     let bootstrap_files =
@@ -678,6 +697,8 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         data_dir,
         tenancy,
         queues,
+        keys: shared.keys.clone(),
+        moves: shared.mover.clone(),
         server,
         database,
         bootstrap_files,
@@ -690,6 +711,7 @@ struct MetricsState {
     metrics: Arc<crate::metrics::Metrics>,
     store: PgStore,
     queues: Arc<QueueService>,
+    keys: Arc<crate::keys::DataKeys>,
     /// The bearer token `/metrics` needs (always set when the listener is not loopback).
     token: Option<Arc<secrecy::SecretString>>,
 }
@@ -711,7 +733,7 @@ async fn metrics_page(req: actix_web::HttpRequest, s: web::Data<MetricsState>) -
     s.metrics.db_connections.set(i64::from(pool.size()));
     s.metrics.db_idle.set(pool.num_idle() as i64);
     s.metrics.long_polls.set(s.queues.open_long_polls() as i64);
-    let counts = s.queues.keys().counts();
+    let counts = s.keys.counts();
     for (event, c) in [
         ("generate", &counts.generated),
         ("unwrap", &counts.unwrapped),
@@ -758,7 +780,7 @@ async fn ready(s: web::Data<MetricsState>) -> actix_web::HttpResponse {
     match tokio::time::timeout(Duration::from_secs(2), s.store.ping()).await {
         // A key-provider outage while cached keys serve is degraded, not unready: pulling
         // every instance out of the load balancer would turn a short outage into a full one.
-        Ok(Ok(())) if s.queues.keys().unavailable_within(60) => {
+        Ok(Ok(())) if s.keys.unavailable_within(60) => {
             actix_web::HttpResponse::Ok().body("degraded: the key provider is unavailable; cached data keys serve\n")
         }
         Ok(Ok(())) => actix_web::HttpResponse::Ok().body("ready\n"),
@@ -794,6 +816,7 @@ fn metrics_server(
     metrics: Arc<crate::metrics::Metrics>,
     store: PgStore,
     queues: Arc<QueueService>,
+    keys: Arc<crate::keys::DataKeys>,
 ) -> Result<(actix_web::dev::Server, SocketAddr), AppError> {
     let exposed = !config.metrics_listen.ip().is_loopback();
     let token = match (&config.metrics_token_file, exposed) {
@@ -815,7 +838,7 @@ fn metrics_server(
     let listener = std::net::TcpListener::bind(config.metrics_listen)
         .map_err(io(format!("binding the metrics listener {}", config.metrics_listen)))?;
     let addr = listener.local_addr().map_err(io("metrics address"))?;
-    let state = web::Data::new(MetricsState { metrics, store, queues, token });
+    let state = web::Data::new(MetricsState { metrics, store, queues, keys, token });
     let server = HttpServer::new(move || {
         ActixApp::new()
             .app_data(state.clone())

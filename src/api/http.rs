@@ -123,7 +123,7 @@ pub(crate) fn request_context(
 /// Admits a request of `account` under its request rate for the action's family (per
 /// instance); a throttled request is `RequestThrottled`, which the SDKs retry with backoff.
 pub(crate) async fn admit(state: &ApiState, account: &str, action: &str) -> Result<(), SqsError> {
-    let quotas = state.queues.quotas();
+    let quotas = &state.quotas;
     let (limits, _) = quotas.of(account).await?;
     let family = crate::queue::quotas::family(action);
     if quotas.admit(account, family, limits.requests_per_second) {
@@ -568,7 +568,7 @@ async fn handle(
     let _turn = if spec.name == "ReceiveMessage" {
         None
     } else {
-        match state.queues.quotas().admit_work(&account).await {
+        match state.quotas.admit_work(&account).await {
             Ok(p) => Some(p),
             Err(e) => return (Err(e), spec.name, account),
         }

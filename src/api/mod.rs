@@ -50,6 +50,10 @@ pub struct ApiState {
     pub clock: Arc<dyn crate::clock::Clock>,
     /// Identity, session and queue policies, loaded and cached for the gate.
     pub policies: Arc<crate::auth::policies::Policies>,
+    /// Tenant limits (admission of requests).
+    pub quotas: Arc<crate::queue::quotas::Quotas>,
+    /// Message move tasks (their handles, and the move-task actions).
+    pub moves: Arc<crate::queue::moves::Mover>,
 }
 
 /// Which wire protocol a request speaks; answers use the same one.
@@ -258,8 +262,7 @@ mod gate {
                 let handle = crate::domain::TaskHandle::parse(handle)?;
                 // Only a handle this deployment issued names a queue (MACed, no lookup).
                 call.state
-                    .queues
-                    .moves()
+                    .moves
                     .check_handle(&handle)
                     .map(|(_, arn)| arn.queue().clone())
                     .ok_or_else(|| SqsError::ResourceNotFoundException("The task handle is not valid.".into()))?

@@ -40,6 +40,42 @@ pub const PURGE_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 /// (MinIO retries a failed delivery every 3 s until it succeeds, from a persistent queue).
 pub const EVENT_REPLAY_WINDOW_SECONDS: i64 = 24 * 3600;
 
+/// The parts of the queue layer that others run or consult too: data keys (the key
+/// commands, the metrics), tenant limits (the API's admission), the wake-up hub and the
+/// move-task worker (background tasks, the move-task actions). Built once by the caller.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub keys: Arc<crate::keys::DataKeys>,
+    pub quotas: Arc<super::quotas::Quotas>,
+    pub wakeups: Arc<Wakeups>,
+    pub mover: Arc<super::moves::Mover>,
+}
+
+impl Shared {
+    /// The parts over `store`, with the default and per-account limits and `max_working`
+    /// requests of one account served at once.
+    pub fn new(
+        store: &PgStore,
+        sealer: &Sealer,
+        keys: Arc<crate::keys::DataKeys>,
+        clock: Arc<dyn Clock>,
+        limits: super::quotas::Defaults,
+        max_working: usize,
+    ) -> Result<Self, SqsError> {
+        let (task_key_id, task_key) = sealer.derive_key("move-task-handle")?;
+        Ok(Self {
+            keys,
+            quotas: Arc::new(super::quotas::Quotas::new(store.clone(), clock.clone(), limits, max_working)),
+            wakeups: Wakeups::new(store.clone(), clock.clone()),
+            mover: super::moves::Mover::new(
+                store.clone(),
+                clock,
+                super::moves::TaskHandles::new(task_key_id, task_key),
+            ),
+        })
+    }
+}
+
 /// The queue service: one per process.
 #[derive(Debug)]
 pub struct QueueService {
@@ -52,7 +88,6 @@ pub struct QueueService {
     pub(super) wakeups: Arc<Wakeups>,
     pub(super) long_polls: Arc<Semaphore>,
     pub(super) max_long_polls: usize,
-    pub(super) mover: Arc<super::moves::Mover>,
     pub(super) keys: Arc<crate::keys::DataKeys>,
     pub(super) quotas: Arc<super::quotas::Quotas>,
     pub(super) metrics: Option<Arc<crate::metrics::Metrics>>,
@@ -138,30 +173,25 @@ pub(super) fn in_range(name: &str, v: Option<i32>, min: i32, max: i32) -> Result
 
 impl QueueService {
     #[allow(clippy::too_many_arguments)]
+    /// The service over `shared` (built by the caller, which also runs its background parts:
+    /// the wake-up notifier and listener, the move-task worker).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: PgStore,
         sealer: Arc<Sealer>,
-        keys: Arc<crate::keys::DataKeys>,
         clock: Arc<dyn Clock>,
         region: String,
         public_url: String,
         max_long_polls: usize,
         max_inflight: i64,
-        limits: super::quotas::Defaults,
         max_working: usize,
+        shared: &Shared,
     ) -> Result<Self, SqsError> {
         let (key_id, key) = sealer.derive_key("receipt-handle")?;
-        let quotas = Arc::new(super::quotas::Quotas::new(store.clone(), clock.clone(), limits, max_working));
         // Two group inserts in flight at the default pool size: measured on 2 cores, more
         // only adds commits (benches/results/README.md).
         let group = super::commit::GroupCommit::new(store.clone(), (max_working / 8).clamp(1, 4));
-        let wakeups = Wakeups::new(store.clone(), clock.clone());
-        let (task_key_id, task_key) = sealer.derive_key("move-task-handle")?;
-        let mover = super::moves::Mover::new(
-            store.clone(),
-            clock.clone(),
-            super::moves::TaskHandles::new(task_key_id, task_key),
-        );
+        let Shared { keys, quotas, wakeups, .. } = shared.clone();
         Ok(Self {
             store,
             receipts: ReceiptKeys::new(key_id, key),
@@ -170,7 +200,6 @@ impl QueueService {
             region,
             public_url: public_url.trim_end_matches('/').to_owned(),
             wakeups,
-            mover,
             keys,
             quotas,
             metrics: None,
@@ -220,19 +249,10 @@ impl QueueService {
         self.wakeups.sent(queue_id, n);
     }
 
-    /// Message move tasks (its worker runs as a background task).
-    pub fn moves(&self) -> &Arc<super::moves::Mover> {
-        &self.mover
-    }
-
     /// The wake-up hub (its notifier and listener run as background tasks).
     /// The service's clock's current time.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
-    }
-
-    pub fn wakeups(&self) -> &Arc<Wakeups> {
-        &self.wakeups
     }
 
     /// The service is stopping: open long polls answer at once (with what they found so
@@ -246,10 +266,6 @@ impl QueueService {
         self.unopenable.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub fn keys(&self) -> &Arc<crate::keys::DataKeys> {
-        &self.keys
-    }
-
     /// Counts what the queue layer sees (set once, at start).
     pub fn with_metrics(mut self, m: Arc<crate::metrics::Metrics>) -> Self {
         self.metrics = Some(m);
@@ -259,9 +275,5 @@ impl QueueService {
     /// Long polls waiting now on this instance.
     pub fn open_long_polls(&self) -> usize {
         self.max_long_polls.saturating_sub(self.long_polls.available_permits())
-    }
-
-    pub fn quotas(&self) -> &Arc<super::quotas::Quotas> {
-        &self.quotas
     }
 }

@@ -340,9 +340,9 @@ async fn a_move_task_runs_on_one_instance_and_survives_that_instance_stopping() 
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
-    assert_eq!(holder, first.queues.moves().instance(), "the first instance took the task");
+    assert_eq!(holder, first.moves.instance(), "the first instance took the task");
     let second = TestServer::start().await;
-    second.queues.moves().kick();
+    second.moves.kick();
     for _ in 0..15 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         assert_eq!(lease_owner().await, Some(holder), "only the instance holding the lease runs the task");

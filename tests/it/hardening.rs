@@ -134,14 +134,14 @@ async fn another_account_cannot_cancel_or_list_a_move_task_with_a_forged_handle(
     let started =
         sqs_a.start_message_move_task().source_arn(&a_dlq).max_number_of_messages_per_second(1).send().await.unwrap();
     let a_handle = started.task_handle().unwrap().to_owned();
-    let (task_id, _) = s.queues.moves().check_handle(&sluice::domain::TaskHandle::parse(&a_handle).unwrap()).unwrap();
+    let (task_id, _) = s.moves.check_handle(&sluice::domain::TaskHandle::parse(&a_handle).unwrap()).unwrap();
 
     // B writes A's task id beside its own DLQ: once in the earlier unsigned form, once under
     // a valid MAC (as if B had any handle naming A's task with its own queue).
     let unsigned = BASE64_URL_SAFE_NO_PAD.encode(format!("{task_id}|{b_dlq}"));
     let err = sqs_b.cancel_message_move_task().task_handle(&unsigned).send().await.unwrap_err();
     assert_eq!(error_code(&err), "ResourceNotFoundException", "{err:?}");
-    let minted = s.queues.moves().issue_handle(task_id, &b_dlq);
+    let minted = s.moves.issue_handle(task_id, &b_dlq);
     let err = sqs_b.cancel_message_move_task().task_handle(&minted).send().await.unwrap_err();
     assert_eq!(error_code(&err), "ResourceNotFoundException", "{err:?}");
     // A's own handle names A's queue: B is refused before anything is looked up.

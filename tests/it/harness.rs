@@ -112,6 +112,8 @@ pub struct TestServer {
     pub clock: Arc<OffsetClock>,
     pub tenancy: sluice::tenancy::Tenancy,
     pub queues: Arc<sluice::queue::QueueService>,
+    pub keys: Arc<sluice::keys::DataKeys>,
+    pub moves: Arc<sluice::queue::moves::Mover>,
     pub store: sluice::store::PgStore,
     pub data_dir: tempfile::TempDir,
     _tasks: Vec<sluice::app::AbortOnDrop>,
@@ -179,6 +181,7 @@ impl TestServer {
         let handle = running.server.handle();
         let store = running.database.store.clone();
         let queues = running.queues.clone();
+        let (keys, moves) = (running.keys.clone(), running.moves.clone());
         let tenancy = running.tenancy.clone();
         let sweeper = running.sweeper;
         tokio::spawn(running.server);
@@ -191,6 +194,8 @@ impl TestServer {
             clock,
             tenancy,
             queues,
+            keys,
+            moves,
             store,
             data_dir,
             _tasks: sweeper,

@@ -49,7 +49,7 @@ async fn a_user_granted_only_send_on_one_queue_can_do_only_that() {
                 r#"{{"QueueUrl":"{url}","QueueName":"{queue}","SourceArn":"{}","TaskHandle":"{handle}","Label":"l","AWSAccountIds":["{id}"],"Actions":["SendMessage"],"Entries":[{{"Id":"a","MessageBody":"b","ReceiptHandle":"h"}}],"Tags":{{"k":"v"}},"TagKeys":["k"],"Attributes":{{"DelaySeconds":"0"}},"MessageBody":"b","ReceiptHandle":"h","VisibilityTimeout":0}}"#,
                 arn(queue),
                 id = a.id,
-                handle = s.queues.moves().issue_handle(uuid::Uuid::new_v4(), &arn(queue))
+                handle = s.moves.issue_handle(uuid::Uuid::new_v4(), &arn(queue))
             );
             let r = raw.call(spec.name, &body).await;
             let denied = r.header("x-amzn-query-error") == Some("AccessDenied;Sender");

@@ -155,7 +155,7 @@ async fn with_a_cold_cache_an_outage_fails_with_a_kms_error_and_moves_no_receive
     sqs.set_queue_attributes().queue_url(&url).attributes(N::RedrivePolicy, redrive).send().await.unwrap();
     sqs.send_message().queue_url(&url).message_body("kept safe").send().await.unwrap();
 
-    s.queues.keys().clear_caches();
+    s.keys.clear_caches();
     fake.down.store(true, Ordering::SeqCst);
     let e = sqs.send_message().queue_url(&url).message_body("refused").send().await.unwrap_err();
     assert_eq!(error_code(&e), "KMS.ThrottlingException");
@@ -217,7 +217,7 @@ async fn deleting_a_queue_shreds_its_data_keys_but_keeps_those_of_messages_in_it
 
     sqs.delete_queue().queue_url(&url).send().await.unwrap();
     assert_eq!(keys_of(queue_id).await.unwrap(), 1, "only the key sealing the dead letter is left");
-    s.queues.keys().clear_caches();
+    s.keys.clear_caches();
     let got = sqs.receive_message().queue_url(&dlq).send().await.unwrap();
     assert_eq!(got.messages()[0].body(), Some("will die"), "the dead letter still opens");
     // Its last message deleted, the dead-letter queue's deletion takes that key too.
@@ -251,7 +251,7 @@ async fn sse_attributes_select_the_accounts_own_master_keys_only() {
     assert_eq!(got[&N::SqsManagedSseEnabled], "true", "SSE-SQS by default");
     assert!(!got.contains_key(&N::KmsMasterKeyId));
 
-    let team = s.queues.keys().create_master_key(&a.id, Some("alias/team")).await.unwrap();
+    let team = s.keys.create_master_key(&a.id, Some("alias/team")).await.unwrap();
     sqs_a.set_queue_attributes().queue_url(&url).attributes(N::KmsMasterKeyId, "alias/team").send().await.unwrap();
     let got = attrs(sqs_a.clone(), url.clone()).await;
     assert_eq!(got[&N::KmsMasterKeyId], "alias/team");
@@ -329,7 +329,7 @@ async fn rotating_a_master_key_rewraps_data_keys_and_old_messages_still_open_whi
     let a = s.account().await;
     let sqs = s.sqs(&a);
     let url = sqs.create_queue().queue_name("orders").send().await.unwrap().queue_url().unwrap().to_owned();
-    let key = s.queues.keys().create_master_key(&a.id, None).await.unwrap();
+    let key = s.keys.create_master_key(&a.id, None).await.unwrap();
     sqs.set_queue_attributes().queue_url(&url).attributes(N::KmsMasterKeyId, &key.id).send().await.unwrap();
     sqs.send_message().queue_url(&url).message_body("before rotation").send().await.unwrap();
     let wrapped_version = || async {
@@ -342,19 +342,19 @@ async fn rotating_a_master_key_rewraps_data_keys_and_old_messages_still_open_whi
     };
     assert_eq!(wrapped_version().await, 1);
 
-    let info = s.queues.keys().provider().rotate(&key.provider_key).await.unwrap();
+    let info = s.keys.provider().rotate(&key.provider_key).await.unwrap();
     assert_eq!(info.current_version, "2");
-    let (rewrapped, _) = s.queues.keys().rewrap_all().await.unwrap();
+    let (rewrapped, _) = s.keys.rewrap_all().await.unwrap();
     assert!(rewrapped >= 1);
     assert_eq!(wrapped_version().await, 2, "the data key is wrapped under the new version");
-    s.queues.keys().clear_caches();
+    s.keys.clear_caches();
     let got = sqs.receive_message().queue_url(&url).send().await.unwrap();
     assert_eq!(got.messages()[0].body(), Some("before rotation"), "bodies were not touched");
 
     // Destroying the key: what it sealed never opens again, and nothing new is sealed.
     sqs.send_message().queue_url(&url).message_body("lost for good").send().await.unwrap();
     let before = s.queues.unopenable_count();
-    s.queues.keys().destroy_master_key(&a.id, &key.id).await.unwrap();
+    s.keys.destroy_master_key(&a.id, &key.id).await.unwrap();
     let e = sqs.send_message().queue_url(&url).message_body("refused").send().await.unwrap_err();
     assert_eq!(error_code(&e), "KMS.NotFoundException");
     s.clock.advance(TimeDelta::seconds(31));
@@ -369,10 +369,10 @@ async fn deleting_an_account_destroys_its_master_keys_and_its_data_keys() {
     let a = s.account().await;
     let sqs = s.sqs(&a);
     let url = sqs.create_queue().queue_name("orders").send().await.unwrap().queue_url().unwrap().to_owned();
-    let key = s.queues.keys().create_master_key(&a.id, Some("alias/gone")).await.unwrap();
+    let key = s.keys.create_master_key(&a.id, Some("alias/gone")).await.unwrap();
     sqs.set_queue_attributes().queue_url(&url).attributes(N::KmsMasterKeyId, "alias/gone").send().await.unwrap();
     sqs.send_message().queue_url(&url).message_body("x").send().await.unwrap();
-    let destroyed = sluice::app::delete_account(&s.tenancy, s.queues.keys(), &a.id).await.unwrap();
+    let destroyed = sluice::app::delete_account(&s.tenancy, &s.keys, &a.id).await.unwrap();
     assert_eq!(destroyed, 1);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM queue_data_keys WHERE account_id = $1")
         .bind(&a.id)
@@ -380,7 +380,7 @@ async fn deleting_an_account_destroys_its_master_keys_and_its_data_keys() {
         .await
         .unwrap();
     assert_eq!(left, 0);
-    let e = s.queues.keys().provider().describe(&key.provider_key).await.unwrap_err();
+    let e = s.keys.provider().describe(&key.provider_key).await.unwrap_err();
     assert!(matches!(e, KmsError::NotFound(_)), "{e}");
 }
 
@@ -496,7 +496,7 @@ async fn a_server_configured_for_pkcs11_seals_messages_under_the_token() {
     let a = s.account().await;
     let sqs = s.sqs(&a);
     let url = sqs.create_queue().queue_name("hsm").send().await.unwrap().queue_url().unwrap().to_owned();
-    let key = s.queues.keys().create_master_key(&a.id, Some("alias/hsm")).await.unwrap();
+    let key = s.keys.create_master_key(&a.id, Some("alias/hsm")).await.unwrap();
     assert_eq!(key.provider, "pkcs11");
     sqs.send_message().queue_url(&url).message_body("under the service key in the token").send().await.unwrap();
     sqs.set_queue_attributes().queue_url(&url).attributes(N::KmsMasterKeyId, "alias/hsm").send().await.unwrap();
@@ -510,7 +510,7 @@ async fn a_server_configured_for_pkcs11_seals_messages_under_the_token() {
     .await
     .unwrap();
     assert_eq!(providers, ["pkcs11"]);
-    s.queues.keys().clear_caches();
+    s.keys.clear_caches();
     let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
     let mut bodies: Vec<&str> = got.messages().iter().map(|m| m.body().unwrap()).collect();
     bodies.sort();
@@ -596,17 +596,17 @@ async fn a_server_on_aws_kms_seals_under_the_service_key_and_account_keys() {
     let sqs = s.sqs(&a);
     let url = sqs.create_queue().queue_name("kms").send().await.unwrap().queue_url().unwrap().to_owned();
     sqs.send_message().queue_url(&url).message_body("under the service key").send().await.unwrap();
-    let key = s.queues.keys().create_master_key(&a.id, Some("alias/orders")).await.unwrap();
+    let key = s.keys.create_master_key(&a.id, Some("alias/orders")).await.unwrap();
     assert_eq!(key.provider, "aws-kms");
     sqs.set_queue_attributes().queue_url(&url).attributes(N::KmsMasterKeyId, "alias/orders").send().await.unwrap();
     s.clock.advance(TimeDelta::seconds(301));
     sqs.send_message().queue_url(&url).message_body("under the account's key").send().await.unwrap();
-    s.queues.keys().clear_caches();
+    s.keys.clear_caches();
     let got = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
     let mut bodies: Vec<&str> = got.messages().iter().map(|m| m.body().unwrap()).collect();
     bodies.sort();
     assert_eq!(bodies, ["under the account's key", "under the service key"]);
-    let (rewrapped, _) = s.queues.keys().rewrap_all().await.unwrap();
+    let (rewrapped, _) = s.keys.rewrap_all().await.unwrap();
     assert!(rewrapped >= 2, "ReEncrypt re-wraps every aws-kms data key");
 }
 
@@ -631,7 +631,7 @@ async fn a_server_with_a_passphrase_sealed_keyring_works_and_its_file_holds_no_k
     let sqs = s.sqs(&a);
     let url = sqs.create_queue().queue_name("sealed").send().await.unwrap().queue_url().unwrap().to_owned();
     sqs.send_message().queue_url(&url).message_body("behind a passphrase").send().await.unwrap();
-    s.queues.keys().clear_caches();
+    s.keys.clear_caches();
     let got = sqs.receive_message().queue_url(&url).send().await.unwrap();
     assert_eq!(got.messages()[0].body(), Some("behind a passphrase"));
     let text = std::fs::read_to_string(&ring).unwrap();

@@ -19,8 +19,7 @@ pub async fn start_message_move_task(
     let destination = input.destination_arn.as_deref().and_then(QueueArn::parse);
     let task_handle = call
         .state
-        .queues
-        .moves()
+        .moves
         .start(source.resource(), &source_arn, destination.as_ref(), input.max_number_of_messages_per_second)
         .await?;
     call.reply(&TaskHandleOutput { task_handle })
@@ -31,7 +30,7 @@ pub async fn list_message_move_tasks(
     source: Authorized<QueueRef>,
     input: ListMessageMoveTasksInput,
 ) -> Result<Output, SqsError> {
-    let tasks = call.state.queues.moves().list(source.resource(), input.max_results).await?;
+    let tasks = call.state.moves.list(source.resource(), input.max_results).await?;
     let results = tasks
         .into_iter()
         .map(|t| MoveTaskEntry {
@@ -55,6 +54,6 @@ pub async fn cancel_message_move_task(
     input: CancelMessageMoveTaskInput,
 ) -> Result<Output, SqsError> {
     let handle = TaskHandle::parse(&input.task_handle.unwrap_or_default())?;
-    let moved = call.state.queues.moves().cancel(source.resource(), &handle).await?;
+    let moved = call.state.moves.cancel(source.resource(), &handle).await?;
     call.reply(&CancelMessageMoveTaskOutput { approximate_number_of_messages_moved: moved })
 }
