@@ -191,6 +191,64 @@ impl TaskHandle {
     }
 }
 
+/// A principal as policies name it: an account root, an IAM user, a role session, or a
+/// service principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalName {
+    /// `arn:aws:iam::ACCOUNT:root`.
+    Root { account: AccountId },
+    /// `arn:aws:iam::ACCOUNT:user/PATH/NAME`.
+    User { account: AccountId },
+    /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`, with its role's ARN.
+    AssumedRole { account: AccountId, role_arn: String },
+    /// `SERVICE.amazonaws.com`.
+    Service(String),
+}
+
+impl PrincipalName {
+    pub fn parse(s: &str) -> Option<Self> {
+        if !s.starts_with("arn:") {
+            let ok = s.strip_suffix(".amazonaws.com").is_some_and(|n| {
+                !n.is_empty()
+                    && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            });
+            return ok.then(|| Self::Service(s.to_owned()));
+        }
+        let parts: Vec<&str> = s.splitn(6, ':').collect();
+        let ["arn", "aws", service, "", account, resource] = parts[..] else { return None };
+        let account = AccountId::parse(account)?;
+        match (service, resource) {
+            ("iam", "root") => Some(Self::Root { account }),
+            ("iam", r) if r.strip_prefix("user/").is_some_and(|n| !n.is_empty()) => Some(Self::User { account }),
+            ("sts", r) => {
+                let mut it = r.strip_prefix("assumed-role/")?.split('/');
+                let (Some(role), Some(session), None) = (it.next(), it.next(), it.next()) else { return None };
+                if role.is_empty() || session.is_empty() {
+                    return None;
+                }
+                let role_arn = format!("arn:aws:iam::{account}:role/{role}");
+                Some(Self::AssumedRole { account, role_arn })
+            }
+            _ => None,
+        }
+    }
+
+    /// The principal's account (none for a service).
+    pub fn account(&self) -> Option<&AccountId> {
+        match self {
+            Self::Root { account } | Self::User { account } | Self::AssumedRole { account, .. } => Some(account),
+            Self::Service(_) => None,
+        }
+    }
+}
+
+/// The account an ARN names (its fifth segment), when it names one.
+pub fn arn_account(arn: &str) -> Option<AccountId> {
+    let mut parts = arn.split(':');
+    (parts.next() == Some("arn")).then_some(())?;
+    AccountId::parse(parts.nth(3)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +280,40 @@ mod tests {
         ] {
             assert!(QueueArn::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn principals_parse_from_their_arns_or_service_names() {
+        let a = AccountId::parse("111122223333").unwrap();
+        assert_eq!(
+            PrincipalName::parse("arn:aws:iam::111122223333:root"),
+            Some(PrincipalName::Root { account: a.clone() })
+        );
+        assert_eq!(
+            PrincipalName::parse("arn:aws:iam::111122223333:user/team/dev"),
+            Some(PrincipalName::User { account: a.clone() })
+        );
+        assert_eq!(
+            PrincipalName::parse("arn:aws:sts::111122223333:assumed-role/ops/alice"),
+            Some(PrincipalName::AssumedRole {
+                account: a.clone(),
+                role_arn: "arn:aws:iam::111122223333:role/ops".into()
+            })
+        );
+        assert_eq!(PrincipalName::parse("s3.amazonaws.com"), Some(PrincipalName::Service("s3.amazonaws.com".into())));
+        for bad in [
+            "arn:aws:iam::1111:root",
+            "arn:aws:iam::111122223333:group/g",
+            "arn:aws:sts::111122223333:assumed-role/ops",
+            "arn:aws:iam:us-east-1:111122223333:root",
+            "example.com",
+            "",
+        ] {
+            assert_eq!(PrincipalName::parse(bad), None, "{bad}");
+        }
+        assert_eq!(arn_account("arn:aws:sqs:r:111122223333:q"), Some(a));
+        assert_eq!(arn_account("*"), None);
+        assert_eq!(arn_account("arn:aws:s3:::bucket"), None);
     }
 
     #[test]

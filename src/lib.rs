@@ -26,12 +26,13 @@
 //! - [`cache`]: the one cache shape for what the database says (per cache epoch, TTL,
 //!   single-flight loads).
 //! - [`clock`]: the injected time every rule reads.
-//! - [`app`]: wires the parts and starts the HTTPS server; [`config`]: typed settings;
-//!   [`cli`]: the command line.
+//! - [`boot`]: wires the parts and starts the HTTPS server (database, keys, TLS, background
+//!   tasks, the operations listener, the bootstrap account); [`config`]: typed settings;
+//!   [`cli`]: the command line, one room per command.
 
 pub mod api;
-pub mod app;
 pub mod auth;
+pub mod boot;
 pub mod cache;
 pub mod cli;
 pub mod clock;
@@ -47,7 +48,7 @@ pub mod queue;
 pub mod store;
 pub mod tenancy;
 
-pub use app::{BuildOptions, Running, build};
+pub use boot::{BuildOptions, Running, build};
 pub use config::Config;
 
 /// Installs the one rustls crypto provider (ring). Call first in `main` and in tests.

@@ -150,7 +150,7 @@ fn the_compose_service_starts_natively_as_an_unprivileged_user_with_only_its_vol
     // Read-only mounts: the certificate.
     let certs = inside("/certs");
     std::fs::create_dir_all(&certs).unwrap();
-    sluice::app::dev_certificates(&certs).unwrap();
+    sluice::boot::dev_certificates(&certs).unwrap();
     for f in ["server.pem", "server.key", "ca.pem"] {
         std::fs::set_permissions(certs.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
     }

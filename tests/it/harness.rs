@@ -116,7 +116,7 @@ pub struct TestServer {
     pub moves: Arc<sluice::queue::moves::Mover>,
     pub store: sluice::store::PgStore,
     pub data_dir: tempfile::TempDir,
-    _tasks: Vec<sluice::app::AbortOnDrop>,
+    _tasks: Vec<sluice::boot::AbortOnDrop>,
     handle: actix_web::dev::ServerHandle,
 }
 

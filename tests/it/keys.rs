@@ -372,7 +372,7 @@ async fn deleting_an_account_destroys_its_master_keys_and_its_data_keys() {
     let key = s.keys.create_master_key(&a.id, Some("alias/gone")).await.unwrap();
     sqs.set_queue_attributes().queue_url(&url).attributes(N::KmsMasterKeyId, "alias/gone").send().await.unwrap();
     sqs.send_message().queue_url(&url).message_body("x").send().await.unwrap();
-    let destroyed = sluice::app::delete_account(&s.tenancy, &s.keys, &a.id).await.unwrap();
+    let destroyed = sluice::boot::delete_account(&s.tenancy, &s.keys, &a.id).await.unwrap();
     assert_eq!(destroyed, 1);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM queue_data_keys WHERE account_id = $1")
         .bind(&a.id)
