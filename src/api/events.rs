@@ -74,7 +74,7 @@ async fn deliver_s3(
         tokio::time::timeout(state.request_timeout, super::http::read_body(req, payload, state.max_request_bytes))
             .await
             .map_err(|_| SqsError::RequestTimeout("The request body was not received in time.".into()))??;
-    super::http::admit(state, &principal.account_id, "S3Event").await?;
+    super::pipeline::admit(state, &principal.account_id, "S3Event").await?;
     let Some(svc) = principal.service.clone() else {
         return Err(SqsError::AccessDenied("Only a service integration delivers events.".into()));
     };

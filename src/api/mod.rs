@@ -12,6 +12,7 @@ pub mod events;
 pub mod http;
 pub mod iam;
 pub mod json;
+pub mod pipeline;
 pub mod query;
 pub mod sts;
 pub mod table;
