@@ -55,3 +55,6 @@ pub use config::Config;
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+#[cfg(test)]
+mod house_rules;

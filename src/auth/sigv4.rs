@@ -5,6 +5,9 @@
 //! The payload hash is always computed from the body actually received; an
 //! `x-amz-content-sha256` header must agree with it, so a captured signature cannot be
 //! replayed over another body.
+//!
+//! Size: about 470 lines of verifier and 250 of unit tests that run AWS's SigV4 suite and
+//! the refusals against it; the canonical-request steps read top to bottom in one place.
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use hmac::{Hmac, KeyInit, Mac};

@@ -16,6 +16,9 @@
 //! then the base64 salt, nonce and AES-256-GCM ciphertext on one line each; the key comes
 //! from Argon2id(passphrase, salt) and the AAD is the header line. A copy of the file alone
 //! (a backup, a leaked disk) then opens nothing.
+//!
+//! Size: about 480 lines of provider and 120 of unit tests kept beside it (file format,
+//! permissions, wrap/unwrap and rotation are one unit of trust).
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod local_pg;
 pub mod messages;
 pub mod moves;
+pub mod policies;
 pub mod queues;
 pub mod roles;
 pub mod tags;

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod integrations;
+pub mod policies;
 pub mod principals;
 pub mod roles;
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{IamCall, date, el, encode_document};
 use crate::api::SqsError;
 use crate::policy::Authorized;
-use crate::store::iam::ManagedPolicyRow;
+use crate::store::policies::ManagedPolicyRow;
 
 type Answer = Result<Option<String>, SqsError>;
 

@@ -12,7 +12,8 @@
 use super::IamCall;
 use crate::api::{SqsError, decide};
 use crate::policy::Authorized;
-use crate::store::iam::{GroupRow, ManagedPolicyRow, UserRow};
+use crate::store::iam::{GroupRow, UserRow};
+use crate::store::policies::ManagedPolicyRow;
 use crate::store::roles::RoleRow;
 use crate::tenancy::TenancyError;
 
