@@ -73,12 +73,15 @@ pub struct SendMessageBatchEntry {
     pub message_group_id: Option<String>,
 }
 
+/// The input of the three batch actions: a queue and its entries.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct SendMessageBatchInput {
+pub struct BatchInput<E> {
     pub queue_url: Option<String>,
-    pub entries: Option<Vec<SendMessageBatchEntry>>,
+    pub entries: Option<Vec<E>>,
 }
+
+pub type SendMessageBatchInput = BatchInput<SendMessageBatchEntry>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -87,12 +90,7 @@ pub struct DeleteMessageBatchEntry {
     pub receipt_handle: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DeleteMessageBatchInput {
-    pub queue_url: Option<String>,
-    pub entries: Option<Vec<DeleteMessageBatchEntry>>,
-}
+pub type DeleteMessageBatchInput = BatchInput<DeleteMessageBatchEntry>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -102,12 +100,7 @@ pub struct ChangeMessageVisibilityBatchEntry {
     pub visibility_timeout: Option<i32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ChangeMessageVisibilityBatchInput {
-    pub queue_url: Option<String>,
-    pub entries: Option<Vec<ChangeMessageVisibilityBatchEntry>>,
-}
+pub type ChangeMessageVisibilityBatchInput = BatchInput<ChangeMessageVisibilityBatchEntry>;
 
 #[derive(Debug, Serialize)]
 pub struct BatchResultError {
@@ -355,11 +348,14 @@ targeted_by_url!(
     GetQueueAttributesInput,
     SetQueueAttributesInput,
     ChangeMessageVisibilityInput,
-    SendMessageBatchInput,
-    DeleteMessageBatchInput,
-    ChangeMessageVisibilityBatchInput,
     ListDeadLetterSourceQueuesInput
 );
+
+impl<E> Targeted for BatchInput<E> {
+    fn queue_url(&self) -> Option<&str> {
+        self.queue_url.as_deref()
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -27,15 +27,7 @@ impl Database {
         let (url, local) = match &config.database_url {
             Some(url) => (url.expose_secret().to_owned(), None),
             None => {
-                let pg = LocalPg::start(&LocalPgOptions {
-                    cluster_dir: default_cluster_dir(&config.data_dir),
-                    durable: true,
-                    bin_dir: config.pg_bin_dir.clone(),
-                    max_connections: 100,
-                    die_with_parent: false,
-                    wal_archive_dir: config.wal_archive_dir.clone(),
-                })
-                .await?;
+                let pg = LocalPg::start(&service_cluster(config, default_cluster_dir(&config.data_dir))).await?;
                 (pg.url().to_owned(), Some(pg))
             }
         };
@@ -139,15 +131,7 @@ pub async fn point_in_time_recovery(config: &Config, base: &Path, until: &str) -
         .to_string();
     let cluster = default_cluster_dir(&config.data_dir);
     crate::store::local_pg::prepare_point_in_time_recovery(&cluster, base, archive, &target)?;
-    let pg = LocalPg::start(&LocalPgOptions {
-        cluster_dir: cluster,
-        durable: true,
-        bin_dir: config.pg_bin_dir.clone(),
-        max_connections: 100,
-        die_with_parent: false,
-        wal_archive_dir: config.wal_archive_dir.clone(),
-    })
-    .await?;
+    let pg = LocalPg::start(&service_cluster(config, cluster)).await?;
     let store = PgStore::connect(pg.url(), 2).await?;
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let done = loop {
@@ -162,4 +146,17 @@ pub async fn point_in_time_recovery(config: &Config, base: &Path, until: &str) -
     store.close().await;
     pg.stop().await;
     done
+}
+
+/// The managed cluster as the service runs it: durable, outliving no parent, archiving WAL
+/// where configured.
+fn service_cluster(config: &Config, cluster_dir: std::path::PathBuf) -> LocalPgOptions {
+    LocalPgOptions {
+        cluster_dir,
+        durable: true,
+        bin_dir: config.pg_bin_dir.clone(),
+        max_connections: 100,
+        die_with_parent: false,
+        wal_archive_dir: config.wal_archive_dir.clone(),
+    }
 }

@@ -70,20 +70,7 @@ impl Sealer {
 
     /// Seals `plaintext` bound to `ctx`.
     pub fn seal(&self, plaintext: &[u8], ctx: &Context) -> Result<Vec<u8>, CryptoError> {
-        let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
-        out.push(VERSION);
-        out.push(ALG_AES256GCM);
-        out.extend_from_slice(&self.key_id.to_be_bytes());
-        let mut nonce = [0u8; 12];
-        random_bytes(&mut nonce)?;
-        out.extend_from_slice(&nonce);
-        let aad = aad(&out[..HEADER_LEN], ctx);
-        let ct = self
-            .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: &aad })
-            .map_err(|_| CryptoError::Encrypt)?;
-        out.extend_from_slice(&ct);
-        Ok(out)
+        seal_under(&self.cipher, VERSION, self.key_id, plaintext, ctx)
     }
 
     /// Opens a sealed value; fails unless it was sealed by this key for exactly `ctx`.
@@ -103,13 +90,7 @@ impl Sealer {
         if key_id != self.key_id {
             return Err(CryptoError::UnknownKey(key_id));
         }
-        let mut nonce = [0u8; 12];
-        nonce.copy_from_slice(&sealed[10..22]);
-        let aad = aad(&sealed[..HEADER_LEN], ctx);
-        self.cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: &sealed[HEADER_LEN..], aad: &aad })
-            .map(Zeroizing::new)
-            .map_err(|_| CryptoError::Unauthentic)
+        open_under(&self.cipher, sealed, ctx)
     }
 
     /// A 256-bit key derived from the master key for one purpose (HMAC-SHA256(master, label)),
@@ -182,20 +163,7 @@ impl DataCipher {
     }
 
     pub fn seal(&self, plaintext: &[u8], ctx: &Context) -> Result<Vec<u8>, CryptoError> {
-        let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
-        out.push(VERSION_DATA_KEY);
-        out.push(ALG_AES256GCM);
-        out.extend_from_slice(&self.id.to_be_bytes());
-        let mut nonce = [0u8; 12];
-        random_bytes(&mut nonce)?;
-        out.extend_from_slice(&nonce);
-        let aad = aad(&out[..HEADER_LEN], ctx);
-        let ct = self
-            .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: &aad })
-            .map_err(|_| CryptoError::Encrypt)?;
-        out.extend_from_slice(&ct);
-        Ok(out)
+        seal_under(&self.cipher, VERSION_DATA_KEY, self.id, plaintext, ctx)
     }
 
     /// Opens a value this data key sealed for exactly `ctx`.
@@ -203,14 +171,41 @@ impl DataCipher {
         if sealed_by(sealed)? != SealedBy::DataKey(self.id) {
             return Err(CryptoError::UnknownKey(self.id));
         }
-        let mut nonce = [0u8; 12];
-        nonce.copy_from_slice(&sealed[10..22]);
-        let aad = aad(&sealed[..HEADER_LEN], ctx);
-        self.cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: &sealed[HEADER_LEN..], aad: &aad })
-            .map(Zeroizing::new)
-            .map_err(|_| CryptoError::Unauthentic)
+        open_under(&self.cipher, sealed, ctx)
     }
+}
+
+/// Seals under `cipher` with the header `version | alg | id | nonce` bound into the AAD.
+fn seal_under(
+    cipher: &Aes256Gcm,
+    version: u8,
+    id: u64,
+    plaintext: &[u8],
+    ctx: &Context,
+) -> Result<Vec<u8>, CryptoError> {
+    let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
+    out.push(version);
+    out.push(ALG_AES256GCM);
+    out.extend_from_slice(&id.to_be_bytes());
+    let mut nonce = [0u8; 12];
+    random_bytes(&mut nonce)?;
+    out.extend_from_slice(&nonce);
+    let aad = aad(&out[..HEADER_LEN], ctx);
+    let ct =
+        cipher.encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: &aad }).map_err(|_| CryptoError::Encrypt)?;
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Opens a value whose header the caller has checked (length, version, algorithm, key).
+fn open_under(cipher: &Aes256Gcm, sealed: &[u8], ctx: &Context) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let mut nonce = [0u8; 12];
+    nonce.copy_from_slice(&sealed[10..22]);
+    let aad = aad(&sealed[..HEADER_LEN], ctx);
+    cipher
+        .decrypt(&Nonce::from(nonce), Payload { msg: &sealed[HEADER_LEN..], aad: &aad })
+        .map(Zeroizing::new)
+        .map_err(|_| CryptoError::Unauthentic)
 }
 
 fn aad(header: &[u8], ctx: &Context) -> Vec<u8> {

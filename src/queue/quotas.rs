@@ -243,16 +243,20 @@ impl Quotas {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn one_account_gets_at_most_its_share_of_concurrent_work() {
-        let store = crate::store::PgStore::connect_lazy_for_tests();
-        let d = Defaults {
+    fn defaults() -> Defaults {
+        Defaults {
             requests_per_second: 100,
             max_queues: 10,
             max_stored_messages: 1000,
             max_stored_bytes: 1 << 20,
             max_long_polls: 5,
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn one_account_gets_at_most_its_share_of_concurrent_work() {
+        let store = crate::store::PgStore::connect_lazy_for_tests();
+        let d = defaults();
         let q = Quotas::new(store, Arc::new(crate::clock::SystemClock), d, 2);
         let (p1, _p2) = (q.admit_work("a").await.unwrap(), q.admit_work("a").await.unwrap());
         // A third request of A waits; B is served at once.
@@ -288,13 +292,7 @@ mod tests {
 
     #[test]
     fn overrides_replace_defaults_one_by_one() {
-        let d = Defaults {
-            requests_per_second: 100,
-            max_queues: 10,
-            max_stored_messages: 1000,
-            max_stored_bytes: 1 << 20,
-            max_long_polls: 5,
-        };
+        let d = defaults();
         let o = LimitOverrides { max_queues: Some(2), ..LimitOverrides::default() };
         let l = d.with(&o);
         assert_eq!((l.requests_per_second, l.max_queues, l.max_stored_messages), (100, 2, 1000));

@@ -105,6 +105,28 @@ macro_rules! columns {
     };
 }
 
+/// Binds a queue's attributes, in the order both the insert and the update number them
+/// (after the leading id, account and name, or id): settings, modified time, redrive and
+/// policy, encryption.
+macro_rules! bind_attributes {
+    ($q:expr, $s:expr, $now:expr, $r:expr, $e:expr) => {
+        $q.bind($s.delay_seconds)
+            .bind($s.maximum_message_size)
+            .bind($s.retention_seconds)
+            .bind($s.receive_wait_seconds)
+            .bind($s.visibility_timeout)
+            .bind($now)
+            .bind(&$r.dlq_name)
+            .bind($r.max_receive_count)
+            .bind(&$r.allow_policy)
+            .bind(&$r.policy)
+            .bind($e.sse_sqs)
+            .bind(&$e.kms_master_key_id)
+            .bind(&$e.kms_master_key)
+            .bind($e.reuse_seconds)
+    };
+}
+
 /// The outcome of an idempotent create.
 #[derive(Debug)]
 pub enum Created {
@@ -124,7 +146,7 @@ impl PgStore {
         e: &Encryption,
         now: DateTime<Utc>,
     ) -> Result<Created, StoreError> {
-        let inserted: Option<QueueRow> = sqlx::query_as(concat!(
+        let insert = sqlx::query_as(concat!(
             "INSERT INTO queues (",
             columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14, $15, $16, $17)
@@ -133,23 +155,8 @@ impl PgStore {
         ))
         .bind(Uuid::new_v4())
         .bind(account_id)
-        .bind(name)
-        .bind(s.delay_seconds)
-        .bind(s.maximum_message_size)
-        .bind(s.retention_seconds)
-        .bind(s.receive_wait_seconds)
-        .bind(s.visibility_timeout)
-        .bind(now)
-        .bind(&r.dlq_name)
-        .bind(r.max_receive_count)
-        .bind(&r.allow_policy)
-        .bind(&r.policy)
-        .bind(e.sse_sqs)
-        .bind(&e.kms_master_key_id)
-        .bind(&e.kms_master_key)
-        .bind(e.reuse_seconds)
-        .fetch_optional(self.db())
-        .await?;
+        .bind(name);
+        let inserted: Option<QueueRow> = bind_attributes!(insert, s, now, r, e).fetch_optional(self.db()).await?;
         if let Some(row) = inserted {
             return Ok(Created::New(row));
         }
@@ -238,30 +245,15 @@ impl PgStore {
         e: &Encryption,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let r = sqlx::query(
+        let update = sqlx::query(
             "UPDATE queues SET delay_seconds = $2, maximum_message_size = $3, retention_seconds = $4,
                  receive_wait_seconds = $5, visibility_timeout = $6, last_modified_at = $7,
                  dlq_name = $8, max_receive_count = $9, redrive_allow_policy = $10, policy = $11,
                  sse_sqs = $12, kms_master_key_id = $13, kms_master_key = $14, kms_reuse_seconds = $15
              WHERE id = $1",
         )
-        .bind(queue_id)
-        .bind(s.delay_seconds)
-        .bind(s.maximum_message_size)
-        .bind(s.retention_seconds)
-        .bind(s.receive_wait_seconds)
-        .bind(s.visibility_timeout)
-        .bind(now)
-        .bind(&redrive.dlq_name)
-        .bind(redrive.max_receive_count)
-        .bind(&redrive.allow_policy)
-        .bind(&redrive.policy)
-        .bind(e.sse_sqs)
-        .bind(&e.kms_master_key_id)
-        .bind(&e.kms_master_key)
-        .bind(e.reuse_seconds)
-        .execute(self.db())
-        .await?;
+        .bind(queue_id);
+        let r = bind_attributes!(update, s, now, redrive, e).execute(self.db()).await?;
         Ok(r.rows_affected() == 1)
     }
 

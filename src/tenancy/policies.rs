@@ -9,11 +9,31 @@ use crate::policy::document::{Kind, parse};
 use crate::store::StoreError;
 use crate::store::policies::ManagedPolicyRow;
 
-/// IAM's quotas: inline policy characters per user and per group (whitespace not counted),
+/// IAM's quotas: inline policy characters per user, group and role (whitespace not counted),
 /// managed policies attached per user or group.
 pub const MAX_USER_INLINE_CHARS: usize = 2_048;
 pub const MAX_GROUP_INLINE_CHARS: usize = 5_120;
+pub const MAX_ROLE_INLINE_CHARS: usize = 10_240;
 pub const MAX_ATTACHED_POLICIES: usize = 10;
+
+/// Who holds an inline policy.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Holder {
+    User,
+    Group,
+    Role,
+}
+
+impl Holder {
+    /// IAM's quota of inline policy characters for the holder, and its name in messages.
+    fn quota(self) -> (usize, &'static str) {
+        match self {
+            Holder::User => (MAX_USER_INLINE_CHARS, "user"),
+            Holder::Group => (MAX_GROUP_INLINE_CHARS, "group"),
+            Holder::Role => (MAX_ROLE_INLINE_CHARS, "role"),
+        }
+    }
+}
 
 /// IAM counts policy size without whitespace.
 fn significant_chars(doc: &str) -> usize {
@@ -47,14 +67,7 @@ impl Tenancy {
         name: &str,
         document: &str,
     ) -> Result<(), TenancyError> {
-        self.changing(async {
-            check_name("policyName", name, 128)?;
-            Self::check_document(document)?;
-            let u = self.user(account, user).await?;
-            self.check_inline_quota(&u.id, name, document, MAX_USER_INLINE_CHARS, "user").await?;
-            Ok(self.store.put_inline_policy(account, &u.id, name, document).await?)
-        })
-        .await
+        self.put_inline(account, Holder::User, user, name, document).await
     }
 
     pub async fn delete_user_policy(&self, account: &str, user: &str, name: &str) -> Result<(), TenancyError> {
@@ -69,14 +82,7 @@ impl Tenancy {
         name: &str,
         document: &str,
     ) -> Result<(), TenancyError> {
-        self.changing(async {
-            check_name("policyName", name, 128)?;
-            Self::check_document(document)?;
-            let g = self.group(account, group).await?;
-            self.check_inline_quota(&g.id, name, document, MAX_GROUP_INLINE_CHARS, "group").await?;
-            Ok(self.store.put_inline_policy(account, &g.id, name, document).await?)
-        })
-        .await
+        self.put_inline(account, Holder::Group, group, name, document).await
     }
 
     /// A managed policy with its first version as the default; returns its ARN.
@@ -198,14 +204,37 @@ impl Tenancy {
     }
 
     /// The aggregate size of an owner's inline policies, with `document` replacing `name`.
-    pub(super) async fn check_inline_quota(
+    /// Puts an inline policy of a user, group or role, within IAM's size quota for it.
+    pub(super) async fn put_inline(
+        &self,
+        account: &str,
+        holder: Holder,
+        holder_name: &str,
+        name: &str,
+        document: &str,
+    ) -> Result<(), TenancyError> {
+        self.changing(async {
+            check_name("policyName", name, 128)?;
+            Self::check_document(document)?;
+            let owner = match holder {
+                Holder::User => self.user(account, holder_name).await?.id,
+                Holder::Group => self.group(account, holder_name).await?.id,
+                Holder::Role => self.role(account, holder_name).await?.id,
+            };
+            self.check_inline_quota(&owner, name, document, holder).await?;
+            Ok(self.store.put_inline_policy(account, &owner, name, document).await?)
+        })
+        .await
+    }
+
+    async fn check_inline_quota(
         &self,
         owner: &str,
         name: &str,
         document: &str,
-        max: usize,
-        kind: &str,
+        holder: Holder,
     ) -> Result<(), TenancyError> {
+        let (max, kind) = holder.quota();
         let mut total = significant_chars(document);
         for other in self.store.inline_policy_names(owner).await? {
             if other != name

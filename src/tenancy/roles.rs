@@ -8,6 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::accounts::{new_id, new_secret};
+use super::policies::Holder;
 use super::principals::{check_name, check_path, conflict};
 use super::{Tenancy, TenancyError};
 use crate::crypto::contexts::{
@@ -18,8 +19,6 @@ use crate::store::roles::{NewSession, RoleRow};
 
 /// IAM's default quota of roles per account.
 pub const MAX_ROLES: i64 = 1_000;
-/// IAM's quota of inline role policy characters (whitespace not counted).
-pub const MAX_ROLE_INLINE_CHARS: usize = 10_240;
 /// Session lengths, in seconds.
 pub const MIN_SESSION_SECONDS: i64 = 900;
 pub const DEFAULT_SESSION_SECONDS: i64 = 3_600;
@@ -205,14 +204,7 @@ impl Tenancy {
         name: &str,
         document: &str,
     ) -> Result<(), TenancyError> {
-        self.changing(async {
-            check_name("policyName", name, 128)?;
-            Self::check_document(document)?;
-            let r = self.role(account, role).await?;
-            self.check_inline_quota(&r.id, name, document, MAX_ROLE_INLINE_CHARS, "role").await?;
-            Ok(self.store.put_inline_policy(account, &r.id, name, document).await?)
-        })
-        .await
+        self.put_inline(account, Holder::Role, role, name, document).await
     }
 
     pub async fn get_role_policy(&self, account: &str, role: &str, name: &str) -> Result<String, TenancyError> {
