@@ -124,6 +124,8 @@ pub struct Mover {
     instance: Uuid,
     kick: Notify,
     handles: TaskHandles,
+    /// How many times the worker has looked for a task to run.
+    looks: std::sync::atomic::AtomicU64,
 }
 
 fn not_found(what: &str) -> SqsError {
@@ -132,12 +134,25 @@ fn not_found(what: &str) -> SqsError {
 
 impl Mover {
     pub fn new(store: PgStore, clock: Arc<dyn Clock>, handles: TaskHandles) -> Arc<Self> {
-        Arc::new(Self { store, clock, instance: Uuid::new_v4(), kick: Notify::new(), handles })
+        Arc::new(Self {
+            store,
+            clock,
+            instance: Uuid::new_v4(),
+            kick: Notify::new(),
+            handles,
+            looks: Default::default(),
+        })
     }
 
     /// This instance's id, as move tasks record their lease holder.
     pub fn instance(&self) -> Uuid {
         self.instance
+    }
+
+    /// How many times the worker has looked for a task to run: each look either took a task
+    /// whose lease nobody held (or whose lease lapsed) or left every task to its holder.
+    pub fn looks(&self) -> u64 {
+        self.looks.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Wakes the worker to look for tasks now (it also looks every half minute).
@@ -259,7 +274,9 @@ impl Mover {
     /// The worker: runs tasks whose lease it can take, one at a time (runs forever).
     pub async fn run(self: Arc<Self>) {
         loop {
-            match self.store.claim_move_task(self.instance, self.clock.now(), self.clock.now() + LEASE).await {
+            let claimed = self.store.claim_move_task(self.instance, self.clock.now(), self.clock.now() + LEASE).await;
+            self.looks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            match claimed {
                 Ok(Some(task)) => {
                     if let Err(e) = self.work(&task).await {
                         tracing::warn!(error = %e, task = %task.id, "move task interrupted; it will be resumed");

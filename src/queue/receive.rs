@@ -139,6 +139,7 @@ impl QueueService {
             }
             // Woken by the deadline alone (no send, no message due), there is nothing new to
             // look for: the poll ends without another statement, so an idle poll costs two.
+            let _asleep = Asleep::new(&self.asleep);
             match notified {
                 Some(n) => {
                     tokio::select! {

@@ -88,6 +88,8 @@ pub struct QueueService {
     pub(super) wakeups: Arc<Wakeups>,
     pub(super) long_polls: Arc<Semaphore>,
     pub(super) max_long_polls: usize,
+    /// Long polls asleep now, having looked and found nothing (see `Asleep`).
+    pub(super) asleep: Arc<std::sync::atomic::AtomicUsize>,
     pub(super) keys: Arc<crate::keys::DataKeys>,
     pub(super) quotas: Arc<super::quotas::Quotas>,
     pub(super) metrics: Option<Arc<crate::metrics::Metrics>>,
@@ -213,6 +215,7 @@ impl QueueService {
             last_usage: std::sync::Mutex::new(None),
             long_polls: Arc::new(Semaphore::new(max_long_polls)),
             max_long_polls,
+            asleep: Arc::default(),
         })
     }
 
@@ -275,5 +278,27 @@ impl QueueService {
     /// Long polls waiting now on this instance.
     pub fn open_long_polls(&self) -> usize {
         self.max_long_polls.saturating_sub(self.long_polls.available_permits())
+    }
+
+    /// Long polls asleep now on this instance: they looked, found nothing, and wait for a
+    /// wake-up, a message falling due or their deadline without touching the database.
+    pub fn sleeping_long_polls(&self) -> usize {
+        self.asleep.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Counts a long poll as asleep for as long as it lives.
+pub(super) struct Asleep(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Asleep {
+    pub(super) fn new(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Asleep {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }

@@ -265,7 +265,11 @@ async fn move_tasks_go_to_a_chosen_destination_one_at_a_time_and_can_be_cancelle
     let running = wait_for_status(&sqs, &dlq_arn, "RUNNING").await;
     assert_eq!(running.task_handle(), slow.task_handle());
     assert_eq!(running.max_number_of_messages_per_second(), Some(1));
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    crate::harness::eventually("the slow task moves its first message", || async {
+        let out = sqs.list_message_move_tasks().source_arn(&dlq_arn).send().await.unwrap();
+        out.results().first().is_some_and(|t| t.approximate_number_of_messages_moved() >= 1)
+    })
+    .await;
     let cancelled = sqs.cancel_message_move_task().task_handle(slow.task_handle().unwrap()).send().await.unwrap();
     let moved = cancelled.approximate_number_of_messages_moved();
     assert!((1..20).contains(&moved), "moved {moved} at one per second before the cancel");
@@ -274,7 +278,6 @@ async fn move_tasks_go_to_a_chosen_destination_one_at_a_time_and_can_be_cancelle
     let err = sqs.cancel_message_move_task().task_handle(slow.task_handle().unwrap()).send().await.unwrap_err();
     assert_eq!(error_code(&err), "InvalidParameterValue", "only a running task can be cancelled");
     // What moved is in the destination.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let counted = sqs
         .get_queue_attributes()
         .queue_url(&dest)
@@ -342,11 +345,13 @@ async fn a_move_task_runs_on_one_instance_and_survives_that_instance_stopping() 
     };
     assert_eq!(holder, first.moves.instance(), "the first instance took the task");
     let second = TestServer::start().await;
+    // Each look of the second instance's worker finds the task leased and leaves it.
+    let looked = second.moves.looks();
     second.moves.kick();
-    for _ in 0..15 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert_eq!(lease_owner().await, Some(holder), "only the instance holding the lease runs the task");
-    }
+    crate::harness::eventually("the second instance looks for tasks", || async { second.moves.looks() > looked }).await;
+    second.moves.kick();
+    crate::harness::eventually("and looks again", || async { second.moves.looks() >= looked + 2 }).await;
+    assert_eq!(lease_owner().await, Some(holder), "only the instance holding the lease runs the task");
     drop(first);
     drop(second);
     // A later instance, after the lease has lapsed, takes the task over and finishes it.

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
@@ -228,6 +228,60 @@ impl TestServer {
 
     pub fn queue_url(&self, account: &NewAccount, name: &str) -> String {
         format!("{}/{}/{}", self.url, account.id, name)
+    }
+
+    /// Returns once this server holds `n` open long polls: what a test waits for before it
+    /// does what should wake or refuse them.
+    pub async fn until_long_polls_open(&self, n: usize) {
+        eventually(&format!("{n} long polls open"), || async { self.queues.open_long_polls() == n }).await;
+    }
+
+    /// Returns once `n` long polls of this server have looked, found nothing and sleep.
+    pub async fn until_long_polls_asleep(&self, n: usize) {
+        eventually(&format!("{n} long polls asleep"), || async { self.queues.sleeping_long_polls() == n }).await;
+    }
+}
+
+/// How long `eventually` keeps looking: a guard against a hang, not a measurement.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Returns once `check` holds, looking again every 20 ms; fails the test with `what` if it
+/// never does. Tests wait on what they can observe with it instead of sleeping.
+pub async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually_within(PATIENCE, what, check).await;
+}
+
+/// As `eventually`, giving up after `patience`: for a change that must show before
+/// something else would make it show anyway (a cache entry's end).
+pub async fn eventually_within<F, Fut>(patience: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let give_up = tokio::time::Instant::now() + patience;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < give_up, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The moment a long poll's own wait ends, taken before the poll is sent.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitEnd(tokio::time::Instant);
+
+impl WaitEnd {
+    pub fn after_seconds(wait_seconds: u64) -> Self {
+        Self(tokio::time::Instant::now() + Duration::from_secs(wait_seconds))
+    }
+
+    /// The answer of the poll, which must come before its wait ends: "woken", as opposed to
+    /// "ended by its deadline", with nothing else timed.
+    pub async fn answered_before<T>(self, what: &str, answer: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout_at(self.0, answer).await.unwrap_or_else(|_| panic!("{what}: it waited out its whole wait"))
     }
 }
 
@@ -490,6 +544,26 @@ impl Served {
         )
     }
 
+    /// The metrics listener of this run, as its log announced it.
+    pub fn metrics_url(&self) -> String {
+        let log = std::fs::read_to_string(&self.log_file).unwrap_or_default();
+        log.rsplit("metrics and health on ")
+            .next()
+            .and_then(|rest| rest.split("/metrics").next())
+            .filter(|url| url.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no metrics address in the log:\n{log}"))
+            .to_owned()
+    }
+
+    /// A gauge or counter of this run's metrics page (0 when absent).
+    pub async fn metric(&self, series: &str) -> f64 {
+        let page = reqwest::get(format!("{}/metrics", self.metrics_url())).await.unwrap().text().await.unwrap();
+        page.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         let ca = std::fs::read(self.data_dir.join("ca.pem")).unwrap();
         let (k, s) = self.key();
@@ -559,8 +633,6 @@ pub fn remove_cluster(data_dir: &Path) {
     let dir = sluice::store::local_pg::default_cluster_dir(data_dir);
     let _ = std::fs::remove_dir_all(dir);
 }
-
-use std::time::Duration;
 
 /// Writes `request` (a raw HTTP/1.1 head and whatever part of a body the test chooses) over
 /// TLS to 127.0.0.1:`port` and reads what comes back until the server closes or `wait`

@@ -5,9 +5,13 @@ use std::time::Duration;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use secrecy::ExposeSecret;
 
-use crate::harness::{TestServer, error_code};
+use crate::harness::{TestServer, error_code, eventually_within};
 
-/// A server whose caches keep keys and policies for one second (the bound tests wait out).
+/// Past the one-second cache these servers keep: the tests move a server's clock this far
+/// instead of waiting.
+const CACHE_TTL_PASSED: chrono::TimeDelta = chrono::TimeDelta::milliseconds(1_100);
+
+/// A server whose caches keep keys and policies for one second (the bound the tests pass).
 async fn server() -> TestServer {
     TestServer::start_with(|c| c.cache_ttl_seconds = 1).await
 }
@@ -78,7 +82,7 @@ async fn an_explicit_managed_deny_with_a_condition_overrides_an_allow_until_deta
     let deny = r#"{"Version":"2012-10-17","Statement":{"Sid":"NoSendsOverTls","Effect":"Deny","Action":"sqs:SendMessage","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}}"#;
     let policy_arn = s.tenancy.create_policy(&a.id, "no-sends", None, deny).await.unwrap();
     s.tenancy.attach_user_policy(&a.id, "dev", &policy_arn).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.clock.advance(CACHE_TTL_PASSED);
     let err = sqs.send_message().queue_url(&url).message_body("no").send().await.unwrap_err();
     assert_eq!(error_code(&err), "AccessDenied");
     let msg = err.as_service_error().unwrap().meta().message().unwrap().to_owned();
@@ -86,7 +90,7 @@ async fn an_explicit_managed_deny_with_a_condition_overrides_an_allow_until_deta
     assert!(!msg.contains("NoSendsOverTls"), "the policy text is never revealed: {msg}");
     sqs.receive_message().queue_url(&url).send().await.unwrap();
     s.tenancy.detach_user_policy(&a.id, "dev", &policy_arn).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.clock.advance(CACHE_TTL_PASSED);
     sqs.send_message().queue_url(&url).message_body("again").send().await.unwrap();
 }
 
@@ -102,7 +106,7 @@ async fn group_policies_apply_to_members_and_messages_carry_the_user_id_as_sende
     s.tenancy.create_group(&a.id, "producers", None).await.unwrap();
     s.tenancy.put_group_policy(&a.id, "producers", "send", &send_only("*")).await.unwrap();
     s.tenancy.add_user_to_group(&a.id, "producers", "member").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.clock.advance(CACHE_TTL_PASSED);
     sqs.send_message().queue_url(&url).message_body("from a member").send().await.unwrap();
     let got = root
         .receive_message()
@@ -134,7 +138,7 @@ async fn a_deactivated_key_and_a_disabled_account_are_refused_on_every_instance_
     let err = first.tenancy.create_access_key(&a.id, "worker").await.unwrap_err();
     assert!(err.to_string().contains("AccessKeysPerUser"), "{err}");
     first.tenancy.set_access_key_active(&a.id, &key2, false).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    second.clock.advance(CACHE_TTL_PASSED);
     let err = on_second.send_message().queue_url(&url).message_body("x").send().await.unwrap_err();
     assert_eq!(error_code(&err), "InvalidClientTokenId");
     let _ = key;
@@ -142,7 +146,7 @@ async fn a_deactivated_key_and_a_disabled_account_are_refused_on_every_instance_
     let root_second = second.sqs(&a);
     root_second.list_queues().send().await.unwrap();
     first.tenancy.set_account_enabled(&a.id, false).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    second.clock.advance(CACHE_TTL_PASSED);
     let err = root_second.list_queues().send().await.unwrap_err();
     assert_eq!(error_code(&err), "InvalidClientTokenId");
 }
@@ -180,7 +184,7 @@ async fn rotating_the_root_key_and_deleting_an_account_take_effect_within_the_bo
     old.create_queue().queue_name("kept").send().await.unwrap();
     let rotated = s.tenancy.rotate_root_key(&a.id).await.unwrap();
     assert_ne!(rotated.access_key_id, a.access_key_id);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.clock.advance(CACHE_TTL_PASSED);
     let err = old.list_queues().send().await.unwrap_err();
     assert_eq!(error_code(&err), "InvalidClientTokenId");
     let new = s.sqs(&rotated);
@@ -192,7 +196,7 @@ async fn rotating_the_root_key_and_deleting_an_account_take_effect_within_the_bo
         .await
         .unwrap();
     s.tenancy.delete_account(&a.id).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.clock.advance(CACHE_TTL_PASSED);
     assert_eq!(error_code(&new.list_queues().send().await.unwrap_err()), "InvalidClientTokenId");
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM queues WHERE account_id = $1")
         .bind(&a.id)
@@ -250,25 +254,16 @@ async fn changes_reach_other_instances_by_notification_long_before_the_cache_exp
     let on_second = second.sqs_with(&key, secret.expose_secret());
     on_second.send_message().queue_url(&url).message_body("x").send().await.unwrap();
     first.tenancy.delete_user_policy(&a.id, "w", "all").await.unwrap();
-    let started = std::time::Instant::now();
-    loop {
-        match on_second.send_message().queue_url(&url).message_body("x").send().await {
-            Err(e) if error_code(&e) == "AccessDenied" => break,
-            _ if started.elapsed() > Duration::from_secs(10) => {
-                panic!("the policy change never reached the second instance")
-            }
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
+    // Well inside the 30 s the second instance may trust its cache.
+    let notified = Duration::from_secs(10);
+    eventually_within(notified, "the policy change reaches the second instance", || async {
+        matches!(on_second.send_message().queue_url(&url).message_body("x").send().await,
+            Err(e) if error_code(&e) == "AccessDenied")
+    })
+    .await;
     first.tenancy.set_access_key_active(&a.id, &key, false).await.unwrap();
-    let started = std::time::Instant::now();
-    loop {
-        match on_second.list_queues().send().await {
-            Err(e) if error_code(&e) == "InvalidClientTokenId" => break,
-            _ if started.elapsed() > Duration::from_secs(10) => {
-                panic!("the deactivation never reached the second instance")
-            }
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
+    eventually_within(notified, "the deactivation reaches the second instance", || async {
+        matches!(on_second.list_queues().send().await, Err(e) if error_code(&e) == "InvalidClientTokenId")
+    })
+    .await;
 }

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, WaitEnd, eventually};
 
 /// A second instance: every test server shares the database and the master key.
 async fn twin(_first: &TestServer) -> TestServer {
@@ -17,16 +17,15 @@ async fn a_long_poll_on_one_instance_wakes_on_a_send_through_the_other() {
     let acct = a_side.account().await;
     let (via_a, via_b) = (a_side.sqs(&acct), b_side.sqs(&acct));
     let url = via_a.create_queue().queue_name("across").send().await.unwrap().queue_url().unwrap().to_owned();
-    let started = Instant::now();
+    let wait_end = WaitEnd::after_seconds(20);
     let poll = tokio::spawn({
         let (sqs, url) = (via_b.clone(), url.clone());
         async move { sqs.receive_message().queue_url(url).wait_time_seconds(20).send().await.unwrap() }
     });
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    b_side.until_long_polls_open(1).await;
     via_a.send_message().queue_url(&url).message_body("from A").send().await.unwrap();
-    let got = poll.await.unwrap();
+    let got = wait_end.answered_before("the poll on B after a send through A", poll).await.unwrap();
     assert_eq!(got.messages()[0].body(), Some("from A"));
-    assert!(started.elapsed() < Duration::from_secs(5), "woke after {:?}", started.elapsed());
     // Handles issued by one instance work on the other.
     via_a
         .delete_message()
@@ -170,20 +169,12 @@ async fn readiness_is_false_while_the_database_is_away_and_true_when_it_returns(
         .execute(&admin)
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while ready().await != 503 {
-        assert!(std::time::Instant::now() < deadline, "still ready without a database");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    eventually("not ready without a database", || async { ready().await == 503 }).await;
     // It returns.
     sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")))
         .execute(&admin)
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while ready().await != 200 {
-        assert!(std::time::Instant::now() < deadline, "not ready again after the database returned");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    eventually("ready again after the database returned", || async { ready().await == 200 }).await;
     admin.close().await;
 }

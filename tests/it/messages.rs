@@ -1,12 +1,10 @@
 //! SendMessage, ReceiveMessage, DeleteMessage through the SDK.
 
-use std::time::Duration;
-
 use aws_sdk_sqs::primitives::Blob;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 use chrono::TimeDelta;
 
-use crate::harness::{TestServer, error_code};
+use crate::harness::{TestServer, WaitEnd, error_code};
 
 /// MD5OfMessageAttributes computed from the reference's definition (sqs-api.md §5.2),
 /// independently of the server's code: (name, data type, transport byte, value bytes).
@@ -258,16 +256,15 @@ async fn long_poll_returns_as_soon_as_a_message_arrives() {
     let a = s.account().await;
     let sqs = s.sqs(&a);
     let url = queue(&s, &sqs, "lp").await;
-    let (sqs2, url2) = (sqs.clone(), url.clone());
-    let sender = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        sqs2.send_message().queue_url(&url2).message_body("wake").send().await.unwrap();
+    let wait_end = WaitEnd::after_seconds(10);
+    let poll = tokio::spawn({
+        let (sqs, url) = (sqs.clone(), url.clone());
+        async move { sqs.receive_message().queue_url(url).wait_time_seconds(10).send().await.unwrap() }
     });
-    let started = std::time::Instant::now();
-    let got = sqs.receive_message().queue_url(&url).wait_time_seconds(10).send().await.unwrap();
+    s.until_long_polls_open(1).await;
+    sqs.send_message().queue_url(&url).message_body("wake").send().await.unwrap();
+    let got = wait_end.answered_before("the poll after a send", poll).await.unwrap();
     assert_eq!(got.messages().len(), 1);
-    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
-    sender.await.unwrap();
 }
 
 #[tokio::test]

@@ -591,11 +591,14 @@ fn point_in_time_recovery_from_a_base_backup_and_the_wal_archive_keeps_what_came
     sluice(&["admin", "db", "base-backup", "--out", base.to_str().unwrap()]);
     let until = rt.block_on(async {
         sqs.send_message().queue_url(&url).message_body("after the backup, before the instant").send().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        let until = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // The instant: after that send was committed (and answered), before the next one
+        // starts; the next commit carries a later time once the clock has passed it.
+        let until = chrono::Utc::now();
+        while chrono::Utc::now() <= until {
+            tokio::task::yield_now().await;
+        }
         sqs.send_message().queue_url(&url).message_body("after the instant").send().await.unwrap();
-        until
+        until.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
     });
     // Close the current WAL segment so it is archived, then stop.
     let cluster = sluice::store::local_pg::default_cluster_dir(&data);

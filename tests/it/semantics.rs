@@ -2,12 +2,12 @@
 //! purge, long polling. Time-dependent rules move the injected clock.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_sdk_sqs::types::QueueAttributeName as N;
 use chrono::TimeDelta;
 
-use crate::harness::{TestServer, error_code};
+use crate::harness::{TestServer, WaitEnd, error_code};
 
 async fn queue_with(sqs: &aws_sdk_sqs::Client, name: &str, attrs: &[(N, &str)]) -> String {
     let mut req = sqs.create_queue().queue_name(name);
@@ -364,25 +364,27 @@ async fn one_send_wakes_exactly_one_of_two_long_polling_consumers() {
     let a = s.account().await;
     let sqs = s.sqs(&a);
     let url = queue_with(&sqs, "lp2", &[]).await;
-    let started = std::time::Instant::now();
+    let wait_end = WaitEnd::after_seconds(20);
     let consumer = |sqs: aws_sdk_sqs::Client, url: String| {
         tokio::spawn(async move {
             let out = sqs.receive_message().queue_url(url).wait_time_seconds(20).send().await.unwrap();
-            (out.messages().len(), started.elapsed())
+            out.messages().iter().map(|m| m.body().unwrap().to_owned()).collect::<Vec<_>>()
         })
     };
-    let c1 = consumer(sqs.clone(), url.clone());
-    let c2 = consumer(sqs.clone(), url.clone());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut consumers = vec![consumer(sqs.clone(), url.clone()), consumer(sqs.clone(), url.clone())];
+    s.until_long_polls_open(2).await;
     sqs.send_message().queue_url(&url).message_body("once").send().await.unwrap();
-    // The winner returns at once; the other keeps waiting until its 20 s end.
-    let (r1, r2) = tokio::join!(c1, c2);
-    let (r1, r2) = (r1.unwrap(), r2.unwrap());
-    assert_eq!(r1.0 + r2.0, 1, "exactly one consumer gets the message");
-    let winner = if r1.0 == 1 { r1.1 } else { r2.1 };
-    let loser = if r1.0 == 1 { r2.1 } else { r1.1 };
-    assert!(winner < Duration::from_secs(5), "winner took {winner:?}");
-    assert!(loser >= Duration::from_secs(19), "the other waited its whole poll: {loser:?}");
+    // The winner returns at once; the other keeps waiting.
+    let (first, i, rest) =
+        wait_end.answered_before("the woken consumer", futures_util::future::select_all(consumers.drain(..))).await;
+    assert_eq!(first.unwrap(), ["once"], "consumer {i} got the message");
+    let other = rest.into_iter().next().unwrap();
+    assert!(!other.is_finished(), "the other consumer still waits");
+    s.until_long_polls_open(1).await;
+    // Still waiting, the other takes the next message.
+    sqs.send_message().queue_url(&url).message_body("next").send().await.unwrap();
+    let got = wait_end.answered_before("the other consumer", other).await.unwrap();
+    assert_eq!(got, ["next"], "each message went to exactly one consumer");
 }
 
 #[tokio::test]
@@ -395,14 +397,12 @@ async fn an_idle_long_poll_issues_no_database_statements_while_it_waits() {
         let (sqs, url) = (sqs.clone(), url.clone());
         async move { sqs.receive_message().queue_url(url).send().await.unwrap().messages().len() }
     });
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    s.until_long_polls_asleep(1).await;
+    // The poll has looked once and sleeps; from here to its end it issues nothing.
     let before = s.store.statement_count();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let after = s.store.statement_count();
-    assert_eq!(before, after, "statements issued while the poll slept");
     assert_eq!(poll.await.unwrap(), 0, "the queue default wait applies and ends empty");
     // Woken by its deadline alone, the poll ends without looking again.
-    assert_eq!(s.store.statement_count(), after, "statements issued as the poll ended");
+    assert_eq!(s.store.statement_count(), before, "statements issued while the poll slept or as it ended");
 }
 
 #[tokio::test]
@@ -412,11 +412,30 @@ async fn a_long_poll_wakes_when_a_delayed_message_becomes_visible() {
     let sqs = s.sqs(&a);
     let url = queue_with(&sqs, "lpdelay", &[]).await;
     sqs.send_message().queue_url(&url).message_body("soon").delay_seconds(2).send().await.unwrap();
-    let started = std::time::Instant::now();
-    let got = sqs.receive_message().queue_url(&url).wait_time_seconds(15).send().await.unwrap();
-    assert_eq!(got.messages().len(), 1);
-    let took = started.elapsed();
-    assert!(took >= Duration::from_millis(1500) && took < Duration::from_secs(6), "took {took:?}");
+    let wait_end = WaitEnd::after_seconds(15);
+    let poll = tokio::spawn({
+        let (sqs, url) = (sqs.clone(), url.clone());
+        async move {
+            sqs.receive_message()
+                .queue_url(url)
+                .wait_time_seconds(15)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    s.until_long_polls_open(1).await;
+    assert_eq!(counts(&sqs, &url).await, c(0, 0, 1), "the message is delayed while the poll waits");
+    // Nothing sends again: the poll wakes when the delay ends, not at the end of its wait.
+    let got = wait_end.answered_before("the poll on a delayed message", poll).await.unwrap();
+    let m = &got.messages()[0];
+    let attr = |n: MessageSystemAttributeName| m.attributes().unwrap()[&n].parse::<i64>().unwrap();
+    let (sent, received) = (
+        attr(MessageSystemAttributeName::SentTimestamp),
+        attr(MessageSystemAttributeName::ApproximateFirstReceiveTimestamp),
+    );
+    assert!(received >= sent + 2_000, "received at {received}, sent at {sent} with a delay of 2 s");
 }
 
 #[tokio::test]
@@ -429,7 +448,7 @@ async fn open_long_polls_are_bounded() {
         let (sqs, url) = (sqs.clone(), url.clone());
         async move { sqs.receive_message().queue_url(url).wait_time_seconds(3).send().await.unwrap() }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.until_long_polls_open(1).await;
     // A raw call: the SDK would retry RequestThrottled (it is a throttling error) and might
     // get through once the first poll ends.
     let r = s.raw(&a).call("ReceiveMessage", &format!(r#"{{"QueueUrl":"{url}","WaitTimeSeconds":3}}"#)).await;
