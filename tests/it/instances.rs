@@ -178,3 +178,67 @@ async fn readiness_is_false_while_the_database_is_away_and_true_when_it_returns(
     eventually("ready again after the database returned", || async { ready().await == 200 }).await;
     admin.close().await;
 }
+
+/// Two `sluice serve` processes, each with its own data directory, listener and certificate,
+/// on one PostgreSQL and one master key: what a deployment with several instances runs.
+#[test]
+fn two_serve_processes_on_one_database_serve_one_deployment_and_survive_each_other() {
+    use crate::harness::{Served, WaitEnd, eventually};
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let url = rt.block_on(own_database());
+    let key = crate::harness::master_key_file();
+    let home = tempfile::tempdir().unwrap();
+    let env = [
+        ("SLUICE_DATABASE_URL", url),
+        ("SLUICE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
+        ("SLUICE_MASTER_KEY_FILE", key.display().to_string()),
+        ("SLUICE_KEYRING_FILE", key.with_file_name("keyring").display().to_string()),
+        ("SLUICE_BOOTSTRAP", "true".to_owned()),
+    ];
+    let start = |name: &str| {
+        let data = home.path().join(name);
+        Served::start_with_env(home.path(), Some(&data), &home.path().join(format!("{name}.log")), &env)
+    };
+    let mut first = start("first");
+    let second = start("second");
+    assert_ne!(first.endpoint(), second.endpoint());
+    assert_eq!(first.key().0, second.key().0, "one bootstrap account, made once");
+    let (one, two) = (first.sqs(), second.sqs());
+    let q2 = rt.block_on(async {
+        // A queue made on one is the other's; a message sealed by one opens on the other,
+        // and the receipt handle one issues deletes on the other.
+        let q = one.create_queue().queue_name("shared").send().await.unwrap().queue_url().unwrap().to_owned();
+        let q2 = two.get_queue_url().queue_name("shared").send().await.unwrap().queue_url().unwrap().to_owned();
+        one.send_message().queue_url(&q).message_body("sealed by the first").send().await.unwrap();
+        let got = two.receive_message().queue_url(&q2).send().await.unwrap();
+        assert_eq!(got.messages()[0].body(), Some("sealed by the first"));
+        let handle = got.messages()[0].receipt_handle().unwrap();
+        one.delete_message().queue_url(&q).receipt_handle(handle).send().await.unwrap();
+        // A long poll on the second wakes on a send through the first.
+        let wait_end = WaitEnd::after_seconds(20);
+        let poll = tokio::spawn({
+            let (two, q2) = (two.clone(), q2.clone());
+            async move { two.receive_message().queue_url(q2).wait_time_seconds(20).send().await.unwrap() }
+        });
+        eventually("the second holds the long poll", || async { second.metric("sluice_long_polls_open").await == 1.0 })
+            .await;
+        one.send_message().queue_url(&q).message_body("across processes").send().await.unwrap();
+        let got = wait_end.answered_before("the poll on the second process", poll).await.unwrap();
+        assert_eq!(got.messages()[0].body(), Some("across processes"));
+        two.delete_message()
+            .queue_url(&q2)
+            .receipt_handle(got.messages()[0].receipt_handle().unwrap())
+            .send()
+            .await
+            .unwrap();
+        // What the first acknowledged is kept when it is killed; the second serves on.
+        one.send_message().queue_url(&q).message_body("acknowledged, then kill -9").send().await.unwrap();
+        q2
+    });
+    first.kill_group();
+    rt.block_on(async {
+        let got = two.receive_message().queue_url(&q2).send().await.unwrap();
+        assert_eq!(got.messages()[0].body(), Some("acknowledged, then kill -9"));
+        two.send_message().queue_url(&q2).message_body("still serving").send().await.unwrap();
+    });
+}
