@@ -144,7 +144,7 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Api
             outcome = "success";
             let (content_type, body) = match output {
                 Output::Json(body) => ("application/x-amz-json-1.0", body),
-                Output::Value(v) => ("text/xml", super::query::encode(action, &v, &request_id)),
+                Output::Value(v) => ("text/xml", super::wire::query::encode(action, &v, &request_id)),
                 Output::Xml(x) => ("text/xml", x),
             };
             HttpResponse::Ok()

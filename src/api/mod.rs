@@ -6,16 +6,15 @@
 //! row names, has `policy::gate` decide every check, and only then calls the handler, which
 //! takes the gate's `Authorized<…>` proof as an argument; a handler cannot make one.
 
-pub mod actions;
 pub mod error;
 pub mod events;
 pub mod http;
 pub mod iam;
-pub mod json;
 pub mod pipeline;
-pub mod query;
+pub mod sqs;
 pub mod sts;
 pub mod table;
+pub mod wire;
 
 use std::sync::Arc;
 

@@ -139,7 +139,7 @@ fn decode<'a>(
     let (name, input) = match proto {
         Protocol::Query => {
             let params = query_params(req, body)?;
-            let (name, value) = super::query::decode(&params)?;
+            let (name, value) = super::wire::query::decode(&params)?;
             (name, Input::Query(value))
         }
         Protocol::Json => {

@@ -9,10 +9,10 @@
 //! `api::iam`, whose handlers resolve the entity a request names and decide on its stored
 //! ARN through the same gate.
 
-use super::actions::{messages, moves, queues};
 use super::iam::targets::UserName::{Given, OrCaller as Caller};
 use super::iam::targets::{self, MUST_SPECIFY_USER};
 use super::iam::{IamCall, IamRun, groups, integrations, policies, roles, users};
+use super::sqs::{messages, moves, queues};
 use super::{BoxedRun, Call, Input, SqsError, decode, gate, sts};
 
 /// "Root keys are managed with `sluice admin account`."

@@ -1,6 +1,6 @@
 //! StartMessageMoveTask, ListMessageMoveTasks, CancelMessageMoveTask.
 
-use crate::api::json::{
+use crate::api::wire::json::{
     CancelMessageMoveTaskInput, CancelMessageMoveTaskOutput, ListMessageMoveTasksInput, ListMessageMoveTasksOutput,
     MoveTaskEntry, StartMessageMoveTaskInput, TaskHandleOutput,
 };

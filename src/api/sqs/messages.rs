@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use base64::prelude::*;
 
-use crate::api::json::{
+use crate::api::wire::json::{
     AttributeValueOut, BatchOutput, BatchResultError, ChangeMessageVisibilityBatchInput, ChangeMessageVisibilityInput,
     DeleteMessageBatchInput, DeleteMessageInput, Empty, IdEntry, MessageAttributeValue, MessageOut,
     ReceiveMessageInput, ReceiveMessageOutput, SendBatchResultEntry, SendMessageBatchInput, SendMessageInput,

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::SqsError;
-use super::error::xml_escape;
+use crate::api::error::xml_escape;
+use crate::error::SqsError;
 
 /// Most parameters one query request may carry, and the largest list index.
 const MAX_PARAMS: usize = 2_000;

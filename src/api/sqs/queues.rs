@@ -1,6 +1,6 @@
 //! CreateQueue, GetQueueUrl, ListQueues, DeleteQueue, Get/SetQueueAttributes, PurgeQueue.
 
-use crate::api::json::{
+use crate::api::wire::json::{
     AddPermissionInput, CreateQueueInput, Empty, GetQueueAttributesInput, GetQueueAttributesOutput, GetQueueUrlInput,
     ListDeadLetterSourceQueuesInput, ListDeadLetterSourceQueuesOutput, ListQueueTagsOutput, ListQueuesInput,
     ListQueuesOutput, QueueUrlInput, QueueUrlOutput, RemovePermissionInput, SetQueueAttributesInput, TagQueueInput,
