@@ -66,12 +66,12 @@ async fn deliver_s3(
     queue: &str,
 ) -> Result<(usize, usize), SqsError> {
     // The token first: nothing of the body is read for a caller it does not authenticate.
-    let token = super::http::bearer(req).ok_or_else(|| {
+    let token = super::request::bearer(req).ok_or_else(|| {
         SqsError::MissingAuthenticationToken("The request must carry Authorization: Bearer <token>.".into())
     })?;
     let principal = state.auth.authenticate_bearer(token).await?;
     let body =
-        tokio::time::timeout(state.request_timeout, super::http::read_body(req, payload, state.max_request_bytes))
+        tokio::time::timeout(state.request_timeout, super::request::read_body(req, payload, state.max_request_bytes))
             .await
             .map_err(|_| SqsError::RequestTimeout("The request body was not received in time.".into()))??;
     super::pipeline::admit(state, &principal.account_id, "S3Event").await?;
@@ -91,7 +91,7 @@ async fn deliver_s3(
     // telling whether the queue exists: a missing queue has none, and is refused alike.
     let queue_policy = state.policies.queue(&r).await?;
     let arn = state.queues.queue_arn(&r);
-    let base = super::http::request_context(&principal, req, state);
+    let base = super::request::request_context(&principal, req, state);
     let mut proof = None;
     for rec in &records {
         if !svc.sources.contains(&rec.bucket) {

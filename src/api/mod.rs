@@ -11,6 +11,7 @@ pub mod events;
 pub mod http;
 pub mod iam;
 pub mod pipeline;
+pub mod request;
 pub mod sqs;
 pub mod sts;
 pub mod table;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use actix_web::{HttpRequest, web};
 
-use super::http::{PRE_AUTH_BODY_LIMIT, bearer, client_ip, header, read_body, request_context};
+use super::request::{PRE_AUTH_BODY_LIMIT, bearer, client_ip, header, read_body, request_context};
 use super::{ApiState, Call, Input, Output, Protocol, SqsError};
 use crate::auth::sigv4;
 
@@ -448,7 +448,12 @@ async fn iam_or_sts(
         _ => (super::table::Service::Sts, "STS"),
     };
     let row = super::table::find(table_service, &action).ok_or_else(|| super::table::unknown(label, &action))?;
-    let xml = super::iam::run(&call, row, request_id).await?;
+    let (ns, run) = match row.run {
+        super::table::Run::Iam(run) => (super::iam::IAM_NS, run),
+        super::table::Run::Sts(run) => (super::iam::STS_NS, run),
+        super::table::Run::Sqs(_) => return Err(SqsError::internal(&"an SQS row on the IAM path")),
+    };
+    let xml = super::iam::respond(ns, row.name, run(&call).await?, request_id);
     if audited {
         let prefix = if service == crate::auth::Service::Iam { "iam" } else { "sts" };
         audit(state, audit_entry(req, state, principal, &format!("{prefix}:{action}"), request_id, &params_json))

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::arn;
 use super::context::Context;
-use super::document::{Part, Pattern, PolicyError, Version, err, pattern};
 use super::glob::{self, Token};
+use super::pattern::{Part, Pattern, PolicyError, Version, err, pattern};
 
 /// The operators (without `IfExists` or a set qualifier).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,7 @@ pub mod eval;
 pub mod gate;
 pub mod glob;
 pub mod lint;
+pub mod pattern;
 
 pub use gate::{Check, anyone, authorize, authorize_trust};
 

@@ -10,7 +10,6 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::receipt::ReceiptKeys;
-use super::sweep::UsageSeen;
 use super::wait::Wakeups;
 use super::{QueueRef, SqsError};
 use crate::cache::EpochCache;
@@ -77,6 +76,10 @@ impl Shared {
 }
 
 /// The queue service: one per process.
+/// What a usage measurement saw: (message row churn, this instance's message writes), and
+/// when.
+pub(super) type UsageSeen = ((i64, u64), DateTime<Utc>);
+
 #[derive(Debug)]
 pub struct QueueService {
     pub(super) store: PgStore,

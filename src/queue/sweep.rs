@@ -25,10 +25,6 @@ fn full_sweep_due(last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
     last.is_none_or(|at| now < at || now - at >= FULL_SWEEP_EVERY)
 }
 
-/// What a usage measurement saw: (message row churn, this instance's message writes), and
-/// when.
-pub(super) type UsageSeen = ((i64, u64), DateTime<Utc>);
-
 /// Whether stored data must be measured at `now`, having seen `seen` (message row churn,
 /// this instance's message writes); `last` is what the last measurement saw, and when.
 fn usage_due(last: Option<UsageSeen>, seen: (i64, u64), now: DateTime<Utc>) -> bool {

@@ -103,17 +103,6 @@ impl IamCall<'_> {
     }
 }
 
-/// Runs an IAM or STS row; returns the XML answer.
-pub async fn run(call: &IamCall<'_>, row: &'static super::table::Action, request_id: &str) -> Result<String, SqsError> {
-    let (ns, run) = match row.run {
-        super::table::Run::Iam(run) => (IAM_NS, run),
-        super::table::Run::Sts(run) => (STS_NS, run),
-        super::table::Run::Sqs(_) => return Err(SqsError::internal(&"an SQS row on the IAM path")),
-    };
-    let result = run(call).await?;
-    Ok(respond(ns, row.name, result, request_id))
-}
-
 pub(crate) fn date(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -158,7 +147,7 @@ pub(crate) fn attached_xml(attached: &[(String, String)]) -> Vec<String> {
 
 /// Wraps a result in IAM's (or STS's) response envelope (`result: None` for calls with no
 /// output).
-fn respond(ns: &str, action: &str, result: Option<String>, request_id: &str) -> String {
+pub(crate) fn respond(ns: &str, action: &str, result: Option<String>, request_id: &str) -> String {
     let body = match result {
         Some(r) => format!("<{action}Result>{r}</{action}Result>"),
         None => String::new(),
