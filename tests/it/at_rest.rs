@@ -5,7 +5,7 @@ use std::path::Path;
 
 use base64::prelude::*;
 
-use crate::harness::{ClusterGuard, Served, sluice_bin};
+use crate::harness::sluice_bin;
 
 fn forms(secret: &str) -> Vec<(String, Vec<u8>)> {
     vec![
@@ -50,12 +50,9 @@ fn scan(path: &Path, needles: &[(String, Vec<u8>)], found: &mut Vec<String>, fil
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
-    sluice::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = dir.path().join("sluice.log");
-    let _cluster = ClusterGuard(data.clone());
-    let mut served = Served::start(dir.path(), Some(&data), &log);
+    let scratch = crate::harness::Scratch::new();
+    let (data, log) = (scratch.data.clone(), scratch.log.clone());
+    let mut served = scratch.serve();
     let (_, bootstrap_secret) = served.key();
 
     // A second account made by the operator command while the server runs.
@@ -181,7 +178,7 @@ async fn secrets_and_bodies_are_not_in_the_dump_the_cluster_files_or_the_log() {
             .await
             .unwrap();
     assert!(!rows.is_empty(), "bodies are sealed under data keys");
-    let ring = sluice::crypto::keyring::Keyring::open_or_create(&dir.path().join("data-keyring")).unwrap();
+    let ring = sluice::crypto::keyring::Keyring::open_or_create(&scratch.dir.path().join("data-keyring")).unwrap();
     let mut data_keys = Vec::new();
     for (id, queue, account, master, wrapped) in &rows {
         use sluice::crypto::provider::KeyProvider;
@@ -355,12 +352,9 @@ async fn a_missing_master_key_in_front_of_sealed_data_is_refused_not_replaced() 
 /// A served session under another key provider: bodies go in, and neither they nor the
 /// unwrapped data keys (unwrapped here through `provider`) are anywhere in clear.
 async fn no_data_key_in_clear_under(env: &[(&str, String)], provider: &dyn sluice::crypto::provider::KeyProvider) {
-    sluice::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = dir.path().join("sluice.log");
-    let _cluster = ClusterGuard(data.clone());
-    let mut served = Served::start_with_env(dir.path(), Some(&data), &log, env);
+    let scratch = crate::harness::Scratch::new();
+    let (data, log) = (scratch.data.clone(), scratch.log.clone());
+    let mut served = scratch.serve_with_env(env);
     let sqs = served.sqs();
     let body = format!("confidential-body-{}", uuid::Uuid::new_v4().simple());
     let url = sqs.create_queue().queue_name("rest").send().await.unwrap().queue_url().unwrap().to_owned();

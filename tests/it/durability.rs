@@ -3,16 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use crate::harness::{ClusterGuard, Served};
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_sends_survive_sigkill_of_sluice_and_its_postgres() {
-    sluice::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = dir.path().join("sluice.log");
-    let _cluster = ClusterGuard(data.clone());
-    let mut served = Served::start(dir.path(), Some(&data), &log);
+    let scratch = crate::harness::Scratch::new();
+    let mut served = scratch.serve();
     let sqs = served.sqs();
     let url = sqs.create_queue().queue_name("durable").send().await.unwrap().queue_url().unwrap().to_owned();
 
@@ -39,7 +33,7 @@ async fn acknowledged_sends_survive_sigkill_of_sluice_and_its_postgres() {
     assert_eq!(sent.len(), N);
     served.kill_group();
 
-    let mut served = Served::start(dir.path(), Some(&data), &log);
+    let mut served = scratch.serve();
     let sqs = served.sqs();
     let mut received = BTreeSet::new();
     for _ in 0..50 {
@@ -72,12 +66,9 @@ fn alive(pid: i32) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn managed_cluster_runs_durable_and_a_cluster_left_by_a_crashed_sluice_is_adopted() {
     use sqlx::Connection;
-    sluice::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = dir.path().join("sluice.log");
-    let _cluster = ClusterGuard(data.clone());
-    let mut served = Served::start(dir.path(), Some(&data), &log);
+    let scratch = crate::harness::Scratch::new();
+    let data = scratch.data.clone();
+    let mut served = scratch.serve();
     let url = served.sqs().create_queue().queue_name("adopt").send().await.unwrap().queue_url().unwrap().to_owned();
     served.sqs().send_message().queue_url(&url).message_body("kept").send().await.unwrap();
 
@@ -102,7 +93,7 @@ async fn managed_cluster_runs_durable_and_a_cluster_left_by_a_crashed_sluice_is_
     assert!(alive(pg_pid), "PostgreSQL outlives a crashed Sluice");
 
     // The next start adopts it and serves the data.
-    let mut served = Served::start(dir.path(), Some(&data), &log);
+    let mut served = scratch.serve();
     assert_eq!(postmaster_pid(&data), Some(pg_pid), "the running cluster is reused");
     let got = served.sqs().receive_message().queue_url(&url).send().await.unwrap();
     assert_eq!(got.messages()[0].body(), Some("kept"));
@@ -119,11 +110,8 @@ async fn managed_cluster_runs_durable_and_a_cluster_left_by_a_crashed_sluice_is_
 
 #[test]
 fn on_sigterm_open_long_polls_answer_at_once_and_the_server_stops_cleanly() {
-    let home = tempfile::tempdir().unwrap();
-    let data = home.path().join("data");
-    let log = home.path().join("sluice.log");
-    let _cluster = crate::harness::ClusterGuard(data.clone());
-    let mut served = crate::harness::Served::start(home.path(), Some(&data), &log);
+    let scratch = crate::harness::Scratch::new();
+    let mut served = scratch.serve();
     let sqs = served.sqs();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let url = rt.block_on(async {

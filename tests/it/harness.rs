@@ -611,6 +611,33 @@ impl Drop for Served {
 /// even a failed one).
 pub struct ClusterGuard(pub PathBuf);
 
+/// A scratch home for a test's own `sluice serve`: `data` and `log` inside a temporary
+/// directory; the managed cluster of `data` goes with it.
+pub struct Scratch {
+    pub data: PathBuf,
+    pub log: PathBuf,
+    _cluster: ClusterGuard,
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        sluice::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        Scratch { log: dir.path().join("sluice.log"), _cluster: ClusterGuard(data.clone()), data, dir }
+    }
+
+    /// `sluice serve` in this home.
+    pub fn serve(&self) -> Served {
+        self.serve_with_env(&[])
+    }
+
+    pub fn serve_with_env(&self, env: &[(&str, String)]) -> Served {
+        Served::start_with_env(self.dir.path(), Some(&self.data), &self.log, env)
+    }
+}
+
 impl Drop for ClusterGuard {
     fn drop(&mut self) {
         remove_cluster(&self.0);

@@ -656,13 +656,9 @@ fn keys_cli(data: &std::path::Path, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sluice_keys_rotate_rewraps_every_data_key_of_the_service_and_an_account_key_and_messages_still_open() {
-    use crate::harness::{ClusterGuard, Served};
-    sluice::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = dir.path().join("sluice.log");
-    let _cluster = ClusterGuard(data.clone());
-    let mut served = Served::start(dir.path(), Some(&data), &log);
+    let scratch = crate::harness::Scratch::new();
+    let data = scratch.data.clone();
+    let mut served = scratch.serve();
     let sqs = served.sqs();
     let plain = sqs.create_queue().queue_name("plain").send().await.unwrap().queue_url().unwrap().to_owned();
     sqs.send_message().queue_url(&plain).message_body("under the service key").send().await.unwrap();
@@ -706,7 +702,7 @@ async fn sluice_keys_rotate_rewraps_every_data_key_of_the_service_and_an_account
 
     // A fresh start (no cached data key) opens what was sealed before the rotation.
     assert!(served.terminate().success());
-    let served = Served::start(dir.path(), Some(&data), &log);
+    let served = scratch.serve();
     let sqs = served.sqs();
     for (url, body) in [(&plain, "under the service key"), (&own, "under the account's key")] {
         let got = sqs.receive_message().queue_url(url).send().await.unwrap();
