@@ -210,6 +210,7 @@ async fn authorize_and_run(
 
 /// Admits a request of `account` under its request rate for the action's family (per
 /// instance); a throttled request is `RequestThrottled`, which the SDKs retry with backoff.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn admit(state: &ApiState, account: &str, action: &str) -> Result<(), SqsError> {
     let quotas = &state.quotas;
     let (limits, _) = quotas.of(account).await?;
@@ -308,6 +309,7 @@ fn audit_entry(
 
 /// Records a successful management call; failing to record it fails the call (the audit
 /// trail is durable, not best effort).
+#[tracing::instrument(level = "debug", skip_all)]
 async fn audit(state: &ApiState, entry: crate::store::audit::AuditEntry) -> Result<(), SqsError> {
     state.tenancy.record(&entry).await.map_err(|e| SqsError::internal(&e))
 }
@@ -388,6 +390,7 @@ async fn policies_of(state: &ApiState, p: &crate::auth::Principal) -> Result<(Po
 }
 
 /// IAM and STS calls (query protocol only).
+#[tracing::instrument(level = "debug", skip_all)]
 async fn iam_or_sts(
     req: &HttpRequest,
     body: &[u8],
