@@ -125,7 +125,8 @@ impl Service {
 
 impl Authenticator {
     /// `clock` dates signatures (clients sign with their wall clock); `token_clock` is the
-    /// service's clock, which issued the bearer tokens it checks.
+    /// service's clock: it issued the sessions and bearer tokens checked here, dates a key's
+    /// last use, and measures how long the caches trust what they hold.
     pub fn new(
         store: PgStore,
         sealer: Arc<Sealer>,
@@ -223,7 +224,7 @@ impl Authenticator {
                 if fresh {
                     // Last use is recorded when the key is read from the database: at most once
                     // per cache period per instance, and off the request's path.
-                    let (store, id, now) = (self.store.clone(), sig.access_key_id.clone(), self.clock.now());
+                    let (store, id, now) = (self.store.clone(), sig.access_key_id.clone(), self.token_clock.now());
                     let svc = sig.service.clone();
                     tokio::spawn(async move {
                         if let Err(e) = store.touch_key(&id, now, &svc).await {
@@ -291,7 +292,7 @@ impl Authenticator {
         let loaded = &mut fresh;
         let key = self
             .keys
-            .get_or_load(access_key_id, self.clock.now(), self.store.cache_epoch(), || async move {
+            .get_or_load(access_key_id, self.token_clock.now(), self.store.cache_epoch(), || async move {
                 *loaded = true;
                 self.load_key(access_key_id).await
             })

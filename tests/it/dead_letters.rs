@@ -193,7 +193,7 @@ async fn poison(s: &TestServer, sqs: &aws_sdk_sqs::Client, src: &str, dlq: &str,
 
 #[tokio::test]
 async fn a_move_task_returns_dead_letters_to_their_source_queue() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_alone().await;
     let a = s.account().await;
     let sqs = s.sqs(&a);
     let dlq = queue(&sqs, "redrive-dlq").await;
@@ -235,7 +235,7 @@ async fn a_move_task_returns_dead_letters_to_their_source_queue() {
 
 #[tokio::test]
 async fn move_tasks_go_to_a_chosen_destination_one_at_a_time_and_can_be_cancelled() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_alone().await;
     let a = s.account().await;
     let sqs = s.sqs(&a);
     let dlq = queue(&sqs, "mt-dlq").await;
@@ -303,7 +303,10 @@ async fn move_tasks_go_to_a_chosen_destination_one_at_a_time_and_can_be_cancelle
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_move_task_runs_on_one_instance_and_survives_that_instance_stopping() {
-    let first = TestServer::start().await;
+    // Alone on a database: only these instances may take the task.
+    let db = crate::harness::own_database().await;
+    let on_db = |db: String| move |c: &mut sluice::Config| c.database_url = Some(db.into());
+    let first = TestServer::start_with(on_db(db.clone())).await;
     let a = first.account().await;
     let sqs = first.sqs(&a);
     let dlq = queue(&sqs, "ha-dlq").await;
@@ -344,7 +347,7 @@ async fn a_move_task_runs_on_one_instance_and_survives_that_instance_stopping() 
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert_eq!(holder, first.moves.instance(), "the first instance took the task");
-    let second = TestServer::start().await;
+    let second = TestServer::start_with(on_db(db.clone())).await;
     // Each look of the second instance's worker finds the task leased and leaves it.
     let looked = second.moves.looks();
     second.moves.kick();
@@ -357,7 +360,7 @@ async fn a_move_task_runs_on_one_instance_and_survives_that_instance_stopping() 
     // A later instance, after the lease has lapsed, takes the task over and finishes it.
     let later = sluice::clock::OffsetClock::new();
     later.advance(TimeDelta::seconds(61));
-    let third = TestServer::start_with_clock(|_| {}, later).await;
+    let third = TestServer::start_with_clock(on_db(db), later).await;
     let sqs = third.sqs(&a);
     let done = wait_for_status(&sqs, &dlq_arn, "COMPLETED").await;
     assert_eq!(done.approximate_number_of_messages_moved(), 10);

@@ -111,7 +111,7 @@ async fn dead_letter_pair(sqs: &aws_sdk_sqs::Client, account: &str, prefix: &str
 
 #[tokio::test]
 async fn another_account_cannot_cancel_or_list_a_move_task_with_a_forged_handle() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_alone().await;
     let a = s.account().await;
     let b = s.account().await;
     let (sqs_a, sqs_b) = (s.sqs(&a), s.sqs(&b));

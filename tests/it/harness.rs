@@ -203,6 +203,12 @@ impl TestServer {
         }
     }
 
+    /// A server alone on a database of its own (see `own_database`).
+    pub async fn start_alone() -> Self {
+        let url = own_database().await;
+        Self::start_with(move |c| c.database_url = Some(url.into())).await
+    }
+
     /// A new account with its root key.
     pub async fn account(&self) -> NewAccount {
         let name = format!("t-{}", uuid::Uuid::new_v4().simple());
@@ -240,6 +246,18 @@ impl TestServer {
     pub async fn until_long_polls_asleep(&self, n: usize) {
         eventually(&format!("{n} long polls asleep"), || async { self.queues.sleeping_long_polls() == n }).await;
     }
+}
+
+/// A fresh database of its own on the test cluster (the service migrates it when it starts):
+/// for a test that changes the schema, or whose background work must not meet other tests'
+/// servers. Move tasks are one: any instance on a database may take a task over, and the
+/// servers of other tests run with clocks of their own.
+pub async fn own_database() -> String {
+    let shared = tokio::task::spawn_blocking(database_url).await.unwrap();
+    let name = format!("sluice_own_{}", uuid::Uuid::new_v4().simple());
+    sluice::store::PgStore::create_database(&shared, &name).await.unwrap();
+    let opts: sqlx::postgres::PgConnectOptions = shared.parse().unwrap();
+    sqlx::ConnectOptions::to_url_lossy(&opts.database(&name)).to_string()
 }
 
 /// How long `eventually` keeps looking: a guard against a hang, not a measurement.

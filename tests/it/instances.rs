@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use crate::harness::{TestServer, WaitEnd, eventually};
+use crate::harness::{TestServer, WaitEnd, eventually, own_database};
 
 /// A second instance: every test server shares the database and the master key.
 async fn twin(_first: &TestServer) -> TestServer {
@@ -93,15 +93,6 @@ async fn producers_on_one_instance_and_consumers_on_another_see_every_message_on
     let distinct: HashSet<&String> = all.iter().collect();
     assert_eq!(distinct.len(), all.len(), "a message was delivered twice inside its visibility window");
     assert_eq!(all.len(), N, "every message sent is received");
-}
-
-/// A fresh, migrated database of its own (for a test that changes the schema).
-async fn own_database() -> String {
-    let shared = tokio::task::spawn_blocking(crate::harness::database_url).await.unwrap();
-    let name = format!("sluice_upgrade_{}", uuid::Uuid::new_v4().simple());
-    sluice::store::PgStore::create_database(&shared, &name).await.unwrap();
-    let opts: sqlx::postgres::PgConnectOptions = shared.parse().unwrap();
-    sqlx::ConnectOptions::to_url_lossy(&opts.database(&name)).to_string()
 }
 
 #[tokio::test]
