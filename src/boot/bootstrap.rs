@@ -9,14 +9,27 @@ use super::*;
 use crate::config::Config;
 use crate::tenancy::Tenancy;
 
+/// What the aws CLI, boto3 and the SDKs need to reach the bootstrap account, as files.
+#[derive(Debug, Clone)]
+pub struct BootstrapFiles {
+    /// `AWS_CONFIG_FILE`: region, endpoint, and the CA bundle when the dev CA is in use.
+    pub config: PathBuf,
+    /// `AWS_SHARED_CREDENTIALS_FILE`: the root key.
+    pub credentials: PathBuf,
+    /// The dev CA (`ca.pem`), when the service uses the certificate it made itself. A
+    /// machine-wide `AWS_CA_BUNDLE` outranks the config file's `ca_bundle`, so `serve` prints
+    /// this one for `AWS_CA_BUNDLE` too.
+    pub ca_bundle: Option<PathBuf>,
+}
+
 /// Creates the bootstrap account the first time and writes its `credentials` file if there
 /// is none (an existing one is never rewritten: it may be the operator's, or hold a key rotated
-/// since); (re)writes `config`. Returns the paths of `config` and `credentials`.
+/// since); (re)writes `config`.
 pub(super) async fn bootstrap(
     config: &Config,
     tenancy: &Tenancy,
     public_url: &str,
-) -> Result<(PathBuf, PathBuf), AppError> {
+) -> Result<BootstrapFiles, AppError> {
     let dir = &config.data_dir;
     let id = &config.bootstrap_account_id;
     let credentials = dir.join("credentials");
@@ -53,15 +66,12 @@ pub(super) async fn bootstrap(
     }
     let ca = dir.join("ca.pem");
     let aws_config = dir.join("config");
-    let ca_line = if ca.exists() && config.tls_cert_file.is_none() {
-        format!("ca_bundle = {}\n", ca.display())
-    } else {
-        String::new()
-    };
+    let ca_bundle = (ca.exists() && config.tls_cert_file.is_none()).then_some(ca);
+    let ca_line = ca_bundle.as_ref().map(|ca| format!("ca_bundle = {}\n", ca.display())).unwrap_or_default();
     write_file(
         &aws_config,
         format!("[default]\nregion = {}\nendpoint_url = {public_url}\n{ca_line}", config.region).as_bytes(),
         0o644,
     )?;
-    Ok((aws_config, credentials))
+    Ok(BootstrapFiles { config: aws_config, credentials, ca_bundle })
 }

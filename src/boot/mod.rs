@@ -15,6 +15,7 @@ mod providers;
 mod tasks;
 mod tls;
 
+pub use bootstrap::BootstrapFiles;
 use bootstrap::bootstrap;
 pub use database::{Database, point_in_time_recovery};
 use ops_http::metrics_server;
@@ -60,6 +61,23 @@ pub enum AppError {
     Tls(String),
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
+    /// A listen address another process holds, with the setting that moves it.
+    #[error(
+        "{addr} is in use (another sluice serve?): pass {flag} with another address (port 0 picks a free one), or set {env}"
+    )]
+    AddressInUse { addr: std::net::SocketAddr, flag: &'static str, env: &'static str },
+}
+
+/// Binds a listener; an address in use says which flag and variable choose another.
+pub(super) fn bind(
+    addr: std::net::SocketAddr,
+    flag: &'static str,
+    env: &'static str,
+) -> Result<std::net::TcpListener, AppError> {
+    std::net::TcpListener::bind(addr).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AddrInUse => AppError::AddressInUse { addr, flag, env },
+        _ => AppError::Io { what: format!("binding {addr}"), source },
+    })
 }
 
 pub(super) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AppError {
@@ -130,8 +148,8 @@ pub struct Running {
     pub moves: Arc<crate::queue::moves::Mover>,
     pub server: actix_web::dev::Server,
     pub database: Database,
-    /// Files written for the bootstrap account: (config, credentials).
-    pub bootstrap_files: Option<(PathBuf, PathBuf)>,
+    /// Files written for the bootstrap account.
+    pub bootstrap_files: Option<BootstrapFiles>,
     /// Background tasks: the expiry sweep, the wake-up notifier and listener, and the
     /// move-task worker (aborted when dropped).
     pub sweeper: Vec<AbortOnDrop>,
@@ -175,7 +193,28 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
     let mut config = config;
     config.data_dir = data_dir.clone();
     let database = Database::open(&config).await?;
-    let store = database.store.clone();
+    // A start that fails after the database is up stops the cluster it started (one it
+    // adopted keeps running, as it was found); what else it started ends with `assemble`.
+    match assemble(config, opts, data_dir, database.store.clone()).await {
+        Ok(finish) => Ok(finish(database)),
+        Err(e) => {
+            database.close(false).await;
+            Err(e)
+        }
+    }
+}
+
+/// Everything of a running service but its database, which `finish` is given last.
+type Finish = Box<dyn FnOnce(Database) -> Running + Send>;
+
+/// Builds every part on the open database: keys, tenancy, queues, listeners, background
+/// tasks, the bootstrap account.
+async fn assemble(
+    config: Config,
+    opts: BuildOptions,
+    data_dir: PathBuf,
+    store: crate::store::PgStore,
+) -> Result<Finish, AppError> {
     let master = open_master_key(&config, &store).await?;
     let sealer = Arc::new(Sealer::new(master));
     let clock = opts.clock;
@@ -189,7 +228,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
     let tls = tls_config(&cert, &key)?;
 
     // Bind first: the public URL may depend on the port the system chose.
-    let listener = std::net::TcpListener::bind(config.listen).map_err(io(format!("binding {}", config.listen)))?;
+    let listener = bind(config.listen, "--listen", "SLUICE_LISTEN")?;
     let addr = listener.local_addr().map_err(io("local address"))?;
     let public_url = public_url(&config, addr);
 
@@ -299,7 +338,7 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         server = server.workers(config.workers);
     }
     let server = server.listen_rustls_0_23(listener, tls).map_err(io("starting the HTTPS server"))?.run();
-    Ok(Running {
+    Ok(Box::new(move |database| Running {
         addr,
         metrics_addr,
         public_url,
@@ -312,5 +351,5 @@ pub async fn build(config: Config, opts: BuildOptions) -> Result<Running, AppErr
         database,
         bootstrap_files,
         sweeper: vec![sweeper, notifier, wake_listener, mover, cache_listener, metrics_task],
-    })
+    }))
 }

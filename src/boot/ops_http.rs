@@ -143,8 +143,7 @@ pub(super) fn metrics_server(
         }
         (None, false) => None,
     };
-    let listener = std::net::TcpListener::bind(config.metrics_listen)
-        .map_err(io(format!("binding the metrics listener {}", config.metrics_listen)))?;
+    let listener = bind(config.metrics_listen, "--metrics-listen", "SLUICE_METRICS_LISTEN")?;
     let addr = listener.local_addr().map_err(io("metrics address"))?;
     let state = web::Data::new(MetricsState { metrics, store, queues, keys, token });
     let server = HttpServer::new(move || {

@@ -78,6 +78,11 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
+    /// Address of the metrics and health listener (default 127.0.0.1:9325; port 0 picks a
+    /// free one, which the log names).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
     /// Public base URL used in queue URLs (default: from the listen address).
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

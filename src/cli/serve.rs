@@ -13,10 +13,20 @@ pub(super) async fn serve(file: Option<PathBuf>, args: ServeArgs) -> Result<(), 
     let running = boot::build(config, BuildOptions::default()).await?;
     tracing::info!(addr = %running.addr, url = %running.public_url, "Sluice is listening (HTTPS)");
     tracing::info!(addr = %running.metrics_addr, "metrics and health on http://{}/metrics", running.metrics_addr);
-    if let Some((aws_config, credentials)) = &running.bootstrap_files {
+    if let Some(files) = &running.bootstrap_files {
         println!("# Sluice is ready at {}. For the aws CLI and boto3:", running.public_url);
-        println!("export AWS_CONFIG_FILE={}", aws_config.display());
-        println!("export AWS_SHARED_CREDENTIALS_FILE={}", credentials.display());
+        if let Some(ca) = &files.ca_bundle {
+            // A machine-wide AWS_CA_BUNDLE outranks the config file's ca_bundle.
+            if let Some(other) = std::env::var_os("AWS_CA_BUNDLE").filter(|v| v.as_os_str() != ca.as_os_str()) {
+                tracing::warn!(
+                    set = %PathBuf::from(other).display(),
+                    "AWS_CA_BUNDLE points elsewhere: SDKs would not trust Sluice's certificate until the export below"
+                );
+            }
+            println!("export AWS_CA_BUNDLE={}", ca.display());
+        }
+        println!("export AWS_CONFIG_FILE={}", files.config.display());
+        println!("export AWS_SHARED_CREDENTIALS_FILE={}", files.credentials.display());
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();

@@ -235,7 +235,10 @@ impl LocalPg {
             && process_alive(pid)
             && is_postgres(pid)
         {
-            tracing::info!(pid, "adopting the PostgreSQL server left running by a previous start");
+            tracing::info!(
+                pid,
+                "connecting to the PostgreSQL already running for this data directory (a running sluice serve's, or one left by a start that ended without stopping it)"
+            );
             let pg = Self { child: None, pid, url: url.clone(), cluster_dir: cluster.clone(), adopted: true };
             match pg.wait_ready(&log_path).await {
                 Ok(()) => return Ok(pg),

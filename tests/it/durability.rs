@@ -130,3 +130,74 @@ fn on_sigterm_open_long_polls_answer_at_once_and_the_server_stops_cleanly() {
     let got = got.expect("the long poll is answered, not cut off");
     assert!(got.messages().is_empty());
 }
+
+/// A start that fails after its private PostgreSQL is up (here: the metrics address is taken)
+/// says which flag moves the address, and stops the PostgreSQL it started.
+#[test]
+fn a_failed_start_names_the_flag_to_pass_and_stops_the_postgres_it_started() {
+    let scratch = crate::harness::Scratch::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut cmd = std::process::Command::new(crate::harness::sluice_bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SLUICE_") || k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .current_dir(scratch.dir.path())
+        .args(["serve", "--data-dir"])
+        .arg(&scratch.data)
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", &addr])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&scratch.log).unwrap())
+        .spawn()
+        .unwrap();
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > give_up {
+            let _ = child.kill();
+            panic!("serve did not give up on a taken metrics address");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let log = std::fs::read_to_string(&scratch.log).unwrap();
+    assert!(
+        log.contains(&format!("{addr} is in use"))
+            && log.contains("--metrics-listen")
+            && log.contains("SLUICE_METRICS_LISTEN"),
+        "{log}"
+    );
+    assert!(
+        sluice::store::local_pg::default_cluster_dir(&scratch.data).join("data/PG_VERSION").exists(),
+        "the cluster was made and started before the failure"
+    );
+    assert!(postmaster_pid(&scratch.data).is_none_or(|pid| !alive(pid)), "its PostgreSQL is stopped");
+    drop(taken);
+}
+
+/// An operator command beside a running server connects to that server's PostgreSQL, says so,
+/// and leaves it running for the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_command_beside_a_running_server_says_it_connects_to_its_postgres() {
+    let scratch = crate::harness::Scratch::new();
+    let mut served = scratch.serve();
+    let mut cmd = std::process::Command::new(crate::harness::sluice_bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SLUICE_") || k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd.args(["admin", "account", "list", "--data-dir"]).arg(&scratch.data).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("000000000000"), "the bootstrap account is listed");
+    assert!(stderr.contains("connecting to the PostgreSQL already running for this data directory"), "{stderr}");
+    assert!(!stderr.contains("adopting"), "{stderr}");
+    served.sqs().list_queues().send().await.expect("the server's PostgreSQL still runs");
+    assert!(served.terminate().success());
+}

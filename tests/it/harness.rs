@@ -477,6 +477,8 @@ pub struct Served {
     pub data_dir: PathBuf,
     pub config_file: PathBuf,
     pub credentials_file: PathBuf,
+    /// The `AWS_CA_BUNDLE` it printed (the dev CA), if it printed one.
+    pub ca_bundle: Option<PathBuf>,
     pub log_file: PathBuf,
 }
 
@@ -519,7 +521,7 @@ impl Served {
                 }
             }
         });
-        let (mut config_file, mut credentials_file) = (None, None);
+        let (mut config_file, mut credentials_file, mut ca_bundle) = (None, None, None);
         while config_file.is_none() || credentials_file.is_none() {
             let line = rx.recv_timeout(Duration::from_secs(180)).unwrap_or_else(|_| {
                 panic!(
@@ -527,7 +529,9 @@ impl Served {
                     std::fs::read_to_string(log_file).unwrap_or_default()
                 )
             });
-            if let Some(p) = line.strip_prefix("export AWS_CONFIG_FILE=") {
+            if let Some(p) = line.strip_prefix("export AWS_CA_BUNDLE=") {
+                ca_bundle = Some(PathBuf::from(p));
+            } else if let Some(p) = line.strip_prefix("export AWS_CONFIG_FILE=") {
                 config_file = Some(PathBuf::from(p));
             } else if let Some(p) = line.strip_prefix("export AWS_SHARED_CREDENTIALS_FILE=") {
                 credentials_file = Some(PathBuf::from(p));
@@ -540,6 +544,7 @@ impl Served {
             data_dir,
             config_file,
             credentials_file: credentials_file.unwrap(),
+            ca_bundle,
             log_file: log_file.to_path_buf(),
         }
     }

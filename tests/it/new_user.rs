@@ -73,6 +73,50 @@ fn zero_config_serve_works_with_the_aws_cli_and_only_the_printed_exports() {
 }
 
 #[test]
+fn a_machine_wide_aws_ca_bundle_is_overridden_by_the_printed_exports() {
+    let Some(aws) = aws_cli() else {
+        assert!(
+            std::env::var("SLUICE_REQUIRE_AWS_CLI").is_err(),
+            "SLUICE_REQUIRE_AWS_CLI is set but no aws CLI was found"
+        );
+        eprintln!("skipping: no aws CLI on PATH (.ci/run installs one)");
+        return;
+    };
+    let scratch = crate::harness::Scratch::new();
+    // The machine trusts some other CA bundle, machine-wide.
+    let elsewhere = scratch.dir.path().join("machine-bundle.pem");
+    let other_ca = rcgen::CertificateParams::new(Vec::<String>::new())
+        .unwrap()
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    std::fs::write(&elsewhere, other_ca.pem()).unwrap();
+    let mut served = scratch.serve_with_env(&[("AWS_CA_BUNDLE", elsewhere.display().to_string())]);
+    let printed = served.ca_bundle.clone().expect("serve prints export AWS_CA_BUNDLE=… with the dev CA");
+    assert_eq!(printed, served.data_dir.join("ca.pem"));
+    let log = std::fs::read_to_string(&served.log_file).unwrap();
+    assert!(log.contains("AWS_CA_BUNDLE points elsewhere"), "{log}");
+    let list = |ca_bundle: &std::path::Path| {
+        let mut cmd = Command::new(&aws);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.args(["sqs", "list-queues"])
+            .env("AWS_CA_BUNDLE", ca_bundle)
+            .env("AWS_CONFIG_FILE", &served.config_file)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &served.credentials_file)
+            .output()
+            .unwrap()
+    };
+    let refused = list(&elsewhere);
+    assert!(!refused.status.success(), "the machine-wide bundle outranks the config file's ca_bundle");
+    let out = list(&printed);
+    assert!(out.status.success(), "with the printed exports: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(served.terminate().success());
+}
+
+#[test]
 fn an_operator_made_account_manages_users_with_aws_iam_and_a_user_sends_with_its_own_key() {
     let Some(aws) = aws_cli() else {
         assert!(
