@@ -71,7 +71,9 @@ impl QueueRef {
     /// Parses a QueueUrl (`https://host[:port]/ACCOUNT/NAME`) or a bare path
     /// (`/ACCOUNT/NAME`). The host is ignored: clients may reach us under another name.
     pub fn from_url(url: &str) -> Result<Self, SqsError> {
-        let bad = || SqsError::invalid_address(&url.chars().take(300).collect::<String>());
+        // A URL of no queue's shape names no queue: AWS answers that the queue does not
+        // exist, whatever the URL looks like.
+        let bad = || SqsError::QueueDoesNotExist;
         let path = match url.split_once("://") {
             Some((scheme, rest)) => {
                 if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
@@ -339,7 +341,7 @@ mod tests {
             "https://h/123456789012/bad name",
             "",
         ] {
-            assert!(matches!(QueueRef::from_url(bad), Err(SqsError::InvalidAddress(_))), "{bad}");
+            assert_eq!(QueueRef::from_url(bad), Err(SqsError::QueueDoesNotExist), "{bad}");
         }
     }
 }

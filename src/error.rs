@@ -14,6 +14,24 @@ use crate::crypto::provider::KmsError;
 use crate::keys::KeysError;
 use crate::store::StoreError;
 
+/// The three batch actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batch {
+    Send,
+    Delete,
+    ChangeVisibility,
+}
+
+impl Batch {
+    pub fn action(self) -> &'static str {
+        match self {
+            Batch::Send => "SendMessageBatch",
+            Batch::Delete => "DeleteMessageBatch",
+            Batch::ChangeVisibility => "ChangeMessageVisibilityBatch",
+        }
+    }
+}
+
 /// An error on its way to a client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SqsError {
@@ -220,14 +238,9 @@ impl SqsError {
         Self::ReceiptHandleIsInvalid(format!("The input receipt handle \"{shown}\" is not a valid receipt handle."))
     }
 
-    /// A queue URL that is not one of this endpoint's.
-    pub fn invalid_address(address: &str) -> Self {
-        Self::InvalidAddress(format!("The address {address} is not valid for this endpoint."))
-    }
-
-    /// A batch without entries.
-    pub fn empty_batch() -> Self {
-        Self::EmptyBatchRequest("There should be at least one SendMessageBatchRequestEntry in the request.".into())
+    /// A batch without entries; AWS names the entry type of the action called.
+    pub fn empty_batch(batch: Batch) -> Self {
+        Self::EmptyBatchRequest(format!("There should be at least one {}RequestEntry in the request.", batch.action()))
     }
 
     /// A batch of more than ten entries.

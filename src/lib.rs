@@ -23,6 +23,7 @@
 //!   KMS) and the integration-token codec. No database.
 //! - [`metrics`]: the Prometheus registry behind the metrics listener.
 //! - [`store`]: every SQL statement, the migrations, and the managed local PostgreSQL.
+//! - [`bounds`]: input bounds checked before parsing (JSON nesting depth).
 //! - [`cache`]: the one cache shape for what the database says (per cache epoch, TTL,
 //!   single-flight loads).
 //! - [`clock`]: the injected time every rule reads.
@@ -33,6 +34,7 @@
 pub mod api;
 pub mod auth;
 pub mod boot;
+pub mod bounds;
 pub mod cache;
 pub mod cli;
 pub mod clock;

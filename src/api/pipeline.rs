@@ -155,6 +155,12 @@ fn decode<'a>(
                 };
                 return Err(e);
             };
+            if !crate::bounds::json_depth_within(body, crate::bounds::MAX_JSON_DEPTH) {
+                return Err(SqsError::InvalidParameterValue(format!(
+                    "The request body nests deeper than {} levels.",
+                    crate::bounds::MAX_JSON_DEPTH
+                )));
+            }
             (name.to_owned(), Input::Json(body))
         }
     };

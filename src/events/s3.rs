@@ -56,6 +56,9 @@ pub fn parse(body: &[u8], region: &str, now: chrono::DateTime<chrono::Utc>) -> R
         #[serde(rename = "Time")]
         time: Option<String>,
     }
+    if !crate::bounds::json_depth_within(body, crate::bounds::MAX_JSON_DEPTH) {
+        return Err(EventError::Malformed(format!("nested deeper than {} levels", crate::bounds::MAX_JSON_DEPTH)));
+    }
     let v: Value = serde_json::from_slice(body).map_err(|e| EventError::Malformed(e.to_string()))?;
     if v.get("Event").is_none() {
         return from_minio(body, region);

@@ -96,7 +96,7 @@ impl QueueService {
         r: &QueueRef,
         entries: Vec<(String, SendInput)>,
     ) -> Result<Vec<(String, Result<SendOutput, SqsError>)>, SqsError> {
-        check_batch_ids(entries.iter().map(|(id, _)| id.as_str()))?;
+        check_batch_ids(Batch::Send, entries.iter().map(|(id, _)| id.as_str()))?;
         let total: usize = entries
             .iter()
             .map(|(_, e)| e.body.len() + e.attributes.iter().map(|(n, v)| v.size(n)).sum::<usize>())

@@ -15,6 +15,7 @@ use super::{QueueRef, SqsError};
 use crate::cache::EpochCache;
 use crate::clock::Clock;
 use crate::crypto::{Context, Sealer};
+pub use crate::error::Batch;
 use crate::store::{PgStore, QueueRow};
 
 /// Most queue URLs ListQueues returns.
@@ -140,10 +141,10 @@ pub(super) fn attributes_context(account: &str, queue_id: Uuid, message_id: Uuid
 
 /// The whole-request checks of every batch, in this order: empty, too many, ids repeated,
 /// an id of the wrong form.
-pub fn check_batch_ids<'a>(ids: impl Iterator<Item = &'a str> + Clone) -> Result<(), SqsError> {
+pub fn check_batch_ids<'a>(batch: Batch, ids: impl Iterator<Item = &'a str> + Clone) -> Result<(), SqsError> {
     let n = ids.clone().count();
     if n == 0 {
-        return Err(SqsError::empty_batch());
+        return Err(SqsError::empty_batch(batch));
     }
     if n > MAX_BATCH {
         return Err(SqsError::too_many_entries(n));

@@ -68,7 +68,7 @@ impl QueueService {
         r: &QueueRef,
         entries: Vec<(String, ReceiptHandle)>,
     ) -> Result<Vec<(String, Result<(), SqsError>)>, SqsError> {
-        check_batch_ids(entries.iter().map(|(id, _)| id.as_str()))?;
+        check_batch_ids(Batch::Delete, entries.iter().map(|(id, _)| id.as_str()))?;
         let q = self.hot_queue(r).await?;
         let mut ids = Vec::new();
         let results: Vec<_> = entries
@@ -94,7 +94,7 @@ impl QueueService {
         r: &QueueRef,
         entries: Vec<(String, ReceiptHandle, Option<i32>)>,
     ) -> Result<Vec<(String, Result<(), SqsError>)>, SqsError> {
-        check_batch_ids(entries.iter().map(|(id, _, _)| id.as_str()))?;
+        check_batch_ids(Batch::ChangeVisibility, entries.iter().map(|(id, _, _)| id.as_str()))?;
         let q = self.hot_queue(r).await?;
         let now = self.clock.now();
         let mut results: Vec<(String, Result<(), SqsError>)> = Vec::with_capacity(entries.len());

@@ -445,6 +445,23 @@ impl RawClient {
         RawResponse { status, headers, body }
     }
 
+    /// A correctly signed query-protocol call: `params` form-encoded after `Action` and
+    /// `Version`.
+    pub async fn query(&self, action: &str, params: &[(String, String)]) -> RawResponse {
+        use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+        let mut body = format!("Action={action}&Version=2012-11-05");
+        for (k, v) in params {
+            body.push_str(&format!(
+                "&{}={}",
+                utf8_percent_encode(k, NON_ALPHANUMERIC),
+                utf8_percent_encode(v, NON_ALPHANUMERIC)
+            ));
+        }
+        let headers = [("content-type", "application/x-www-form-urlencoded")];
+        let signed = self.sign("/", &headers, body.as_bytes(), SystemTime::now(), &self.secret.clone(), "sqs");
+        self.send_raw("/", &signed, body.into_bytes()).await
+    }
+
     /// A correctly signed JSON call.
     pub async fn call(&self, action: &str, body: &str) -> RawResponse {
         let target = format!("AmazonSQS.{action}");

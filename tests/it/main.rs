@@ -9,6 +9,7 @@ mod iam_api;
 mod identities;
 mod keys;
 
+mod answers;
 mod at_rest;
 mod audit;
 mod auth;

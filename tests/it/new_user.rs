@@ -303,6 +303,39 @@ fn a_new_user_wires_minio_events_to_a_queue_and_reads_s3s_format_with_boto3() {
 }
 
 #[test]
+fn boto3_sees_aws_answers_for_missing_queues_and_a_batch_with_one_bad_entry() {
+    let Some(python) = std::env::var_os("SLUICE_TEST_PYTHON").map(PathBuf::from) else {
+        assert!(
+            std::env::var("SLUICE_REQUIRE_PYTHON").is_err(),
+            "SLUICE_REQUIRE_PYTHON is set but SLUICE_TEST_PYTHON is not"
+        );
+        eprintln!("skipping: no Python with boto3 (.ci/run installs one)");
+        return;
+    };
+    let scratch = crate::harness::Scratch::new();
+    let mut served = scratch.serve();
+    let mut cmd = Command::new(&python);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/aws_answers.py"))
+        .env("AWS_CA_BUNDLE", served.ca_bundle.clone().unwrap())
+        .env("AWS_CONFIG_FILE", &served.config_file)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &served.credentials_file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("get_queue_url: QueueDoesNotExist"), "{stdout}");
+    assert!(stdout.contains("send_message: QueueDoesNotExist"), "{stdout}");
+    assert!(stdout.contains("send_message_batch: Successful ['ok'] Failed late InvalidParameterValue"), "{stdout}");
+    assert!(served.terminate().success());
+}
+
+#[test]
 fn boto3_assumes_a_role_from_a_profile_with_role_arn_and_source_profile() {
     let Some(python) = std::env::var_os("SLUICE_TEST_PYTHON").map(PathBuf::from) else {
         assert!(

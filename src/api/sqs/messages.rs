@@ -17,7 +17,7 @@ use crate::queue::QueueRef;
 use crate::queue::message::{AttributeValue, MessageAttributes, Value};
 use crate::queue::receive::ReceiveInput;
 use crate::queue::send::{SendInput, SendOutput};
-use crate::queue::service::check_batch_ids;
+use crate::queue::service::{Batch, check_batch_ids};
 
 fn invalid(msg: impl Into<String>) -> SqsError {
     SqsError::InvalidParameterValue(msg.into())
@@ -159,7 +159,7 @@ pub async fn send_message_batch(
     let mut good = Vec::new();
     let ids: Vec<String> = entries.iter().map(|e| e.id.clone().unwrap_or_default()).collect();
     // Whole-request checks come before any entry is looked at.
-    check_batch_ids(ids.iter().map(String::as_str))?;
+    check_batch_ids(Batch::Send, ids.iter().map(String::as_str))?;
     for (id, e) in ids.into_iter().zip(entries) {
         match send_input(
             call,
@@ -271,10 +271,11 @@ fn id_results(
 /// each entry's handle shape; returns the well-formed entries and the failed ones.
 #[allow(clippy::type_complexity)]
 fn handle_entries<E>(
+    batch: Batch,
     entries: impl Iterator<Item = (Option<String>, Option<String>, E)>,
 ) -> Result<(Vec<(String, ReceiptHandle, E)>, Vec<BatchResultError>), SqsError> {
     let entries: Vec<(String, Option<String>, E)> = entries.map(|(id, h, e)| (id.unwrap_or_default(), h, e)).collect();
-    check_batch_ids(entries.iter().map(|(id, _, _)| id.as_str()))?;
+    check_batch_ids(batch, entries.iter().map(|(id, _, _)| id.as_str()))?;
     let mut good = Vec::new();
     let mut failed = Vec::new();
     for (id, handle, extra) in entries {
@@ -292,7 +293,7 @@ pub async fn delete_message_batch(
     input: DeleteMessageBatchInput,
 ) -> Result<Output, SqsError> {
     let entries = input.entries.unwrap_or_default().into_iter().map(|e| (e.id, e.receipt_handle, ()));
-    let (good, failed) = handle_entries(entries)?;
+    let (good, failed) = handle_entries(Batch::Delete, entries)?;
     let good = good.into_iter().map(|(id, h, ())| (id, h)).collect::<Vec<_>>();
     let results = if good.is_empty() {
         Vec::new()
@@ -308,7 +309,7 @@ pub async fn change_message_visibility_batch(
     input: ChangeMessageVisibilityBatchInput,
 ) -> Result<Output, SqsError> {
     let entries = input.entries.unwrap_or_default().into_iter().map(|e| (e.id, e.receipt_handle, e.visibility_timeout));
-    let (good, failed) = handle_entries(entries)?;
+    let (good, failed) = handle_entries(Batch::ChangeVisibility, entries)?;
     let results = if good.is_empty() {
         Vec::new()
     } else {
