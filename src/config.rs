@@ -1,8 +1,8 @@
 //! Typed configuration, filled from defaults, then an optional TOML file (unknown keys are
 //! refused), then `SLUICE_*` environment variables, then command-line flags.
 //!
-//! Size: about 450 lines of one flat settings struct with its defaults, layering and
-//! validation, and 170 of unit tests beside it; splitting the struct would split the table
+//! Size: about 480 lines of one flat settings struct with its defaults, layering and
+//! validation, and 220 of unit tests beside it; splitting the struct would split the table
 //! users read in docs/configuration.md.
 
 use std::net::SocketAddr;
@@ -150,30 +150,62 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
-/// Settings whose values are text (strings and paths): read from `SLUICE_*` variables
-/// verbatim, never as numbers, booleans or lists.
-const TEXT_KEYS: &[&str] = &[
-    "data_dir",
-    "metrics_token_file",
-    "public_url",
-    "region",
-    "database_url",
-    "pg_bin_dir",
-    "wal_archive_dir",
-    "tls_cert_file",
-    "tls_key_file",
-    "master_key_file",
-    "keyring_file",
-    "keyring_passphrase_file",
-    "key_provider",
-    "pkcs11_module",
-    "pkcs11_token_label",
-    "pkcs11_pin_file",
-    "aws_kms_key_id",
-    "aws_kms_region",
-    "aws_kms_endpoint",
-    "bootstrap_account_id",
-    "bootstrap_account_name",
+/// How a setting is read from its `SLUICE_*` variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// Text (names, URLs, paths, ids): verbatim, never as a number, boolean or list.
+    Text,
+    /// Numbers, booleans, addresses, lists: as TOML would read the value.
+    Typed,
+}
+
+/// Every setting, in the order of docs/configuration.md, and how its variable is read.
+const SETTINGS: &[(&str, Read)] = &[
+    ("data_dir", Read::Text),
+    ("listen", Read::Typed),
+    ("public_url", Read::Text),
+    ("metrics_listen", Read::Typed),
+    ("metrics_token_file", Read::Text),
+    ("trusted_proxies", Read::Typed),
+    ("region", Read::Text),
+    ("database_url", Read::Text),
+    ("database_max_connections", Read::Typed),
+    ("pg_bin_dir", Read::Text),
+    ("wal_archive_dir", Read::Text),
+    ("tls_cert_file", Read::Text),
+    ("tls_key_file", Read::Text),
+    ("master_key_file", Read::Text),
+    ("keyring_file", Read::Text),
+    ("keyring_passphrase_file", Read::Text),
+    ("key_provider", Read::Text),
+    ("pkcs11_module", Read::Text),
+    ("pkcs11_token_label", Read::Text),
+    ("pkcs11_pin_file", Read::Text),
+    ("aws_kms_key_id", Read::Text),
+    ("aws_kms_region", Read::Text),
+    ("aws_kms_endpoint", Read::Text),
+    ("limit_requests_per_second", Read::Typed),
+    ("limit_queues_per_account", Read::Typed),
+    ("limit_stored_messages_per_account", Read::Typed),
+    ("limit_stored_bytes_per_account", Read::Typed),
+    ("limit_long_polls_per_account", Read::Typed),
+    ("limit_concurrent_requests_per_account", Read::Typed),
+    ("bootstrap", Read::Typed),
+    ("bootstrap_account_id", Read::Text),
+    ("bootstrap_account_name", Read::Text),
+    ("workers", Read::Typed),
+    ("max_request_bytes", Read::Typed),
+    ("request_timeout_seconds", Read::Typed),
+    ("tls_handshake_timeout_seconds", Read::Typed),
+    ("idle_timeout_seconds", Read::Typed),
+    ("max_connections_per_worker", Read::Typed),
+    ("presign_max_expires_seconds", Read::Typed),
+    ("integration_token_max_lifetime_seconds", Read::Typed),
+    ("cache_ttl_seconds", Read::Typed),
+    ("max_long_polls", Read::Typed),
+    ("max_inflight_per_queue", Read::Typed),
+    ("sweep_interval_seconds", Read::Typed),
+    ("log_format", Read::Typed),
 ];
 
 /// Text that a TOML file may have written as a number (figment reads `123` as one).
@@ -288,53 +320,12 @@ pub enum ConfigError {
 impl Config {
     /// The names of every setting (the TOML keys; `SLUICE_` + upper case for the environment).
     pub fn keys() -> Vec<&'static str> {
-        vec![
-            "data_dir",
-            "listen",
-            "public_url",
-            "metrics_listen",
-            "metrics_token_file",
-            "trusted_proxies",
-            "region",
-            "database_url",
-            "database_max_connections",
-            "pg_bin_dir",
-            "wal_archive_dir",
-            "tls_cert_file",
-            "tls_key_file",
-            "master_key_file",
-            "keyring_file",
-            "keyring_passphrase_file",
-            "key_provider",
-            "pkcs11_module",
-            "pkcs11_token_label",
-            "pkcs11_pin_file",
-            "aws_kms_key_id",
-            "aws_kms_region",
-            "aws_kms_endpoint",
-            "limit_requests_per_second",
-            "limit_queues_per_account",
-            "limit_stored_messages_per_account",
-            "limit_stored_bytes_per_account",
-            "limit_long_polls_per_account",
-            "limit_concurrent_requests_per_account",
-            "bootstrap",
-            "bootstrap_account_id",
-            "bootstrap_account_name",
-            "workers",
-            "max_request_bytes",
-            "request_timeout_seconds",
-            "tls_handshake_timeout_seconds",
-            "idle_timeout_seconds",
-            "max_connections_per_worker",
-            "presign_max_expires_seconds",
-            "integration_token_max_lifetime_seconds",
-            "cache_ttl_seconds",
-            "max_long_polls",
-            "max_inflight_per_queue",
-            "sweep_interval_seconds",
-            "log_format",
-        ]
+        SETTINGS.iter().map(|(k, _)| *k).collect()
+    }
+
+    /// Whether `key` is a text setting (see `Read`).
+    fn is_text(key: &str) -> bool {
+        SETTINGS.iter().any(|(k, read)| *read == Read::Text && k.eq_ignore_ascii_case(key))
     }
 
     /// The `SLUICE_*` variables among `vars` that name no setting, each with the setting whose
@@ -382,13 +373,12 @@ impl Config {
         let text: std::collections::BTreeMap<String, String> = std::env::vars_os()
             .filter_map(|(k, v)| {
                 let key = k.to_str()?.strip_prefix("SLUICE_")?.to_ascii_lowercase();
-                TEXT_KEYS.contains(&key.as_str()).then_some((key, v.into_string().ok()?))
+                Self::is_text(&key).then_some((key, v.into_string().ok()?))
             })
             .collect();
         fig = fig
             .merge(Env::prefixed("SLUICE_").filter(move |k| {
-                keys.iter().any(|known| k.as_str().eq_ignore_ascii_case(known))
-                    && !TEXT_KEYS.iter().any(|t| k.as_str().eq_ignore_ascii_case(t))
+                keys.iter().any(|known| k.as_str().eq_ignore_ascii_case(known)) && !Self::is_text(k.as_str())
             }))
             .merge(Serialized::defaults(text))
             .merge(Serialized::defaults(overrides));

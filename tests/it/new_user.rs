@@ -8,24 +8,51 @@ use std::time::Duration;
 
 use crate::harness::{ClusterGuard, Served};
 
+/// The aws CLI (`SLUICE_TEST_AWS_CLI`, or `aws` on `PATH`); None skips the test, unless
+/// `SLUICE_REQUIRE_AWS_CLI` says it must run.
 fn aws_cli() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("SLUICE_TEST_AWS_CLI") {
-        return Some(PathBuf::from(p));
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("aws")).find(|p| p.is_file()))
-}
-
-#[test]
-fn zero_config_serve_works_with_the_aws_cli_and_only_the_printed_exports() {
-    let Some(aws) = aws_cli() else {
+    let found = std::env::var_os("SLUICE_TEST_AWS_CLI").map(PathBuf::from).or_else(|| {
+        std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("aws")).find(|p| p.is_file()))
+    });
+    if found.is_none() {
         assert!(
             std::env::var("SLUICE_REQUIRE_AWS_CLI").is_err(),
             "SLUICE_REQUIRE_AWS_CLI is set but no aws CLI was found (set SLUICE_TEST_AWS_CLI)"
         );
         eprintln!("skipping: no aws CLI on PATH (.ci/run installs one)");
-        return;
-    };
+    }
+    found
+}
+
+/// A Python with boto3 (`SLUICE_TEST_PYTHON`); None skips the test, unless
+/// `SLUICE_REQUIRE_PYTHON` says it must run.
+fn python_with_boto3() -> Option<PathBuf> {
+    let found = std::env::var_os("SLUICE_TEST_PYTHON").map(PathBuf::from);
+    if found.is_none() {
+        assert!(
+            std::env::var("SLUICE_REQUIRE_PYTHON").is_err(),
+            "SLUICE_REQUIRE_PYTHON is set but SLUICE_TEST_PYTHON is not"
+        );
+        eprintln!("skipping: no Python with boto3 (.ci/run installs one)");
+    }
+    found
+}
+
+/// `program` with none of this machine's `AWS_*` variables: each test says what it sets.
+fn clean(program: &std::path::Path) -> Command {
+    let mut cmd = Command::new(program);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+#[test]
+fn zero_config_serve_works_with_the_aws_cli_and_only_the_printed_exports() {
+    let Some(aws) = aws_cli() else { return };
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let home = if root { tempfile::tempdir_in("/root").unwrap() } else { tempfile::tempdir().unwrap() };
@@ -38,12 +65,7 @@ fn zero_config_serve_works_with_the_aws_cli_and_only_the_printed_exports() {
     assert_eq!(served.data_dir, clone.join(".sluice").canonicalize().unwrap());
 
     let run = |args: &[&str]| -> serde_json::Value {
-        let mut cmd = Command::new(&aws);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = clean(&aws);
         let out = cmd
             .args(args)
             .env("AWS_CONFIG_FILE", &served.config_file)
@@ -74,14 +96,7 @@ fn zero_config_serve_works_with_the_aws_cli_and_only_the_printed_exports() {
 
 #[test]
 fn a_machine_wide_aws_ca_bundle_is_overridden_by_the_printed_exports() {
-    let Some(aws) = aws_cli() else {
-        assert!(
-            std::env::var("SLUICE_REQUIRE_AWS_CLI").is_err(),
-            "SLUICE_REQUIRE_AWS_CLI is set but no aws CLI was found"
-        );
-        eprintln!("skipping: no aws CLI on PATH (.ci/run installs one)");
-        return;
-    };
+    let Some(aws) = aws_cli() else { return };
     let scratch = crate::harness::Scratch::new();
     // The machine trusts some other CA bundle, machine-wide.
     let elsewhere = scratch.dir.path().join("machine-bundle.pem");
@@ -96,12 +111,7 @@ fn a_machine_wide_aws_ca_bundle_is_overridden_by_the_printed_exports() {
     let log = std::fs::read_to_string(&served.log_file).unwrap();
     assert!(log.contains("AWS_CA_BUNDLE points elsewhere"), "{log}");
     let list = |ca_bundle: &std::path::Path| {
-        let mut cmd = Command::new(&aws);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = clean(&aws);
         cmd.args(["sqs", "list-queues"])
             .env("AWS_CA_BUNDLE", ca_bundle)
             .env("AWS_CONFIG_FILE", &served.config_file)
@@ -118,14 +128,7 @@ fn a_machine_wide_aws_ca_bundle_is_overridden_by_the_printed_exports() {
 
 #[test]
 fn an_operator_made_account_manages_users_with_aws_iam_and_a_user_sends_with_its_own_key() {
-    let Some(aws) = aws_cli() else {
-        assert!(
-            std::env::var("SLUICE_REQUIRE_AWS_CLI").is_err(),
-            "SLUICE_REQUIRE_AWS_CLI is set but no aws CLI was found"
-        );
-        eprintln!("skipping: no aws CLI on PATH (.ci/run installs one)");
-        return;
-    };
+    let Some(aws) = aws_cli() else { return };
     let home = tempfile::tempdir().unwrap();
     let data = home.path().join("data");
     let log = home.path().join("sluice.log");
@@ -151,12 +154,7 @@ fn an_operator_made_account_manages_users_with_aws_iam_and_a_user_sends_with_its
     std::fs::write(&credentials_file, &profile).unwrap();
 
     let run = |profile: &str, args: &[&str]| -> serde_json::Value {
-        let mut cmd = Command::new(&aws);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = clean(&aws);
         let out = cmd
             .args(args)
             .args(["--profile", profile])
@@ -196,12 +194,7 @@ fn an_operator_made_account_manages_users_with_aws_iam_and_a_user_sends_with_its
     let sent = run("app", &["sqs", "send-message", "--queue-url", &url, "--message-body", "from the app user"]);
     assert!(sent["MessageId"].is_string());
     // What the policy does not grant is refused.
-    let mut cmd = Command::new(&aws);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") {
-            cmd.env_remove(k);
-        }
-    }
+    let mut cmd = clean(&aws);
     let denied = cmd
         .args(["sqs", "receive-message", "--queue-url", &url, "--profile", "app"])
         .env("AWS_CONFIG_FILE", &config_file)
@@ -219,26 +212,14 @@ fn an_operator_made_account_manages_users_with_aws_iam_and_a_user_sends_with_its
 
 #[test]
 fn a_new_user_wires_minio_events_to_a_queue_and_reads_s3s_format_with_boto3() {
-    let Some(python) = std::env::var_os("SLUICE_TEST_PYTHON").map(PathBuf::from) else {
-        assert!(
-            std::env::var("SLUICE_REQUIRE_PYTHON").is_err(),
-            "SLUICE_REQUIRE_PYTHON is set but SLUICE_TEST_PYTHON is not"
-        );
-        eprintln!("skipping: no Python with boto3 (.ci/run installs one)");
-        return;
-    };
+    let Some(python) = python_with_boto3() else { return };
     let home = tempfile::tempdir().unwrap();
     let data = home.path().join("data");
     let log = home.path().join("sluice.log");
     let _cluster = crate::harness::ClusterGuard(data.clone());
     let mut served = Served::start(home.path(), Some(&data), &log);
     let boto3 = |args: &[&str]| -> String {
-        let mut cmd = Command::new(&python);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = clean(&python);
         let out = cmd
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/s3_events_newuser.py"))
             .args(args)
@@ -304,22 +285,10 @@ fn a_new_user_wires_minio_events_to_a_queue_and_reads_s3s_format_with_boto3() {
 
 #[test]
 fn boto3_sees_aws_answers_for_missing_queues_and_a_batch_with_one_bad_entry() {
-    let Some(python) = std::env::var_os("SLUICE_TEST_PYTHON").map(PathBuf::from) else {
-        assert!(
-            std::env::var("SLUICE_REQUIRE_PYTHON").is_err(),
-            "SLUICE_REQUIRE_PYTHON is set but SLUICE_TEST_PYTHON is not"
-        );
-        eprintln!("skipping: no Python with boto3 (.ci/run installs one)");
-        return;
-    };
+    let Some(python) = python_with_boto3() else { return };
     let scratch = crate::harness::Scratch::new();
     let mut served = scratch.serve();
-    let mut cmd = Command::new(&python);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") {
-            cmd.env_remove(k);
-        }
-    }
+    let mut cmd = clean(&python);
     let out = cmd
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/aws_answers.py"))
         .env("AWS_CA_BUNDLE", served.ca_bundle.clone().unwrap())
@@ -337,26 +306,14 @@ fn boto3_sees_aws_answers_for_missing_queues_and_a_batch_with_one_bad_entry() {
 
 #[test]
 fn boto3_assumes_a_role_from_a_profile_with_role_arn_and_source_profile() {
-    let Some(python) = std::env::var_os("SLUICE_TEST_PYTHON").map(PathBuf::from) else {
-        assert!(
-            std::env::var("SLUICE_REQUIRE_PYTHON").is_err(),
-            "SLUICE_REQUIRE_PYTHON is set but SLUICE_TEST_PYTHON is not"
-        );
-        eprintln!("skipping: no Python with boto3 (.ci/run installs one)");
-        return;
-    };
+    let Some(python) = python_with_boto3() else { return };
     let home = tempfile::tempdir().unwrap();
     let data = home.path().join("data");
     let log = home.path().join("sluice.log");
     let _cluster = crate::harness::ClusterGuard(data.clone());
     let mut served = Served::start(home.path(), Some(&data), &log);
     let run = |args: &[&str], config: &std::path::Path, credentials: &std::path::Path| -> String {
-        let mut cmd = Command::new(&python);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = clean(&python);
         let out = cmd
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/assume_role_profile.py"))
             .args(args)
