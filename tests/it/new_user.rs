@@ -304,6 +304,43 @@ fn boto3_sees_aws_answers_for_missing_queues_and_a_batch_with_one_bad_entry() {
     assert!(served.terminate().success());
 }
 
+/// The Python of `SLUICE_TEST_PYTHON` if it also has Celery with its SQS broker (celery,
+/// kombu, pycurl); None skips the test, unless `SLUICE_REQUIRE_CELERY` says it must run.
+fn python_with_celery() -> Option<PathBuf> {
+    let python = python_with_boto3()?;
+    let ok = Command::new(&python).args(["-c", "import celery, kombu, pycurl"]).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("SLUICE_REQUIRE_CELERY").is_err(),
+            "SLUICE_REQUIRE_CELERY is set but {} has no celery, kombu or pycurl",
+            python.display()
+        );
+        eprintln!("skipping: no Celery beside boto3 (.ci/run installs it)");
+        return None;
+    }
+    Some(python)
+}
+
+#[test]
+fn a_celery_worker_runs_tasks_through_sluice_and_a_killed_workers_task_reappears() {
+    let Some(python) = python_with_celery() else { return };
+    let scratch = crate::harness::Scratch::new();
+    let mut served = scratch.serve();
+    let out = clean(&python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/celery_check.py"))
+        .env("AWS_CA_BUNDLE", served.ca_bundle.clone().unwrap())
+        .env("AWS_CONFIG_FILE", &served.config_file)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &served.credentials_file)
+        .env_remove("CELERY_BROKER_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("100 tasks: each ran once, no message left"), "{stdout}");
+    assert!(stdout.contains("killed worker: the task ran again after its visibility timeout"), "{stdout}");
+    assert!(served.terminate().success());
+}
+
 #[test]
 fn boto3_assumes_a_role_from_a_profile_with_role_arn_and_source_profile() {
     let Some(python) = python_with_boto3() else { return };
