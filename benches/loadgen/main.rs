@@ -6,8 +6,8 @@
 //! PostgreSQL, and the server's peak RSS.
 //!
 //! Options: `--data-dir DIR` (take the endpoint, CA and bootstrap key from a `sluice serve`
-//! data directory) or `--endpoint URL [--ca FILE] --key ID --secret SECRET` (plain `http://`
-//! for a peer such as moto_server); `--workload send|send-batch|receive|pipeline|fanout|idle`
+//! data directory) or `--endpoint URL [--ca FILE] --key ID --secret SECRET [--region R]`
+//! (plain `http://` for a peer such as moto_server; the region signed for, default `local`); `--workload send|send-batch|receive|pipeline|fanout|idle`
 //! (repeatable; default send, send-batch, receive), `--clients N` (default 8), `--seconds S`
 //! (default 10), `--messages N` (a cap), `--size BYTES` (default 1024), `--queue NAME`,
 //! `--prefill N` (receive: messages put in first, default 20000).
@@ -152,7 +152,7 @@ async fn main() {
         args.iter().enumerate().filter(|(_, a)| *a == name).filter_map(|(i, _)| args.get(i + 1).cloned()).collect()
     };
     let num = |name: &str, default: u64| -> u64 { opt(name).map_or(default, |v| v.parse().expect(name)) };
-    let (endpoint, ca, key, secret) = match opt("--data-dir") {
+    let (endpoint, ca, key, secret, region) = match opt("--data-dir") {
         Some(d) => {
             let d = std::path::PathBuf::from(d);
             (
@@ -160,6 +160,7 @@ async fn main() {
                 Some(d.join("ca.pem")),
                 ini(&d.join("credentials"), "aws_access_key_id").expect("a key in DATA_DIR/credentials"),
                 ini(&d.join("credentials"), "aws_secret_access_key").expect("a secret in DATA_DIR/credentials"),
+                ini(&d.join("config"), "region").expect("region in DATA_DIR/config"),
             )
         }
         None => (
@@ -167,6 +168,7 @@ async fn main() {
             opt("--ca").map(Into::into),
             opt("--key").expect("--key"),
             opt("--secret").expect("--secret"),
+            opt("--region").unwrap_or_else(|| "local".into()),
         ),
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -176,7 +178,7 @@ async fn main() {
         http = http.add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("a PEM CA"));
     }
     let http = http.build().expect("an HTTP client");
-    let root = Target { url: endpoint, key, secret, region: "us-east-1".into(), http };
+    let root = Target { url: endpoint, key, secret, region, http };
     let queue = opt("--queue").unwrap_or_else(|| "loadgen".into());
     let url = root.queue(&queue).await.expect("the queue");
     let target = match opt("--as-user") {

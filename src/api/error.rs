@@ -42,6 +42,7 @@ impl From<AuthError> for SqsError {
                 // As S3 answers headers left out of a signature.
                 SigV4Error::HeadersNotSigned(_) => Self::AccessDenied(text),
                 SigV4Error::WrongService { .. }
+                | SigV4Error::WrongRegion { .. }
                 | SigV4Error::TooOld { .. }
                 | SigV4Error::TooNew { .. }
                 | SigV4Error::Mismatch

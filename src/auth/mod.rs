@@ -45,6 +45,8 @@ pub enum AuthError {
 /// Verifies signatures. One per process; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
+    /// The region a signature must be scoped to: the deployment's.
+    region: String,
     /// Longest lifetime a presigned request may claim.
     max_presign: chrono::TimeDelta,
     store: PgStore,
@@ -128,6 +130,7 @@ impl Authenticator {
     /// service's clock: it issued the sessions and bearer tokens checked here, dates a key's
     /// last use, and measures how long the caches trust what they hold.
     pub fn new(
+        region: String,
         store: PgStore,
         sealer: Arc<Sealer>,
         clock: Arc<dyn Clock>,
@@ -140,6 +143,7 @@ impl Authenticator {
             Arc::new(token::BearerAuth::new(store.clone(), token_clock.clone(), cache_ttl, max_token_lifetime));
         let ttl = cache_ttl.min(credentials::MAX_TTL);
         Self {
+            region,
             max_presign,
             store,
             sealer,
@@ -178,7 +182,7 @@ impl Authenticator {
         let sig = sigv4::parse(req)?;
         let service =
             Service::from_scope(&sig.service).ok_or_else(|| SigV4Error::WrongService { expected: "sqs".into() })?;
-        sigv4::check_scope_and_time(&sig, &sig.service, self.clock.now())?;
+        sigv4::check_scope_and_time(&sig, &sig.service, &self.region, self.clock.now())?;
         if let Some(expires) = sig.expires
             && expires > self.max_presign.num_seconds()
         {

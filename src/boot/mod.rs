@@ -285,6 +285,7 @@ async fn assemble(
         // Signatures are dated by the client's wall clock, so authentication compares them
         // with the real time, not with the (possibly moved) clock of queue semantics.
         auth: Authenticator::new(
+            config.region.clone(),
             store.clone(),
             sealer.clone(),
             Arc::new(SystemClock),

@@ -23,6 +23,8 @@ struct Case {
     /// The legacy code: `x-amzn-query-error` and the XML `<Code>`.
     code: &'static str,
     text: &'static str,
+    /// The region the request is signed for.
+    region: &'static str,
 }
 
 const NO_QUEUE: (u16, &str, &str, &str) =
@@ -30,6 +32,9 @@ const NO_QUEUE: (u16, &str, &str, &str) =
 
 macro_rules! case {
     ($what:expr, $action:expr, $json:expr, $query:expr, $answer:expr) => {
+        case!($what, $action, $json, $query, $answer, signed_for = crate::harness::REGION)
+    };
+    ($what:expr, $action:expr, $json:expr, $query:expr, $answer:expr, signed_for = $region:expr) => {
         Case {
             what: $what,
             action: $action,
@@ -39,6 +44,7 @@ macro_rules! case {
             shape: $answer.1,
             code: $answer.2,
             text: $answer.3,
+            region: $region,
         }
     };
 }
@@ -188,6 +194,33 @@ fn cases() -> Vec<Case> {
                 "There should be at least one ChangeMessageVisibilityBatchRequestEntry in the request."
             )
         ),
+        // 5. A deployment serves one region: a signature scoped to another is refused.
+        case!(
+            "ListQueues signed for another region",
+            "ListQueues",
+            r#"{}"#,
+            Some(""),
+            (
+                403,
+                "SignatureDoesNotMatch",
+                "SignatureDoesNotMatch",
+                "Credential should be scoped to a valid region, not 'us-east-1'. "
+            ),
+            signed_for = "us-east-1"
+        ),
+        case!(
+            "SendMessage signed for another region",
+            "SendMessage",
+            r#"{"QueueUrl":"{url}","MessageBody":"x"}"#,
+            Some("QueueUrl={url}&MessageBody=x"),
+            (
+                403,
+                "SignatureDoesNotMatch",
+                "SignatureDoesNotMatch",
+                "Credential should be scoped to a valid region, not 'eu-west-1'. "
+            ),
+            signed_for = "eu-west-1"
+        ),
         // 11. Nesting past the bound is refused before the body is parsed, even under a
         // member nobody reads.
         case!(
@@ -221,6 +254,7 @@ impl Fill {
 fn query_params(fill: &Fill, query: &str) -> Vec<(String, String)> {
     query
         .split('&')
+        .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             (k.to_owned(), fill.apply(v))
@@ -263,10 +297,10 @@ fn query_mismatch(c: &Case, r: &RawResponse) -> Option<String> {
 
 async fn run(raw: &RawClient, fill: &Fill, c: &Case) -> Vec<String> {
     let mut wrong = Vec::new();
-    let r = raw.call(c.action, &fill.apply(c.json)).await;
+    let r = raw.call_in(c.region, c.action, &fill.apply(c.json)).await;
     wrong.extend(json_mismatch(c, &r));
     if let Some(q) = c.query {
-        let r = raw.query(c.action, &query_params(fill, q)).await;
+        let r = raw.query_in(c.region, c.action, &query_params(fill, q)).await;
         wrong.extend(query_mismatch(c, &r));
     }
     wrong

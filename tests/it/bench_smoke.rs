@@ -16,7 +16,7 @@ fn target(s: &TestServer, a: &sluice::tenancy::NewAccount) -> generator::Target 
         url: s.url.clone(),
         key: a.access_key_id.clone(),
         secret: a.secret_access_key.expose_secret().to_owned(),
-        region: "us-east-1".into(),
+        region: crate::harness::REGION.into(),
         http: http_client(&s.ca_pem),
     }
 }

@@ -533,7 +533,7 @@ async fn nothing_of_a_body_is_read_before_the_credentials_it_is_signed_with_are_
     let unknown_key = format!(
         "POST / HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Type: application/x-amz-json-1.0\r\n\
          X-Amz-Target: AmazonSQS.ListQueues\r\nX-Amz-Date: {date}\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=AKIAUNKNOWNUNKNOWN00/{day}/us-east-1/sqs/aws4_request, \
+         Authorization: AWS4-HMAC-SHA256 Credential=AKIAUNKNOWNUNKNOWN00/{day}/local/sqs/aws4_request, \
          SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={zeros}\r\n\
          Content-Length: 5000000\r\n\r\n0123456789",
         port = s.port,

@@ -261,6 +261,9 @@ pub async fn own_database() -> String {
 }
 
 /// How long `eventually` keeps looking: a guard against a hang, not a measurement.
+/// The region test servers serve (the default setting) and their clients sign for.
+pub const REGION: &str = "local";
+
 const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Returns once `check` holds, looking again every 20 ms; fails the test with `what` if it
@@ -324,7 +327,7 @@ pub fn sqs_session_client(
         .build_https();
     let conf = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
+        .region(Region::new(REGION))
         .credentials_provider(Credentials::new(key, secret, token.map(str::to_owned), None, "test"))
         .endpoint_url(url)
         .http_client(http)
@@ -374,12 +377,27 @@ impl RawClient {
         secret: &str,
         service: &str,
     ) -> Vec<(String, String)> {
+        self.sign_for(REGION, path, headers, body, time, secret, service)
+    }
+
+    /// As `sign`, scoped to `region`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign_for(
+        &self,
+        region: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        time: SystemTime,
+        secret: &str,
+        service: &str,
+    ) -> Vec<(String, String)> {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         use aws_sigv4::sign::v4;
         let identity = aws_credential_types::Credentials::new(&self.key, secret, None, None, "t").into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
-            .region("us-east-1")
+            .region(region)
             .name(service)
             .time(time)
             .settings(SigningSettings::default())
@@ -417,7 +435,7 @@ impl RawClient {
         settings.signature_location = SignatureLocation::QueryParams;
         settings.expires_in = Some(expires);
         let params =
-            v4::SigningParams::builder().identity(&identity).region("local").name("sqs").time(time).settings(settings);
+            v4::SigningParams::builder().identity(&identity).region(REGION).name("sqs").time(time).settings(settings);
         let params = params.build().unwrap().into();
         let uri = format!("{}/?{query}", self.url);
         let host = self.url.trim_start_matches("https://").to_owned();
@@ -448,6 +466,11 @@ impl RawClient {
     /// A correctly signed query-protocol call: `params` form-encoded after `Action` and
     /// `Version`.
     pub async fn query(&self, action: &str, params: &[(String, String)]) -> RawResponse {
+        self.query_in(REGION, action, params).await
+    }
+
+    /// As `query`, signed for `region`.
+    pub async fn query_in(&self, region: &str, action: &str, params: &[(String, String)]) -> RawResponse {
         use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
         let mut body = format!("Action={action}&Version=2012-11-05");
         for (k, v) in params {
@@ -458,15 +481,20 @@ impl RawClient {
             ));
         }
         let headers = [("content-type", "application/x-www-form-urlencoded")];
-        let signed = self.sign("/", &headers, body.as_bytes(), SystemTime::now(), &self.secret.clone(), "sqs");
+        let signed = self.sign_for(region, "/", &headers, body.as_bytes(), SystemTime::now(), &self.secret, "sqs");
         self.send_raw("/", &signed, body.into_bytes()).await
     }
 
     /// A correctly signed JSON call.
     pub async fn call(&self, action: &str, body: &str) -> RawResponse {
+        self.call_in(REGION, action, body).await
+    }
+
+    /// As `call`, signed for `region`.
+    pub async fn call_in(&self, region: &str, action: &str, body: &str) -> RawResponse {
         let target = format!("AmazonSQS.{action}");
         let headers = [("content-type", "application/x-amz-json-1.0"), ("x-amz-target", target.as_str())];
-        let signed = self.sign("/", &headers, body.as_bytes(), SystemTime::now(), &self.secret.clone(), "sqs");
+        let signed = self.sign_for(region, "/", &headers, body.as_bytes(), SystemTime::now(), &self.secret, "sqs");
         self.send_raw("/", &signed, body.as_bytes().to_vec()).await
     }
 }

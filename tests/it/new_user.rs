@@ -308,7 +308,8 @@ fn boto3_sees_aws_answers_for_missing_queues_and_a_batch_with_one_bad_entry() {
 /// kombu, pycurl); None skips the test, unless `SLUICE_REQUIRE_CELERY` says it must run.
 fn python_with_celery() -> Option<PathBuf> {
     let python = python_with_boto3()?;
-    let ok = Command::new(&python).args(["-c", "import celery, kombu, pycurl"]).output().is_ok_and(|o| o.status.success());
+    let ok =
+        Command::new(&python).args(["-c", "import celery, kombu, pycurl"]).output().is_ok_and(|o| o.status.success());
     if !ok {
         assert!(
             std::env::var("SLUICE_REQUIRE_CELERY").is_err(),

@@ -32,6 +32,9 @@ pub enum SigV4Error {
     Incomplete(String),
     #[error("Credential should be scoped to correct service: '{expected}'.")]
     WrongService { expected: String },
+    /// AWS's text, trailing space included (SDKs and tests compare it whole).
+    #[error("Credential should be scoped to a valid region, not '{given}'. ")]
+    WrongRegion { given: String },
     #[error("{0}")]
     BadDate(String),
     #[error("Signature expired: {request} is now earlier than {earliest} ({now} - 15 min.)")]
@@ -284,11 +287,20 @@ fn build(
     })
 }
 
-/// Checks service scope and time: the request time must be within 15 minutes of `now`
-/// (header form), or the presigned URL must not have expired.
-pub fn check_scope_and_time(sig: &Signature, service: &str, now: DateTime<Utc>) -> Result<(), SigV4Error> {
+/// Checks scope and time: the service and the region must be those given (a deployment
+/// serves one region, as an AWS endpoint does), and the request time must be within 15
+/// minutes of `now` (header form), or the presigned URL must not have expired.
+pub fn check_scope_and_time(
+    sig: &Signature,
+    service: &str,
+    region: &str,
+    now: DateTime<Utc>,
+) -> Result<(), SigV4Error> {
     if sig.service != service {
         return Err(SigV4Error::WrongService { expected: service.to_owned() });
+    }
+    if sig.region != region {
+        return Err(SigV4Error::WrongRegion { given: sig.region.clone() });
     }
     let fmt = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
     if sig.time > now + MAX_SKEW {
@@ -394,7 +406,7 @@ mod tests {
         let req = raw.request();
         let name = dir.file_name().unwrap().to_string_lossy();
         let sig = parse(&req).unwrap_or_else(|e| panic!("{name} {form}: parse: {e}"));
-        check_scope_and_time(&sig, ctx["service"].as_str().unwrap(), now).unwrap();
+        check_scope_and_time(&sig, ctx["service"].as_str().unwrap(), &sig.region, now).unwrap();
         let expected_canonical = read(dir, &format!("{form}-canonical-request.txt")).unwrap();
         let hash = payload_hash(&req).unwrap();
         let canonical = canonical_request(&req, &sig, &hash, normalize);
@@ -466,16 +478,26 @@ mod tests {
         let raw = sqs_json_example();
         let sig = parse(&raw.request()).unwrap();
         let t = sig.time;
-        assert!(check_scope_and_time(&sig, "sqs", t + TimeDelta::minutes(15)).is_ok());
-        assert!(check_scope_and_time(&sig, "sqs", t - TimeDelta::minutes(15)).is_ok());
-        let err = check_scope_and_time(&sig, "sqs", t + TimeDelta::minutes(16)).unwrap_err();
+        assert!(check_scope_and_time(&sig, "sqs", "us-east-1", t + TimeDelta::minutes(15)).is_ok());
+        assert!(check_scope_and_time(&sig, "sqs", "us-east-1", t - TimeDelta::minutes(15)).is_ok());
+        let err = check_scope_and_time(&sig, "sqs", "us-east-1", t + TimeDelta::minutes(16)).unwrap_err();
         assert!(matches!(err, SigV4Error::TooOld { .. }));
         assert!(err.to_string().starts_with("Signature expired: 20240101T000000Z is now earlier than"));
         assert!(matches!(
-            check_scope_and_time(&sig, "sqs", t - TimeDelta::minutes(16)),
+            check_scope_and_time(&sig, "sqs", "us-east-1", t - TimeDelta::minutes(16)),
             Err(SigV4Error::TooNew { .. })
         ));
-        assert!(matches!(check_scope_and_time(&sig, "iam", t), Err(SigV4Error::WrongService { .. })));
+        assert!(matches!(check_scope_and_time(&sig, "iam", "us-east-1", t), Err(SigV4Error::WrongService { .. })));
+    }
+
+    #[test]
+    fn a_signature_scoped_to_another_region_is_refused_with_awss_text() {
+        let raw = sqs_json_example();
+        let sig = parse(&raw.request()).unwrap();
+        assert!(check_scope_and_time(&sig, "sqs", "us-east-1", sig.time).is_ok());
+        let err = check_scope_and_time(&sig, "sqs", "local", sig.time).unwrap_err();
+        assert_eq!(err, SigV4Error::WrongRegion { given: "us-east-1".into() });
+        assert_eq!(err.to_string(), "Credential should be scoped to a valid region, not 'us-east-1'. ");
     }
 
     #[test]
