@@ -125,20 +125,30 @@ impl Service {
     }
 }
 
+/// What an `Authenticator` enforces, from the configuration.
+pub struct AuthSettings {
+    /// The region signatures must be scoped to.
+    pub region: String,
+    /// Longest lifetime a presigned request may claim.
+    pub max_presign: chrono::TimeDelta,
+    /// How long caches of keys and sessions trust what they hold (capped further inside).
+    pub cache_ttl: chrono::TimeDelta,
+    /// Longest lifetime of a bearer token, in seconds.
+    pub max_token_lifetime: i64,
+}
+
 impl Authenticator {
     /// `clock` dates signatures (clients sign with their wall clock); `token_clock` is the
     /// service's clock: it issued the sessions and bearer tokens checked here, dates a key's
     /// last use, and measures how long the caches trust what they hold.
     pub fn new(
-        region: String,
+        settings: AuthSettings,
         store: PgStore,
         sealer: Arc<Sealer>,
         clock: Arc<dyn Clock>,
         token_clock: Arc<dyn Clock>,
-        max_presign: chrono::TimeDelta,
-        cache_ttl: chrono::TimeDelta,
-        max_token_lifetime: i64,
     ) -> Self {
+        let AuthSettings { region, max_presign, cache_ttl, max_token_lifetime } = settings;
         let bearer =
             Arc::new(token::BearerAuth::new(store.clone(), token_clock.clone(), cache_ttl, max_token_lifetime));
         let ttl = cache_ttl.min(credentials::MAX_TTL);

@@ -34,7 +34,7 @@ use std::time::Duration;
 use actix_web::{App as ActixApp, HttpServer, web};
 
 use crate::api::ApiState;
-use crate::auth::Authenticator;
+use crate::auth::{AuthSettings, Authenticator};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::Sealer;
@@ -285,14 +285,16 @@ async fn assemble(
         // Signatures are dated by the client's wall clock, so authentication compares them
         // with the real time, not with the (possibly moved) clock of queue semantics.
         auth: Authenticator::new(
-            config.region.clone(),
+            AuthSettings {
+                region: config.region.clone(),
+                max_presign: chrono::TimeDelta::seconds(config.presign_max_expires_seconds as i64),
+                cache_ttl: chrono::TimeDelta::seconds(config.cache_ttl_seconds as i64),
+                max_token_lifetime: config.integration_token_max_lifetime_seconds,
+            },
             store.clone(),
             sealer.clone(),
             Arc::new(SystemClock),
             clock.clone(),
-            chrono::TimeDelta::seconds(config.presign_max_expires_seconds as i64),
-            chrono::TimeDelta::seconds(config.cache_ttl_seconds as i64),
-            config.integration_token_max_lifetime_seconds,
         ),
         queues: queues.clone(),
         region: config.region.clone(),
