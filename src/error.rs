@@ -319,8 +319,9 @@ impl From<KeysError> for SqsError {
             KeysError::Kms(KmsError::Unavailable(_)) => Self::KmsThrottled(
                 "The key provider is unavailable and no cached data key can serve; retry later.".into(),
             ),
-            KeysError::Kms(KmsError::Denied(_)) => Self::KmsAccessDenied(e.to_string()),
-            KeysError::Kms(KmsError::NotFound(_)) => Self::KmsNotFound(e.to_string()),
+            // KMS's own texts, as SQS passes them on.
+            KeysError::Kms(KmsError::Denied(text)) => Self::KmsAccessDenied(text.clone()),
+            KeysError::Kms(KmsError::NotFound(text)) => Self::KmsNotFound(text.clone()),
             KeysError::Kms(KmsError::InvalidCiphertext) => Self::KmsInvalidState(e.to_string()),
             _ => Self::internal(&e),
         }

@@ -305,7 +305,14 @@ impl DataKeys {
     /// provider key it names. `alias/aws/sqs` is the service key. Another account's key is
     /// refused (`Denied`) and never used; a key that does not exist is `NotFound`.
     pub async fn resolve_master_key(&self, account: &str, value: &str) -> Result<String, KeysError> {
-        let not_found = || KeysError::Kms(KmsError::NotFound(format!("Key '{value}' does not exist")));
+        // KMS's texts: an alias "is not found", a key "does not exist".
+        let not_found = || {
+            KeysError::Kms(KmsError::NotFound(if value.contains("alias/") {
+                format!("Alias {value} is not found.")
+            } else {
+                format!("Key '{value}' does not exist")
+            }))
+        };
         if value == "alias/aws/sqs" {
             return Ok(SERVICE_KEY.to_owned());
         }

@@ -470,7 +470,7 @@ impl QueueService {
     }
 
     /// The encryption attributes a request sets, over `base`: SqsManagedSseEnabled,
-    /// KmsMasterKeyId (resolved to a key of the caller's account) and
+    /// KmsMasterKeyId (resolved to a key of the caller's account when it can be) and
     /// KmsDataKeyReusePeriodSeconds. One SSE mode at a time, as on SQS.
     async fn encryption_for(
         &self,
@@ -502,9 +502,16 @@ impl QueueService {
                         "Invalid value for the parameter KmsMasterKeyId.".into(),
                     ));
                 }
-                let resolved = self.keys.resolve_master_key(account, k).await?;
+                // As on SQS, the key is not required to be usable here: one that does not
+                // resolve yet is kept as written, and the sends fail with its Kms* error
+                // until it does (`QueueService::sealing_key`).
+                let resolved = match self.keys.resolve_master_key(account, k).await {
+                    Ok(key) => Some(key),
+                    Err(crate::keys::KeysError::Kms(_)) => None,
+                    Err(e) => return Err(e.into()),
+                };
                 e.kms_master_key_id = Some(k.to_owned());
-                e.kms_master_key = Some(resolved);
+                e.kms_master_key = resolved;
                 e.sse_sqs = false;
             }
             (Some(v), None) => {

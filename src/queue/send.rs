@@ -80,7 +80,7 @@ impl QueueService {
     pub async fn send_message(&self, r: &QueueRef, input: SendInput) -> Result<SendOutput, SqsError> {
         let q = self.hot_queue(r).await?;
         self.quotas.check_send(&q.account_id).await?;
-        let key = self.keys.for_sealing(&key_ref(&q)).await?;
+        let key = self.sealing_key(&q).await?;
         let (row, out, visible_now) = self.prepare(&q, &key, input, self.clock.now())?;
         self.group.insert(q.id, vec![row]).await?;
         if visible_now {
@@ -108,7 +108,7 @@ impl QueueService {
         }
         let q = self.hot_queue(r).await?;
         self.quotas.check_send(&q.account_id).await?;
-        let key = self.keys.for_sealing(&key_ref(&q)).await?;
+        let key = self.sealing_key(&q).await?;
         let now = self.clock.now();
         let mut rows = Vec::with_capacity(entries.len());
         let mut results = Vec::with_capacity(entries.len());
@@ -143,7 +143,7 @@ impl QueueService {
         use sha2::Digest;
         let q = self.hot_queue(r).await?;
         self.quotas.check_send(&q.account_id).await?;
-        let key = self.keys.for_sealing(&key_ref(&q)).await?;
+        let key = self.sealing_key(&q).await?;
         let now = self.clock.now();
         let mut rows = Vec::with_capacity(events.len());
         let mut keys: Vec<Vec<u8>> = Vec::with_capacity(events.len());

@@ -131,6 +131,24 @@ pub(super) fn key_ref(q: &QueueRow) -> crate::keys::QueueKeys<'_> {
     }
 }
 
+impl QueueService {
+    /// The data key that seals what is sent to `q`. A KmsMasterKeyId that did not resolve
+    /// when it was set is resolved now, as AWS checks a queue's key when a send uses it: its
+    /// Kms* error fails the send, and once it resolves the queue keeps the resolved key.
+    pub(super) async fn sealing_key(&self, q: &QueueRow) -> Result<Arc<crate::crypto::seal::DataCipher>, SqsError> {
+        let (Some(id), None) = (&q.kms_master_key_id, &q.kms_master_key) else {
+            return Ok(self.keys.for_sealing(&key_ref(q)).await?);
+        };
+        let master = self.keys.resolve_master_key(&q.account_id, id).await?;
+        if self.store.resolve_queue_master_key(q.id, id, &master).await? {
+            // Cached rows of the queue (here and on other instances) are stale now.
+            self.store.caches_changed().await;
+        }
+        let keys = crate::keys::QueueKeys { master_key: &master, ..key_ref(q) };
+        Ok(self.keys.for_sealing(&keys).await?)
+    }
+}
+
 pub(super) fn body_context(account: &str, queue_id: Uuid, message_id: Uuid) -> Context {
     Context::new("message-body").with(account).with(queue_id.as_bytes()).with(message_id.as_bytes())
 }

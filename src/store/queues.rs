@@ -257,6 +257,26 @@ impl PgStore {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Records the provider key a queue's KmsMasterKeyId resolved to, if the queue still
+    /// names that key and has none recorded. Whether it recorded one.
+    pub async fn resolve_queue_master_key(
+        &self,
+        queue_id: Uuid,
+        key_id: &str,
+        master_key: &str,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE queues SET kms_master_key = $3
+             WHERE id = $1 AND kms_master_key_id = $2 AND kms_master_key IS NULL",
+        )
+        .bind(queue_id)
+        .bind(key_id)
+        .bind(master_key)
+        .execute(self.db())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// Deletes every message of the queue, unless it was purged less than `interval` ago.
     /// One transaction: the purge stamp and the deletion happen together.
     pub async fn purge_queue(

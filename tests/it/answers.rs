@@ -4,7 +4,9 @@
 //! adding a row.
 //!
 //! In the requests, `{url}` is a queue of the caller's, `{missing}` the URL of a queue the
-//! caller does not have, `{acct}` the caller's account and `{deep}` JSON nested 70 levels.
+//! caller does not have, `{acct}` the caller's account, `{kms}` a queue of the caller's whose
+//! KmsMasterKeyId names no key (CreateQueue accepted it, as SQS does) and `{deep}` JSON
+//! nested 70 levels.
 
 use crate::harness::{RawClient, RawResponse, TestServer};
 
@@ -194,6 +196,21 @@ fn cases() -> Vec<Case> {
                 "There should be at least one ChangeMessageVisibilityBatchRequestEntry in the request."
             )
         ),
+        // 4. A KmsMasterKeyId is checked when a send uses it.
+        case!(
+            "SendMessage to a queue whose KmsMasterKeyId names no key",
+            "SendMessage",
+            r#"{"QueueUrl":"{kms}","MessageBody":"x"}"#,
+            Some("QueueUrl={kms}&MessageBody=x"),
+            (400, "KmsNotFound", "KMS.NotFoundException", "Alias alias/nowhere is not found.")
+        ),
+        case!(
+            "SendMessageBatch to a queue whose KmsMasterKeyId names no key",
+            "SendMessageBatch",
+            r#"{"QueueUrl":"{kms}","Entries":[{"Id":"a","MessageBody":"x"}]}"#,
+            Some("QueueUrl={kms}&SendMessageBatchRequestEntry.1.Id=a&SendMessageBatchRequestEntry.1.MessageBody=x"),
+            (400, "KmsNotFound", "KMS.NotFoundException", "Alias alias/nowhere is not found.")
+        ),
         // 5. A deployment serves one region: a signature scoped to another is refused.
         case!(
             "ListQueues signed for another region",
@@ -236,6 +253,7 @@ fn cases() -> Vec<Case> {
 /// The placeholders of a request, filled for this caller.
 struct Fill {
     url: String,
+    kms: String,
     missing: String,
     account: String,
 }
@@ -245,6 +263,7 @@ impl Fill {
         let deep = format!("{}0{}", "[".repeat(70), "]".repeat(70));
         template
             .replace("{url}", &self.url)
+            .replace("{kms}", &self.kms)
             .replace("{missing}", &self.missing)
             .replace("{acct}", &self.account)
             .replace("{deep}", &deep)
@@ -312,7 +331,17 @@ async fn every_case_is_answered_as_aws_answers_it_in_both_protocols() {
     let a = s.account().await;
     let sqs = s.sqs(&a);
     let url = sqs.create_queue().queue_name("answers").send().await.unwrap().queue_url().unwrap().to_owned();
-    let fill = Fill { url, missing: s.queue_url(&a, "nope"), account: a.id.clone() };
+    let kms = sqs
+        .create_queue()
+        .queue_name("answers-kms")
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::KmsMasterKeyId, "alias/nowhere")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let fill = Fill { url, kms, missing: s.queue_url(&a, "nope"), account: a.id.clone() };
     let raw = s.raw(&a);
     let mut wrong = Vec::new();
     for c in cases() {
@@ -322,6 +351,6 @@ async fn every_case_is_answered_as_aws_answers_it_in_both_protocols() {
     }
     // Nothing a refused case named came to exist.
     let listed = sqs.list_queues().send().await.unwrap();
-    assert_eq!(listed.queue_urls().len(), 1);
+    assert_eq!(listed.queue_urls().len(), 2);
     assert!(wrong.is_empty(), "{} of {} cases differ:\n{}", wrong.len(), cases().len(), wrong.join("\n"));
 }

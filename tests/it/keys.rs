@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use aws_sdk_sqs::types::{MessageSystemAttributeName as M, QueueAttributeName as N};
+use aws_sdk_sqs::types::{MessageSystemAttributeName as M, QueueAttributeName as N, SendMessageBatchRequestEntry};
 use chrono::TimeDelta;
 use sluice::crypto::keyring::Keyring;
 use sluice::crypto::provider::{DataKey, EncryptionContext, KeyInfo, KeyProvider, KmsError, PlainKey, ProviderFuture};
@@ -272,7 +272,8 @@ async fn sse_attributes_select_the_accounts_own_master_keys_only() {
         sqs_a.set_queue_attributes().queue_url(&url).attributes(N::KmsMasterKeyId, k).send().await.unwrap();
     }
 
-    // Another account cannot select it, by any name; a name that exists nowhere is not found.
+    // Another account may name it, as on SQS, but cannot use it: every send answers the
+    // Kms* error and stores nothing; a name that exists nowhere is not found.
     let other = sqs_b.create_queue().queue_name("theirs").send().await.unwrap().queue_url().unwrap().to_owned();
     for (k, want) in [
         (arn.as_str(), "KMS.AccessDeniedException"),
@@ -280,13 +281,37 @@ async fn sse_attributes_select_the_accounts_own_master_keys_only() {
         ("alias/team", "KMS.NotFoundException"),
         ("alias/nowhere", "KMS.NotFoundException"),
     ] {
-        let e =
-            sqs_b.set_queue_attributes().queue_url(&other).attributes(N::KmsMasterKeyId, k).send().await.unwrap_err();
+        sqs_b.set_queue_attributes().queue_url(&other).attributes(N::KmsMasterKeyId, k).send().await.unwrap();
+        assert_eq!(attrs(sqs_b.clone(), other.clone()).await[&N::KmsMasterKeyId], k, "kept as written");
+        let e = sqs_b.send_message().queue_url(&other).message_body("x").send().await.unwrap_err();
         assert_eq!(error_code(&e), want, "{k}");
+        let e = sqs_b
+            .send_message_batch()
+            .queue_url(&other)
+            .entries(SendMessageBatchRequestEntry::builder().id("a").message_body("x").build().unwrap())
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&e), want, "{k}: a batch");
     }
     let got = attrs(sqs_b.clone(), other.clone()).await;
-    assert!(!got.contains_key(&N::KmsMasterKeyId), "nothing changed");
-    assert_eq!(got[&N::SqsManagedSseEnabled], "true");
+    assert_eq!(got[&N::ApproximateNumberOfMessages], "0", "no refused send stored anything");
+    // A key made after the queue named it serves the queue's next send.
+    sqs_b.set_queue_attributes().queue_url(&other).attributes(N::KmsMasterKeyId, "alias/later").send().await.unwrap();
+    let e = sqs_b.send_message().queue_url(&other).message_body("x").send().await.unwrap_err();
+    assert_eq!(error_code(&e), "KMS.NotFoundException");
+    let later = s.keys.create_master_key(&b.id, Some("alias/later")).await.unwrap();
+    sqs_b.send_message().queue_url(&other).message_body("now sealed").send().await.unwrap();
+    let wrapped_under: Vec<String> = sqlx::query_scalar(
+        "SELECT k.master_key FROM queue_data_keys k JOIN queues q ON q.id = k.queue_id WHERE q.account_id = $1",
+    )
+    .bind(&b.id)
+    .fetch_all(s.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(wrapped_under, [later.provider_key]);
+    let got = sqs_b.receive_message().queue_url(&other).send().await.unwrap();
+    assert_eq!(got.messages()[0].body(), Some("now sealed"));
 
     // Bad values.
     for (name, v) in [(N::KmsDataKeyReusePeriodSeconds, "59"), (N::SqsManagedSseEnabled, "yes")] {

@@ -151,7 +151,6 @@ async fn set_queue_attributes_refusals_change_nothing() {
         (vec![(N::Policy, "{}")], "InvalidAttributeValue"),
         (vec![(N::RedrivePolicy, "{}")], "InvalidAttributeValue"),
         (vec![(N::RedriveAllowPolicy, r#"{"redrivePermission":"sometimes"}"#)], "InvalidAttributeValue"),
-        (vec![(N::KmsMasterKeyId, "alias/nowhere")], "KMS.NotFoundException"),
         (vec![(N::KmsDataKeyReusePeriodSeconds, "86401")], "InvalidAttributeValue"),
         (vec![(N::FifoQueue, "true")], "InvalidAttributeName"),
         (vec![(N::from("Bogus"), "1")], "InvalidAttributeName"),
