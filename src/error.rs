@@ -253,11 +253,12 @@ impl SqsError {
         Self::BatchEntryIdsNotDistinct(format!("Id {id} repeated."))
     }
 
-    /// A batch entry id outside AWS's rule.
-    pub fn invalid_batch_id(id: &str) -> Self {
-        Self::InvalidBatchEntryId(format!(
-            "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long. Invalid id: {id}"
-        ))
+    /// A batch entry id outside AWS's rule (AWS's text does not name the id).
+    pub fn invalid_batch_id() -> Self {
+        Self::InvalidBatchEntryId(
+            "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long."
+                .into(),
+        )
     }
 
     /// The AWS JSON 1.0 body.

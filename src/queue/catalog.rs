@@ -68,7 +68,7 @@ impl QueueService {
         tags: &BTreeMap<String, String>,
     ) -> Result<String, SqsError> {
         let settings = attributes::settings_for_create(attrs)?;
-        super::tags::validate(tags)?;
+        super::tags::validate(r.name.as_str(), tags)?;
         let redrive = self.redrive_for(r, attrs, JsonAttributes::default()).await?;
         let encryption = self.encryption_for(r.account.as_str(), attrs, Encryption::default()).await?;
         if let Err(e) = self.quotas.check_new_queue(r.account.as_str()).await {
@@ -157,14 +157,10 @@ impl QueueService {
         if tags.is_empty() {
             return Err(SqsError::missing("Tags"));
         }
-        super::tags::validate(tags)?;
+        super::tags::validate(r.name.as_str(), tags)?;
         let q = self.queue(r).await?;
         if !self.store.tag_queue(q.id, tags, super::tags::MAX_TAGS as i64).await? {
-            return Err(SqsError::InvalidParameterValue(format!(
-                "Too many tags added for queue {}. A queue holds at most {} tags.",
-                q.name,
-                super::tags::MAX_TAGS
-            )));
+            return Err(super::tags::too_many(&q.name));
         }
         Ok(())
     }
@@ -172,7 +168,8 @@ impl QueueService {
     /// UntagQueue: absent keys are ignored.
     pub async fn untag_queue(&self, r: &QueueRef, keys: &[String]) -> Result<(), SqsError> {
         if keys.is_empty() {
-            return Err(SqsError::missing("TagKeys"));
+            // AWS's answer to no keys is that of an empty key.
+            return Err(super::tags::bad_key_length());
         }
         if keys.len() > super::tags::MAX_TAGS {
             return Err(SqsError::InvalidParameterValue("Too many tag keys in one request.".into()));
@@ -226,14 +223,9 @@ impl QueueService {
                     next.max_receive_count = None;
                 }
                 Some(p) => {
-                    let bad = |reason: &str| {
-                        SqsError::InvalidAttributeValue(format!(
-                            "Value {} for parameter RedrivePolicy is invalid. Reason: {reason}",
-                            p.target_arn
-                        ))
-                    };
+                    let bad = |reason: &str| redrive::invalid_redrive(text, reason);
                     if p.target.account != r.account {
-                        return Err(bad("The dead-letter queue must be in the same account as the source queue."));
+                        return Err(bad("Dead-letter target owner should be same as the source."));
                     }
                     if p.target.name == r.name {
                         return Err(bad("A queue cannot be its own dead-letter queue."));
@@ -305,11 +297,12 @@ impl QueueService {
             return Err(invalid(
                 "Label",
                 label,
-                "Must be 1 to 80 characters of letters, digits, hyphens or underscores.",
+                "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length.",
             ));
         }
+        // AWS names the principals PrincipalId in its answers, listed in brackets.
         if accounts.is_empty() {
-            return Err(SqsError::missing("AWSAccountIds"));
+            return Err(invalid("PrincipalId", "[]", "Unable to verify."));
         }
         if actions.is_empty() {
             return Err(SqsError::missing("Actions"));
@@ -328,18 +321,37 @@ impl QueueService {
             "ListDeadLetterSourceQueues",
             "PurgeQueue",
         ];
+        // The other SQS actions: AWS tells them apart from names of no action.
+        const OWNER_ONLY: &[&str] = &[
+            "AddPermission",
+            "CancelMessageMoveTask",
+            "ChangeMessageVisibilityBatch",
+            "CreateQueue",
+            "DeleteMessageBatch",
+            "DeleteQueue",
+            "ListMessageMoveTasks",
+            "ListQueueTags",
+            "ListQueues",
+            "RemovePermission",
+            "SendMessageBatch",
+            "SetQueueAttributes",
+            "StartMessageMoveTask",
+            "TagQueue",
+            "UntagQueue",
+        ];
         for a in actions {
             if !GRANTABLE.contains(&a.as_str()) {
-                return Err(invalid(
-                    "ActionName",
-                    &format!("SQS:{a}"),
-                    "Only the queue owner is allowed to invoke this action.",
-                ));
+                let reason = if OWNER_ONLY.contains(&a.as_str()) {
+                    "Only the queue owner is allowed to invoke this action."
+                } else {
+                    "Please refer to the appropriate WSDL for a list of valid actions."
+                };
+                return Err(invalid("ActionName", &format!("SQS:{a}"), reason));
             }
         }
         for acct in accounts {
             if AccountId::parse(acct).is_none() {
-                return Err(invalid("AWSAccountIds", acct, "An AWS account id is 12 digits."));
+                return Err(invalid("PrincipalId", &format!("[{acct}]"), "Unable to verify."));
             }
         }
         let q = self.queue(r).await?;

@@ -19,44 +19,60 @@ pub struct RedrivePolicy {
     pub max_receive_count: i32,
 }
 
-fn invalid(attr: &str, reason: &str) -> SqsError {
-    SqsError::InvalidAttributeValue(format!("Value for parameter {attr} is invalid. Reason: {reason}"))
+fn invalid(attr: &str, text: &str, reason: &str) -> SqsError {
+    SqsError::InvalidAttributeValue(format!("Value {text} for parameter {attr} is invalid. Reason: {reason}"))
 }
 
-fn parse_json(attr: &str, text: &str) -> Result<serde_json::Map<String, Value>, SqsError> {
+/// A RedrivePolicy refused, in AWS's words: the policy as written, then why. AWS answers
+/// these with InvalidParameterValue (a RedriveAllowPolicy with InvalidAttributeValue).
+pub fn invalid_redrive(text: &str, reason: &str) -> SqsError {
+    SqsError::InvalidParameterValue(format!("Value {text} for parameter RedrivePolicy is invalid. Reason: {reason}"))
+}
+
+fn parse_json(text: &str, invalid: impl Fn(&str) -> SqsError) -> Result<serde_json::Map<String, Value>, SqsError> {
     if text.len() > MAX_POLICY_LEN {
-        return Err(invalid(attr, "The policy is too long."));
+        // Too long to echo whole.
+        return Err(invalid("The policy is too long."));
     }
     match serde_json::from_str(text) {
         Ok(Value::Object(m)) => Ok(m),
-        _ => Err(invalid(attr, "Invalid JSON object.")),
+        _ => Err(invalid("Invalid JSON object.")),
     }
 }
 
 /// Parses a RedrivePolicy (`""` clears it: `None`).
 pub fn parse_redrive_policy(text: &str) -> Result<Option<RedrivePolicy>, SqsError> {
-    const A: &str = "RedrivePolicy";
     if text.is_empty() {
         return Ok(None);
     }
-    let m = parse_json(A, text)?;
-    if let Some(k) = m.keys().find(|k| *k != "deadLetterTargetArn" && *k != "maxReceiveCount") {
-        return Err(invalid(A, &format!("Unknown key {k}.")));
+    let echo = if text.len() > MAX_POLICY_LEN { "" } else { text };
+    let bad = |reason: &str| invalid_redrive(echo, reason);
+    let m = parse_json(text, bad)?;
+    for key in ["deadLetterTargetArn", "maxReceiveCount"] {
+        if !m.contains_key(key) {
+            return Err(bad(&format!("Redrive policy does not contain mandatory attribute: {key}.")));
+        }
     }
-    let target_arn = m
-        .get("deadLetterTargetArn")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid(A, "Redrive policy requires deadLetterTargetArn."))?;
-    let target = QueueArn::parse(target_arn)
-        .map(|a| a.queue().clone())
-        .ok_or_else(|| invalid(A, "Invalid value for deadLetterTargetArn."))?;
-    let count = match m.get("maxReceiveCount") {
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.parse::<i64>().ok(),
+    if m.len() > 2 {
+        return Err(bad("Only following attributes are supported: [deadLetterTargetArn, maxReceiveCount]."));
+    }
+    let count = &m["maxReceiveCount"];
+    let valid = match count {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse::<i64>().ok(),
         _ => None,
     }
-    .filter(|c| (1..=1000).contains(c))
-    .ok_or_else(|| invalid(A, "Redrive policy requires maxReceiveCount between 1 and 1000."))?;
+    .filter(|c| (1..=1000).contains(c));
+    let Some(count) = valid else {
+        let shown = count.as_str().map_or_else(|| count.to_string(), str::to_owned);
+        return Err(bad(&format!(
+            "Invalid value for maxReceiveCount: {shown}, valid values are from 1 to 1000 both inclusive."
+        )));
+    };
+    let target_arn = m["deadLetterTargetArn"].as_str().unwrap_or_default();
+    let target = QueueArn::parse(target_arn)
+        .map(|a| a.queue().clone())
+        .ok_or_else(|| bad("Invalid value for deadLetterTargetArn."))?;
     Ok(Some(RedrivePolicy { target, target_arn: target_arn.to_owned(), max_receive_count: count as i32 }))
 }
 
@@ -67,38 +83,39 @@ pub fn render_redrive_policy(target_arn: &str, max_receive_count: i32) -> String
 
 /// Parses a RedriveAllowPolicy and returns its normalized JSON (`""` clears it: `None`).
 pub fn parse_allow_policy(text: &str) -> Result<Option<String>, SqsError> {
-    const A: &str = "RedriveAllowPolicy";
     if text.is_empty() {
         return Ok(None);
     }
-    let m = parse_json(A, text)?;
+    let echo = if text.len() > MAX_POLICY_LEN { "" } else { text };
+    let invalid = |reason: &str| invalid("RedriveAllowPolicy", echo, reason);
+    let m = parse_json(text, invalid)?;
     if let Some(k) = m.keys().find(|k| *k != "redrivePermission" && *k != "sourceQueueArns") {
-        return Err(invalid(A, &format!("Unknown key {k}.")));
+        return Err(invalid(&format!("Unknown key {k}.")));
     }
     let permission = m
         .get("redrivePermission")
         .and_then(Value::as_str)
-        .ok_or_else(|| invalid(A, "redrivePermission is required (allowAll, denyAll or byQueue)."))?;
+        .ok_or_else(|| invalid("redrivePermission is required (allowAll, denyAll or byQueue)."))?;
     let arns: Option<Vec<String>> = match m.get("sourceQueueArns") {
         None => None,
         Some(Value::Array(a)) => Some(
             a.iter()
                 .map(|v| v.as_str().filter(|s| QueueArn::parse(s).is_some()).map(str::to_owned))
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| invalid(A, "sourceQueueArns must be a list of queue ARNs."))?,
+                .ok_or_else(|| invalid("sourceQueueArns must be a list of queue ARNs."))?,
         ),
-        Some(_) => return Err(invalid(A, "sourceQueueArns must be a list of queue ARNs.")),
+        Some(_) => return Err(invalid("sourceQueueArns must be a list of queue ARNs.")),
     };
     let normalized = match (permission, arns) {
         ("allowAll" | "denyAll", None) => serde_json::json!({ "redrivePermission": permission }),
         ("allowAll" | "denyAll", Some(_)) => {
-            return Err(invalid(A, "sourceQueueArns is only allowed when redrivePermission is byQueue."));
+            return Err(invalid("sourceQueueArns is only allowed when redrivePermission is byQueue."));
         }
         ("byQueue", Some(a)) if !a.is_empty() && a.len() <= MAX_SOURCE_ARNS => {
             serde_json::json!({ "redrivePermission": "byQueue", "sourceQueueArns": a })
         }
-        ("byQueue", _) => return Err(invalid(A, "byQueue needs 1 to 10 sourceQueueArns.")),
-        _ => return Err(invalid(A, "redrivePermission must be allowAll, denyAll or byQueue.")),
+        ("byQueue", _) => return Err(invalid("byQueue needs 1 to 10 sourceQueueArns.")),
+        _ => return Err(invalid("redrivePermission must be allowAll, denyAll or byQueue.")),
     };
     Ok(Some(normalized.to_string()))
 }
@@ -135,7 +152,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_redrive_policies_are_invalid_attribute_values() {
+    fn bad_redrive_policies_are_invalid_parameter_values_in_awss_words() {
         for bad in [
             "not json",
             "[]",
@@ -146,8 +163,35 @@ mod tests {
             r#"{"deadLetterTargetArn":"arn:aws:sqs:local:12:q","maxReceiveCount":1}"#,
             &format!(r#"{{"deadLetterTargetArn":"{ARN}","maxReceiveCount":1,"extra":1}}"#),
         ] {
-            assert!(matches!(parse_redrive_policy(bad), Err(SqsError::InvalidAttributeValue(_))), "{bad}");
+            assert!(matches!(parse_redrive_policy(bad), Err(SqsError::InvalidParameterValue(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_refused_redrive_policy_is_echoed_with_awss_reason() {
+        let text = |policy: &str| match parse_redrive_policy(policy) {
+            Err(SqsError::InvalidParameterValue(t)) => t,
+            other => panic!("{policy}: {other:?}"),
+        };
+        let p = format!(r#"{{"deadLetterTargetArn":"{ARN}","maxReceiveCount":"0"}}"#);
+        assert_eq!(
+            text(&p),
+            format!(
+                "Value {p} for parameter RedrivePolicy is invalid. Reason: Invalid value for maxReceiveCount: 0, valid values are from 1 to 1000 both inclusive."
+            )
+        );
+        let p = r#"{"maxReceiveCount":3}"#;
+        assert_eq!(
+            text(p),
+            format!(
+                "Value {p} for parameter RedrivePolicy is invalid. Reason: Redrive policy does not contain mandatory attribute: deadLetterTargetArn."
+            )
+        );
+        let p = r#"{"deadLetterTargetArn":"dlq","maxReceiveCount":3}"#;
+        assert_eq!(
+            text(p),
+            format!("Value {p} for parameter RedrivePolicy is invalid. Reason: Invalid value for deadLetterTargetArn.")
+        );
     }
 
     #[test]

@@ -14,11 +14,21 @@ fn invalid(msg: String) -> SqsError {
     SqsError::InvalidParameterValue(msg)
 }
 
-/// Checks tags to add: keys 1–128 characters, values up to 256, no `aws:` prefix, and no
-/// more than 50 in one request.
-pub fn validate(tags: &BTreeMap<String, String>) -> Result<(), SqsError> {
+/// AWS's answer to tags past the limit on queue `name`.
+pub fn too_many(name: &str) -> SqsError {
+    invalid(format!("Too many tags added for queue {name}."))
+}
+
+/// AWS's answer to a tag key of the wrong length (or, on UntagQueue, to no keys at all).
+pub fn bad_key_length() -> SqsError {
+    invalid(format!("Tag keys must be between 1 and {MAX_KEY} characters in length."))
+}
+
+/// Checks tags to add to queue `name`: keys 1–128 characters, values up to 256, no `aws:`
+/// prefix, and no more than 50 in one request.
+pub fn validate(name: &str, tags: &BTreeMap<String, String>) -> Result<(), SqsError> {
     if tags.len() > MAX_TAGS {
-        return Err(invalid(format!("Too many tags: {} (at most {MAX_TAGS} per queue).", tags.len())));
+        return Err(too_many(name));
     }
     for (k, v) in tags {
         validate_key(k)?;
@@ -32,8 +42,11 @@ pub fn validate(tags: &BTreeMap<String, String>) -> Result<(), SqsError> {
 /// Checks one tag key.
 pub fn validate_key(k: &str) -> Result<(), SqsError> {
     let n = k.chars().count();
-    if n == 0 || n > MAX_KEY || k.chars().any(|c| c.is_control() || !allowed_char(c)) {
-        return Err(invalid(format!("Tag keys must be between 1 and {MAX_KEY} printable characters.")));
+    if n == 0 || n > MAX_KEY {
+        return Err(bad_key_length());
+    }
+    if k.chars().any(|c| c.is_control() || !allowed_char(c)) {
+        return Err(invalid(format!("Tag key '{}' contains a character that is not printable.", k.escape_debug())));
     }
     if k.to_ascii_lowercase().starts_with("aws:") {
         return Err(invalid(format!("Tag key '{k}' uses the reserved prefix 'aws:'.")));
@@ -48,7 +61,7 @@ mod tests {
     #[test]
     fn tag_limits_follow_aws() {
         let ok: BTreeMap<String, String> = [("team".to_string(), "".to_string())].into();
-        assert!(validate(&ok).is_ok());
+        assert!(validate("q", &ok).is_ok());
         for (k, v) in [
             ("", "v"),
             ("aws:cost", "v"),
@@ -60,9 +73,9 @@ mod tests {
             ("k\u{1}", "v"),
         ] {
             let t: BTreeMap<String, String> = [(k.to_string(), v.to_string())].into();
-            assert!(validate(&t).is_err(), "{k} {v}");
+            assert!(validate("q", &t).is_err(), "{k} {v}");
         }
         let many: BTreeMap<String, String> = (0..51).map(|i| (format!("k{i}"), "v".to_string())).collect();
-        assert!(validate(&many).is_err());
+        assert!(validate("q", &many).is_err());
     }
 }

@@ -97,7 +97,7 @@ async fn redrive_policy_is_validated_against_the_target() {
             .send()
             .await
             .unwrap_err();
-        assert_eq!(error_code(&err), "InvalidAttributeValue", "{why}");
+        assert_eq!(error_code(&err), "InvalidParameterValue", "{why}");
     }
     let got = sqs.get_queue_attributes().queue_url(&src).attribute_names(N::All).send().await.unwrap();
     assert!(!got.attributes().unwrap().contains_key(&N::RedrivePolicy), "refusals stored nothing");

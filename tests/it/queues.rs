@@ -46,7 +46,7 @@ async fn create_queue_validates_name_and_attributes() {
     let err = sqs.create_queue().queue_name("q").attributes(N::from("Bogus"), "1").send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_invalid_attribute_name(), "{err:?}");
     let err = sqs.create_queue().queue_name("q").attributes(N::RedrivePolicy, "{}").send().await.unwrap_err();
-    assert!(err.as_service_error().unwrap().is_invalid_attribute_value(), "{err:?}");
+    assert_eq!(error_code(&err), "InvalidParameterValue", "{err:?}");
     let err = sqs.create_queue().queue_name("q").attributes(N::Policy, "{}").send().await.unwrap_err();
     assert!(err.as_service_error().unwrap().is_invalid_attribute_value(), "{err:?}");
     let err = sqs.create_queue().queue_name("q").attributes(N::QueueArn, "x").send().await.unwrap_err();

@@ -149,7 +149,7 @@ async fn set_queue_attributes_refusals_change_nothing() {
         (vec![(N::QueueArn, "arn")], "InvalidAttributeName"),
         (vec![(N::ApproximateNumberOfMessages, "1")], "InvalidAttributeName"),
         (vec![(N::Policy, "{}")], "InvalidAttributeValue"),
-        (vec![(N::RedrivePolicy, "{}")], "InvalidAttributeValue"),
+        (vec![(N::RedrivePolicy, "{}")], "InvalidParameterValue"),
         (vec![(N::RedriveAllowPolicy, r#"{"redrivePermission":"sometimes"}"#)], "InvalidAttributeValue"),
         (vec![(N::KmsDataKeyReusePeriodSeconds, "86401")], "InvalidAttributeValue"),
         (vec![(N::FifoQueue, "true")], "InvalidAttributeName"),
