@@ -160,6 +160,116 @@ fn cases() -> Vec<Case> {
             Some("QueueUrl={missing}"),
             NO_QUEUE
         ),
+        case!(
+            "ChangeMessageVisibility in a missing queue",
+            "ChangeMessageVisibility",
+            r#"{"QueueUrl":"{missing}","ReceiptHandle":"x","VisibilityTimeout":1}"#,
+            Some("QueueUrl={missing}&ReceiptHandle=x&VisibilityTimeout=1"),
+            NO_QUEUE
+        ),
+        case!(
+            "DeleteMessage from a missing queue",
+            "DeleteMessage",
+            r#"{"QueueUrl":"{missing}","ReceiptHandle":"x"}"#,
+            Some("QueueUrl={missing}&ReceiptHandle=x"),
+            NO_QUEUE
+        ),
+        case!(
+            "DeleteMessageBatch from a missing queue",
+            "DeleteMessageBatch",
+            r#"{"QueueUrl":"{missing}","Entries":[{"Id":"a","ReceiptHandle":"x"}]}"#,
+            Some(
+                "QueueUrl={missing}&DeleteMessageBatchRequestEntry.1.Id=a&DeleteMessageBatchRequestEntry.1.ReceiptHandle=x"
+            ),
+            NO_QUEUE
+        ),
+        case!(
+            "ChangeMessageVisibilityBatch in a missing queue",
+            "ChangeMessageVisibilityBatch",
+            r#"{"QueueUrl":"{missing}","Entries":[{"Id":"a","ReceiptHandle":"x","VisibilityTimeout":1}]}"#,
+            Some(
+                "QueueUrl={missing}&ChangeMessageVisibilityBatchRequestEntry.1.Id=a&ChangeMessageVisibilityBatchRequestEntry.1.ReceiptHandle=x&ChangeMessageVisibilityBatchRequestEntry.1.VisibilityTimeout=1"
+            ),
+            NO_QUEUE
+        ),
+        case!(
+            "UntagQueue of a missing queue",
+            "UntagQueue",
+            r#"{"QueueUrl":"{missing}","TagKeys":["k"]}"#,
+            Some("QueueUrl={missing}&TagKey.1=k"),
+            NO_QUEUE
+        ),
+        case!(
+            "AddPermission on a missing queue",
+            "AddPermission",
+            r#"{"QueueUrl":"{missing}","Label":"l","AWSAccountIds":["111122223333"],"Actions":["SendMessage"]}"#,
+            Some("QueueUrl={missing}&Label=l&AWSAccountId.1=111122223333&ActionName.1=SendMessage"),
+            NO_QUEUE
+        ),
+        case!(
+            "RemovePermission on a missing queue",
+            "RemovePermission",
+            r#"{"QueueUrl":"{missing}","Label":"l"}"#,
+            Some("QueueUrl={missing}&Label=l"),
+            NO_QUEUE
+        ),
+        case!(
+            "DeleteQueue of a missing queue",
+            "DeleteQueue",
+            r#"{"QueueUrl":"{missing}"}"#,
+            Some("QueueUrl={missing}"),
+            NO_QUEUE
+        ),
+        // Another account's queue: one answer whether or not it exists (the deny names the
+        // resource asked for, not what is there).
+        case!(
+            "SendMessage to another account's queue",
+            "SendMessage",
+            r#"{"QueueUrl":"{theirs}","MessageBody":"x"}"#,
+            Some("QueueUrl={theirs}&MessageBody=x"),
+            (
+                403,
+                "AccessDenied",
+                "AccessDenied",
+                "User: arn:aws:iam::{acct}:root is not authorized to perform: sqs:SendMessage on resource: arn:aws:sqs:local:{other}:theirs because no resource-based policy allows the sqs:SendMessage action"
+            )
+        ),
+        case!(
+            "SendMessage to another account's missing queue",
+            "SendMessage",
+            r#"{"QueueUrl":"{theirs}-gone","MessageBody":"x"}"#,
+            Some("QueueUrl={theirs}-gone&MessageBody=x"),
+            (
+                403,
+                "AccessDenied",
+                "AccessDenied",
+                "User: arn:aws:iam::{acct}:root is not authorized to perform: sqs:SendMessage on resource: arn:aws:sqs:local:{other}:theirs-gone because no resource-based policy allows the sqs:SendMessage action"
+            )
+        ),
+        case!(
+            "GetQueueUrl of another account's queue",
+            "GetQueueUrl",
+            r#"{"QueueName":"theirs","QueueOwnerAWSAccountId":"{other}"}"#,
+            Some("QueueName=theirs&QueueOwnerAWSAccountId={other}"),
+            (
+                403,
+                "AccessDenied",
+                "AccessDenied",
+                "User: arn:aws:iam::{acct}:root is not authorized to perform: sqs:GetQueueUrl on resource: arn:aws:sqs:local:{other}:theirs because no resource-based policy allows the sqs:GetQueueUrl action"
+            )
+        ),
+        case!(
+            "GetQueueUrl of another account's missing queue",
+            "GetQueueUrl",
+            r#"{"QueueName":"theirs-gone","QueueOwnerAWSAccountId":"{other}"}"#,
+            Some("QueueName=theirs-gone&QueueOwnerAWSAccountId={other}"),
+            (
+                403,
+                "AccessDenied",
+                "AccessDenied",
+                "User: arn:aws:iam::{acct}:root is not authorized to perform: sqs:GetQueueUrl on resource: arn:aws:sqs:local:{other}:theirs-gone because no resource-based policy allows the sqs:GetQueueUrl action"
+            )
+        ),
         // 2. Batches: an empty batch names the action called.
         case!(
             "SendMessageBatch without entries",
@@ -662,6 +772,9 @@ async fn run_entries(raw: &RawClient, fill: &Fill, c: &EntryCase, json: bool) ->
 /// The placeholders of a request, filled for this caller.
 struct Fill {
     url: String,
+    /// A queue of another account, and that account.
+    theirs: String,
+    other: String,
     /// A receipt handle of a message received from `url` and still in flight.
     handle: String,
     kms: String,
@@ -676,6 +789,8 @@ impl Fill {
         template
             .replace("{url}", &self.url)
             .replace("{kms}", &self.kms)
+            .replace("{theirs}", &self.theirs)
+            .replace("{other}", &self.other)
             .replace("{handle}", &self.handle)
             .replace("{dlq_arn}", &self.dlq_arn)
             .replace("{k129}", &"k".repeat(129))
@@ -759,8 +874,12 @@ async fn every_case_is_answered_as_aws_answers_it_in_both_protocols() {
         .to_owned();
     let dlq = sqs.create_queue().queue_name("answers-dlq").send().await.unwrap().queue_url().unwrap().to_owned();
     let dlq_arn = format!("arn:aws:sqs:{}:{}:answers-dlq", crate::harness::REGION, a.id);
+    let b = s.account().await;
+    let theirs = s.sqs(&b).create_queue().queue_name("theirs").send().await.unwrap().queue_url().unwrap().to_owned();
     let mut fill = Fill {
         url: url.clone(),
+        theirs,
+        other: b.id.clone(),
         handle: String::new(),
         kms,
         dlq_arn,
