@@ -36,10 +36,16 @@ pub struct QueueName(String);
 impl QueueName {
     pub const MAX_LEN: usize = 80;
 
+    /// The suffix of a FIFO queue's name (it counts toward the 80 characters).
+    pub const FIFO_SUFFIX: &str = ".fifo";
+
+    /// 1 to 80 of `[A-Za-z0-9_-]`, where the last five may be `.fifo` (whether the queue is
+    /// FIFO is checked against its FifoQueue attribute when it is created).
     pub fn parse(s: &str) -> Result<Self, SqsError> {
-        if s.is_empty()
+        let stem = s.strip_suffix(Self::FIFO_SUFFIX).unwrap_or(s);
+        if stem.is_empty()
             || s.len() > Self::MAX_LEN
-            || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            || !stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
             let shown: String = s.chars().take(100).collect();
             return Err(SqsError::InvalidParameterValue(format!(
@@ -51,6 +57,11 @@ impl QueueName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether the name is a FIFO queue's (ends in `.fifo`).
+    pub fn is_fifo(&self) -> bool {
+        self.0.ends_with(Self::FIFO_SUFFIX)
     }
 }
 
@@ -260,7 +271,11 @@ mod tests {
         assert!(QueueName::parse("a").is_ok());
         assert!(QueueName::parse(&"a".repeat(80)).is_ok());
         assert!(QueueName::parse("My_queue-1").is_ok());
-        for bad in ["", "a b", "a.b", "q.fifo", "é", &"a".repeat(81)] {
+        assert!(QueueName::parse("q.fifo").unwrap().is_fifo());
+        assert!(QueueName::parse(&format!("{}.fifo", "a".repeat(75))).is_ok());
+        assert!(!QueueName::parse("fifo").unwrap().is_fifo());
+        for bad in ["", "a b", "a.b", ".fifo", "a.fifo.fifo", "é", &"a".repeat(81), &format!("{}.fifo", "a".repeat(76))]
+        {
             assert!(matches!(QueueName::parse(bad), Err(SqsError::InvalidParameterValue(_))), "{bad}");
         }
     }

@@ -13,6 +13,10 @@ pub const DEFAULTS: QueueSettings = QueueSettings {
     retention_seconds: 345_600,
     receive_wait_seconds: 0,
     visibility_timeout: 30,
+    fifo: false,
+    content_based_dedup: false,
+    dedup_per_group: false,
+    throughput_per_group: false,
 };
 
 /// The settable integer attributes: name, range.
@@ -23,10 +27,6 @@ const INTEGER_ATTRIBUTES: &[(&str, i32, i32)] = &[
     ("ReceiveMessageWaitTimeSeconds", 0, 20),
     ("VisibilityTimeout", 0, 43_200),
 ];
-
-/// Attributes SQS knows whose feature this version does not provide yet; refused by name
-/// rather than stored and ignored.
-const NOT_YET: &[&str] = &["ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"];
 
 fn field<'a>(s: &'a mut QueueSettings, name: &str) -> Option<&'a mut i32> {
     Some(match name {
@@ -71,14 +71,34 @@ pub fn is_known(name: &str) -> bool {
 }
 
 /// Validates CreateQueue attributes; returns the settings to store. A refused request
-/// names the first offending attribute.
+/// names the first offending attribute. Whether the name fits the type is the caller's check.
 pub fn settings_for_create(attrs: &HashMap<String, String>) -> Result<QueueSettings, SqsError> {
-    apply(attrs, DEFAULTS, true)
+    let fifo = match attrs.get("FifoQueue").map(String::as_str) {
+        None => false,
+        Some("true") => true,
+        // A standard queue knows no FifoQueue attribute, not even `false`.
+        Some("false") => return Err(SqsError::InvalidAttributeName("Unknown Attribute FifoQueue.".into())),
+        Some(_) => return Err(SqsError::InvalidAttributeValue("Invalid value for the parameter FifoQueue.".into())),
+    };
+    apply(attrs, QueueSettings { fifo, ..DEFAULTS }, true)
 }
 
 /// Validates SetQueueAttributes on top of the queue's current settings.
 pub fn settings_for_set(attrs: &HashMap<String, String>, current: QueueSettings) -> Result<QueueSettings, SqsError> {
     apply(attrs, current, false)
+}
+
+fn invalid_value(name: &str) -> SqsError {
+    SqsError::InvalidAttributeValue(format!("Invalid value for the parameter {name}."))
+}
+
+/// A FIFO setting's value: `on` or `off` (else InvalidAttributeValue).
+fn choice(name: &str, value: &str, on: &str, off: &str) -> Result<bool, SqsError> {
+    match value {
+        v if v == on => Ok(true),
+        v if v == off => Ok(false),
+        _ => Err(invalid_value(name)),
+    }
 }
 
 fn apply(attrs: &HashMap<String, String>, base: QueueSettings, create: bool) -> Result<QueueSettings, SqsError> {
@@ -89,9 +109,7 @@ fn apply(attrs: &HashMap<String, String>, base: QueueSettings, create: bool) -> 
         let value = &attrs[name];
         if let Some(&(_, min, max)) = INTEGER_ATTRIBUTES.iter().find(|(n, _, _)| n == name) {
             let v: i32 =
-                value.trim().parse().ok().filter(|v| (min..=max).contains(v)).ok_or_else(|| {
-                    SqsError::InvalidAttributeValue(format!("Invalid value for the parameter {name}."))
-                })?;
+                value.trim().parse().ok().filter(|v| (min..=max).contains(v)).ok_or_else(|| invalid_value(name))?;
             if let Some(f) = field(&mut s, name) {
                 *f = v;
             }
@@ -100,39 +118,41 @@ fn apply(attrs: &HashMap<String, String>, base: QueueSettings, create: bool) -> 
         match name.as_str() {
             // Checked by `redrive` (they need the database).
             "RedrivePolicy" | "RedriveAllowPolicy" | "Policy" => {}
-            "FifoQueue" if !create => {
-                return Err(SqsError::InvalidAttributeName(
-                    "The attribute FifoQueue can only be set when the queue is created.".into(),
-                ));
-            }
-            "FifoQueue" => match value.as_str() {
-                "false" => {}
-                "true" => {
-                    return Err(SqsError::InvalidAttributeValue(
-                        "Invalid value for the parameter FifoQueue. Reason: FIFO queues are not supported by this Sluice version.".into(),
-                    ));
-                }
-                _ => {
-                    return Err(SqsError::InvalidAttributeValue("Invalid value for the parameter FifoQueue.".into()));
-                }
-            },
             // Checked with the queue's encryption (`QueueService::encryption_for`).
             "KmsMasterKeyId" | "KmsDataKeyReusePeriodSeconds" => {}
-            "SqsManagedSseEnabled" => match value.as_str() {
-                "true" | "false" => {}
-                _ => {
-                    return Err(SqsError::InvalidAttributeValue(
-                        "Invalid value for the parameter SqsManagedSseEnabled.".into(),
-                    ));
-                }
-            },
-            n if NOT_YET.contains(&n) => {
+            "SqsManagedSseEnabled" => {
+                choice(name, value, "true", "false")?;
+            }
+            // The FIFO attributes: a standard queue knows none of them, in AWS's words.
+            "FifoQueue" | "ContentBasedDeduplication" if !s.fifo => {
+                return Err(SqsError::InvalidAttributeName(format!("Unknown Attribute {name}.")));
+            }
+            "DeduplicationScope" | "FifoThroughputLimit" if !s.fifo => {
                 return Err(SqsError::InvalidAttributeName(format!(
-                    "The attribute {n} is not supported by this Sluice version."
+                    "You can specify the {name} only when FifoQueue is set to true."
                 )));
             }
+            // Set at creation (`settings_for_create`); a FIFO queue stays one.
+            "FifoQueue" if create => {}
+            "FifoQueue" => {
+                if value != "true" {
+                    return Err(SqsError::InvalidAttributeValue(
+                        "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is not supported."
+                            .into(),
+                    ));
+                }
+            }
+            "ContentBasedDeduplication" => s.content_based_dedup = choice(name, value, "true", "false")?,
+            "DeduplicationScope" => s.dedup_per_group = choice(name, value, "messageGroup", "queue")?,
+            "FifoThroughputLimit" => s.throughput_per_group = choice(name, value, "perMessageGroupId", "perQueue")?,
             n => return Err(SqsError::InvalidAttributeName(format!("Unknown Attribute {n}."))),
         }
+    }
+    // High throughput (perMessageGroupId) needs deduplication per group (AWS's rule).
+    if s.throughput_per_group && !s.dedup_per_group {
+        return Err(SqsError::InvalidAttributeValue(
+            "Invalid value for the parameter FifoThroughputLimit. Reason: perMessageGroupId is allowed only when DeduplicationScope is messageGroup.".into(),
+        ));
     }
     Ok(s)
 }
@@ -152,8 +172,8 @@ pub struct QueueFacts {
     pub encryption: crate::store::queues::Encryption,
 }
 
-/// The attributes a standard queue reports, in `ALL_NAMES` order, for the requested names
-/// (`All` means every one that applies; names of features not built never apply).
+/// The attributes a queue reports, in `ALL_NAMES` order, for the requested names (`All`
+/// means every one that applies: the FIFO ones to FIFO queues only).
 pub fn render(requested: &[String], s: &QueueSettings, f: &QueueFacts) -> Vec<(&'static str, String)> {
     let all = requested.iter().any(|n| n == "All");
     let mut out = Vec::new();
@@ -174,6 +194,12 @@ pub fn render(requested: &[String], s: &QueueSettings, f: &QueueFacts) -> Vec<(&
             "LastModifiedTimestamp" => f.last_modified.to_string(),
             "QueueArn" => f.arn.clone(),
             "SqsManagedSseEnabled" => f.encryption.sse_sqs.to_string(),
+            "FifoQueue" if s.fifo => "true".into(),
+            "ContentBasedDeduplication" if s.fifo => s.content_based_dedup.to_string(),
+            "DeduplicationScope" if s.fifo => (if s.dedup_per_group { "messageGroup" } else { "queue" }).into(),
+            "FifoThroughputLimit" if s.fifo => {
+                (if s.throughput_per_group { "perMessageGroupId" } else { "perQueue" }).into()
+            }
             "KmsMasterKeyId" => match &f.encryption.kms_master_key_id {
                 Some(k) => k.clone(),
                 None => continue,
@@ -208,8 +234,14 @@ pub fn same_as_existing(requested: &HashMap<String, String>, wanted: &QueueSetti
         let mut e = *existing;
         match (field(&mut w, name), field(&mut e, name)) {
             (Some(a), Some(b)) => *a == *b,
-            // FifoQueue=false / SqsManagedSseEnabled=true: the only accepted values, always equal.
-            _ => true,
+            _ => match name.as_str() {
+                "FifoQueue" => w.fifo == e.fifo,
+                "ContentBasedDeduplication" => w.content_based_dedup == e.content_based_dedup,
+                "DeduplicationScope" => w.dedup_per_group == e.dedup_per_group,
+                "FifoThroughputLimit" => w.throughput_per_group == e.throughput_per_group,
+                // Compared elsewhere (redrive) or not part of the comparison.
+                _ => true,
+            },
         }
     })
 }
@@ -253,13 +285,46 @@ mod tests {
     }
 
     #[test]
-    fn unknown_read_only_and_unbuilt_attributes_are_refused_by_name() {
-        for n in ["Bogus", "QueueArn", "ContentBasedDeduplication"] {
+    fn unknown_read_only_and_fifo_attributes_of_a_standard_queue_are_refused_by_name() {
+        for n in ["Bogus", "QueueArn", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"] {
             assert!(matches!(settings_for_create(&attrs(&[(n, "x")])), Err(SqsError::InvalidAttributeName(_))), "{n}");
         }
+        let text = |e| match e {
+            Err(SqsError::InvalidAttributeName(t)) => t,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(text(settings_for_create(&attrs(&[("FifoQueue", "false")]))), "Unknown Attribute FifoQueue.");
+        assert_eq!(
+            text(settings_for_create(&attrs(&[("DeduplicationScope", "queue")]))),
+            "You can specify the DeduplicationScope only when FifoQueue is set to true."
+        );
+    }
+
+    #[test]
+    fn fifo_settings_take_awss_values_and_combination_rule() {
+        let s = settings_for_create(&attrs(&[("FifoQueue", "true")])).unwrap();
+        assert!(s.fifo && !s.content_based_dedup && !s.dedup_per_group && !s.throughput_per_group);
+        let s = settings_for_create(&attrs(&[
+            ("FifoQueue", "true"),
+            ("ContentBasedDeduplication", "true"),
+            ("DeduplicationScope", "messageGroup"),
+            ("FifoThroughputLimit", "perMessageGroupId"),
+        ]))
+        .unwrap();
+        assert!(s.content_based_dedup && s.dedup_per_group && s.throughput_per_group);
+        for bad in [
+            vec![("FifoQueue", "yes")],
+            vec![("FifoQueue", "true"), ("ContentBasedDeduplication", "1")],
+            vec![("FifoQueue", "true"), ("DeduplicationScope", "group")],
+            vec![("FifoQueue", "true"), ("FifoThroughputLimit", "perMessageGroupId")],
+        ] {
+            assert!(matches!(settings_for_create(&attrs(&bad)), Err(SqsError::InvalidAttributeValue(_))), "{bad:?}");
+        }
+        let fifo = settings_for_create(&attrs(&[("FifoQueue", "true")])).unwrap();
+        assert!(settings_for_set(&attrs(&[("FifoQueue", "true")]), fifo).is_ok());
         assert!(matches!(
-            settings_for_create(&attrs(&[("FifoQueue", "true")])),
-            Err(SqsError::InvalidAttributeValue(_))
+            settings_for_set(&attrs(&[("FifoQueue", "false")]), fifo),
+            Err(SqsError::InvalidAttributeValue(t)) if t.ends_with("Modifying queue type is not supported.")
         ));
     }
 

@@ -68,8 +68,23 @@ impl QueueService {
         tags: &BTreeMap<String, String>,
     ) -> Result<String, SqsError> {
         let settings = attributes::settings_for_create(attrs)?;
+        let reason = match (settings.fifo, r.name.is_fifo()) {
+            (true, false) => Some(
+                "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.",
+            ),
+            (false, true) => {
+                Some("Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length.")
+            }
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            return Err(SqsError::InvalidParameterValue(format!(
+                "Value {} for parameter QueueName is invalid. Reason: {reason}",
+                r.name
+            )));
+        }
         super::tags::validate(r.name.as_str(), tags)?;
-        let redrive = self.redrive_for(r, attrs, JsonAttributes::default()).await?;
+        let redrive = self.redrive_for(r, settings.fifo, attrs, JsonAttributes::default()).await?;
         let encryption = self.encryption_for(r.account.as_str(), attrs, Encryption::default()).await?;
         if let Err(e) = self.quotas.check_new_queue(r.account.as_str()).await {
             // At the limit, creating a queue that exists already still answers its URL.
@@ -201,11 +216,12 @@ impl QueueService {
 
     /// The redrive settings a Create/SetQueueAttributes asks for, on top of `current`,
     /// checked as SQS does: the dead-letter queue is in the same account, exists, is not the
-    /// queue itself, and its RedriveAllowPolicy admits this queue. Runs after authorization,
+    /// queue itself, is of the same type (`fifo`), and its RedriveAllowPolicy admits this queue. Runs after authorization,
     /// so it reveals nothing about other accounts.
     async fn redrive_for(
         &self,
         r: &QueueRef,
+        fifo: bool,
         attrs: &HashMap<String, String>,
         current: JsonAttributes,
     ) -> Result<JsonAttributes, SqsError> {
@@ -235,6 +251,10 @@ impl QueueService {
                         .queue_by_name(p.target.account.as_str(), p.target.name.as_str())
                         .await?
                         .ok_or_else(|| bad("Dead letter target does not exist."))?;
+                    if dlq.fifo != fifo {
+                        // AWS's text, doubled period included.
+                        return Err(bad("Dead-letter queue must be same type of queue as the source.."));
+                    }
                     if !redrive::allows(dlq.redrive_allow_policy.as_deref(), self.queue_arn(r).as_str()) {
                         return Err(bad("The dead-letter queue's RedriveAllowPolicy does not allow this queue."));
                     }
@@ -545,7 +565,7 @@ impl QueueService {
         if attrs.is_empty() {
             return Ok(());
         }
-        let redrive = self.redrive_for(r, attrs, q.redrive()).await?;
+        let redrive = self.redrive_for(r, q.fifo, attrs, q.redrive()).await?;
         let encryption = self.encryption_for(&q.account_id, attrs, q.encryption()).await?;
         if !self.store.update_queue_settings(q.id, settings, &redrive, &encryption, self.clock.now()).await? {
             return Err(SqsError::QueueDoesNotExist);

@@ -214,6 +214,8 @@ mod tests {
             sent_at: chrono::DateTime::UNIX_EPOCH,
             visible_at: chrono::DateTime::UNIX_EPOCH,
             dek_id: None,
+            group_id: None,
+            dedup_id_sealed: None,
         };
         Waiting { queue_id: Uuid::nil(), op: Op::Insert((0..rows).map(row).collect()), done: oneshot::channel().0 }
     }

@@ -5,6 +5,7 @@
 pub mod attributes;
 pub mod catalog;
 pub mod commit;
+pub mod fifo;
 pub mod md5;
 pub mod message;
 pub mod moves;

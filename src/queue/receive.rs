@@ -12,6 +12,7 @@ use super::service::*;
 use super::{QueueRef, SqsError, md5};
 use crate::domain::MessageId;
 use crate::store::QueueRow;
+use crate::store::fifo::FifoReceive;
 use crate::store::messages::{DeadLetter, ReceiveRequest};
 
 /// What ReceiveMessage needs.
@@ -96,18 +97,22 @@ impl QueueService {
             // Registered before looking, so a send between the look and the sleep wakes us.
             let notified = guard.as_ref().map(|g| g.notify.clone().notified_owned());
             let now = self.clock.now();
-            let got = self
-                .store
-                .receive_messages(&ReceiveRequest {
-                    queue_id: q.id,
-                    now,
-                    not_before: expiry_cutoff(&q, now),
-                    max: max.into(),
-                    visible_until: now + visibility,
-                    dead_letter,
-                    max_inflight: self.inflight_limit(q.id, max.into(), now).await?,
-                })
-                .await?;
+            let max_inflight = self.inflight_limit(q.id, max.into(), now).await?;
+            let got = if q.fifo {
+                self.receive_fifo(&q, now, max.into(), now + visibility, dead_letter, max_inflight).await?
+            } else {
+                self.store
+                    .receive_messages(&ReceiveRequest {
+                        queue_id: q.id,
+                        now,
+                        not_before: expiry_cutoff(&q, now),
+                        max: max.into(),
+                        visible_until: now + visibility,
+                        dead_letter,
+                        max_inflight,
+                    })
+                    .await?
+            };
             if !got.rows.is_empty() {
                 self.count_received(q.id, got.rows.len());
                 // A send wakes one poll per message; one that takes all it asked for may have
@@ -154,6 +159,41 @@ impl QueueService {
                 },
             }
         }
+    }
+
+    /// One look at a FIFO queue: up to `max` messages, fewer when the in-flight limit (when
+    /// `max_inflight` says it must be enforced) leaves less room.
+    async fn receive_fifo(
+        &self,
+        q: &QueueRow,
+        now: DateTime<Utc>,
+        max: i64,
+        visible_until: DateTime<Utc>,
+        dead_letter: Option<DeadLetter<'_>>,
+        max_inflight: Option<i64>,
+    ) -> Result<crate::store::messages::Received, SqsError> {
+        let room = match max_inflight {
+            Some(limit) => limit - self.store.count_inflight(q.id, now, limit).await?,
+            None => max,
+        };
+        if room <= 0 {
+            return Ok(crate::store::messages::Received {
+                rows: Vec::new(),
+                next_visible_at: None,
+                inflight_full: true,
+            });
+        }
+        Ok(self
+            .store
+            .receive_fifo(&FifoReceive {
+                queue_id: q.id,
+                now,
+                not_before: expiry_cutoff(q, now),
+                max: max.min(room),
+                visible_until,
+                dead_letter,
+            })
+            .await?)
     }
 
     /// Opens the messages a receive took. One that does not open (tampered, or sealed under
@@ -264,6 +304,24 @@ impl QueueService {
         if wants("ApproximateFirstReceiveTimestamp") {
             let first = row.first_received_at.unwrap_or(row.sent_at);
             system.push(("ApproximateFirstReceiveTimestamp", first.timestamp_millis().to_string()));
+        }
+        if wants("MessageGroupId")
+            && let Some(g) = &row.group_id
+        {
+            system.push(("MessageGroupId", g.clone()));
+        }
+        if wants("MessageDeduplicationId")
+            && let Some(sealed) = &row.dedup_id_sealed
+        {
+            let raw =
+                self.open_sealed(q, sealed_by, sealed, &dedup_id_context(&q.account_id, sealed_by, row.id)).await?;
+            let id = String::from_utf8(raw.to_vec()).map_err(|_| crate::crypto::CryptoError::Malformed)?;
+            system.push(("MessageDeduplicationId", id));
+        }
+        if wants("SequenceNumber")
+            && let Some(seq) = row.seq
+        {
+            system.push(("SequenceNumber", super::fifo::sequence_number(seq)));
         }
         Ok(ReceivedMessage {
             message_id: MessageId(row.id),

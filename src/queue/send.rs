@@ -18,6 +18,11 @@ pub struct SendInput {
     /// The AWSTraceHeader system attribute.
     pub trace_header: Option<String>,
     pub sender_id: String,
+    /// MessageGroupId: required on FIFO queues; on a standard queue it tags a fair queue's
+    /// tenant.
+    pub group_id: Option<String>,
+    /// MessageDeduplicationId (FIFO queues only).
+    pub dedup_id: Option<String>,
 }
 
 /// What SendMessage answers.
@@ -27,7 +32,29 @@ pub struct SendOutput {
     pub md5_of_body: String,
     pub md5_of_attributes: Option<String>,
     pub md5_of_system_attributes: Option<String>,
+    /// SequenceNumber (FIFO queues).
+    pub sequence_number: Option<String>,
 }
+
+/// A message ready to store, what its send answers, whether it is visible at once, and (FIFO)
+/// its keyed deduplication id.
+struct Prepared {
+    row: NewMessage,
+    out: SendOutput,
+    visible_now: bool,
+    dedup_key: Option<Vec<u8>>,
+}
+
+/// The parameter AWS names when a FIFO-only member reaches a standard queue, or a standard
+/// one a FIFO queue.
+fn not_for_this_queue_type(parameter: &str, value: &str) -> SqsError {
+    SqsError::InvalidParameterValue(format!(
+        "Value {value} for parameter {parameter} is invalid. Reason: The request include parameter that is not valid for this queue type."
+    ))
+}
+
+const DEDUP_REQUIRED: &str =
+    "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly";
 
 impl QueueService {
     /// Validates and seals one message for `q` (the per-entry part of a send).
@@ -37,10 +64,32 @@ impl QueueService {
         key: &crate::crypto::seal::DataCipher,
         input: SendInput,
         now: DateTime<Utc>,
-    ) -> Result<(NewMessage, SendOutput, bool), SqsError> {
+    ) -> Result<Prepared, SqsError> {
         message::validate_body(&input.body)?;
         message::validate_attributes(&input.attributes)?;
+        if let Some(g) = &input.group_id {
+            super::fifo::check_token("MessageGroupId", g)?;
+        }
+        let dedup_id = match (&input.dedup_id, q.fifo) {
+            (Some(d), false) => return Err(not_for_this_queue_type("MessageDeduplicationId", d)),
+            (Some(d), true) => {
+                super::fifo::check_token("MessageDeduplicationId", d)?;
+                Some(d.clone())
+            }
+            (None, true) if q.content_based_dedup => Some(super::fifo::content_dedup_id(&input.body)),
+            (None, true) => return Err(SqsError::InvalidParameterValue(DEDUP_REQUIRED.into())),
+            (None, false) => None,
+        };
+        if q.fifo && input.group_id.is_none() {
+            return Err(SqsError::missing("MessageGroupId"));
+        }
         let delay = in_range("DelaySeconds", input.delay_seconds, 0, MAX_DELAY)?;
+        if q.fifo
+            && let Some(d) = delay.filter(|d| *d > 0)
+        {
+            // A FIFO queue delays by its DelaySeconds alone.
+            return Err(not_for_this_queue_type("DelaySeconds", &d.to_string()));
+        }
         let size = input.body.len() + input.attributes.iter().map(|(n, v)| v.size(n)).sum::<usize>();
         if size > q.maximum_message_size as usize {
             return Err(SqsError::InvalidParameterValue(format!(
@@ -56,12 +105,23 @@ impl QueueService {
             let encoded = zeroize::Zeroizing::new(message::encode_attributes(&input.attributes));
             Some(key.seal(&encoded, &attributes_context(&q.account_id, q.id, id))?)
         };
+        let (dedup_id_sealed, dedup_key) = match &dedup_id {
+            Some(d) => {
+                let scope = if q.dedup_per_group { input.group_id.as_deref() } else { None };
+                (
+                    Some(key.seal(d.as_bytes(), &dedup_id_context(&q.account_id, q.id, id))?),
+                    Some(self.dedup.key(q.id, scope, d)),
+                )
+            }
+            None => (None, None),
+        };
         let delay = delay.unwrap_or(q.delay_seconds);
         let out = SendOutput {
             message_id: MessageId(id),
             md5_of_body: md5::of_body(&input.body),
             md5_of_attributes: md5::of_attribute_map(&input.attributes),
             md5_of_system_attributes: input.trace_header.as_deref().and_then(md5::of_trace_header),
+            sequence_number: None,
         };
         let row = NewMessage {
             id,
@@ -72,8 +132,50 @@ impl QueueService {
             sent_at: now,
             visible_at: now + TimeDelta::seconds(delay.into()),
             dek_id: Some(key.id as i64),
+            group_id: input.group_id,
+            dedup_id_sealed,
         };
-        Ok((row, out, delay == 0))
+        Ok(Prepared { row, out, visible_now: delay == 0, dedup_key })
+    }
+
+    /// Stores prepared FIFO messages: a deduplication id seen within the window answers
+    /// the message sent first (its id and number) and stores nothing. Entries of one request
+    /// with one deduplication id are deduplicated among themselves the same way.
+    async fn store_fifo(&self, q: &QueueRow, prepared: Vec<Prepared>) -> Result<Vec<SendOutput>, SqsError> {
+        let now = self.clock.now();
+        let mut firsts: Vec<usize> = Vec::with_capacity(prepared.len());
+        let mut rows = Vec::new();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut outs = Vec::with_capacity(prepared.len());
+        let mut visible = Vec::new();
+        for p in prepared {
+            let key = p.dedup_key.ok_or_else(|| SqsError::InvalidParameterValue(DEDUP_REQUIRED.into()))?;
+            match keys.iter().position(|k| *k == key) {
+                Some(i) => firsts.push(i),
+                None => {
+                    firsts.push(keys.len());
+                    keys.push(key);
+                    visible.push(p.visible_now);
+                    rows.push(p.row);
+                }
+            }
+            outs.push(p.out);
+        }
+        let expires = now + TimeDelta::seconds(super::fifo::DEDUP_WINDOW_SECONDS);
+        let sent = self.store.insert_fifo(q.id, &rows, &keys, now, expires).await?;
+        let woken = sent.iter().zip(&visible).filter(|(s, v)| s.fresh && **v).count();
+        if woken > 0 {
+            self.wake(q.id, woken);
+        }
+        Ok(outs
+            .into_iter()
+            .zip(firsts)
+            .map(|(mut out, i)| {
+                out.message_id = MessageId(sent[i].message_id);
+                out.sequence_number = Some(super::fifo::sequence_number(sent[i].seq));
+                out
+            })
+            .collect())
     }
 
     /// SendMessage: validates, seals, stores; answers once committed.
@@ -81,12 +183,16 @@ impl QueueService {
         let q = self.hot_queue(r).await?;
         self.quotas.check_send(&q.account_id).await?;
         let key = self.sealing_key(&q).await?;
-        let (row, out, visible_now) = self.prepare(&q, &key, input, self.clock.now())?;
-        self.group.insert(q.id, vec![row]).await?;
-        if visible_now {
+        let p = self.prepare(&q, &key, input, self.clock.now())?;
+        if q.fifo {
+            let mut outs = self.store_fifo(&q, vec![p]).await?;
+            return outs.pop().ok_or_else(|| SqsError::internal(&"a FIFO send answered nothing"));
+        }
+        self.group.insert(q.id, vec![p.row]).await?;
+        if p.visible_now {
             self.wake(q.id, 1);
         }
-        Ok(out)
+        Ok(p.out)
     }
 
     /// SendMessageBatch: whole-request checks first; then each entry succeeds or fails on its
@@ -107,20 +213,46 @@ impl QueueService {
             )));
         }
         let q = self.hot_queue(r).await?;
+        if q.fifo {
+            // On a FIFO queue, a missing group or deduplication id fails the whole batch.
+            if entries.iter().any(|(_, e)| e.group_id.is_none()) {
+                return Err(SqsError::InvalidParameterValue(
+                    "The request must contain the parameter MessageGroupId.".into(),
+                ));
+            }
+            if !q.content_based_dedup && entries.iter().any(|(_, e)| e.dedup_id.is_none()) {
+                return Err(SqsError::InvalidParameterValue(DEDUP_REQUIRED.into()));
+            }
+        }
         self.quotas.check_send(&q.account_id).await?;
         let key = self.sealing_key(&q).await?;
         let now = self.clock.now();
         let mut rows = Vec::with_capacity(entries.len());
         let mut results = Vec::with_capacity(entries.len());
         let mut wake = 0;
+        // FIFO entries are stored together after the loop (None until then).
+        let mut fifo = Vec::new();
+        let mut slots: Vec<(String, Option<Result<SendOutput, SqsError>>)> = Vec::with_capacity(entries.len());
         for (id, input) in entries {
             match self.prepare(&q, &key, input, now) {
-                Ok((row, out, visible_now)) => {
-                    rows.push(row);
-                    wake += usize::from(visible_now);
-                    results.push((id, Ok(out)));
+                Ok(p) if q.fifo => {
+                    fifo.push(p);
+                    slots.push((id, None));
                 }
-                Err(e) => results.push((id, Err(e))),
+                Ok(p) => {
+                    rows.push(p.row);
+                    wake += usize::from(p.visible_now);
+                    slots.push((id, Some(Ok(p.out))));
+                }
+                Err(e) => slots.push((id, Some(Err(e)))),
+            }
+        }
+        // Entries are stored in the order given, numbered in that order.
+        let mut stored = if fifo.is_empty() { Vec::new() } else { self.store_fifo(&q, fifo).await? }.into_iter();
+        for (id, slot) in slots {
+            match slot.or_else(|| stored.next().map(Ok)) {
+                Some(result) => results.push((id, result)),
+                None => results.push((id, Err(SqsError::internal(&"a FIFO entry was not stored")))),
             }
         }
         if !rows.is_empty() {
@@ -142,6 +274,11 @@ impl QueueService {
     ) -> Result<(usize, usize), SqsError> {
         use sha2::Digest;
         let q = self.hot_queue(r).await?;
+        if q.fifo {
+            return Err(SqsError::UnsupportedOperation(
+                "Storage events and topic deliveries into FIFO queues are not supported.".into(),
+            ));
+        }
         self.quotas.check_send(&q.account_id).await?;
         let key = self.sealing_key(&q).await?;
         let now = self.clock.now();
@@ -159,9 +296,9 @@ impl QueueService {
                 duplicates += 1;
                 continue;
             }
-            let (row, _, visible_now) = self.prepare(&q, &key, input, now)?;
-            wake |= visible_now;
-            rows.push(row);
+            let p = self.prepare(&q, &key, input, now)?;
+            wake |= p.visible_now;
+            rows.push(p.row);
             keys.push(digest);
         }
         let expires = now + TimeDelta::seconds(EVENT_REPLAY_WINDOW_SECONDS);

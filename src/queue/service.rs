@@ -86,6 +86,8 @@ pub struct QueueService {
     pub(super) store: PgStore,
     pub(super) sealer: Arc<Sealer>,
     pub(super) receipts: ReceiptKeys,
+    /// Keys FIFO deduplication ids before they are stored.
+    pub(super) dedup: super::fifo::DedupKeys,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) region: String,
     pub(super) public_url: String,
@@ -153,6 +155,10 @@ pub(super) fn body_context(account: &str, queue_id: Uuid, message_id: Uuid) -> C
     Context::new("message-body").with(account).with(queue_id.as_bytes()).with(message_id.as_bytes())
 }
 
+pub(super) fn dedup_id_context(account: &str, queue_id: Uuid, message_id: Uuid) -> Context {
+    Context::new("message-dedup-id").with(account).with(queue_id.as_bytes()).with(message_id.as_bytes())
+}
+
 pub(super) fn attributes_context(account: &str, queue_id: Uuid, message_id: Uuid) -> Context {
     Context::new("message-attributes").with(account).with(queue_id.as_bytes()).with(message_id.as_bytes())
 }
@@ -212,6 +218,7 @@ impl QueueService {
         shared: &Shared,
     ) -> Result<Self, SqsError> {
         let (key_id, key) = sealer.derive_key("receipt-handle")?;
+        let (_, dedup_key) = sealer.derive_key("fifo-dedup")?;
         // Two group inserts in flight at the default pool size: measured on 2 cores, more
         // only adds commits (benches/results/README.md).
         let group = super::commit::GroupCommit::new(store.clone(), (max_working / 8).clamp(1, 4));
@@ -219,6 +226,7 @@ impl QueueService {
         Ok(Self {
             store,
             receipts: ReceiptKeys::new(key_id, key),
+            dedup: super::fifo::DedupKeys::new(dedup_key),
             sealer,
             clock,
             region,

@@ -20,7 +20,38 @@ impl QueueService {
             .check(handle)
             .filter(|rc| rc.queue_id == q.id)
             .ok_or_else(|| SqsError::receipt_handle_invalid(handle.as_str()))?;
+        if q.fifo {
+            let mut results = self.delete_fifo(&q, vec![(handle, receipt)]).await?;
+            return results.pop().unwrap_or(Ok(()));
+        }
         self.group.delete(q.id, vec![receipt.message_id]).await
+    }
+
+    /// Deletes from a FIFO queue: only with the handle of the receive that holds the message
+    /// (AWS: an expired handle is refused, so a message another receiver now holds stays
+    /// with it). A delete may unlock the message's group, so waiting receivers are woken.
+    async fn delete_fifo(
+        &self,
+        q: &crate::store::QueueRow,
+        receipts: Vec<(&ReceiptHandle, super::receipt::Receipt)>,
+    ) -> Result<Vec<Result<(), SqsError>>, SqsError> {
+        let keys: Vec<(uuid::Uuid, i32)> =
+            receipts.iter().map(|(_, r)| (r.message_id, i32::try_from(r.receive_seq).unwrap_or(-1))).collect();
+        let outcome = self.store.delete_fifo(q.id, &keys, self.clock.now()).await?;
+        let deleted = outcome.iter().filter(|(_, deleted, _)| *deleted).count();
+        if deleted > 0 {
+            self.wake(q.id, deleted);
+        }
+        Ok(receipts
+            .iter()
+            .map(|(handle, r)| match outcome.iter().find(|(id, _, _)| *id == r.message_id) {
+                Some((_, false, true)) => Err(SqsError::InvalidParameterValue(format!(
+                    "Value {} for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.",
+                    handle.as_str()
+                ))),
+                _ => Ok(()),
+            })
+            .collect())
     }
 
     /// ChangeMessageVisibility: the new timeout counts from now, for the handle's own
@@ -70,6 +101,21 @@ impl QueueService {
     ) -> Result<Vec<(String, Result<(), SqsError>)>, SqsError> {
         check_batch_ids(Batch::Delete, entries.iter().map(|(id, _)| id.as_str()))?;
         let q = self.hot_queue(r).await?;
+        if q.fifo {
+            let mut results = Vec::with_capacity(entries.len());
+            let mut valid = Vec::new();
+            for (id, handle) in &entries {
+                match self.receipts.check(handle).filter(|rc| rc.queue_id == q.id) {
+                    Some(rc) => valid.push((id.clone(), handle, rc)),
+                    None => results.push((id.clone(), Err(SqsError::receipt_handle_invalid(handle.as_str())))),
+                }
+            }
+            if !valid.is_empty() {
+                let outcome = self.delete_fifo(&q, valid.iter().map(|(_, h, rc)| (*h, *rc)).collect()).await?;
+                results.extend(valid.into_iter().map(|(id, _, _)| id).zip(outcome));
+            }
+            return Ok(results);
+        }
         let mut ids = Vec::new();
         let results: Vec<_> = entries
             .into_iter()

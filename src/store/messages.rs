@@ -18,6 +18,10 @@ pub struct NewMessage {
     pub visible_at: DateTime<Utc>,
     /// The data key that sealed body and attributes (None: the service master key).
     pub dek_id: Option<i64>,
+    /// MessageGroupId (FIFO queues, and fair standard queues).
+    pub group_id: Option<String>,
+    /// MessageDeduplicationId, sealed like the attributes (FIFO queues).
+    pub dedup_id_sealed: Option<Vec<u8>>,
 }
 
 /// A message as handed out by a receive.
@@ -34,6 +38,10 @@ pub struct ReceivedRow {
     /// The queue whose sealing context the body and attributes use (None: this queue).
     pub sealed_queue_id: Option<Uuid>,
     pub dead_letter_source_arn: Option<String>,
+    pub group_id: Option<String>,
+    pub dedup_id_sealed: Option<Vec<u8>>,
+    /// The SequenceNumber (FIFO queues).
+    pub seq: Option<i64>,
 }
 
 /// Where messages received too often go: the dead-letter queue (by account and name) and
@@ -89,8 +97,8 @@ pub struct Received {
 }
 
 /// The columns of messages to insert, as arrays for `UNNEST`, bound as `$1` (the queue) and
-/// `$2`–`$9` (id, body, attributes, trace header, sender, sent, visible, data key).
-struct Columns<'a> {
+/// `$2`–`$10` (id, body, attributes, trace header, sender, sent, visible, data key, group).
+pub(super) struct Columns<'a> {
     ids: Vec<Uuid>,
     bodies: Vec<&'a [u8]>,
     attrs: Vec<Option<&'a [u8]>>,
@@ -99,12 +107,13 @@ struct Columns<'a> {
     sent: Vec<DateTime<Utc>>,
     visible: Vec<DateTime<Utc>>,
     deks: Vec<Option<i64>>,
+    groups: Vec<Option<&'a str>>,
 }
 
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+pub(super) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 impl<'a> Columns<'a> {
-    fn of(msgs: &'a [NewMessage]) -> Self {
+    pub(super) fn of(msgs: &'a [NewMessage]) -> Self {
         let mut c = Self::with_capacity(msgs.len());
         msgs.iter().for_each(|m| c.push(m));
         c
@@ -120,6 +129,7 @@ impl<'a> Columns<'a> {
             sent: Vec::with_capacity(n),
             visible: Vec::with_capacity(n),
             deks: Vec::with_capacity(n),
+            groups: Vec::with_capacity(n),
         }
     }
 
@@ -132,9 +142,10 @@ impl<'a> Columns<'a> {
         self.sent.push(m.sent_at);
         self.visible.push(m.visible_at);
         self.deks.push(m.dek_id);
+        self.groups.push(m.group_id.as_deref());
     }
 
-    fn bind<'q, Q>(self, q: PgQuery<'q>, queue: Q) -> PgQuery<'q>
+    pub(super) fn bind<'q, Q>(self, q: PgQuery<'q>, queue: Q) -> PgQuery<'q>
     where
         'a: 'q,
         Q: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
@@ -148,6 +159,7 @@ impl<'a> Columns<'a> {
             .bind(self.sent)
             .bind(self.visible)
             .bind(self.deks)
+            .bind(self.groups)
     }
 }
 
@@ -167,8 +179,8 @@ impl PgStore {
         }
         columns
             .bind(sqlx::query(
-                "INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at, dek_id)
-                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[])",
+                "INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at, dek_id, group_id)
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::text[])",
             ), queues)
             .execute(self.db_for_messages())
             .await
@@ -216,14 +228,14 @@ impl PgStore {
         let query = sqlx::query(
             "WITH claimed AS (
                  INSERT INTO event_receipts (queue_id, dedup_key, expires_at)
-                 SELECT $1, k, $12 FROM UNNEST($10::bytea[]) AS k
+                 SELECT $1, k, $13 FROM UNNEST($11::bytea[]) AS k
                  ON CONFLICT (queue_id, dedup_key) DO UPDATE SET expires_at = EXCLUDED.expires_at
-                     WHERE event_receipts.expires_at <= $11
+                     WHERE event_receipts.expires_at <= $12
                  RETURNING dedup_key)
-             INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at, dek_id)
-             SELECT $1, m.id, m.body, m.attrs, m.trace, m.sender, m.sent, m.visible, m.dek
-             FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::bytea[])
-                  AS m(id, body, attrs, trace, sender, sent, visible, dek, key)
+             INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at, dek_id, group_id)
+             SELECT $1, m.id, m.body, m.attrs, m.trace, m.sender, m.sent, m.visible, m.dek, m.grp
+             FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::text[], $11::bytea[])
+                  AS m(id, body, attrs, trace, sender, sent, visible, dek, grp, key)
              WHERE m.key IN (SELECT dedup_key FROM claimed)
              RETURNING id",
         );
@@ -264,14 +276,19 @@ impl PgStore {
         Ok(())
     }
 
-    /// Forgets event receipts of a queue whose replay window has passed.
+    /// Forgets event receipts and FIFO deduplication records of a queue whose window has passed.
     pub async fn delete_expired_receipts(&self, queue_id: Uuid, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let r = sqlx::query("DELETE FROM event_receipts WHERE queue_id = $1 AND expires_at <= $2")
-            .bind(queue_id)
-            .bind(now)
-            .execute(self.db())
-            .await?;
-        Ok(r.rows_affected())
+        let r = sqlx::query(
+            "WITH dedup AS (DELETE FROM fifo_dedup WHERE queue_id = $1 AND expires_at <= $2 RETURNING 1),
+                  events AS (DELETE FROM event_receipts WHERE queue_id = $1 AND expires_at <= $2 RETURNING 1)
+             SELECT (SELECT count(*) FROM dedup) + (SELECT count(*) FROM events)",
+        )
+        .bind(queue_id)
+        .bind(now)
+        .fetch_one(self.db())
+        .await?;
+        use sqlx::Row;
+        Ok(r.try_get::<i64, _>(0)? as u64)
     }
 
     /// Takes up to `max` visible messages sent after `not_before` (older ones have expired)
@@ -305,9 +322,10 @@ impl PgStore {
                  RETURNING m.*),
              into_dlq AS (
                  INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
-                                       visible_at, sealed_queue_id, dead_letter_source_arn, dek_id)
+                                       visible_at, sealed_queue_id, dead_letter_source_arn, dek_id, group_id)
                  SELECT dlq.id, mv.id, mv.body_sealed, mv.attributes_sealed, mv.trace_header, mv.sender_id, mv.sent_at,
-                        $2, COALESCE(mv.sealed_queue_id, mv.queue_id), COALESCE(mv.dead_letter_source_arn, $9), mv.dek_id
+                        $2, COALESCE(mv.sealed_queue_id, mv.queue_id), COALESCE(mv.dead_letter_source_arn, $9), mv.dek_id,
+                        mv.group_id
                  FROM moved mv, dlq
                  RETURNING 1)
              UPDATE messages m
@@ -318,7 +336,7 @@ impl PgStore {
              WHERE m.queue_id = $1 AND m.id = ANY(ARRAY(SELECT id FROM picked))
                AND NOT (m.receive_count >= $6 AND EXISTS (SELECT 1 FROM dlq))
              RETURNING m.id, m.body_sealed, m.attributes_sealed, m.sender_id, m.trace_header, m.sent_at, m.receive_count,
-                       m.first_received_at, m.sealed_queue_id, m.dead_letter_source_arn",
+                       m.first_received_at, m.sealed_queue_id, m.dead_letter_source_arn, m.group_id, m.dedup_id_sealed, m.seq",
         )
         .bind(queue_id)
         .bind(now)
@@ -349,7 +367,23 @@ impl PgStore {
         Ok(Received { rows, next_visible_at, inflight_full: max_inflight.is_some_and(|m| inflight >= m) })
     }
 
-    /// Deletes a message. Returns whether it was still there.
+    /// When the next message of the queue becomes visible by time alone (None: none will).
+    pub async fn next_visible(
+        &self,
+        queue_id: Uuid,
+        now: DateTime<Utc>,
+        not_before: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT min(visible_at) FROM messages WHERE queue_id = $1 AND visible_at > $2 AND sent_at > $3",
+        )
+        .bind(queue_id)
+        .bind(now)
+        .bind(not_before)
+        .fetch_one(self.db())
+        .await?)
+    }
+
     /// How many messages of the queue are in flight, counting up to `cap`.
     pub async fn count_inflight(&self, queue_id: Uuid, now: DateTime<Utc>, cap: i64) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod data_keys;
+pub mod fifo;
 pub mod iam;
 pub mod integrations;
 pub mod limits;

@@ -13,6 +13,14 @@ pub struct QueueSettings {
     pub retention_seconds: i32,
     pub receive_wait_seconds: i32,
     pub visibility_timeout: i32,
+    /// FifoQueue: fixed when the queue is created.
+    pub fifo: bool,
+    /// ContentBasedDeduplication.
+    pub content_based_dedup: bool,
+    /// DeduplicationScope=messageGroup (else `queue`).
+    pub dedup_per_group: bool,
+    /// FifoThroughputLimit=perMessageGroupId (else `perQueue`).
+    pub throughput_per_group: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -35,6 +43,10 @@ pub struct QueueRow {
     pub kms_master_key_id: Option<String>,
     pub kms_master_key: Option<String>,
     pub kms_reuse_seconds: i32,
+    pub fifo: bool,
+    pub content_based_dedup: bool,
+    pub dedup_per_group: bool,
+    pub throughput_per_group: bool,
 }
 
 /// A queue's encryption attributes as stored.
@@ -92,6 +104,10 @@ impl QueueRow {
             retention_seconds: self.retention_seconds,
             receive_wait_seconds: self.receive_wait_seconds,
             visibility_timeout: self.visibility_timeout,
+            fifo: self.fifo,
+            content_based_dedup: self.content_based_dedup,
+            dedup_per_group: self.dedup_per_group,
+            throughput_per_group: self.throughput_per_group,
         }
     }
 }
@@ -101,13 +117,14 @@ macro_rules! columns {
         "id, account_id, name, delay_seconds, maximum_message_size, retention_seconds, \
          receive_wait_seconds, visibility_timeout, created_at, last_modified_at, \
          dlq_name, max_receive_count, redrive_allow_policy, policy, \
-         sse_sqs, kms_master_key_id, kms_master_key, kms_reuse_seconds"
+         sse_sqs, kms_master_key_id, kms_master_key, kms_reuse_seconds, \
+         fifo, content_based_dedup, dedup_per_group, throughput_per_group"
     };
 }
 
 /// Binds a queue's attributes, in the order both the insert and the update number them
 /// (after the leading id, account and name, or id): settings, modified time, redrive and
-/// policy, encryption.
+/// policy, encryption, FIFO settings.
 macro_rules! bind_attributes {
     ($q:expr, $s:expr, $now:expr, $r:expr, $e:expr) => {
         $q.bind($s.delay_seconds)
@@ -124,6 +141,10 @@ macro_rules! bind_attributes {
             .bind(&$e.kms_master_key_id)
             .bind(&$e.kms_master_key)
             .bind($e.reuse_seconds)
+            .bind($s.fifo)
+            .bind($s.content_based_dedup)
+            .bind($s.dedup_per_group)
+            .bind($s.throughput_per_group)
     };
 }
 
@@ -149,7 +170,7 @@ impl PgStore {
         let insert = sqlx::query_as(concat!(
             "INSERT INTO queues (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
              ON CONFLICT (account_id, name) DO NOTHING RETURNING ",
             columns!()
         ))
@@ -249,7 +270,8 @@ impl PgStore {
             "UPDATE queues SET delay_seconds = $2, maximum_message_size = $3, retention_seconds = $4,
                  receive_wait_seconds = $5, visibility_timeout = $6, last_modified_at = $7,
                  dlq_name = $8, max_receive_count = $9, redrive_allow_policy = $10, policy = $11,
-                 sse_sqs = $12, kms_master_key_id = $13, kms_master_key = $14, kms_reuse_seconds = $15
+                 sse_sqs = $12, kms_master_key_id = $13, kms_master_key = $14, kms_reuse_seconds = $15,
+                 fifo = $16, content_based_dedup = $17, dedup_per_group = $18, throughput_per_group = $19
              WHERE id = $1",
         )
         .bind(queue_id);
@@ -300,6 +322,8 @@ impl PgStore {
         }
         self.db_for_messages();
         sqlx::query("DELETE FROM messages WHERE queue_id = $1").bind(queue_id).execute(&mut *tx).await?;
+        // A purge also forgets the FIFO deduplication ids (as on SQS).
+        sqlx::query("DELETE FROM fifo_dedup WHERE queue_id = $1").bind(queue_id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(Purge::Done)
     }

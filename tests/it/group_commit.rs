@@ -16,6 +16,7 @@ fn input(body: String) -> SendInput {
         attributes: Default::default(),
         trace_header: None,
         sender_id: "AIDATEST".into(),
+        ..Default::default()
     }
 }
 
@@ -105,6 +106,8 @@ async fn a_send_to_a_vanished_queue_fails_alone_in_its_group() {
         sent_at: chrono::Utc::now(),
         visible_at: chrono::Utc::now() + chrono::TimeDelta::hours(1),
         dek_id: None,
+        group_id: None,
+        dedup_id_sealed: None,
     };
     // The store names the failure.
     let gone = s.store.insert_grouped(&[(uuid::Uuid::new_v4(), &[message("x")])]).await;

@@ -19,6 +19,7 @@ mod compose;
 mod cross_account;
 mod dead_letters;
 mod durability;
+mod fifo;
 mod group_commit;
 mod hardening;
 mod instances;

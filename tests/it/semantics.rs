@@ -312,6 +312,8 @@ async fn the_expiry_sweep_takes_expired_ids_as_a_range_and_older_random_ids_on_i
         sent_at: now,
         visible_at: now,
         dek_id: None,
+        group_id: None,
+        dedup_id_sealed: None,
     };
     s.store.insert_grouped(&[(row.id, std::slice::from_ref(&legacy))]).await.unwrap();
     let cutoff = now + TimeDelta::seconds(1);

@@ -68,21 +68,10 @@ fn send_input(
     delay_seconds: Option<i32>,
     attributes: Option<HashMap<String, MessageAttributeValue>>,
     system_attributes: Option<HashMap<String, MessageAttributeValue>>,
-    deduplication_id: Option<&str>,
-    group_id: Option<&str>,
+    deduplication_id: Option<String>,
+    group_id: Option<String>,
 ) -> Result<SendInput, SqsError> {
     let body = body.ok_or_else(|| SqsError::missing("MessageBody"))?;
-    if deduplication_id.is_some() {
-        return Err(invalid(
-            "The request include parameter MessageDeduplicationId that is not valid for this queue type",
-        ));
-    }
-    if let Some(g) = group_id {
-        // Fair queues: a group id on a standard queue is accepted and has no ordering effect.
-        if g.is_empty() || g.len() > 128 || !g.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(invalid(format!("Value {g} for parameter MessageGroupId is invalid.")));
-        }
-    }
     let trace_header = match system_attributes {
         None => None,
         Some(mut m) => {
@@ -113,7 +102,16 @@ fn send_input(
         (body, attributes) =
             crate::events::sns::deliver(topic, uuid::Uuid::new_v4(), body, attributes, call.state.queues.now());
     }
-    Ok(SendInput { body, delay_seconds, attributes, trace_header, sender_id: call.principal.sender_id().to_owned() })
+    // Group and deduplication ids are checked by the queue layer, which knows the queue's type.
+    Ok(SendInput {
+        body,
+        delay_seconds,
+        attributes,
+        trace_header,
+        sender_id: call.principal.sender_id().to_owned(),
+        group_id,
+        dedup_id: deduplication_id,
+    })
 }
 
 fn send_output(out: SendOutput) -> SendMessageOutput {
@@ -122,6 +120,7 @@ fn send_output(out: SendOutput) -> SendMessageOutput {
         md5_of_message_body: out.md5_of_body,
         md5_of_message_attributes: out.md5_of_attributes,
         md5_of_message_system_attributes: out.md5_of_system_attributes,
+        sequence_number: out.sequence_number,
     }
 }
 
@@ -142,8 +141,8 @@ pub async fn send_message(
         input.delay_seconds,
         input.message_attributes,
         input.message_system_attributes,
-        input.message_deduplication_id.as_deref(),
-        input.message_group_id.as_deref(),
+        input.message_deduplication_id,
+        input.message_group_id,
     )?;
     let out = call.state.queues.send_message(target.resource(), send).await?;
     call.reply(&send_output(out))
@@ -167,8 +166,8 @@ pub async fn send_message_batch(
             e.delay_seconds,
             e.message_attributes,
             e.message_system_attributes,
-            e.message_deduplication_id.as_deref(),
-            e.message_group_id.as_deref(),
+            e.message_deduplication_id,
+            e.message_group_id,
         ) {
             Ok(send) => good.push((id, send)),
             Err(err) => failed.push(batch_error(id, err)),

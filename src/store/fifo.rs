@@ -1,0 +1,261 @@
+//! FIFO queues: sends that deduplicate and number their messages, and receives that take a
+//! group's messages in order and never hand one group to two receivers at once.
+//!
+//! A group is locked with a transaction-scoped advisory lock on a key derived from the queue
+//! and the group id (`group_lock`), taken by sends to the group and, with "skip if taken",
+//! by receives. A receive reads what it may deliver only after it holds the lock, in a new
+//! statement: every receive of the group before it has committed, so it sees their hidden
+//! messages. No per-group rows exist, so there is no group bookkeeping to reclaim when a
+//! group empties, however many groups come and go.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::messages::{Columns, DeadLetter, NewMessage, Received, ReceivedRow};
+use super::{PgStore, StoreError};
+
+/// The advisory-lock key of a group of a queue.
+pub fn group_lock(queue_id: Uuid, group: &str) -> i64 {
+    let digest =
+        Sha256::new().chain_update(b"sluice-fifo-group\0").chain_update(queue_id.as_bytes()).chain_update(group);
+    let d = digest.finalize();
+    i64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+/// How a FIFO send ended for one message: the message that holds its deduplication id (this
+/// one if `fresh`, else the one sent first within the window) and that message's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub message_id: Uuid,
+    pub seq: i64,
+    pub fresh: bool,
+}
+
+/// One FIFO receive, as the store runs it.
+#[derive(Debug, Clone, Copy)]
+pub struct FifoReceive<'a> {
+    pub queue_id: Uuid,
+    pub now: DateTime<Utc>,
+    /// Messages sent at or before this instant have expired.
+    pub not_before: DateTime<Utc>,
+    pub max: i64,
+    pub visible_until: DateTime<Utc>,
+    pub dead_letter: Option<DeadLetter<'a>>,
+}
+
+/// How many group heads a receive looks at: twice the groups it can use, so that groups
+/// another receiver holds for the moment do not leave it empty-handed.
+const HEADS: i64 = 20;
+
+impl PgStore {
+    /// Stores FIFO messages: `keys[i]` is the keyed deduplication id of `msgs[i]` (all
+    /// distinct). A key recorded within its window keeps its first message; the others are
+    /// numbered, recorded until `expires_at` and stored, all in one transaction that holds
+    /// their groups' locks, so numbers grow within a group in the order sends commit.
+    pub async fn insert_fifo(
+        &self,
+        queue_id: Uuid,
+        msgs: &[NewMessage],
+        keys: &[Vec<u8>],
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Vec<Sent>, StoreError> {
+        let mut locks: Vec<i64> =
+            msgs.iter().filter_map(|m| m.group_id.as_deref()).map(|g| group_lock(queue_id, g)).collect();
+        // One order for every transaction, so two sends never wait on each other's locks.
+        locks.sort_unstable();
+        locks.dedup();
+        let mut tx = self.db_for_messages().begin().await?;
+        sqlx::query(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM UNNEST($1::bigint[]) AS k ORDER BY k) l",
+        )
+        .bind(&locks)
+        .fetch_one(&mut *tx)
+        .await?;
+        // Numbers are drawn after the locks, in entry order.
+        let seqs: Vec<i64> = sqlx::query_scalar("SELECT nextval('message_seq') FROM generate_series(1, $1::int)")
+            .bind(msgs.len() as i32)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut seqs = seqs;
+        seqs.sort_unstable();
+        let columns = Columns::of(msgs);
+        let sealed: Vec<Option<&[u8]>> = msgs.iter().map(|m| m.dedup_id_sealed.as_deref()).collect();
+        let key_refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let query = sqlx::query(
+            "WITH input AS (
+                 SELECT * FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[],
+                                      $8::timestamptz[], $9::bigint[], $10::text[], $11::bytea[], $12::bytea[], $13::bigint[])
+                     AS m(id, body, attrs, trace, sender, sent, visible, dek, grp, dedup, key, seq)),
+             claimed AS (
+                 INSERT INTO fifo_dedup (queue_id, dedup_key, message_id, seq, expires_at)
+                 SELECT $1, key, id, seq, $15 FROM input
+                 ON CONFLICT (queue_id, dedup_key) DO UPDATE
+                     SET message_id = EXCLUDED.message_id, seq = EXCLUDED.seq, expires_at = EXCLUDED.expires_at
+                     WHERE fifo_dedup.expires_at <= $14
+                 RETURNING message_id)
+             INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
+                                   visible_at, dek_id, group_id, dedup_id_sealed, seq)
+             SELECT $1, id, body, attrs, trace, sender, sent, visible, dek, grp, dedup, seq FROM input
+             WHERE id IN (SELECT message_id FROM claimed)",
+        );
+        columns
+            .bind(query, queue_id)
+            .bind(sealed)
+            .bind(&key_refs)
+            .bind(&seqs)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_insert)?;
+        // A new statement sees the records of sends that committed while this one waited.
+        let held: Vec<(Vec<u8>, Uuid, i64)> = sqlx::query_as(
+            "SELECT dedup_key, message_id, seq FROM fifo_dedup WHERE queue_id = $1 AND dedup_key = ANY($2)",
+        )
+        .bind(queue_id)
+        .bind(&key_refs)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        keys.iter()
+            .zip(msgs)
+            .map(|(key, m)| {
+                let (_, message_id, seq) =
+                    held.iter().find(|(k, _, _)| k == key).ok_or(StoreError::Conflict("deduplication record"))?;
+                Ok(Sent { message_id: *message_id, seq: *seq, fresh: *message_id == m.id })
+            })
+            .collect()
+    }
+
+    /// Takes up to `max` messages of a FIFO queue and hides them until `visible_until`: from
+    /// the groups whose oldest message is visible, oldest head first, each group's messages
+    /// in order up to its first hidden one. A message past the dead-letter queue's receive
+    /// limit moves there (keeping its group and deduplication id, with a new number) instead.
+    /// Returns the messages in delivery order.
+    pub async fn receive_fifo(&self, req: &FifoReceive<'_>) -> Result<Received, StoreError> {
+        let FifoReceive { queue_id, now, not_before, max, visible_until, dead_letter } = *req;
+        let mut tx = self.db().begin().await?;
+        // Heads of groups that are visible now: messages with no older message in their group.
+        let heads: Vec<String> = sqlx::query_scalar(
+            "SELECT m.group_id FROM messages m
+             WHERE m.queue_id = $1 AND m.seq IS NOT NULL AND m.visible_at <= $2 AND m.sent_at > $3
+               AND NOT EXISTS (SELECT 1 FROM messages e
+                               WHERE e.queue_id = $1 AND e.group_id = m.group_id AND e.seq IS NOT NULL
+                                 AND e.seq < m.seq AND e.sent_at > $3)
+             ORDER BY m.visible_at, m.seq
+             LIMIT $4",
+        )
+        .bind(queue_id)
+        .bind(now)
+        .bind(not_before)
+        .bind(HEADS)
+        .fetch_all(&mut *tx)
+        .await?;
+        let keys: Vec<i64> = heads.iter().map(|g| group_lock(queue_id, g)).collect();
+        let got: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_try_advisory_xact_lock(k) FROM UNNEST($1::bigint[]) WITH ORDINALITY AS l(k, o) ORDER BY o",
+        )
+        .bind(&keys)
+        .fetch_all(&mut *tx)
+        .await?;
+        let groups: Vec<String> =
+            heads.into_iter().zip(got).filter(|(_, locked)| *locked).map(|(g, _)| g).take(max as usize).collect();
+        if groups.is_empty() {
+            tx.commit().await?;
+            let next_visible_at = self.next_visible(queue_id, now, not_before).await?;
+            return Ok(Received { rows: Vec::new(), next_visible_at, inflight_full: false });
+        }
+        // Under the locks, in a new statement: every earlier receive of these groups is seen.
+        let dl = dead_letter;
+        let mut rows: Vec<ReceivedRow> = sqlx::query_as(
+            "WITH locked AS (SELECT g, o FROM UNNEST($2::text[]) WITH ORDINALITY AS l(g, o)),
+             cand AS (
+                 SELECT m.id, m.receive_count, m.seq, m.visible_at, l.o
+                 FROM locked l CROSS JOIN LATERAL (
+                     SELECT id, receive_count, seq, visible_at FROM messages
+                     WHERE queue_id = $1 AND group_id = l.g AND seq IS NOT NULL AND sent_at > $3
+                     ORDER BY seq LIMIT $4) m),
+             picked AS (
+                 SELECT c.id, c.receive_count, c.seq, c.o FROM cand c
+                 WHERE NOT EXISTS (SELECT 1 FROM cand d WHERE d.o = c.o AND d.seq <= c.seq AND d.visible_at > $10)
+                 ORDER BY c.o, c.seq LIMIT $4),
+             dlq AS (SELECT id FROM queues WHERE $6::int IS NOT NULL AND account_id = $7 AND name = $8),
+             moved AS (
+                 DELETE FROM messages m
+                 WHERE m.queue_id = $1 AND m.id = ANY(ARRAY(SELECT id FROM picked WHERE receive_count >= $6))
+                   AND EXISTS (SELECT 1 FROM dlq)
+                 RETURNING m.*),
+             into_dlq AS (
+                 INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
+                                       visible_at, sealed_queue_id, dead_letter_source_arn, dek_id, group_id,
+                                       dedup_id_sealed, seq)
+                 SELECT dlq.id, mv.id, mv.body_sealed, mv.attributes_sealed, mv.trace_header, mv.sender_id, mv.sent_at,
+                        $10, COALESCE(mv.sealed_queue_id, mv.queue_id), COALESCE(mv.dead_letter_source_arn, $9), mv.dek_id,
+                        mv.group_id, mv.dedup_id_sealed, nextval('message_seq')
+                 FROM (SELECT * FROM moved ORDER BY seq) mv, dlq
+                 RETURNING 1)
+             UPDATE messages m
+             SET visible_at = $5,
+                 receive_count = m.receive_count + 1,
+                 first_received_at = COALESCE(m.first_received_at, $10),
+                 last_received_at = $10
+             WHERE m.queue_id = $1 AND m.id = ANY(ARRAY(SELECT id FROM picked))
+               AND NOT (m.receive_count >= $6 AND EXISTS (SELECT 1 FROM dlq))
+             RETURNING m.id, m.body_sealed, m.attributes_sealed, m.sender_id, m.trace_header, m.sent_at, m.receive_count,
+                       m.first_received_at, m.sealed_queue_id, m.dead_letter_source_arn, m.group_id, m.dedup_id_sealed, m.seq",
+        )
+        .bind(queue_id)
+        .bind(&groups)
+        .bind(not_before)
+        .bind(max)
+        .bind(visible_until)
+        .bind(dl.map(|d| d.max_receive_count))
+        .bind(dl.map(|d| d.account_id))
+        .bind(dl.map(|d| d.dlq_name))
+        .bind(dl.map(|d| d.source_arn))
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        // Delivery order: group by group as chosen, each in sequence.
+        rows.sort_by_key(|r| (groups.iter().position(|g| Some(g) == r.group_id.as_ref()), r.seq));
+        Ok(Received { rows, next_visible_at: None, inflight_full: false })
+    }
+
+    /// Deletes FIFO messages by (id, receive) if that receive still holds them at `now`.
+    /// Returns, per message, whether it was deleted and, if not, whether it is still there
+    /// (its handle has expired) rather than gone already.
+    pub async fn delete_fifo(
+        &self,
+        queue_id: Uuid,
+        receipts: &[(Uuid, i32)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, bool, bool)>, StoreError> {
+        let ids: Vec<Uuid> = receipts.iter().map(|r| r.0).collect();
+        let seqs: Vec<i32> = receipts.iter().map(|r| r.1).collect();
+        Ok(sqlx::query_as(
+            "WITH gone AS (
+                 DELETE FROM messages m USING UNNEST($2::uuid[], $3::int[]) AS v(id, seq)
+                 WHERE m.queue_id = $1 AND m.id = ANY($2) AND m.id = v.id AND m.receive_count = v.seq
+                   AND m.visible_at > $4
+                 RETURNING m.id)
+             SELECT v.id, v.id IN (SELECT id FROM gone),
+                    EXISTS (SELECT 1 FROM messages x WHERE x.queue_id = $1 AND x.id = v.id)
+             FROM UNNEST($2::uuid[]) AS v(id)",
+        )
+        .bind(queue_id)
+        .bind(&ids)
+        .bind(&seqs)
+        .bind(now)
+        .fetch_all(self.db_for_messages())
+        .await?)
+    }
+
+    /// Forgets every deduplication record of a queue (PurgeQueue).
+    pub async fn clear_dedup(&self, queue_id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM fifo_dedup WHERE queue_id = $1").bind(queue_id).execute(self.db()).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,502 @@
+//! FIFO queues through the official SDK: the points of the FIFO checklist (creation rules,
+//! group and deduplication ids, deduplication and its window, sequence numbers, order within
+//! a group, the head-of-line group lock, expired handles, fair standard queues).
+
+use aws_sdk_sqs::types::{
+    MessageSystemAttributeName as M, QueueAttributeName as N, SendMessageBatchRequestEntry as Entry,
+};
+use chrono::TimeDelta;
+
+use crate::harness::{TestServer, error_code};
+
+type Sqs = aws_sdk_sqs::Client;
+
+async fn fifo(sqs: &Sqs, name: &str, extra: &[(N, &str)]) -> String {
+    let mut req = sqs.create_queue().queue_name(name).attributes(N::FifoQueue, "true");
+    for (k, v) in extra {
+        req = req.attributes(k.clone(), *v);
+    }
+    req.send().await.unwrap().queue_url().unwrap().to_owned()
+}
+
+/// Sends `body` to group `group` with deduplication id `dedup`; returns (MessageId, SequenceNumber).
+async fn send(sqs: &Sqs, url: &str, group: &str, dedup: &str, body: &str) -> (String, String) {
+    let out = sqs
+        .send_message()
+        .queue_url(url)
+        .message_body(body)
+        .message_group_id(group)
+        .message_deduplication_id(dedup)
+        .send()
+        .await
+        .unwrap();
+    (out.message_id().unwrap().to_owned(), out.sequence_number().unwrap().to_owned())
+}
+
+/// Receives up to `max` messages hidden for `visibility` seconds; returns (body, handle).
+async fn receive(sqs: &Sqs, url: &str, max: i32, visibility: i32) -> Vec<(String, String)> {
+    sqs.receive_message()
+        .queue_url(url)
+        .max_number_of_messages(max)
+        .visibility_timeout(visibility)
+        .send()
+        .await
+        .unwrap()
+        .messages()
+        .iter()
+        .map(|m| (m.body().unwrap().to_owned(), m.receipt_handle().unwrap().to_owned()))
+        .collect()
+}
+
+fn bodies(got: &[(String, String)]) -> Vec<&str> {
+    got.iter().map(|(b, _)| b.as_str()).collect()
+}
+
+#[tokio::test]
+async fn fifo_creation_follows_awss_rules_for_names_attributes_and_recreation() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    // 1. FifoQueue=true without the suffix; 2. the suffix without FifoQueue.
+    let e = sqs.create_queue().queue_name("plain").attributes(N::FifoQueue, "true").send().await.unwrap_err();
+    assert_eq!(error_code(&e), "InvalidParameterValue");
+    let e = sqs.create_queue().queue_name("plain.fifo").send().await.unwrap_err();
+    assert_eq!(error_code(&e), "InvalidParameterValue");
+    // 3. A standard queue knows no FifoQueue, not even false; 4. nor the FIFO settings.
+    let e = sqs.create_queue().queue_name("plain").attributes(N::FifoQueue, "false").send().await.unwrap_err();
+    assert_eq!(error_code(&e), "InvalidAttributeName");
+    assert!(format!("{e:?}").contains("Unknown Attribute FifoQueue."), "{e:?}");
+    for n in [N::DeduplicationScope, N::FifoThroughputLimit] {
+        let e = sqs.create_queue().queue_name("plain").attributes(n.clone(), "x").send().await.unwrap_err();
+        assert_eq!(error_code(&e), "InvalidAttributeName");
+        assert!(format!("{e:?}").contains("only when FifoQueue is set to true"), "{n:?}: {e:?}");
+    }
+    // Defaults, as GetQueueAttributes(All) reports them.
+    let url = fifo(&sqs, "orders.fifo", &[]).await;
+    let got = sqs.get_queue_attributes().queue_url(&url).attribute_names(N::All).send().await.unwrap();
+    let attrs = got.attributes().unwrap();
+    assert_eq!(attrs[&N::FifoQueue], "true");
+    assert_eq!(attrs[&N::ContentBasedDeduplication], "false");
+    assert_eq!(attrs[&N::DeduplicationScope], "queue");
+    assert_eq!(attrs[&N::FifoThroughputLimit], "perQueue");
+    // 5. The type cannot change.
+    let e = sqs.set_queue_attributes().queue_url(&url).attributes(N::FifoQueue, "false").send().await.unwrap_err();
+    assert_eq!(error_code(&e), "InvalidAttributeValue");
+    assert!(format!("{e:?}").contains("Modifying queue type is not supported."), "{e:?}");
+    // High throughput needs per-group deduplication; together they are accepted.
+    let e = sqs
+        .set_queue_attributes()
+        .queue_url(&url)
+        .attributes(N::FifoThroughputLimit, "perMessageGroupId")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), "InvalidAttributeValue");
+    sqs.set_queue_attributes()
+        .queue_url(&url)
+        .attributes(N::DeduplicationScope, "messageGroup")
+        .attributes(N::FifoThroughputLimit, "perMessageGroupId")
+        .send()
+        .await
+        .unwrap();
+    // 6. Re-creating with the same attributes answers the same URL; another value does not.
+    let again = fifo(&sqs, "orders.fifo", &[(N::DeduplicationScope, "messageGroup")]).await;
+    assert_eq!(again, url);
+    let e = sqs
+        .create_queue()
+        .queue_name("orders.fifo")
+        .attributes(N::FifoQueue, "true")
+        .attributes(N::ContentBasedDeduplication, "true")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), "QueueAlreadyExists");
+    // A standard queue reports none of the FIFO attributes.
+    let plain = sqs.create_queue().queue_name("plain").send().await.unwrap().queue_url().unwrap().to_owned();
+    let got = sqs.get_queue_attributes().queue_url(&plain).attribute_names(N::All).send().await.unwrap();
+    assert!(!got.attributes().unwrap().contains_key(&N::FifoQueue));
+}
+
+#[tokio::test]
+async fn fifo_sends_need_a_group_and_a_deduplication_id_and_refuse_a_delay() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = fifo(&sqs, "sends.fifo", &[]).await;
+    // 7. No group: MissingParameter alone, the whole batch in a batch.
+    let e =
+        sqs.send_message().queue_url(&url).message_body("x").message_deduplication_id("d").send().await.unwrap_err();
+    assert_eq!(error_code(&e), "MissingParameter");
+    let e = sqs
+        .send_message_batch()
+        .queue_url(&url)
+        .entries(
+            Entry::builder()
+                .id("a")
+                .message_body("x")
+                .message_group_id("g")
+                .message_deduplication_id("1")
+                .build()
+                .unwrap(),
+        )
+        .entries(Entry::builder().id("b").message_body("y").message_deduplication_id("2").build().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), "InvalidParameterValue");
+    assert!(format!("{e:?}").contains("The request must contain the parameter MessageGroupId."), "{e:?}");
+    // 8. No deduplication id and no content-based deduplication.
+    let e = sqs.send_message().queue_url(&url).message_body("x").message_group_id("g").send().await.unwrap_err();
+    assert_eq!(error_code(&e), "InvalidParameterValue");
+    assert!(format!("{e:?}").contains("ContentBasedDeduplication enabled or MessageDeduplicationId provided"));
+    let e = sqs
+        .send_message_batch()
+        .queue_url(&url)
+        .entries(Entry::builder().id("a").message_body("x").message_group_id("g").build().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), "InvalidParameterValue");
+    // 9. A message delay is refused; 0 is accepted; the queue's delay applies.
+    let e = sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body("x")
+        .message_group_id("g")
+        .message_deduplication_id("d")
+        .delay_seconds(2)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), "InvalidParameterValue");
+    assert!(format!("{e:?}").contains("The request include parameter that is not valid for this queue type."));
+    // 10. Token rules: 129 characters, empty, a space.
+    for bad in ["a".repeat(129), String::new(), "a b".into()] {
+        let e = sqs
+            .send_message()
+            .queue_url(&url)
+            .message_body("x")
+            .message_group_id("g")
+            .message_deduplication_id(&bad)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(format!("{e:?}").contains("1 to 128 in length."), "{bad:?}: {e:?}");
+    }
+    assert_eq!(
+        sqs.get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(N::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .unwrap()[&N::ApproximateNumberOfMessages],
+        "0",
+        "no refused send stored anything"
+    );
+    send(&sqs, &url, "g", &"a".repeat(128), "fine").await;
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("no delay")
+        .message_group_id("g")
+        .message_deduplication_id("zero")
+        .delay_seconds(0)
+        .send()
+        .await
+        .unwrap();
+    let delayed = fifo(&sqs, "delayed.fifo", &[(N::DelaySeconds, "30")]).await;
+    send(&sqs, &delayed, "g", "1", "later").await;
+    assert!(receive(&sqs, &delayed, 10, 30).await.is_empty(), "the queue's delay holds it");
+    s.clock.advance(TimeDelta::seconds(31));
+    assert_eq!(bodies(&receive(&sqs, &delayed, 10, 30).await), ["later"]);
+}
+
+#[tokio::test]
+async fn a_duplicate_answers_the_first_message_and_stores_nothing_for_five_minutes() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = fifo(&sqs, "dedup.fifo", &[(N::ContentBasedDeduplication, "true")]).await;
+    // 11. Content-based: the same body twice is one message, answered with the first's ids.
+    let first = sqs.send_message().queue_url(&url).message_body("Test").message_group_id("g").send().await.unwrap();
+    let second = sqs.send_message().queue_url(&url).message_body("Test").message_group_id("g").send().await.unwrap();
+    assert_eq!(first.message_id(), second.message_id());
+    assert_eq!(first.sequence_number(), second.sequence_number());
+    // 12. Its id is the SHA-256 of the body, shown as MessageDeduplicationId.
+    let got = sqs
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(M::All)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.messages().len(), 1);
+    let m = &got.messages()[0];
+    let sys = m.attributes().unwrap();
+    assert_eq!(sys[&M::MessageDeduplicationId], "532eaabd9574880dbf76b9b8cc00832c20a6ec113d682299550d7a6e0f345e25");
+    assert_eq!(sys[&M::MessageGroupId], "g");
+    assert_eq!(Some(sys[&M::SequenceNumber].as_str()), first.sequence_number());
+    // 14. Received and deleted, the id still deduplicates within the window.
+    sqs.delete_message().queue_url(&url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+    let third = sqs.send_message().queue_url(&url).message_body("Test").message_group_id("g").send().await.unwrap();
+    assert_eq!(third.message_id(), first.message_id());
+    assert!(receive(&sqs, &url, 10, 30).await.is_empty());
+    // 13. An explicit id overrides the content: the same body with another id is new.
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("Test")
+        .message_group_id("g")
+        .message_deduplication_id("explicit")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bodies(&receive(&sqs, &url, 10, 0).await), ["Test"]);
+    // 15. After five minutes the same body is a new message.
+    s.clock.advance(TimeDelta::seconds(301));
+    let later = sqs.send_message().queue_url(&url).message_body("Test").message_group_id("g").send().await.unwrap();
+    assert_ne!(later.message_id(), first.message_id());
+    assert!(later.sequence_number().unwrap() > first.sequence_number().unwrap());
+    // 16. PurgeQueue forgets deduplication ids.
+    let (id, _) = send(&sqs, &url, "g", "p", "before purge").await;
+    sqs.purge_queue().queue_url(&url).send().await.unwrap();
+    let (again, _) = send(&sqs, &url, "g", "p", "after purge").await;
+    assert_ne!(id, again);
+    assert_eq!(bodies(&receive(&sqs, &url, 10, 30).await), ["after purge"]);
+    // Deduplication keys are stored keyed, never as the body's hash.
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT d.dedup_key FROM fifo_dedup d JOIN queues q ON q.id = d.queue_id WHERE q.account_id = $1",
+    )
+    .bind(&a.id)
+    .fetch_all(s.store.pool())
+    .await
+    .unwrap();
+    assert!(!stored.is_empty());
+    let clear = hex::decode("532eaabd9574880dbf76b9b8cc00832c20a6ec113d682299550d7a6e0f345e25").unwrap();
+    assert!(stored.iter().all(|k| *k != clear && !k.windows(8).any(|w| w == &clear[..8])));
+}
+
+#[tokio::test]
+async fn deduplication_scope_is_the_queue_or_the_group() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    // 17. Scope queue: the same id in another group is a duplicate.
+    let url = fifo(&sqs, "scope-q.fifo", &[]).await;
+    let (one, _) = send(&sqs, &url, "g1", "same", "a").await;
+    let (two, _) = send(&sqs, &url, "g2", "same", "b").await;
+    assert_eq!(one, two);
+    // Scope messageGroup: it is not.
+    let url = fifo(&sqs, "scope-g.fifo", &[(N::DeduplicationScope, "messageGroup")]).await;
+    let (one, _) = send(&sqs, &url, "g1", "same", "a").await;
+    let (two, _) = send(&sqs, &url, "g2", "same", "b").await;
+    assert_ne!(one, two);
+    let (three, _) = send(&sqs, &url, "g1", "same", "c").await;
+    assert_eq!(one, three);
+    let mut got = bodies(&receive(&sqs, &url, 10, 30).await).into_iter().map(str::to_owned).collect::<Vec<_>>();
+    got.sort();
+    assert_eq!(got, ["a", "b"]);
+}
+
+#[tokio::test]
+async fn sequence_numbers_grow_within_a_group_and_batches_keep_their_order() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = fifo(&sqs, "seq.fifo", &[]).await;
+    // 18 and 28: every batch entry has a number, in entry order.
+    let mut req = sqs.send_message_batch().queue_url(&url);
+    for i in 0..10 {
+        req = req.entries(
+            Entry::builder()
+                .id(format!("e{i}"))
+                .message_body(format!("m{i}"))
+                .message_group_id("g")
+                .message_deduplication_id(format!("d{i}"))
+                .build()
+                .unwrap(),
+        );
+    }
+    let out = req.send().await.unwrap();
+    assert!(out.failed().is_empty());
+    let seqs: Vec<&str> = out.successful().iter().map(|e| e.sequence_number().unwrap()).collect();
+    assert_eq!(seqs.len(), 10);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert!(seqs.iter().all(|s| s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit())));
+    let (_, next) = send(&sqs, &url, "g", "after", "m10").await;
+    assert!(next.as_str() > seqs[9]);
+    let got = receive(&sqs, &url, 10, 30).await;
+    assert_eq!(bodies(&got), (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    // No sequence number on a standard queue.
+    let plain = sqs.create_queue().queue_name("plain").send().await.unwrap().queue_url().unwrap().to_owned();
+    let out = sqs.send_message().queue_url(&plain).message_body("x").send().await.unwrap();
+    assert!(out.sequence_number().is_none());
+}
+
+#[tokio::test]
+async fn a_receive_takes_one_group_in_order_then_fills_from_others() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = fifo(&sqs, "order.fifo", &[]).await;
+    // 19. g1m1, g2m1, g1m2, g1m3: receive(10) gives g1 contiguous and in order, then g2.
+    for (g, d) in [("g1", "g1m1"), ("g2", "g2m1"), ("g1", "g1m2"), ("g1", "g1m3")] {
+        send(&sqs, &url, g, d, d).await;
+    }
+    assert_eq!(bodies(&receive(&sqs, &url, 10, 30).await), ["g1m1", "g1m2", "g1m3", "g2m1"]);
+}
+
+#[tokio::test]
+async fn an_in_flight_group_stays_locked_until_its_head_is_deleted_or_visible() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = fifo(&sqs, "lock.fifo", &[]).await;
+    send(&sqs, &url, "g1", "1", "g1m1").await;
+    send(&sqs, &url, "g1", "2", "g1m2").await;
+    send(&sqs, &url, "g2", "3", "g2m1").await;
+    // 20. With g1m1 in flight, a second receiver gets only g2; new sends do not unlock g1.
+    let first = receive(&sqs, &url, 1, 30).await;
+    assert_eq!(bodies(&first), ["g1m1"]);
+    send(&sqs, &url, "g1", "4", "g1m3").await;
+    let second = receive(&sqs, &url, 10, 30).await;
+    assert_eq!(bodies(&second), ["g2m1"]);
+    assert!(receive(&sqs, &url, 10, 30).await.is_empty());
+    // 21. Deleting the in-flight head unlocks the group at once.
+    sqs.delete_message().queue_url(&url).receipt_handle(&first[0].1).send().await.unwrap();
+    let next = receive(&sqs, &url, 10, 30).await;
+    assert_eq!(bodies(&next), ["g1m2", "g1m3"]);
+    // A partial delete does not: g1m3 still holds the group.
+    sqs.delete_message().queue_url(&url).receipt_handle(&next[0].1).send().await.unwrap();
+    send(&sqs, &url, "g1", "5", "g1m4").await;
+    assert!(receive(&sqs, &url, 10, 30).await.is_empty());
+}
+
+#[tokio::test]
+async fn head_of_line_only_the_visible_prefix_of_a_group_is_deliverable() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = fifo(&sqs, "hol.fifo", &[]).await;
+    for b in ["foo", "bar", "baz"] {
+        send(&sqs, &url, "g", b, b).await;
+    }
+    send(&sqs, &url, "g2", "other", "other").await;
+    // 22. Receive all three, extend bar: once foo and baz expire, only foo is receivable.
+    let got = receive(&sqs, &url, 3, 10).await;
+    assert_eq!(bodies(&got), ["foo", "bar", "baz"]);
+    sqs.change_message_visibility()
+        .queue_url(&url)
+        .receipt_handle(&got[1].1)
+        .visibility_timeout(100)
+        .send()
+        .await
+        .unwrap();
+    s.clock.advance(TimeDelta::seconds(11));
+    let mut got = bodies(&receive(&sqs, &url, 10, 10).await).into_iter().map(str::to_owned).collect::<Vec<_>>();
+    got.sort();
+    assert_eq!(got, ["foo", "other"], "baz waits behind bar");
+    // 23. ChangeMessageVisibility(0) on the head makes it receivable, not its in-flight sibling.
+    let url = fifo(&sqs, "cmv.fifo", &[]).await;
+    send(&sqs, &url, "g1", "1", "g1m1").await;
+    send(&sqs, &url, "g1", "2", "g1m2").await;
+    send(&sqs, &url, "g2", "3", "g2m1").await;
+    let got = receive(&sqs, &url, 2, 30).await;
+    assert_eq!(bodies(&got), ["g1m1", "g1m2"]);
+    sqs.change_message_visibility()
+        .queue_url(&url)
+        .receipt_handle(&got[0].1)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    let mut again = bodies(&receive(&sqs, &url, 10, 30).await).into_iter().map(str::to_owned).collect::<Vec<_>>();
+    again.sort();
+    assert_eq!(again, ["g1m1", "g2m1"]);
+    // 24. A receive with VisibilityTimeout=0 does not lock the group.
+    let url = fifo(&sqs, "zero.fifo", &[]).await;
+    send(&sqs, &url, "g", "1", "m1").await;
+    assert_eq!(bodies(&receive(&sqs, &url, 1, 0).await), ["m1"]);
+    assert_eq!(bodies(&receive(&sqs, &url, 1, 30).await), ["m1"]);
+}
+
+#[tokio::test]
+async fn an_expired_handle_cannot_delete_a_fifo_message() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = fifo(&sqs, "expired.fifo", &[]).await;
+    send(&sqs, &url, "g", "1", "m").await;
+    let got = receive(&sqs, &url, 1, 5).await;
+    s.clock.advance(TimeDelta::seconds(6));
+    // 26.
+    let e = sqs.delete_message().queue_url(&url).receipt_handle(&got[0].1).send().await.unwrap_err();
+    assert_eq!(error_code(&e), "InvalidParameterValue");
+    assert!(format!("{e:?}").contains("The receipt handle has expired."), "{e:?}");
+    let again = receive(&sqs, &url, 1, 30).await;
+    assert_eq!(bodies(&again), ["m"], "the message is still there");
+    sqs.delete_message().queue_url(&url).receipt_handle(&again[0].1).send().await.unwrap();
+    // A handle of a message deleted already deletes nothing and is not an error.
+    sqs.delete_message().queue_url(&url).receipt_handle(&again[0].1).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_fifo_queue_needs_a_fifo_dead_letter_queue() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let standard = sqs.create_queue().queue_name("std-dlq").send().await.unwrap().queue_url().unwrap().to_owned();
+    let arn = |name: &str| format!("arn:aws:sqs:{}:{}:{name}", crate::harness::REGION, a.id);
+    let policy = |target: &str| format!(r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":2}}"#, arn(target));
+    // 27.
+    let e = sqs
+        .create_queue()
+        .queue_name("src.fifo")
+        .attributes(N::FifoQueue, "true")
+        .attributes(N::RedrivePolicy, policy("std-dlq"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), "InvalidParameterValue");
+    let _ = standard;
+    let dlq = fifo(&sqs, "dlq.fifo", &[]).await;
+    let url = fifo(&sqs, "src.fifo", &[(N::RedrivePolicy, &policy("dlq.fifo"))]).await;
+    send(&sqs, &url, "g", "poison", "poison").await;
+    send(&sqs, &url, "g", "next", "next").await;
+    for _ in 0..2 {
+        assert_eq!(bodies(&receive(&sqs, &url, 1, 0).await), ["poison"]);
+    }
+    // The third receive moves it; the group goes on with the next message.
+    assert_eq!(bodies(&receive(&sqs, &url, 10, 30).await), ["next"]);
+    let got = sqs.receive_message().queue_url(&dlq).message_system_attribute_names(M::All).send().await.unwrap();
+    let m = &got.messages()[0];
+    assert_eq!(m.body(), Some("poison"));
+    let sys = m.attributes().unwrap();
+    assert_eq!(sys[&M::MessageGroupId], "g");
+    assert_eq!(sys[&M::MessageDeduplicationId], "poison");
+    assert!(sys.contains_key(&M::SequenceNumber));
+}
+
+#[tokio::test]
+async fn a_standard_queue_takes_a_group_id_as_a_fair_queue_tag_only() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = sqs.create_queue().queue_name("fair").send().await.unwrap().queue_url().unwrap().to_owned();
+    // 29. Accepted, returned as an attribute, no sequence number, no lock.
+    let out = sqs.send_message().queue_url(&url).message_body("a").message_group_id("tenant-1").send().await.unwrap();
+    assert!(out.sequence_number().is_none());
+    sqs.send_message().queue_url(&url).message_body("b").message_group_id("tenant-1").send().await.unwrap();
+    // 30. Asked for through the legacy AttributeNames too.
+    #[allow(deprecated)]
+    let got =
+        sqs.receive_message().queue_url(&url).max_number_of_messages(1).attribute_names(N::All).send().await.unwrap();
+    let sys = got.messages()[0].attributes().unwrap();
+    assert_eq!(sys[&M::MessageGroupId], "tenant-1");
+    assert!(!sys.contains_key(&M::SequenceNumber));
+    assert_eq!(receive(&sqs, &url, 10, 30).await.len(), 1, "the group is not locked");
+    let e =
+        sqs.send_message().queue_url(&url).message_body("c").message_deduplication_id("d").send().await.unwrap_err();
+    assert_eq!(error_code(&e), "InvalidParameterValue");
+}
