@@ -34,3 +34,17 @@ CREATE TABLE fifo_dedup (
     PRIMARY KEY (queue_id, dedup_key)
 );
 CREATE INDEX fifo_dedup_expiry ON fifo_dedup (queue_id, expires_at);
+
+-- Receive attempts (ReceiveRequestAttemptId): what a FIFO receive handed out, so that a
+-- retry of it within five minutes, on any instance, gets the same messages and handles.
+CREATE TABLE fifo_attempts (
+    queue_id        uuid NOT NULL REFERENCES queues (id) ON DELETE CASCADE,
+    attempt_id      text NOT NULL,
+    message_ids     uuid[] NOT NULL,
+    receive_counts  integer[] NOT NULL,
+    -- When the receive made them visible again; a change since means they were changed.
+    visible_until   timestamptz NOT NULL,
+    expires_at      timestamptz NOT NULL,
+    PRIMARY KEY (queue_id, attempt_id)
+);
+CREATE INDEX fifo_attempts_expiry ON fifo_attempts (queue_id, expires_at);

@@ -27,6 +27,14 @@ pub fn check_token(parameter: &str, value: &str) -> Result<(), SqsError> {
     Ok(())
 }
 
+/// AWS's answer to a member that does not fit the queue's type (a FIFO-only member on a
+/// standard queue, a message delay on a FIFO queue); its grammar is AWS's.
+pub fn not_for_this_queue_type(parameter: &str, value: &str) -> SqsError {
+    SqsError::InvalidParameterValue(format!(
+        "Value {value} for parameter {parameter} is invalid. Reason: The request include parameter that is not valid for this queue type."
+    ))
+}
+
 /// The deduplication id ContentBasedDeduplication gives a body: its SHA-256, in lower-case hex.
 pub fn content_dedup_id(body: &str) -> String {
     hex::encode(Sha256::digest(body.as_bytes()))

@@ -12,7 +12,7 @@ use super::service::*;
 use super::{QueueRef, SqsError, md5};
 use crate::domain::MessageId;
 use crate::store::QueueRow;
-use crate::store::fifo::FifoReceive;
+use crate::store::fifo::{FifoReceive, Replay};
 use crate::store::messages::{DeadLetter, ReceiveRequest};
 
 /// What ReceiveMessage needs.
@@ -26,6 +26,8 @@ pub struct ReceiveInput {
     pub message_attribute_names: Vec<String>,
     /// The account of the caller (long polls are bounded per caller account).
     pub caller_account: String,
+    /// ReceiveRequestAttemptId (FIFO queues).
+    pub attempt_id: Option<String>,
 }
 
 /// A received message, ready to serialize.
@@ -64,8 +66,27 @@ impl QueueService {
         let max = in_range("MaxNumberOfMessages", input.max_messages, 1, MAX_RECEIVE)?.unwrap_or(1);
         let visibility = in_range("VisibilityTimeout", input.visibility_timeout, 0, MAX_VISIBILITY)?;
         let wait = in_range("WaitTimeSeconds", input.wait_seconds, 0, MAX_WAIT_SECONDS)?;
+        if let Some(attempt) = &input.attempt_id {
+            super::fifo::check_token("ReceiveRequestAttemptId", attempt)?;
+        }
         let q = self.hot_queue(r).await?;
         let visibility = TimeDelta::seconds(visibility.unwrap_or(q.visibility_timeout).into());
+        if let Some(attempt) = &input.attempt_id {
+            if !q.fifo {
+                return Err(super::fifo::not_for_this_queue_type("ReceiveRequestAttemptId", attempt));
+            }
+            // A retry of an attempt: the same messages and handles, or AWS's refusal.
+            let now = self.clock.now();
+            match self.store.replay_attempt(q.id, attempt, now, now + visibility).await? {
+                Some(Replay::Same(rows)) => return self.open_all(&q, rows, &input, now).await,
+                Some(Replay::Changed) => {
+                    return Err(SqsError::InvalidParameterValue(format!(
+                        "Value {attempt} for parameter ReceiveRequestAttemptId is invalid. Reason: The receiveRequestAttemptId is not valid anymore since the receive call is not retryable."
+                    )));
+                }
+                None => {}
+            }
+        }
         let wait = Duration::from_secs(wait.unwrap_or(q.receive_wait_seconds).max(0) as u64);
         let deadline = tokio::time::Instant::now() + wait;
         // Open long polls are bounded per caller account and in all; past either bound a
@@ -115,6 +136,11 @@ impl QueueService {
             };
             if !got.rows.is_empty() {
                 self.count_received(q.id, got.rows.len());
+                if let Some(attempt) = input.attempt_id.as_deref().filter(|_| q.fifo) {
+                    let taken: Vec<(Uuid, i32)> = got.rows.iter().map(|r| (r.id, r.receive_count)).collect();
+                    let expires = now + TimeDelta::seconds(super::fifo::DEDUP_WINDOW_SECONDS);
+                    self.store.record_attempt(q.id, attempt, &taken, now + visibility, expires).await?;
+                }
                 // A send wakes one poll per message; one that takes all it asked for may have
                 // left more behind, so it passes the wake-up on.
                 if guard.is_some() && got.rows.len() as i64 >= i64::from(max) {

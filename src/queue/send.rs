@@ -45,14 +45,6 @@ struct Prepared {
     dedup_key: Option<Vec<u8>>,
 }
 
-/// The parameter AWS names when a FIFO-only member reaches a standard queue, or a standard
-/// one a FIFO queue.
-fn not_for_this_queue_type(parameter: &str, value: &str) -> SqsError {
-    SqsError::InvalidParameterValue(format!(
-        "Value {value} for parameter {parameter} is invalid. Reason: The request include parameter that is not valid for this queue type."
-    ))
-}
-
 const DEDUP_REQUIRED: &str =
     "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly";
 
@@ -71,7 +63,7 @@ impl QueueService {
             super::fifo::check_token("MessageGroupId", g)?;
         }
         let dedup_id = match (&input.dedup_id, q.fifo) {
-            (Some(d), false) => return Err(not_for_this_queue_type("MessageDeduplicationId", d)),
+            (Some(d), false) => return Err(super::fifo::not_for_this_queue_type("MessageDeduplicationId", d)),
             (Some(d), true) => {
                 super::fifo::check_token("MessageDeduplicationId", d)?;
                 Some(d.clone())
@@ -88,7 +80,7 @@ impl QueueService {
             && let Some(d) = delay.filter(|d| *d > 0)
         {
             // A FIFO queue delays by its DelaySeconds alone.
-            return Err(not_for_this_queue_type("DelaySeconds", &d.to_string()));
+            return Err(super::fifo::not_for_this_queue_type("DelaySeconds", &d.to_string()));
         }
         let size = input.body.len() + input.attributes.iter().map(|(n, v)| v.size(n)).sum::<usize>();
         if size > q.maximum_message_size as usize {

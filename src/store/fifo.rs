@@ -32,6 +32,15 @@ pub struct Sent {
     pub fresh: bool,
 }
 
+/// A retried receive attempt.
+#[derive(Debug)]
+pub enum Replay {
+    /// The messages first handed out, hidden again.
+    Same(Vec<ReceivedRow>),
+    /// One of them was deleted, received again or changed: the attempt cannot be retried.
+    Changed,
+}
+
 /// One FIFO receive, as the store runs it.
 #[derive(Debug, Clone, Copy)]
 pub struct FifoReceive<'a> {
@@ -251,6 +260,87 @@ impl PgStore {
         .bind(now)
         .fetch_all(self.db_for_messages())
         .await?)
+    }
+
+    /// Records what a FIFO receive with a ReceiveRequestAttemptId handed out (replacing an
+    /// expired record of the same id).
+    pub async fn record_attempt(
+        &self,
+        queue_id: Uuid,
+        attempt_id: &str,
+        received: &[(Uuid, i32)],
+        visible_until: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let ids: Vec<Uuid> = received.iter().map(|r| r.0).collect();
+        let counts: Vec<i32> = received.iter().map(|r| r.1).collect();
+        sqlx::query(
+            "INSERT INTO fifo_attempts (queue_id, attempt_id, message_ids, receive_counts, visible_until, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (queue_id, attempt_id) DO UPDATE
+                 SET message_ids = EXCLUDED.message_ids, receive_counts = EXCLUDED.receive_counts,
+                     visible_until = EXCLUDED.visible_until, expires_at = EXCLUDED.expires_at",
+        )
+        .bind(queue_id)
+        .bind(attempt_id)
+        .bind(&ids)
+        .bind(&counts)
+        .bind(visible_until)
+        .bind(expires_at)
+        .execute(self.db())
+        .await?;
+        Ok(())
+    }
+
+    /// Replays a recorded receive attempt: its messages, hidden again until `visible_until`,
+    /// in the order first handed out, if none was deleted, received again or had its
+    /// visibility changed since. `None` when no record of the attempt lives at `now`.
+    pub async fn replay_attempt(
+        &self,
+        queue_id: Uuid,
+        attempt_id: &str,
+        now: DateTime<Utc>,
+        visible_until: DateTime<Utc>,
+    ) -> Result<Option<Replay>, StoreError> {
+        let mut tx = self.db().begin().await?;
+        let record: Option<(Vec<Uuid>, Vec<i32>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT message_ids, receive_counts, visible_until FROM fifo_attempts
+             WHERE queue_id = $1 AND attempt_id = $2 AND expires_at > $3 FOR UPDATE",
+        )
+        .bind(queue_id)
+        .bind(attempt_id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((ids, counts, was)) = record else { return Ok(None) };
+        let mut rows: Vec<ReceivedRow> = sqlx::query_as(
+            "UPDATE messages m SET visible_at = $5
+             FROM UNNEST($2::uuid[], $3::int[]) AS v(id, rc)
+             WHERE m.queue_id = $1 AND m.id = ANY($2) AND m.id = v.id AND m.receive_count = v.rc
+               AND m.visible_at = $4
+             RETURNING m.id, m.body_sealed, m.attributes_sealed, m.sender_id, m.trace_header, m.sent_at, m.receive_count,
+                       m.first_received_at, m.sealed_queue_id, m.dead_letter_source_arn, m.group_id, m.dedup_id_sealed, m.seq",
+        )
+        .bind(queue_id)
+        .bind(&ids)
+        .bind(&counts)
+        .bind(was)
+        .bind(visible_until)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.len() != ids.len() {
+            // Something changed: nothing is hidden again (the transaction is dropped).
+            return Ok(Some(Replay::Changed));
+        }
+        sqlx::query("UPDATE fifo_attempts SET visible_until = $3 WHERE queue_id = $1 AND attempt_id = $2")
+            .bind(queue_id)
+            .bind(attempt_id)
+            .bind(visible_until)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
+        Ok(Some(Replay::Same(rows)))
     }
 
     /// Forgets every deduplication record of a queue (PurgeQueue).

@@ -276,12 +276,14 @@ impl PgStore {
         Ok(())
     }
 
-    /// Forgets event receipts and FIFO deduplication records of a queue whose window has passed.
+    /// Forgets event receipts, FIFO deduplication records and receive attempts of a queue
+    /// whose window has passed.
     pub async fn delete_expired_receipts(&self, queue_id: Uuid, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let r = sqlx::query(
             "WITH dedup AS (DELETE FROM fifo_dedup WHERE queue_id = $1 AND expires_at <= $2 RETURNING 1),
+                  attempts AS (DELETE FROM fifo_attempts WHERE queue_id = $1 AND expires_at <= $2 RETURNING 1),
                   events AS (DELETE FROM event_receipts WHERE queue_id = $1 AND expires_at <= $2 RETURNING 1)
-             SELECT (SELECT count(*) FROM dedup) + (SELECT count(*) FROM events)",
+             SELECT (SELECT count(*) FROM dedup) + (SELECT count(*) FROM attempts) + (SELECT count(*) FROM events)",
         )
         .bind(queue_id)
         .bind(now)

@@ -500,3 +500,131 @@ async fn a_standard_queue_takes_a_group_id_as_a_fair_queue_tag_only() {
         sqs.send_message().queue_url(&url).message_body("c").message_deduplication_id("d").send().await.unwrap_err();
     assert_eq!(error_code(&e), "InvalidParameterValue");
 }
+
+#[tokio::test]
+async fn a_retried_receive_attempt_gets_the_same_messages_and_handles_on_any_instance() {
+    let s = TestServer::start().await;
+    let other = TestServer::start().await;
+    let a = s.account().await;
+    let (sqs, via_other) = (s.sqs(&a), other.sqs(&a));
+    let url = fifo(&sqs, "attempts.fifo", &[]).await;
+    for (g, d) in [("g1", "1"), ("g1", "2"), ("g2", "3")] {
+        send(&sqs, &url, g, d, d).await;
+    }
+    let attempt = |sqs: &Sqs, id: &str| {
+        sqs.receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .visibility_timeout(10)
+            .receive_request_attempt_id(id)
+    };
+    let handles = |out: &aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput| -> Vec<(String, String)> {
+        out.messages()
+            .iter()
+            .map(|m| (m.message_id().unwrap().to_owned(), m.receipt_handle().unwrap().to_owned()))
+            .collect()
+    };
+    let first = handles(&attempt(&sqs, "try-1").send().await.unwrap());
+    assert_eq!(first.len(), 3);
+    // 25. The retry, here and on the other instance: identical ids and handles.
+    assert_eq!(handles(&attempt(&sqs, "try-1").send().await.unwrap()), first);
+    assert_eq!(handles(&attempt(&via_other, "try-1").send().await.unwrap()), first);
+    // Another attempt id is a new receive: everything is in flight.
+    assert!(attempt(&sqs, "try-2").send().await.unwrap().messages().is_empty());
+    // The retry reset the visibility: 8 s later it hides them for 10 s more.
+    s.clock.advance(TimeDelta::seconds(8));
+    assert_eq!(handles(&attempt(&sqs, "try-1").send().await.unwrap()), first);
+    s.clock.advance(TimeDelta::seconds(8));
+    assert!(receive(&sqs, &url, 10, 10).await.is_empty(), "still hidden by the retry");
+    // After a delete, the attempt is not retryable.
+    sqs.delete_message().queue_url(&url).receipt_handle(&first[2].1).send().await.unwrap();
+    let e = attempt(&sqs, "try-1").send().await.unwrap_err();
+    assert_eq!(error_code(&e), "InvalidParameterValue");
+    assert!(format!("{e:?}").contains("The receiveRequestAttemptId is not valid anymore"), "{e:?}");
+    // Refused on a standard queue.
+    let plain = sqs.create_queue().queue_name("plain").send().await.unwrap().queue_url().unwrap().to_owned();
+    let e = sqs.receive_message().queue_url(&plain).receive_request_attempt_id("x").send().await.unwrap_err();
+    assert_eq!(error_code(&e), "InvalidParameterValue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consumers_on_two_instances_never_share_a_group_and_see_each_group_in_order() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    let s = TestServer::start().await;
+    let other = TestServer::start().await;
+    let a = s.account().await;
+    let (sqs, via_other) = (s.sqs(&a), other.sqs(&a));
+    let url = fifo(&sqs, "shared.fifo", &[]).await;
+    const GROUPS: usize = 6;
+    const EACH: usize = 30;
+    for i in 0..EACH {
+        let mut req = sqs.send_message_batch().queue_url(&url);
+        for g in 0..GROUPS {
+            req = req.entries(
+                Entry::builder()
+                    .id(format!("g{g}"))
+                    .message_body(format!("{g}:{i}"))
+                    .message_group_id(format!("g{g}"))
+                    .message_deduplication_id(format!("{g}-{i}"))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        assert!(req.send().await.unwrap().failed().is_empty());
+    }
+    // The next index each group may deliver: a receiver that gets a group checks that its
+    // first message is that one (no other receiver holds earlier messages of the group).
+    let next: Arc<Mutex<HashMap<usize, usize>>> = Arc::default();
+    let mut consumers = Vec::new();
+    for c in 0..4 {
+        let sqs = if c % 2 == 0 { sqs.clone() } else { via_other.clone() };
+        let (url, next) = (url.clone(), next.clone());
+        consumers.push(tokio::spawn(async move {
+            let mut got = 0;
+            let mut idle = 0;
+            while idle < 5 {
+                let out = sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(4)
+                    .visibility_timeout(120)
+                    .send()
+                    .await
+                    .unwrap();
+                if out.messages().is_empty() {
+                    idle += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+                idle = 0;
+                {
+                    let mut next = next.lock().unwrap();
+                    for m in out.messages() {
+                        let (g, i) = m.body().unwrap().split_once(':').unwrap();
+                        let (g, i): (usize, usize) = (g.parse().unwrap(), i.parse().unwrap());
+                        let want = next.entry(g).or_insert(0);
+                        assert_eq!(i, *want, "group {g} delivered out of turn");
+                        *want += 1;
+                    }
+                }
+                for m in out.messages() {
+                    sqs.delete_message()
+                        .queue_url(&url)
+                        .receipt_handle(m.receipt_handle().unwrap())
+                        .send()
+                        .await
+                        .unwrap();
+                }
+                got += out.messages().len();
+            }
+            got
+        }));
+    }
+    let mut total = 0;
+    for c in consumers {
+        total += c.await.unwrap();
+    }
+    assert_eq!(total, GROUPS * EACH, "every message once");
+    assert!(next.lock().unwrap().values().all(|n| *n == EACH));
+}

@@ -207,6 +207,7 @@ pub async fn receive_message(
                 system_attribute_names,
                 message_attribute_names: input.message_attribute_names.unwrap_or_default(),
                 caller_account: call.principal.account_id.clone(),
+                attempt_id: input.receive_request_attempt_id,
             },
         )
         .await?;
