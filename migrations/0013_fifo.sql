@@ -5,7 +5,10 @@ ALTER TABLE queues
     ADD COLUMN fifo boolean NOT NULL DEFAULT false,
     ADD COLUMN content_based_dedup boolean NOT NULL DEFAULT false,
     ADD COLUMN dedup_per_group boolean NOT NULL DEFAULT false,
-    ADD COLUMN throughput_per_group boolean NOT NULL DEFAULT false;
+    ADD COLUMN throughput_per_group boolean NOT NULL DEFAULT false,
+    -- A standard queue that has been sent a MessageGroupId: its receives share out the
+    -- groups fairly (a fair queue).
+    ADD COLUMN fair boolean NOT NULL DEFAULT false;
 
 -- Per message: its MessageGroupId (metadata, as SQS treats it: FIFO queues order and lock
 -- by it; on a standard queue it only tags the tenant of a fair queue), its

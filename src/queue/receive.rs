@@ -131,6 +131,7 @@ impl QueueService {
                         visible_until: now + visibility,
                         dead_letter,
                         max_inflight,
+                        fair: q.fair,
                     })
                     .await?
             };

@@ -130,6 +130,16 @@ impl QueueService {
         Ok(Prepared { row, out, visible_now: delay == 0, dedup_key })
     }
 
+    /// Marks a standard queue fair the first time it is sent a group id: from then on its
+    /// receives take the groups in turn.
+    async fn make_fair(&self, q: &QueueRow) -> Result<(), SqsError> {
+        if !q.fair && self.store.mark_fair(q.id).await? {
+            // Cached rows of the queue (here and on other instances) are stale now.
+            self.store.caches_changed().await;
+        }
+        Ok(())
+    }
+
     /// Stores prepared FIFO messages: a deduplication id seen within the window answers
     /// the message sent first (its id and number) and stores nothing. Entries of one request
     /// with one deduplication id are deduplicated among themselves the same way.
@@ -179,6 +189,9 @@ impl QueueService {
         if q.fifo {
             let mut outs = self.store_fifo(&q, vec![p]).await?;
             return outs.pop().ok_or_else(|| SqsError::internal(&"a FIFO send answered nothing"));
+        }
+        if p.row.group_id.is_some() {
+            self.make_fair(&q).await?;
         }
         self.group.insert(q.id, vec![p.row]).await?;
         if p.visible_now {
@@ -246,6 +259,9 @@ impl QueueService {
                 Some(result) => results.push((id, result)),
                 None => results.push((id, Err(SqsError::internal(&"a FIFO entry was not stored")))),
             }
+        }
+        if rows.iter().any(|r| r.group_id.is_some()) {
+            self.make_fair(&q).await?;
         }
         if !rows.is_empty() {
             self.group.insert(q.id, rows).await?;

@@ -85,6 +85,80 @@ pub struct ReceiveRequest<'a> {
     /// Keep at most this many in flight (None: the caller knows the queue is far below its
     /// limit, and the count, a scan of the in-flight messages, is skipped).
     pub max_inflight: Option<i64>,
+    /// A fair queue: take the groups' messages in turn (see `fair_pick!`).
+    pub fair: bool,
+}
+
+/// Which visible messages a receive takes: the oldest first.
+macro_rules! oldest_pick {
+    () => {
+        "picked AS (
+                 SELECT id, receive_count FROM messages
+                 WHERE queue_id = $1 AND visible_at <= $2 AND sent_at > $3
+                 ORDER BY visible_at
+                 LIMIT CASE WHEN $10::bigint IS NULL THEN $4
+                            ELSE LEAST($4, GREATEST($10 - (SELECT n FROM inflight), 0)) END
+                 FOR UPDATE SKIP LOCKED),"
+    };
+}
+
+/// A fair queue's pick: each group's oldest visible message in turn (every group's first,
+/// then every group's second, …), among the oldest 50,000 visible messages, so one
+/// group's backlog does not hold the others' messages behind it. Messages without a group
+/// count as one group.
+macro_rules! fair_pick {
+    () => {
+        "recent AS (
+                 SELECT id, group_id, visible_at FROM messages
+                 WHERE queue_id = $1 AND visible_at <= $2 AND sent_at > $3
+                 ORDER BY visible_at LIMIT 50000),
+             turns AS (
+                 SELECT ARRAY(SELECT id FROM (
+                     SELECT id, visible_at, row_number() OVER (PARTITION BY group_id ORDER BY visible_at) AS turn
+                     FROM recent) t ORDER BY turn, visible_at LIMIT $4 * 4) AS ids),
+             picked AS (
+                 SELECT m.id, m.receive_count FROM messages m, turns
+                 WHERE m.queue_id = $1 AND m.id = ANY(turns.ids) AND m.visible_at <= $2
+                 ORDER BY array_position(turns.ids, m.id)
+                 LIMIT CASE WHEN $10::bigint IS NULL THEN $4
+                            ELSE LEAST($4, GREATEST($10 - (SELECT n FROM inflight), 0)) END
+                 FOR UPDATE OF m SKIP LOCKED),"
+    };
+}
+
+/// The receive statement around a pick (`oldest_pick!` or `fair_pick!`).
+macro_rules! receive_sql {
+    ($pick:expr) => {
+        concat!(
+            "WITH inflight AS (
+                 SELECT count(*) AS n FROM (SELECT 1 FROM messages
+                     WHERE queue_id = $1 AND visible_at > $2 AND receive_count > 0 LIMIT $10) x),",
+            $pick,
+            "dlq AS (SELECT id FROM queues WHERE $6::int IS NOT NULL AND account_id = $7 AND name = $8),
+             moved AS (
+                 DELETE FROM messages m
+                 WHERE m.queue_id = $1 AND m.id = ANY(ARRAY(SELECT id FROM picked WHERE receive_count >= $6))
+                   AND EXISTS (SELECT 1 FROM dlq)
+                 RETURNING m.*),
+             into_dlq AS (
+                 INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
+                                       visible_at, sealed_queue_id, dead_letter_source_arn, dek_id, group_id)
+                 SELECT dlq.id, mv.id, mv.body_sealed, mv.attributes_sealed, mv.trace_header, mv.sender_id, mv.sent_at,
+                        $2, COALESCE(mv.sealed_queue_id, mv.queue_id), COALESCE(mv.dead_letter_source_arn, $9), mv.dek_id,
+                        mv.group_id
+                 FROM moved mv, dlq
+                 RETURNING 1)
+             UPDATE messages m
+             SET visible_at = $5,
+                 receive_count = m.receive_count + 1,
+                 first_received_at = COALESCE(m.first_received_at, $2),
+                 last_received_at = $2
+             WHERE m.queue_id = $1 AND m.id = ANY(ARRAY(SELECT id FROM picked))
+               AND NOT (m.receive_count >= $6 AND EXISTS (SELECT 1 FROM dlq))
+             RETURNING m.id, m.body_sealed, m.attributes_sealed, m.sender_id, m.trace_header, m.sent_at, m.receive_count,
+                       m.first_received_at, m.sealed_queue_id, m.dead_letter_source_arn, m.group_id, m.dedup_id_sealed, m.seq"
+        )
+    };
 }
 
 /// The outcome of a receive: messages, or when the next one becomes visible by time alone.
@@ -298,60 +372,27 @@ impl PgStore {
     /// none is taken, also tells when the next message becomes visible by time alone, and
     /// whether the in-flight limit is why.
     pub async fn receive_messages(&self, req: &ReceiveRequest<'_>) -> Result<Received, StoreError> {
-        let ReceiveRequest { queue_id, now, not_before, max, visible_until, dead_letter, max_inflight } = *req;
+        let ReceiveRequest { queue_id, now, not_before, max, visible_until, dead_letter, max_inflight, fair } = *req;
         // One statement: pick visible messages; those that would exceed the receive limit
         // move to the dead-letter queue (if it exists) instead of being returned, atomically.
         // The picked ids are handed on as arrays (`id = ANY(ARRAY(...))`), so each change can
         // be a primary-key lookup; a join on the picked rows can scan every message of a queue
         // its statistics think is empty. Plans are generic (see `PgStore::connect`).
         let dl = dead_letter;
-        let rows: Vec<ReceivedRow> = sqlx::query_as(
-            "WITH inflight AS (
-                 SELECT count(*) AS n FROM (SELECT 1 FROM messages
-                     WHERE queue_id = $1 AND visible_at > $2 AND receive_count > 0 LIMIT $10) x),
-             picked AS (
-                 SELECT id, receive_count FROM messages
-                 WHERE queue_id = $1 AND visible_at <= $2 AND sent_at > $3
-                 ORDER BY visible_at
-                 LIMIT CASE WHEN $10::bigint IS NULL THEN $4
-                            ELSE LEAST($4, GREATEST($10 - (SELECT n FROM inflight), 0)) END
-                 FOR UPDATE SKIP LOCKED),
-             dlq AS (SELECT id FROM queues WHERE $6::int IS NOT NULL AND account_id = $7 AND name = $8),
-             moved AS (
-                 DELETE FROM messages m
-                 WHERE m.queue_id = $1 AND m.id = ANY(ARRAY(SELECT id FROM picked WHERE receive_count >= $6))
-                   AND EXISTS (SELECT 1 FROM dlq)
-                 RETURNING m.*),
-             into_dlq AS (
-                 INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
-                                       visible_at, sealed_queue_id, dead_letter_source_arn, dek_id, group_id)
-                 SELECT dlq.id, mv.id, mv.body_sealed, mv.attributes_sealed, mv.trace_header, mv.sender_id, mv.sent_at,
-                        $2, COALESCE(mv.sealed_queue_id, mv.queue_id), COALESCE(mv.dead_letter_source_arn, $9), mv.dek_id,
-                        mv.group_id
-                 FROM moved mv, dlq
-                 RETURNING 1)
-             UPDATE messages m
-             SET visible_at = $5,
-                 receive_count = m.receive_count + 1,
-                 first_received_at = COALESCE(m.first_received_at, $2),
-                 last_received_at = $2
-             WHERE m.queue_id = $1 AND m.id = ANY(ARRAY(SELECT id FROM picked))
-               AND NOT (m.receive_count >= $6 AND EXISTS (SELECT 1 FROM dlq))
-             RETURNING m.id, m.body_sealed, m.attributes_sealed, m.sender_id, m.trace_header, m.sent_at, m.receive_count,
-                       m.first_received_at, m.sealed_queue_id, m.dead_letter_source_arn, m.group_id, m.dedup_id_sealed, m.seq",
-        )
-        .bind(queue_id)
-        .bind(now)
-        .bind(not_before)
-        .bind(max)
-        .bind(visible_until)
-        .bind(dl.map(|d| d.max_receive_count))
-        .bind(dl.map(|d| d.account_id))
-        .bind(dl.map(|d| d.dlq_name))
-        .bind(dl.map(|d| d.source_arn))
-        .bind(max_inflight)
-        .fetch_all(self.db())
-        .await?;
+        let sql = if fair { receive_sql!(fair_pick!()) } else { receive_sql!(oldest_pick!()) };
+        let rows: Vec<ReceivedRow> = sqlx::query_as(sql)
+            .bind(queue_id)
+            .bind(now)
+            .bind(not_before)
+            .bind(max)
+            .bind(visible_until)
+            .bind(dl.map(|d| d.max_receive_count))
+            .bind(dl.map(|d| d.account_id))
+            .bind(dl.map(|d| d.dlq_name))
+            .bind(dl.map(|d| d.source_arn))
+            .bind(max_inflight)
+            .fetch_all(self.db())
+            .await?;
         if !rows.is_empty() {
             return Ok(Received { rows, next_visible_at: None, inflight_full: false });
         }

@@ -47,6 +47,8 @@ pub struct QueueRow {
     pub content_based_dedup: bool,
     pub dedup_per_group: bool,
     pub throughput_per_group: bool,
+    /// A standard queue sent a MessageGroupId at least once: its receives are fair.
+    pub fair: bool,
 }
 
 /// A queue's encryption attributes as stored.
@@ -118,7 +120,7 @@ macro_rules! columns {
          receive_wait_seconds, visibility_timeout, created_at, last_modified_at, \
          dlq_name, max_receive_count, redrive_allow_policy, policy, \
          sse_sqs, kms_master_key_id, kms_master_key, kms_reuse_seconds, \
-         fifo, content_based_dedup, dedup_per_group, throughput_per_group"
+         fifo, content_based_dedup, dedup_per_group, throughput_per_group, fair"
     };
 }
 
@@ -170,7 +172,7 @@ impl PgStore {
         let insert = sqlx::query_as(concat!(
             "INSERT INTO queues (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, false)
              ON CONFLICT (account_id, name) DO NOTHING RETURNING ",
             columns!()
         ))
@@ -296,6 +298,15 @@ impl PgStore {
         .bind(master_key)
         .execute(self.db())
         .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Marks a standard queue fair (it was sent a MessageGroupId). Whether it was not yet.
+    pub async fn mark_fair(&self, queue_id: Uuid) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE queues SET fair = true WHERE id = $1 AND NOT fair")
+            .bind(queue_id)
+            .execute(self.db())
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 

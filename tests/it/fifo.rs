@@ -628,3 +628,69 @@ async fn consumers_on_two_instances_never_share_a_group_and_see_each_group_in_or
     assert_eq!(total, GROUPS * EACH, "every message once");
     assert!(next.lock().unwrap().values().all(|n| *n == EACH));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fair_queue_serves_quiet_groups_while_one_group_floods_it() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = sqs.create_queue().queue_name("fair").send().await.unwrap().queue_url().unwrap().to_owned();
+    // 10,000 messages of group A, then 10 each of B to J.
+    let mut sends = tokio::task::JoinSet::new();
+    for batch in 0..1000 {
+        let (sqs, url) = (sqs.clone(), url.clone());
+        sends.spawn(async move {
+            let mut req = sqs.send_message_batch().queue_url(&url);
+            for i in 0..10 {
+                req = req.entries(
+                    Entry::builder()
+                        .id(format!("e{i}"))
+                        .message_body(format!("A{batch}-{i}"))
+                        .message_group_id("A")
+                        .build()
+                        .unwrap(),
+                );
+            }
+            assert!(req.send().await.unwrap().failed().is_empty());
+        });
+        if sends.len() >= 16 {
+            sends.join_next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(r) = sends.join_next().await {
+        r.unwrap();
+    }
+    for g in ["B", "C", "D", "E", "F", "G", "H", "I", "J"] {
+        let mut req = sqs.send_message_batch().queue_url(&url);
+        for i in 0..10 {
+            req = req.entries(
+                Entry::builder()
+                    .id(format!("e{i}"))
+                    .message_body(format!("{g}{i}"))
+                    .message_group_id(g)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        assert!(req.send().await.unwrap().failed().is_empty());
+    }
+    // The first ten receives of ten take all 90 quiet messages.
+    let mut quiet = 0;
+    for _ in 0..10 {
+        let got = receive(&sqs, &url, 10, 600).await;
+        quiet += got.iter().filter(|(b, _)| !b.starts_with('A')).count();
+    }
+    assert_eq!(quiet, 90);
+    let visible: usize = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(N::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&N::ApproximateNumberOfMessages]
+        .parse()
+        .unwrap();
+    assert!(visible >= 9000, "A still has its backlog: {visible}");
+}
