@@ -194,10 +194,17 @@ impl Mover {
         if sources.is_empty() {
             return Err(not_found("Source queue must be configured as a Dead Letter Queue."));
         }
-        if let Some(d) = destination.map(QueueArn::queue)
-            && self.store.queue_by_name(d.account.as_str(), d.name.as_str()).await?.is_none()
-        {
-            return Err(not_found("The resource that you specified for the DestinationArn parameter doesn't exist."));
+        if let Some(d) = destination.map(QueueArn::queue) {
+            let dest = self.store.queue_by_name(d.account.as_str(), d.name.as_str()).await?.ok_or_else(|| {
+                not_found("The resource that you specified for the DestinationArn parameter doesn't exist.")
+            })?;
+            // A FIFO dead-letter queue moves to FIFO queues only, and a standard one to
+            // standard ones (its sources are of its type already).
+            if dest.fifo != q.fifo {
+                return Err(SqsError::InvalidParameterValue(
+                    "Value for parameter DestinationArn is invalid. Reason: The source queue and the destination queue must be of the same queue type.".into(),
+                ));
+            }
         }
         let row = MoveTaskRow {
             id: Uuid::new_v4(),

@@ -141,22 +141,25 @@ impl PgStore {
              picked AS (
                  SELECT m.id, m.dead_letter_source_arn FROM messages m, task
                  WHERE m.queue_id = $3 AND m.visible_at <= $5
-                 ORDER BY m.visible_at LIMIT $6 FOR UPDATE OF m SKIP LOCKED),
+                 ORDER BY m.visible_at, m.seq LIMIT $6 FOR UPDATE OF m SKIP LOCKED),
              routed AS (
-                 SELECT p.id, d.id AS dest FROM picked p
+                 SELECT p.id, d.id AS dest, d.fifo FROM picked p
                  JOIN queues d ON d.account_id = $7
                    AND d.name = split_part(COALESCE($4, p.dead_letter_source_arn), ':', 6)
                    AND d.id <> $3),
              moved AS (
                  DELETE FROM messages m USING routed r
                  WHERE m.queue_id = $3 AND m.id = ANY(ARRAY(SELECT id FROM routed)) AND m.id = r.id
-                 RETURNING m.*, r.dest),
+                 RETURNING m.*, r.dest, r.fifo),
              inserted AS (
                  INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
-                                       visible_at, sealed_queue_id, dead_letter_source_arn, dek_id)
+                                       visible_at, sealed_queue_id, dead_letter_source_arn, dek_id, group_id,
+                                       dedup_id_sealed, seq)
+                 -- Into a FIFO queue, in their order, numbered after the messages already there.
                  SELECT dest, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at, visible_at,
-                        COALESCE(sealed_queue_id, queue_id), NULL, dek_id
-                 FROM moved
+                        COALESCE(sealed_queue_id, queue_id), NULL, dek_id, group_id, dedup_id_sealed,
+                        CASE WHEN fifo THEN nextval('message_seq') END
+                 FROM (SELECT * FROM moved ORDER BY visible_at, seq) mv
                  RETURNING 1)
              UPDATE move_tasks t SET moved = t.moved + (SELECT count(*) FROM inserted), lease_until = $8
              FROM task WHERE t.id = task.id

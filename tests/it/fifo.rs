@@ -297,6 +297,15 @@ async fn deduplication_scope_is_the_queue_or_the_group() {
     let mut got = bodies(&receive(&sqs, &url, 10, 30).await).into_iter().map(str::to_owned).collect::<Vec<_>>();
     got.sort();
     assert_eq!(got, ["a", "b"]);
+    // A changed scope applies to the sends after the change.
+    let url = fifo(&sqs, "scope-change.fifo", &[]).await;
+    send(&sqs, &url, "g1", "x", "first").await;
+    sqs.set_queue_attributes().queue_url(&url).attributes(N::DeduplicationScope, "messageGroup").send().await.unwrap();
+    let (in_g2, _) = send(&sqs, &url, "g2", "y", "g2 under the group scope").await;
+    let (again_g2, _) = send(&sqs, &url, "g2", "y", "a duplicate in g2").await;
+    assert_eq!(in_g2, again_g2);
+    let (in_g3, _) = send(&sqs, &url, "g3", "y", "another group").await;
+    assert_ne!(in_g2, in_g3);
 }
 
 #[tokio::test]
@@ -693,4 +702,52 @@ async fn a_fair_queue_serves_quiet_groups_while_one_group_floods_it() {
         .parse()
         .unwrap();
     assert!(visible >= 9000, "A still has its backlog: {visible}");
+}
+
+#[tokio::test]
+async fn a_move_task_returns_a_fifo_dead_letter_queues_messages_to_their_source_in_order() {
+    // Any instance on a database may run a move task: this server has one of its own.
+    let s = TestServer::start_alone().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let arn = |name: &str| format!("arn:aws:sqs:{}:{}:{name}", crate::harness::REGION, a.id);
+    let dlq = fifo(&sqs, "back-dlq.fifo", &[]).await;
+    let policy = format!(r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":1}}"#, arn("back-dlq.fifo"));
+    let src = fifo(&sqs, "back.fifo", &[(N::RedrivePolicy, &policy)]).await;
+    let standard = sqs.create_queue().queue_name("back-std").send().await.unwrap().queue_url().unwrap().to_owned();
+    for i in 0..3 {
+        send(&sqs, &src, "g", &i.to_string(), &format!("m{i}")).await;
+    }
+    // Received once each, then moved to the dead-letter queue by the next receive.
+    assert_eq!(receive(&sqs, &src, 10, 0).await.len(), 3);
+    assert!(receive(&sqs, &src, 10, 0).await.is_empty());
+    // Moves go between queues of one type only.
+    let e = sqs
+        .start_message_move_task()
+        .source_arn(arn("back-dlq.fifo"))
+        .destination_arn(arn("back-std"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&e), "InvalidParameterValue");
+    let _ = (standard, dlq);
+    sqs.start_message_move_task().source_arn(arn("back-dlq.fifo")).send().await.unwrap();
+    crate::harness::eventually("the move task to complete", || async {
+        let tasks = sqs.list_message_move_tasks().source_arn(arn("back-dlq.fifo")).send().await.unwrap();
+        tasks.results().first().and_then(|t| t.status()) == Some("COMPLETED")
+    })
+    .await;
+    let got = sqs
+        .receive_message()
+        .queue_url(&src)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(M::All)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<&str> = got.messages().iter().map(|m| m.body().unwrap()).collect();
+    assert_eq!(bodies, ["m0", "m1", "m2"], "back in their group, in order");
+    let seqs: Vec<&str> = got.messages().iter().map(|m| m.attributes().unwrap()[&M::SequenceNumber].as_str()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert!(got.messages().iter().all(|m| m.attributes().unwrap()[&M::MessageGroupId] == "g"));
 }
