@@ -91,6 +91,41 @@ fn zero_config_serve_works_with_the_aws_cli_and_only_the_printed_exports() {
     let listed = run(&["sqs", "list-queues"]);
     assert_eq!(listed["QueueUrls"][0], url);
 
+    // A FIFO queue, as the CLI's FIFO options make it.
+    let created = run(&["sqs", "create-queue", "--queue-name", "newbie.fifo", "--attributes", "FifoQueue=true"]);
+    let fifo = created["QueueUrl"].as_str().unwrap().to_owned();
+    let mut seqs = Vec::new();
+    for (body, dedup) in [("first", "d1"), ("second", "d2")] {
+        let sent = run(&[
+            "sqs",
+            "send-message",
+            "--queue-url",
+            &fifo,
+            "--message-body",
+            body,
+            "--message-group-id",
+            "g",
+            "--message-deduplication-id",
+            dedup,
+        ]);
+        seqs.push(sent["SequenceNumber"].as_str().unwrap().to_owned());
+    }
+    assert!(seqs[0] < seqs[1], "{seqs:?}");
+    let got = run(&[
+        "sqs",
+        "receive-message",
+        "--queue-url",
+        &fifo,
+        "--max-number-of-messages",
+        "10",
+        "--attribute-names",
+        "All",
+    ]);
+    let bodies: Vec<&str> = got["Messages"].as_array().unwrap().iter().map(|m| m["Body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["first", "second"]);
+    assert_eq!(got["Messages"][0]["Attributes"]["SequenceNumber"], seqs[0].as_str());
+    assert_eq!(got["Messages"][0]["Attributes"]["MessageGroupId"], "g");
+
     assert!(served.terminate().success());
 }
 

@@ -1,4 +1,5 @@
-//! One round trip with `@aws-sdk/client-sqs` under Node, whose MD5 checks are on by default.
+//! Round trips with `@aws-sdk/client-sqs` under Node, whose MD5 checks are on by default: a
+//! standard queue's, and a FIFO queue's with group and deduplication ids.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,7 +14,7 @@ fn node_modules() -> Option<PathBuf> {
 }
 
 #[tokio::test]
-async fn javascript_sdk_round_trip_passes_its_md5_checks() {
+async fn javascript_sdk_round_trips_pass_its_md5_checks_on_standard_and_fifo_queues() {
     let Some(modules) = node_modules() else {
         assert!(
             std::env::var("SLUICE_REQUIRE_NODE_SDK").is_err(),
@@ -43,4 +44,6 @@ async fn javascript_sdk_round_trip_passes_its_md5_checks() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("node round trip ok") && stdout.contains("node fifo ok"), "{stdout}");
 }

@@ -3,8 +3,8 @@
 // attribute digest is recomputed here independently, with Node's own crypto.
 // Env: SLUICE_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, NODE_EXTRA_CA_CERTS.
 const crypto = require("node:crypto");
-const { SQSClient, CreateQueueCommand, SendMessageCommand, ReceiveMessageCommand, DeleteMessageCommand } =
-  require("@aws-sdk/client-sqs");
+const { SQSClient, CreateQueueCommand, SendMessageCommand, SendMessageBatchCommand, ReceiveMessageCommand,
+  DeleteMessageCommand } = require("@aws-sdk/client-sqs");
 
 function attributesMd5(attrs) {
   const parts = [];
@@ -42,6 +42,37 @@ async function main() {
   if (m.MD5OfMessageAttributes !== sent.MD5OfMessageAttributes) throw new Error("receive: digest differs from send");
   await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: m.ReceiptHandle }));
   console.log("node round trip ok");
+
+  // FIFO: group and deduplication ids, sequence numbers, order, a duplicate, and the MD5s the
+  // SDK checks on send, batch and receive.
+  const fifo = (await sqs.send(new CreateQueueCommand({
+    QueueName: "node-orders.fifo", Attributes: { FifoQueue: "true" },
+  }))).QueueUrl;
+  const first = await sqs.send(new SendMessageCommand({
+    QueueUrl: fifo, MessageBody: "order 1", MessageGroupId: "customer-7", MessageDeduplicationId: "o1",
+    MessageAttributes: attrs,
+  }));
+  if (!/^[0-9]{20}$/.test(first.SequenceNumber)) throw new Error("no sequence number: " + first.SequenceNumber);
+  const batch = await sqs.send(new SendMessageBatchCommand({ QueueUrl: fifo, Entries: [
+    { Id: "a", MessageBody: "order 2", MessageGroupId: "customer-7", MessageDeduplicationId: "o2" },
+    { Id: "b", MessageBody: "order 3", MessageGroupId: "customer-7", MessageDeduplicationId: "o3" },
+  ] }));
+  const seqs = [first.SequenceNumber, ...batch.Successful.map((e) => e.SequenceNumber)];
+  if (!(seqs[0] < seqs[1] && seqs[1] < seqs[2])) throw new Error("sequence numbers do not grow: " + seqs);
+  const dup = await sqs.send(new SendMessageCommand({
+    QueueUrl: fifo, MessageBody: "order 1", MessageGroupId: "customer-7", MessageDeduplicationId: "o1",
+  }));
+  if (dup.MessageId !== first.MessageId) throw new Error("a duplicate got a new message id");
+  const fifoGot = await sqs.send(new ReceiveMessageCommand({
+    QueueUrl: fifo, MaxNumberOfMessages: 10, MessageAttributeNames: ["All"], MessageSystemAttributeNames: ["All"],
+  }));
+  const order = fifoGot.Messages.map((x) => x.Body).join(",");
+  if (order !== "order 1,order 2,order 3") throw new Error("FIFO order: " + order);
+  const head = fifoGot.Messages[0];
+  if (head.Attributes.MessageGroupId !== "customer-7" || head.Attributes.MessageDeduplicationId !== "o1"
+      || head.Attributes.SequenceNumber !== seqs[0]) throw new Error("FIFO attributes: " + JSON.stringify(head.Attributes));
+  if (head.MD5OfMessageAttributes !== attributesMd5(head.MessageAttributes)) throw new Error("FIFO attribute MD5");
+  console.log("node fifo ok");
   sqs.destroy();
 }
 
