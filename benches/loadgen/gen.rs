@@ -16,6 +16,19 @@ pub struct Target {
     pub secret: String,
     pub region: String,
     pub http: reqwest::Client,
+    /// FIFO groups messages are spread over (0: a standard queue).
+    pub groups: u64,
+}
+
+/// The FIFO members of message `n`'s JSON (none on a standard queue): its group, one of
+/// `groups` in turn, and a deduplication id unique to this process's run.
+fn fifo_members(groups: u64, n: u64) -> String {
+    if groups == 0 {
+        return String::new();
+    }
+    static RUN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let run = RUN.get_or_init(micros_now);
+    format!(r#","MessageGroupId":"g{}","MessageDeduplicationId":"{run}-{n}""#, n % groups)
 }
 
 /// What to run.
@@ -208,8 +221,10 @@ impl Target {
     }
 
     /// Creates (or finds) a queue; its URL.
+    /// Creates (or finds) queue `name`: a FIFO queue when the name ends in `.fifo`.
     pub async fn queue(&self, name: &str) -> Result<String, String> {
-        let (status, body) = self.call("CreateQueue", &format!(r#"{{"QueueName":"{name}"}}"#)).await?;
+        let attributes = if name.ends_with(".fifo") { r#","Attributes":{"FifoQueue":"true"}"# } else { "" };
+        let (status, body) = self.call("CreateQueue", &format!(r#"{{"QueueName":"{name}"{attributes}}}"#)).await?;
         if status != 200 {
             return Err(format!("CreateQueue: {status} {body}"));
         }
@@ -247,7 +262,14 @@ pub async fn prefill(t: &Target, queue_url: &str, count: u64, size: usize) -> Re
                     return Ok::<(), String>(());
                 }
                 let entries: Vec<String> = (start..(start + 10).min(count))
-                    .map(|n| format!(r#"{{"Id":"m{}","MessageBody":"{}"}}"#, n - start, body_of(size, n)))
+                    .map(|n| {
+                        format!(
+                            r#"{{"Id":"m{}","MessageBody":"{}"{}}}"#,
+                            n - start,
+                            body_of(size, n),
+                            fifo_members(t.groups, n)
+                        )
+                    })
                     .collect();
                 let body = format!(r#"{{"QueueUrl":"{url}","Entries":[{}]}}"#, entries.join(","));
                 let (status, text) = t.call("SendMessageBatch", &body).await?;
@@ -288,7 +310,11 @@ pub async fn run(
                 let ok = match workload {
                     Workload::Send => {
                         n += 1;
-                        let body = format!(r#"{{"QueueUrl":"{url}","MessageBody":"{}"}}"#, body_of(size, n));
+                        let body = format!(
+                            r#"{{"QueueUrl":"{url}","MessageBody":"{}"{}}}"#,
+                            body_of(size, n),
+                            fifo_members(t.groups, n)
+                        );
                         let r = t.call("SendMessage", &body).await;
                         let ok = matches!(r, Ok((200, _)));
                         if ok {
@@ -300,7 +326,11 @@ pub async fn run(
                         let entries: Vec<String> = (0..10)
                             .map(|i| {
                                 n += 1;
-                                format!(r#"{{"Id":"m{i}","MessageBody":"{}"}}"#, body_of(size, n))
+                                format!(
+                                    r#"{{"Id":"m{i}","MessageBody":"{}"{}}}"#,
+                                    body_of(size, n),
+                                    fifo_members(t.groups, n)
+                                )
                             })
                             .collect();
                         let body = format!(r#"{{"QueueUrl":"{url}","Entries":[{}]}}"#, entries.join(","));

@@ -10,7 +10,8 @@
 //! (plain `http://` for a peer such as moto_server; the region signed for, default `local`); `--workload send|send-batch|receive|pipeline|fanout|idle`
 //! (repeatable; default send, send-batch, receive), `--clients N` (default 8), `--seconds S`
 //! (default 10), `--messages N` (a cap), `--size BYTES` (default 1024), `--queue NAME`,
-//! `--prefill N` (receive: messages put in first, default 20000).
+//! `--prefill N` (receive: messages put in first, default 20000), `--groups N` (a FIFO queue,
+//! messages spread over N groups; send, send-batch and receive).
 //! Pipeline: `--producers N` (default 16; `--clients` is the consumers), `--rate R` (messages
 //! a second offered in all; 0, the default, is as fast as the producers can).
 //! Fanout: `--accounts FILE` (lines `KEY SECRET`, one per account) and `--queues-per-account
@@ -178,8 +179,11 @@ async fn main() {
         http = http.add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("a PEM CA"));
     }
     let http = http.build().expect("an HTTP client");
-    let root = Target { url: endpoint, key, secret, region, http };
+    let groups = num("--groups", 0);
+    let root = Target { url: endpoint, key, secret, region, http, groups };
     let queue = opt("--queue").unwrap_or_else(|| "loadgen".into());
+    // With groups, the queue is a FIFO queue.
+    let queue = if groups > 0 && !queue.ends_with(".fifo") { format!("{queue}.fifo") } else { queue };
     let url = root.queue(&queue).await.expect("the queue");
     let target = match opt("--as-user") {
         Some(v) => {

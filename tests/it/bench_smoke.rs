@@ -18,6 +18,7 @@ fn target(s: &TestServer, a: &sluice::tenancy::NewAccount) -> generator::Target 
         secret: a.secret_access_key.expose_secret().to_owned(),
         region: crate::harness::REGION.into(),
         http: http_client(&s.ca_pem),
+        groups: 0,
     }
 }
 
@@ -36,6 +37,14 @@ async fn the_load_generator_runs_each_workload_and_loses_nothing() {
     let sent = send.messages + batch.messages;
     let recv = generator::run(&t, &url, generator::Workload::Receive, 4, Duration::from_secs(20), sent, 1024).await;
     assert_eq!((recv.messages, recv.duplicates, recv.errors), (sent, 0, 0), "{}", recv.json());
+    // With groups: a FIFO queue, sends spread over the groups, every message received once.
+    let fifo = generator::Target { groups: 5, ..t.clone() };
+    let url = fifo.queue("smoke.fifo").await.unwrap();
+    let send = generator::run(&fifo, &url, generator::Workload::SendBatch, 4, Duration::from_secs(2), 200, 256).await;
+    assert!(send.messages > 0 && send.errors == 0, "{}", send.json());
+    let recv =
+        generator::run(&fifo, &url, generator::Workload::Receive, 4, Duration::from_secs(20), send.messages, 256).await;
+    assert_eq!((recv.messages, recv.duplicates, recv.errors), (send.messages, 0, 0), "{}", recv.json());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
