@@ -7,7 +7,8 @@
 //!
 //! Options: `--data-dir DIR` (take the endpoint, CA and bootstrap key from a `sluice serve`
 //! data directory) or `--endpoint URL [--ca FILE] --key ID --secret SECRET [--region R]`
-//! (plain `http://` for a peer such as moto_server; the region signed for, default `local`); `--workload send|send-batch|receive|pipeline|fanout|idle`
+//! (plain `http://` for a peer such as moto_server; the region signed for, default
+//! `us-east-1`, which moto_server needs); `--workload send|send-batch|receive|pipeline|fanout|idle`
 //! (repeatable; default send, send-batch, receive), `--clients N` (default 8), `--seconds S`
 //! (default 10), `--messages N` (a cap), `--size BYTES` (default 1024), `--queue NAME`,
 //! `--prefill N` (receive: messages put in first, default 20000), `--groups N` (a FIFO queue,
@@ -169,7 +170,7 @@ async fn main() {
             opt("--ca").map(Into::into),
             opt("--key").expect("--key"),
             opt("--secret").expect("--secret"),
-            opt("--region").unwrap_or_else(|| "local".into()),
+            opt("--region").unwrap_or_else(|| "us-east-1".into()),
         ),
     };
     let _ = rustls::crypto::ring::default_provider().install_default();

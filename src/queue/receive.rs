@@ -210,7 +210,8 @@ impl QueueService {
                 inflight_full: true,
             });
         }
-        Ok(self
+        let after = self.fifo_cursor.lock().ok().and_then(|c| c.get(&q.id).cloned()).unwrap_or_default();
+        let got = self
             .store
             .receive_fifo(&FifoReceive {
                 queue_id: q.id,
@@ -219,8 +220,18 @@ impl QueueService {
                 max: max.min(room),
                 visible_until,
                 dead_letter,
+                after: &after,
             })
-            .await?)
+            .await?;
+        if let Some(last) = got.rows.last().and_then(|r| r.group_id.clone())
+            && let Ok(mut cursors) = self.fifo_cursor.lock()
+        {
+            if cursors.len() > 10_000 {
+                cursors.clear();
+            }
+            cursors.insert(q.id, last);
+        }
+        Ok(got)
     }
 
     /// Opens the messages a receive took. One that does not open (tampered, or sealed under

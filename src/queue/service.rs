@@ -107,6 +107,9 @@ pub struct QueueService {
     pub(super) row_cache: EpochCache<QueueRef, Option<Arc<QueueRow>>>,
     /// In-flight estimates by queue: when last counted, and the count plus receives since.
     pub(super) inflight: std::sync::Mutex<HashMap<Uuid, (std::time::Instant, i64)>>,
+    /// Per FIFO queue, the last group a receive here took from: the next receive looks at the
+    /// groups after it first, so receives go round the groups.
+    pub(super) fifo_cursor: std::sync::Mutex<HashMap<Uuid, String>>,
     /// Concurrent sends stored together (one statement and one commit per group).
     pub(super) group: Arc<super::commit::GroupCommit>,
     /// When the expiry sweep last looked at every message (see `sweep_expired`).
@@ -240,6 +243,7 @@ impl QueueService {
             max_inflight,
             row_cache: EpochCache::new(QUEUE_CACHE_TTL, QUEUE_CACHE_ENTRIES).keeping(Option::is_some),
             inflight: std::sync::Mutex::new(HashMap::new()),
+            fifo_cursor: std::sync::Mutex::new(HashMap::new()),
             group,
             last_full_sweep: std::sync::Mutex::new(None),
             last_usage: std::sync::Mutex::new(None),

@@ -51,6 +51,9 @@ pub struct FifoReceive<'a> {
     pub max: i64,
     pub visible_until: DateTime<Utc>,
     pub dead_letter: Option<DeadLetter<'a>>,
+    /// Where the walk over the queue's groups starts: after this group id ("" from the first),
+    /// so that successive receives go round the groups rather than always from the first.
+    pub after: &'a str,
 }
 
 /// How many group heads a receive looks at: twice the groups it can use, so that groups
@@ -60,8 +63,9 @@ const HEADS: i64 = 20;
 impl PgStore {
     /// Stores FIFO messages: `keys[i]` is the keyed deduplication id of `msgs[i]` (all
     /// distinct). A key recorded within its window keeps its first message; the others are
-    /// numbered, recorded until `expires_at` and stored, all in one transaction that holds
-    /// their groups' locks, so numbers grow within a group in the order sends commit.
+    /// numbered, recorded until `expires_at` and stored. One statement (one round trip): it
+    /// takes its groups' locks first (a materialized step the rest depends on), then draws
+    /// the numbers in entry order, so numbers grow within a group in the order sends commit.
     pub async fn insert_fifo(
         &self,
         queue_id: Uuid,
@@ -72,96 +76,112 @@ impl PgStore {
     ) -> Result<Vec<Sent>, StoreError> {
         let mut locks: Vec<i64> =
             msgs.iter().filter_map(|m| m.group_id.as_deref()).map(|g| group_lock(queue_id, g)).collect();
-        // One order for every transaction, so two sends never wait on each other's locks.
+        // One order for every statement, so two sends never wait on each other crosswise.
         locks.sort_unstable();
         locks.dedup();
-        let mut tx = self.db_for_messages().begin().await?;
-        sqlx::query(
-            "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM UNNEST($1::bigint[]) AS k ORDER BY k) l",
-        )
-        .bind(&locks)
-        .fetch_one(&mut *tx)
-        .await?;
-        // Numbers are drawn after the locks, in entry order.
-        let seqs: Vec<i64> = sqlx::query_scalar("SELECT nextval('message_seq') FROM generate_series(1, $1::int)")
-            .bind(msgs.len() as i32)
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut seqs = seqs;
-        seqs.sort_unstable();
         let columns = Columns::of(msgs);
         let sealed: Vec<Option<&[u8]>> = msgs.iter().map(|m| m.dedup_id_sealed.as_deref()).collect();
         let key_refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        // A conflicting key answers its record as it stands: replaced when expired, else kept
+        // (the no-op update makes the existing row come back through RETURNING, even when it
+        // was committed by a send this one waited for).
         let query = sqlx::query(
-            "WITH input AS (
-                 SELECT * FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[],
-                                      $8::timestamptz[], $9::bigint[], $10::text[], $11::bytea[], $12::bytea[], $13::bigint[])
-                     AS m(id, body, attrs, trace, sender, sent, visible, dek, grp, dedup, key, seq)),
-             claimed AS (
-                 INSERT INTO fifo_dedup (queue_id, dedup_key, message_id, seq, expires_at)
+            "WITH locked AS MATERIALIZED (
+                 SELECT count(pg_advisory_xact_lock(k)) AS n FROM (SELECT k FROM UNNEST($14::bigint[]) AS k ORDER BY k) l),
+             input AS MATERIALIZED (
+                 SELECT m.*, nextval('message_seq') AS seq
+                 FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[],
+                             $8::timestamptz[], $9::bigint[], $10::text[], $11::bytea[], $12::bytea[])
+                      WITH ORDINALITY AS m(id, body, attrs, trace, sender, sent, visible, dek, grp, dedup, key, ord),
+                      locked
+                 WHERE locked.n >= 0
+                 ORDER BY m.ord),
+             records AS (
+                 INSERT INTO fifo_dedup AS d (queue_id, dedup_key, message_id, seq, expires_at)
                  SELECT $1, key, id, seq, $15 FROM input
-                 ON CONFLICT (queue_id, dedup_key) DO UPDATE
-                     SET message_id = EXCLUDED.message_id, seq = EXCLUDED.seq, expires_at = EXCLUDED.expires_at
-                     WHERE fifo_dedup.expires_at <= $14
-                 RETURNING message_id)
-             INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
-                                   visible_at, dek_id, group_id, dedup_id_sealed, seq)
-             SELECT $1, id, body, attrs, trace, sender, sent, visible, dek, grp, dedup, seq FROM input
-             WHERE id IN (SELECT message_id FROM claimed)",
+                 ON CONFLICT (queue_id, dedup_key) DO UPDATE SET
+                     message_id = CASE WHEN d.expires_at <= $13 THEN EXCLUDED.message_id ELSE d.message_id END,
+                     seq = CASE WHEN d.expires_at <= $13 THEN EXCLUDED.seq ELSE d.seq END,
+                     expires_at = CASE WHEN d.expires_at <= $13 THEN EXCLUDED.expires_at ELSE d.expires_at END
+                 RETURNING d.dedup_key, d.message_id, d.seq),
+             stored AS (
+                 INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
+                                       visible_at, dek_id, group_id, dedup_id_sealed, seq)
+                 SELECT $1, i.id, i.body, i.attrs, i.trace, i.sender, i.sent, i.visible, i.dek, i.grp, i.dedup, i.seq
+                 FROM input i JOIN records r ON r.dedup_key = i.key AND r.message_id = i.id
+                 RETURNING 1)
+             SELECT r.dedup_key, r.message_id, r.seq, (SELECT count(*) FROM stored) FROM records r",
         );
-        columns
+        let rows = columns
             .bind(query, queue_id)
             .bind(sealed)
             .bind(&key_refs)
-            .bind(&seqs)
             .bind(now)
+            .bind(&locks)
             .bind(expires_at)
-            .execute(&mut *tx)
+            .fetch_all(self.db_for_messages())
             .await
             .map_err(StoreError::from_insert)?;
-        // A new statement sees the records of sends that committed while this one waited.
-        let held: Vec<(Vec<u8>, Uuid, i64)> = sqlx::query_as(
-            "SELECT dedup_key, message_id, seq FROM fifo_dedup WHERE queue_id = $1 AND dedup_key = ANY($2)",
-        )
-        .bind(queue_id)
-        .bind(&key_refs)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        use sqlx::Row;
+        let held = rows
+            .iter()
+            .map(|r| Ok((r.try_get::<Vec<u8>, _>(0)?, r.try_get::<Uuid, _>(1)?, r.try_get::<i64, _>(2)?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
         keys.iter()
             .zip(msgs)
             .map(|(key, m)| {
                 let (_, message_id, seq) =
-                    held.iter().find(|(k, _, _)| k == key).ok_or(StoreError::Conflict("deduplication record"))?;
+                    held.iter().find(|(k, ..)| k == key).ok_or(StoreError::Conflict("deduplication record"))?;
                 Ok(Sent { message_id: *message_id, seq: *seq, fresh: *message_id == m.id })
             })
             .collect()
     }
 
     /// Takes up to `max` messages of a FIFO queue and hides them until `visible_until`: from
-    /// the groups whose oldest message is visible, oldest head first, each group's messages
-    /// in order up to its first hidden one. A message past the dead-letter queue's receive
+    /// the groups whose oldest message is visible, in group order from `after`, each group's
+    /// messages in order up to its first hidden one. A message past the dead-letter queue's receive
     /// limit moves there (keeping its group and deduplication id, with a new number) instead.
     /// Returns the messages in delivery order.
     pub async fn receive_fifo(&self, req: &FifoReceive<'_>) -> Result<Received, StoreError> {
-        let FifoReceive { queue_id, now, not_before, max, visible_until, dead_letter } = *req;
+        let FifoReceive { queue_id, now, not_before, max, visible_until, dead_letter, after } = *req;
         let mut tx = self.db().begin().await?;
-        // Heads of groups that are visible now: messages with no older message in their group.
-        let heads: Vec<String> = sqlx::query_scalar(
-            "SELECT m.group_id FROM messages m
-             WHERE m.queue_id = $1 AND m.seq IS NOT NULL AND m.visible_at <= $2 AND m.sent_at > $3
-               AND NOT EXISTS (SELECT 1 FROM messages e
-                               WHERE e.queue_id = $1 AND e.group_id = m.group_id AND e.seq IS NOT NULL
-                                 AND e.seq < m.seq AND e.sent_at > $3)
-             ORDER BY m.visible_at, m.seq
-             LIMIT $4",
-        )
-        .bind(queue_id)
-        .bind(now)
-        .bind(not_before)
-        .bind(HEADS)
-        .fetch_all(&mut *tx)
-        .await?;
+        // Groups whose head (oldest unexpired message) is visible now, walked in group order
+        // from `after` (wrapping round), one index descent per group: a group whose backlog
+        // waits behind a message in flight costs one descent, not a scan of its backlog.
+        let mut heads: Vec<String> = Vec::new();
+        for (from, below) in [(after, None), ("", (!after.is_empty()).then_some(after))] {
+            if heads.len() as i64 >= HEADS {
+                break;
+            }
+            let more: Vec<String> = sqlx::query_scalar(
+                "WITH RECURSIVE g AS (
+                     (SELECT group_id FROM messages
+                      WHERE queue_id = $1 AND seq IS NOT NULL AND group_id > $4 AND ($5::text IS NULL OR group_id <= $5)
+                      ORDER BY group_id LIMIT 1)
+                     UNION ALL
+                     SELECT (SELECT m.group_id FROM messages m
+                             WHERE m.queue_id = $1 AND m.seq IS NOT NULL AND m.group_id > g.group_id
+                               AND ($5::text IS NULL OR m.group_id <= $5)
+                             ORDER BY m.group_id LIMIT 1)
+                     FROM g WHERE g.group_id IS NOT NULL)
+                 SELECT g.group_id FROM g
+                 CROSS JOIN LATERAL (
+                     SELECT h.visible_at FROM messages h
+                     WHERE h.queue_id = $1 AND h.group_id = g.group_id AND h.seq IS NOT NULL AND h.sent_at > $3
+                     ORDER BY h.seq LIMIT 1) head
+                 WHERE g.group_id IS NOT NULL AND head.visible_at <= $2
+                 LIMIT $6",
+            )
+            .bind(queue_id)
+            .bind(now)
+            .bind(not_before)
+            .bind(from)
+            .bind(below)
+            .bind(HEADS - heads.len() as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+            heads.extend(more);
+        }
         let keys: Vec<i64> = heads.iter().map(|g| group_lock(queue_id, g)).collect();
         let got: Vec<bool> = sqlx::query_scalar(
             "SELECT pg_try_advisory_xact_lock(k) FROM UNNEST($1::bigint[]) WITH ORDINALITY AS l(k, o) ORDER BY o",

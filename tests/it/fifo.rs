@@ -751,3 +751,70 @@ async fn a_move_task_returns_a_fifo_dead_letter_queues_messages_to_their_source_
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     assert!(got.messages().iter().all(|m| m.attributes().unwrap()[&M::MessageGroupId] == "g"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn groups_that_come_and_go_leave_nothing_behind() {
+    let s = TestServer::start().await;
+    let a = s.account().await;
+    let sqs = s.sqs(&a);
+    let url = fifo(&sqs, "many.fifo", &[]).await;
+    // 2,000 groups of one message each (one per order, as users make them).
+    let mut sends = tokio::task::JoinSet::new();
+    for b in 0..200 {
+        let (sqs, url) = (sqs.clone(), url.clone());
+        sends.spawn(async move {
+            let mut req = sqs.send_message_batch().queue_url(&url);
+            for i in 0..10 {
+                let n = b * 10 + i;
+                req = req.entries(
+                    Entry::builder()
+                        .id(format!("e{i}"))
+                        .message_body(format!("order {n}"))
+                        .message_group_id(format!("order-{n}"))
+                        .message_deduplication_id(format!("d{n}"))
+                        .build()
+                        .unwrap(),
+                );
+            }
+            assert!(req.send().await.unwrap().failed().is_empty());
+        });
+        if sends.len() >= 16 {
+            sends.join_next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(r) = sends.join_next().await {
+        r.unwrap();
+    }
+    let mut got = 0;
+    while got < 2000 {
+        let batch = receive(&sqs, &url, 10, 60).await;
+        assert!(!batch.is_empty(), "every group is deliverable at once ({got} received)");
+        let mut delete = sqs.delete_message_batch().queue_url(&url);
+        for (i, (_, h)) in batch.iter().enumerate() {
+            delete = delete.entries(
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(format!("d{i}"))
+                    .receipt_handle(h)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        assert!(delete.send().await.unwrap().failed().is_empty());
+        got += batch.len();
+    }
+    // No state of any group is left but deduplication records, and those go with their window.
+    let left = |table: &'static str| {
+        let (pool, account) = (s.store.pool().clone(), a.id.clone());
+        async move {
+            let sql =
+                format!("SELECT count(*) FROM {table} t JOIN queues q ON q.id = t.queue_id WHERE q.account_id = $1");
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(account).fetch_one(&pool).await.unwrap()
+        }
+    };
+    assert_eq!(left("messages").await, 0);
+    assert_eq!(left("fifo_dedup").await, 2000);
+    s.clock.advance(TimeDelta::seconds(301));
+    s.queues.sweep_expired().await.unwrap();
+    assert_eq!(left("fifo_dedup").await, 0);
+    assert_eq!(left("fifo_attempts").await, 0);
+}
