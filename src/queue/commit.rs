@@ -1,7 +1,7 @@
 //! Group commit of concurrent sends and deletes: those that arrive while earlier groups are
-//! being committed wait together and are stored by one multi-row INSERT (or DELETE) and one
-//! commit, so at load the database does one statement and one WAL flush for many requests
-//! instead of one each.
+//! being committed wait together and are stored by one multi-row INSERT (or DELETE, or FIFO
+//! insert) and one commit, so at load the database does one statement and one WAL flush for
+//! many requests instead of one each.
 //!
 //! A send never waits for company: when fewer than `max_flushes` inserts are in flight it is
 //! flushed at once (alone, at low load). Otherwise it joins the pending group, which the next
@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use chrono::{DateTime, Utc};
+
 use super::SqsError;
+use crate::store::fifo::{Sent, sent_for};
 use crate::store::{NewMessage, PgStore, StoreError};
 
 /// At most this many sealed bytes go into one statement (a few requests of large messages
@@ -23,16 +26,35 @@ const MAX_GROUP_BYTES: usize = 4 << 20;
 /// At most this many rows go into one statement.
 const MAX_GROUP_ROWS: usize = 1000;
 
-/// What one request asks: messages to store, or messages to delete.
+/// FIFO messages to store with their keyed deduplication ids, at `now`, recorded until
+/// `expires_at`.
+struct FifoSend {
+    rows: Vec<NewMessage>,
+    keys: Vec<Vec<u8>>,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+/// What one request asks: messages to store, messages to delete, or FIFO messages to store.
 enum Op {
     Insert(Vec<NewMessage>),
     Delete(Vec<Uuid>),
+    Fifo(FifoSend),
+}
+
+/// The kinds of statement a group can be (one kind per group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Insert,
+    Delete,
+    Fifo,
 }
 
 struct Waiting {
     queue_id: Uuid,
     op: Op,
-    done: oneshot::Sender<Result<(), SqsError>>,
+    /// Answered once committed: what each FIFO message became (empty for the other kinds).
+    done: oneshot::Sender<Result<Vec<Sent>, SqsError>>,
 }
 
 impl Waiting {
@@ -40,20 +62,39 @@ impl Waiting {
         match &self.op {
             Op::Insert(rows) => rows.len(),
             Op::Delete(ids) => ids.len(),
+            Op::Fifo(f) => f.rows.len(),
         }
     }
 
     fn bytes(&self) -> usize {
+        let sealed = |rows: &[NewMessage]| -> usize {
+            rows.iter().map(|r| r.body_sealed.len() + r.attributes_sealed.as_ref().map_or(0, Vec::len)).sum()
+        };
         match &self.op {
-            Op::Insert(rows) => {
-                rows.iter().map(|r| r.body_sealed.len() + r.attributes_sealed.as_ref().map_or(0, Vec::len)).sum()
-            }
+            Op::Insert(rows) => sealed(rows),
             Op::Delete(ids) => ids.len() * 32,
+            Op::Fifo(f) => sealed(&f.rows),
         }
     }
 
+    fn kind(&self) -> Kind {
+        match self.op {
+            Op::Insert(_) => Kind::Insert,
+            Op::Delete(_) => Kind::Delete,
+            Op::Fifo(_) => Kind::Fifo,
+        }
+    }
+
+    fn keys(&self) -> &[Vec<u8>] {
+        match &self.op {
+            Op::Fifo(f) => &f.keys,
+            _ => &[],
+        }
+    }
+
+    #[cfg(test)]
     fn is_insert(&self) -> bool {
-        matches!(self.op, Op::Insert(_))
+        self.kind() == Kind::Insert
     }
 }
 
@@ -85,16 +126,30 @@ impl GroupCommit {
 
     /// Stores `rows` into `queue_id`; returns once they are committed.
     pub async fn insert(self: &Arc<Self>, queue_id: Uuid, rows: Vec<NewMessage>) -> Result<(), SqsError> {
-        self.submit(queue_id, Op::Insert(rows)).await
+        self.submit(queue_id, Op::Insert(rows)).await.map(drop)
     }
 
     /// Deletes messages `ids` of `queue_id` (those already gone are ignored); returns once
     /// committed.
     pub async fn delete(self: &Arc<Self>, queue_id: Uuid, ids: Vec<Uuid>) -> Result<(), SqsError> {
-        self.submit(queue_id, Op::Delete(ids)).await
+        self.submit(queue_id, Op::Delete(ids)).await.map(drop)
     }
 
-    async fn submit(self: &Arc<Self>, queue_id: Uuid, op: Op) -> Result<(), SqsError> {
+    /// Stores FIFO messages (`keys[i]`, all distinct, is the keyed deduplication id of
+    /// `rows[i]`) into `queue_id`; returns, once committed, what each became (stored, or the
+    /// message its key already names).
+    pub async fn fifo(
+        self: &Arc<Self>,
+        queue_id: Uuid,
+        rows: Vec<NewMessage>,
+        keys: Vec<Vec<u8>>,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Vec<Sent>, SqsError> {
+        self.submit(queue_id, Op::Fifo(FifoSend { rows, keys, now, expires_at })).await
+    }
+
+    async fn submit(self: &Arc<Self>, queue_id: Uuid, op: Op) -> Result<Vec<Sent>, SqsError> {
         let (done, answer) = oneshot::channel();
         let group = {
             let mut state = self.state.lock().map_err(|_| SqsError::RequestThrottled("group commit".into()))?;
@@ -129,8 +184,8 @@ impl GroupCommit {
 
     async fn store_group(&self, group: Vec<Waiting>) {
         match self.run(&group).await {
-            Ok(()) => group.into_iter().for_each(|w| {
-                let _ = w.done.send(Ok(()));
+            Ok(answers) => group.into_iter().zip(answers).for_each(|(w, a)| {
+                let _ = w.done.send(Ok(a));
             }),
             Err(e) if group.len() == 1 => {
                 if let Some(w) = group.into_iter().next() {
@@ -142,33 +197,54 @@ impl GroupCommit {
                 // others: run each alone.
                 for w in group {
                     let r = self.run(std::slice::from_ref(&w)).await.map_err(queue_error);
-                    let _ = w.done.send(r);
+                    let _ = w.done.send(r.map(|mut a| a.pop().unwrap_or_default()));
                 }
             }
         }
     }
 
-    /// One statement for a group (all inserts, or all deletes).
-    async fn run(&self, group: &[Waiting]) -> Result<(), StoreError> {
-        if group.first().is_some_and(Waiting::is_insert) {
-            let parts: Vec<(Uuid, &[NewMessage])> = group
-                .iter()
-                .filter_map(|w| match &w.op {
-                    Op::Insert(rows) => Some((w.queue_id, rows.as_slice())),
-                    Op::Delete(_) => None,
-                })
-                .collect();
-            self.store.insert_grouped(&parts).await
-        } else {
-            let parts: Vec<(Uuid, &[Uuid])> = group
-                .iter()
-                .filter_map(|w| match &w.op {
-                    Op::Delete(ids) => Some((w.queue_id, ids.as_slice())),
-                    Op::Insert(_) => None,
-                })
-                .collect();
-            self.store.delete_grouped(&parts).await
+    /// One statement for a group (all of one kind); answers each request in order.
+    async fn run(&self, group: &[Waiting]) -> Result<Vec<Vec<Sent>>, StoreError> {
+        match group.first().map(Waiting::kind) {
+            Some(Kind::Insert) => {
+                let parts: Vec<(Uuid, &[NewMessage])> = group
+                    .iter()
+                    .filter_map(|w| match &w.op {
+                        Op::Insert(rows) => Some((w.queue_id, rows.as_slice())),
+                        _ => None,
+                    })
+                    .collect();
+                self.store.insert_grouped(&parts).await?;
+            }
+            Some(Kind::Delete) => {
+                let parts: Vec<(Uuid, &[Uuid])> = group
+                    .iter()
+                    .filter_map(|w| match &w.op {
+                        Op::Delete(ids) => Some((w.queue_id, ids.as_slice())),
+                        _ => None,
+                    })
+                    .collect();
+                self.store.delete_grouped(&parts).await?;
+            }
+            Some(Kind::Fifo) => {
+                let sends: Vec<(Uuid, &FifoSend)> = group
+                    .iter()
+                    .filter_map(|w| match &w.op {
+                        Op::Fifo(f) => Some((w.queue_id, f)),
+                        _ => None,
+                    })
+                    .collect();
+                let parts: Vec<crate::store::fifo::FifoPart<'_>> =
+                    sends.iter().map(|(q, f)| (*q, f.rows.as_slice(), f.keys.as_slice())).collect();
+                // The latest clock of the group decides what has expired.
+                let now = sends.iter().map(|(_, f)| f.now).max().unwrap_or_default();
+                let expires_at = sends.iter().map(|(_, f)| f.expires_at).max().unwrap_or_default();
+                let held = self.store.insert_fifo_grouped(&parts, now, expires_at).await?;
+                return sends.iter().map(|(_, f)| sent_for(&held, &f.rows, &f.keys)).collect();
+            }
+            None => {}
         }
+        Ok(group.iter().map(|_| Vec::new()).collect())
     }
 }
 
@@ -179,16 +255,19 @@ fn queue_error(e: StoreError) -> SqsError {
     }
 }
 
-/// Takes pending requests of the kind of the oldest (inserts or deletes), oldest first, up to
-/// the group's row and byte bounds (at least one); the others stay pending, in order.
+/// Takes pending requests of the kind of the oldest (inserts, deletes or FIFO inserts), oldest
+/// first, up to the group's row and byte bounds (at least one); the others stay pending, in
+/// order. A FIFO send whose deduplication keys meet one already in the group waits for the
+/// next group (one statement cannot record a key twice; the next sees the first's record).
 fn take_group(pending: &mut Vec<Waiting>) -> Vec<Waiting> {
-    let Some(kind) = pending.first().map(Waiting::is_insert) else { return Vec::new() };
+    let Some(kind) = pending.first().map(Waiting::kind) else { return Vec::new() };
     let (mut rows, mut bytes) = (0, 0);
-    let (mut group, mut rest) = (Vec::new(), Vec::new());
+    let (mut group, mut rest): (Vec<Waiting>, Vec<Waiting>) = (Vec::new(), Vec::new());
     for w in pending.drain(..) {
         let (r, b) = (w.rows(), w.bytes());
         let fits = group.is_empty() || (rows + r <= MAX_GROUP_ROWS && bytes + b <= MAX_GROUP_BYTES);
-        if w.is_insert() == kind && fits && rest.iter().all(|x: &Waiting| x.is_insert() != kind) {
+        let apart = w.keys().iter().all(|k| group.iter().all(|g| !g.keys().contains(k)));
+        if w.kind() == kind && fits && apart && rest.iter().all(|x: &Waiting| x.kind() != kind) {
             rows += r;
             bytes += b;
             group.push(w);
@@ -226,6 +305,7 @@ mod tests {
         let first_id = |w: &Waiting| match &w.op {
             Op::Insert(rows) => rows[0].id,
             Op::Delete(ids) => ids[0],
+            Op::Fifo(f) => f.rows[0].id,
         };
         let first = first_id(&pending[0]);
         let group = take_group(&mut pending);
@@ -237,6 +317,39 @@ mod tests {
         assert_eq!(take_group(&mut big).len(), 1);
         assert_eq!(big.len(), 2);
         assert!(take_group(&mut Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn fifo_sends_with_a_key_in_common_go_in_different_groups() {
+        let fifo = |keys: &[u8]| Waiting {
+            queue_id: Uuid::nil(),
+            op: Op::Fifo(FifoSend {
+                rows: keys
+                    .iter()
+                    .map(|_| waiting(1, 10))
+                    .flat_map(|w| match w.op {
+                        Op::Insert(rows) => rows,
+                        _ => Vec::new(),
+                    })
+                    .collect(),
+                keys: keys.iter().map(|k| vec![*k]).collect(),
+                now: chrono::DateTime::UNIX_EPOCH,
+                expires_at: chrono::DateTime::UNIX_EPOCH,
+            }),
+            done: oneshot::channel().0,
+        };
+        let mut pending = vec![fifo(&[1, 2]), fifo(&[3]), fifo(&[2, 4]), fifo(&[5]), waiting(1, 10)];
+        let group = take_group(&mut pending);
+        assert_eq!(
+            group.iter().map(|w| w.keys().to_vec()).collect::<Vec<_>>(),
+            vec![vec![vec![1], vec![2]], vec![vec![3]]]
+        );
+        // The one that met key 2 waits, and the FIFO send after it keeps its place behind it.
+        assert_eq!(pending.len(), 3);
+        let group = take_group(&mut pending);
+        assert_eq!(group.iter().map(Waiting::rows).collect::<Vec<_>>(), vec![2, 1]);
+        assert!(group.iter().all(|w| w.kind() == Kind::Fifo));
+        assert!(take_group(&mut pending).iter().all(Waiting::is_insert));
     }
 
     #[test]

@@ -41,6 +41,22 @@ pub enum Replay {
     Changed,
 }
 
+/// One send's part of a grouped FIFO insert: its queue, its messages and their keyed
+/// deduplication ids.
+pub type FifoPart<'a> = (Uuid, &'a [NewMessage], &'a [Vec<u8>]);
+
+/// How each of `msgs` (with `keys`) ended, from the records a FIFO insert returned.
+pub fn sent_for(held: &[(Vec<u8>, Uuid, i64)], msgs: &[NewMessage], keys: &[Vec<u8>]) -> Result<Vec<Sent>, StoreError> {
+    keys.iter()
+        .zip(msgs)
+        .map(|(key, m)| {
+            let (_, message_id, seq) =
+                held.iter().find(|(k, ..)| k == key).ok_or(StoreError::Conflict("deduplication record"))?;
+            Ok(Sent { message_id: *message_id, seq: *seq, fresh: *message_id == m.id })
+        })
+        .collect()
+}
+
 /// One FIFO receive, as the store runs it.
 #[derive(Debug, Clone, Copy)]
 pub struct FifoReceive<'a> {
@@ -61,27 +77,38 @@ pub struct FifoReceive<'a> {
 const HEADS: i64 = 20;
 
 impl PgStore {
-    /// Stores FIFO messages: `keys[i]` is the keyed deduplication id of `msgs[i]` (all
-    /// distinct). A key recorded within its window keeps its first message; the others are
-    /// numbered, recorded until `expires_at` and stored. One statement (one round trip): it
-    /// takes its groups' locks first (a materialized step the rest depends on), then draws
-    /// the numbers in entry order, so numbers grow within a group in the order sends commit.
-    pub async fn insert_fifo(
+    /// Stores the FIFO messages of several sends (each for its own queue; every key distinct)
+    /// in one statement and one commit: a key recorded within its window keeps its first
+    /// message; the others are numbered, recorded until `expires_at` and stored. The
+    /// statement takes every group's lock first (a materialized step the rest depends on, in
+    /// one key order, so two statements never wait on each other crosswise), then draws the
+    /// numbers in entry order: numbers grow within a group in the order sends commit.
+    /// Returns each key's record as it stands: (key, message id, sequence number).
+    pub async fn insert_fifo_grouped(
         &self,
-        queue_id: Uuid,
-        msgs: &[NewMessage],
-        keys: &[Vec<u8>],
+        parts: &[FifoPart<'_>],
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-    ) -> Result<Vec<Sent>, StoreError> {
-        let mut locks: Vec<i64> =
-            msgs.iter().filter_map(|m| m.group_id.as_deref()).map(|g| group_lock(queue_id, g)).collect();
-        // One order for every statement, so two sends never wait on each other crosswise.
+    ) -> Result<Vec<(Vec<u8>, Uuid, i64)>, StoreError> {
+        let n = parts.iter().map(|(_, m, _)| m.len()).sum();
+        let mut queues = Vec::with_capacity(n);
+        let mut columns = Columns::with_capacity(n);
+        let mut sealed: Vec<Option<&[u8]>> = Vec::with_capacity(n);
+        let mut key_refs: Vec<&[u8]> = Vec::with_capacity(n);
+        let mut locks: Vec<i64> = Vec::with_capacity(n);
+        for (queue_id, msgs, keys) in parts {
+            for (m, k) in msgs.iter().zip(keys.iter()) {
+                queues.push(*queue_id);
+                columns.push(m);
+                sealed.push(m.dedup_id_sealed.as_deref());
+                key_refs.push(k.as_slice());
+                if let Some(g) = m.group_id.as_deref() {
+                    locks.push(group_lock(*queue_id, g));
+                }
+            }
+        }
         locks.sort_unstable();
         locks.dedup();
-        let columns = Columns::of(msgs);
-        let sealed: Vec<Option<&[u8]>> = msgs.iter().map(|m| m.dedup_id_sealed.as_deref()).collect();
-        let key_refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
         // A conflicting key answers its record as it stands: replaced when expired, else kept
         // (the no-op update makes the existing row come back through RETURNING, even when it
         // was committed by a send this one waited for).
@@ -90,15 +117,15 @@ impl PgStore {
                  SELECT count(pg_advisory_xact_lock(k)) AS n FROM (SELECT k FROM UNNEST($14::bigint[]) AS k ORDER BY k) l),
              input AS MATERIALIZED (
                  SELECT m.*, nextval('message_seq') AS seq
-                 FROM UNNEST($2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[],
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[],
                              $8::timestamptz[], $9::bigint[], $10::text[], $11::bytea[], $12::bytea[])
-                      WITH ORDINALITY AS m(id, body, attrs, trace, sender, sent, visible, dek, grp, dedup, key, ord),
+                      WITH ORDINALITY AS m(queue, id, body, attrs, trace, sender, sent, visible, dek, grp, dedup, key, ord),
                       locked
                  WHERE locked.n >= 0
                  ORDER BY m.ord),
              records AS (
                  INSERT INTO fifo_dedup AS d (queue_id, dedup_key, message_id, seq, expires_at)
-                 SELECT $1, key, id, seq, $15 FROM input
+                 SELECT queue, key, id, seq, $15 FROM input
                  ON CONFLICT (queue_id, dedup_key) DO UPDATE SET
                      message_id = CASE WHEN d.expires_at <= $13 THEN EXCLUDED.message_id ELSE d.message_id END,
                      seq = CASE WHEN d.expires_at <= $13 THEN EXCLUDED.seq ELSE d.seq END,
@@ -107,13 +134,13 @@ impl PgStore {
              stored AS (
                  INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
                                        visible_at, dek_id, group_id, dedup_id_sealed, seq)
-                 SELECT $1, i.id, i.body, i.attrs, i.trace, i.sender, i.sent, i.visible, i.dek, i.grp, i.dedup, i.seq
+                 SELECT i.queue, i.id, i.body, i.attrs, i.trace, i.sender, i.sent, i.visible, i.dek, i.grp, i.dedup, i.seq
                  FROM input i JOIN records r ON r.dedup_key = i.key AND r.message_id = i.id
                  RETURNING 1)
              SELECT r.dedup_key, r.message_id, r.seq, (SELECT count(*) FROM stored) FROM records r",
         );
         let rows = columns
-            .bind(query, queue_id)
+            .bind(query, queues)
             .bind(sealed)
             .bind(&key_refs)
             .bind(now)
@@ -123,18 +150,10 @@ impl PgStore {
             .await
             .map_err(StoreError::from_insert)?;
         use sqlx::Row;
-        let held = rows
+        Ok(rows
             .iter()
             .map(|r| Ok((r.try_get::<Vec<u8>, _>(0)?, r.try_get::<Uuid, _>(1)?, r.try_get::<i64, _>(2)?)))
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        keys.iter()
-            .zip(msgs)
-            .map(|(key, m)| {
-                let (_, message_id, seq) =
-                    held.iter().find(|(k, ..)| k == key).ok_or(StoreError::Conflict("deduplication record"))?;
-                Ok(Sent { message_id: *message_id, seq: *seq, fresh: *message_id == m.id })
-            })
-            .collect()
+            .collect::<Result<Vec<_>, sqlx::Error>>()?)
     }
 
     /// Takes up to `max` messages of a FIFO queue and hides them until `visible_until`: from

@@ -193,7 +193,7 @@ impl<'a> Columns<'a> {
         c
     }
 
-    fn with_capacity(n: usize) -> Self {
+    pub(super) fn with_capacity(n: usize) -> Self {
         Self {
             ids: Vec::with_capacity(n),
             bodies: Vec::with_capacity(n),
@@ -207,7 +207,7 @@ impl<'a> Columns<'a> {
         }
     }
 
-    fn push(&mut self, m: &'a NewMessage) {
+    pub(super) fn push(&mut self, m: &'a NewMessage) {
         self.ids.push(m.id);
         self.bodies.push(m.body_sealed.as_slice());
         self.attrs.push(m.attributes_sealed.as_deref());
