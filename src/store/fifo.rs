@@ -15,7 +15,8 @@ use uuid::Uuid;
 use super::messages::{Columns, DeadLetter, NewMessage, Received, ReceivedRow};
 use super::{PgStore, StoreError};
 
-/// The advisory-lock key of a group of a queue.
+/// The advisory-lock key of a group of a queue: the first 8 bytes of SHA-256 over a label,
+/// the queue id and the group id. `group_lock_sql!` computes the same in SQL.
 pub fn group_lock(queue_id: Uuid, group: &str) -> i64 {
     let digest =
         Sha256::new().chain_update(b"sluice-fifo-group\0").chain_update(queue_id.as_bytes()).chain_update(group);
@@ -45,6 +46,28 @@ pub enum Replay {
 /// deduplication ids.
 pub type FifoPart<'a> = (Uuid, &'a [NewMessage], &'a [Vec<u8>]);
 
+/// `group_lock` in SQL, of the queue `$q` and the group `$g` (SQL expressions).
+macro_rules! group_lock_sql {
+    ($q:literal, $g:literal) => {
+        concat!(
+            "('x' || encode(substring(sha256('\\x736c756963652d6669666f2d67726f757000'::bytea || uuid_send(",
+            $q,
+            ") || convert_to(",
+            $g,
+            ", 'UTF8')) from 1 for 8), 'hex'))::bit(64)::bigint"
+        )
+    };
+}
+
+/// The lock key SQL computes for (queue, group), to check it against `group_lock`.
+pub async fn group_lock_in_sql(store: &PgStore, queue_id: Uuid, group: &str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(concat!("SELECT ", group_lock_sql!("$1::uuid", "$2::text")))
+        .bind(queue_id)
+        .bind(group)
+        .fetch_one(store.db())
+        .await?)
+}
+
 /// How each of `msgs` (with `keys`) ended, from the records a FIFO insert returned.
 pub fn sent_for(held: &[(Vec<u8>, Uuid, i64)], msgs: &[NewMessage], keys: &[Vec<u8>]) -> Result<Vec<Sent>, StoreError> {
     keys.iter()
@@ -71,10 +94,6 @@ pub struct FifoReceive<'a> {
     /// so that successive receives go round the groups rather than always from the first.
     pub after: &'a str,
 }
-
-/// How many group heads a receive looks at: twice the groups it can use, so that groups
-/// another receiver holds for the moment do not leave it empty-handed.
-const HEADS: i64 = 20;
 
 impl PgStore {
     /// Stores the FIFO messages of several sends (each for its own queue; every key distinct)
@@ -169,10 +188,12 @@ impl PgStore {
         // waits behind a message in flight costs one descent, not a scan of its backlog.
         let mut heads: Vec<String> = Vec::new();
         for (from, below) in [(after, None), ("", (!after.is_empty()).then_some(after))] {
-            if heads.len() as i64 >= HEADS {
+            if heads.len() as i64 >= max {
                 break;
             }
-            let more: Vec<String> = sqlx::query_scalar(
+            // The locks are taken as the walk finds visible heads, and the walk stops once it
+            // holds enough groups.
+            let more: Vec<String> = sqlx::query_scalar(concat!(
                 "WITH RECURSIVE g AS (
                      (SELECT group_id FROM messages
                       WHERE queue_id = $1 AND seq IS NOT NULL AND group_id > $4 AND ($5::text IS NULL OR group_id <= $5)
@@ -188,28 +209,23 @@ impl PgStore {
                      SELECT h.visible_at FROM messages h
                      WHERE h.queue_id = $1 AND h.group_id = g.group_id AND h.seq IS NOT NULL AND h.sent_at > $3
                      ORDER BY h.seq LIMIT 1) head
-                 WHERE g.group_id IS NOT NULL AND head.visible_at <= $2
-                 LIMIT $6",
-            )
+                 WHERE g.group_id IS NOT NULL
+                   AND CASE WHEN head.visible_at <= $2 THEN pg_try_advisory_xact_lock(",
+                group_lock_sql!("$1", "g.group_id"),
+                ") ELSE false END
+                 LIMIT $6"
+            ))
             .bind(queue_id)
             .bind(now)
             .bind(not_before)
             .bind(from)
             .bind(below)
-            .bind(HEADS - heads.len() as i64)
+            .bind(max - heads.len() as i64)
             .fetch_all(&mut *tx)
             .await?;
             heads.extend(more);
         }
-        let keys: Vec<i64> = heads.iter().map(|g| group_lock(queue_id, g)).collect();
-        let got: Vec<bool> = sqlx::query_scalar(
-            "SELECT pg_try_advisory_xact_lock(k) FROM UNNEST($1::bigint[]) WITH ORDINALITY AS l(k, o) ORDER BY o",
-        )
-        .bind(&keys)
-        .fetch_all(&mut *tx)
-        .await?;
-        let groups: Vec<String> =
-            heads.into_iter().zip(got).filter(|(_, locked)| *locked).map(|(g, _)| g).take(max as usize).collect();
+        let groups = heads;
         if groups.is_empty() {
             tx.commit().await?;
             let next_visible_at = self.next_visible(queue_id, now, not_before).await?;

@@ -818,3 +818,17 @@ async fn groups_that_come_and_go_leave_nothing_behind() {
     assert_eq!(left("fifo_dedup").await, 0);
     assert_eq!(left("fifo_attempts").await, 0);
 }
+
+#[tokio::test]
+async fn sends_and_receives_lock_a_group_under_one_key() {
+    // Sends compute a group's lock key in Rust, receives in SQL: they must agree.
+    let s = TestServer::start().await;
+    for (q, g) in [
+        (uuid::Uuid::new_v4(), "g"),
+        (uuid::Uuid::nil(), "order-ünï-42"),
+        (uuid::Uuid::new_v4(), "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
+    ] {
+        let in_sql = sluice::store::fifo::group_lock_in_sql(&s.store, q, g).await.unwrap();
+        assert_eq!(in_sql, sluice::store::fifo::group_lock(q, g), "{g}");
+    }
+}
