@@ -52,6 +52,33 @@ fn bodies(got: &[(String, String)]) -> Vec<&str> {
     got.iter().map(|(b, _)| b.as_str()).collect()
 }
 
+/// Sends `batches` batches of ten, 16 at a time; `entry(batch, i)` makes entry `i` of a batch
+/// (its Id is set here).
+async fn send_batches(
+    sqs: &Sqs,
+    url: &str,
+    batches: usize,
+    entry: fn(usize, usize) -> aws_sdk_sqs::types::builders::SendMessageBatchRequestEntryBuilder,
+) {
+    let mut sends = tokio::task::JoinSet::new();
+    for batch in 0..batches {
+        let (sqs, url) = (sqs.clone(), url.to_owned());
+        sends.spawn(async move {
+            let mut req = sqs.send_message_batch().queue_url(&url);
+            for i in 0..10 {
+                req = req.entries(entry(batch, i).id(format!("e{i}")).build().unwrap());
+            }
+            assert!(req.send().await.unwrap().failed().is_empty());
+        });
+        if sends.len() >= 16 {
+            sends.join_next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(r) = sends.join_next().await {
+        r.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn fifo_creation_follows_awss_rules_for_names_attributes_and_recreation() {
     let s = TestServer::start().await;
@@ -645,30 +672,10 @@ async fn a_fair_queue_serves_quiet_groups_while_one_group_floods_it() {
     let sqs = s.sqs(&a);
     let url = sqs.create_queue().queue_name("fair").send().await.unwrap().queue_url().unwrap().to_owned();
     // 10,000 messages of group A, then 10 each of B to J.
-    let mut sends = tokio::task::JoinSet::new();
-    for batch in 0..1000 {
-        let (sqs, url) = (sqs.clone(), url.clone());
-        sends.spawn(async move {
-            let mut req = sqs.send_message_batch().queue_url(&url);
-            for i in 0..10 {
-                req = req.entries(
-                    Entry::builder()
-                        .id(format!("e{i}"))
-                        .message_body(format!("A{batch}-{i}"))
-                        .message_group_id("A")
-                        .build()
-                        .unwrap(),
-                );
-            }
-            assert!(req.send().await.unwrap().failed().is_empty());
-        });
-        if sends.len() >= 16 {
-            sends.join_next().await.unwrap().unwrap();
-        }
-    }
-    while let Some(r) = sends.join_next().await {
-        r.unwrap();
-    }
+    send_batches(&sqs, &url, 1000, |batch, i| {
+        Entry::builder().message_body(format!("A{batch}-{i}")).message_group_id("A")
+    })
+    .await;
     for g in ["B", "C", "D", "E", "F", "G", "H", "I", "J"] {
         let mut req = sqs.send_message_batch().queue_url(&url);
         for i in 0..10 {
@@ -759,32 +766,14 @@ async fn groups_that_come_and_go_leave_nothing_behind() {
     let sqs = s.sqs(&a);
     let url = fifo(&sqs, "many.fifo", &[]).await;
     // 2,000 groups of one message each (one per order, as users make them).
-    let mut sends = tokio::task::JoinSet::new();
-    for b in 0..200 {
-        let (sqs, url) = (sqs.clone(), url.clone());
-        sends.spawn(async move {
-            let mut req = sqs.send_message_batch().queue_url(&url);
-            for i in 0..10 {
-                let n = b * 10 + i;
-                req = req.entries(
-                    Entry::builder()
-                        .id(format!("e{i}"))
-                        .message_body(format!("order {n}"))
-                        .message_group_id(format!("order-{n}"))
-                        .message_deduplication_id(format!("d{n}"))
-                        .build()
-                        .unwrap(),
-                );
-            }
-            assert!(req.send().await.unwrap().failed().is_empty());
-        });
-        if sends.len() >= 16 {
-            sends.join_next().await.unwrap().unwrap();
-        }
-    }
-    while let Some(r) = sends.join_next().await {
-        r.unwrap();
-    }
+    send_batches(&sqs, &url, 200, |batch, i| {
+        let n = batch * 10 + i;
+        Entry::builder()
+            .message_body(format!("order {n}"))
+            .message_group_id(format!("order-{n}"))
+            .message_deduplication_id(format!("d{n}"))
+    })
+    .await;
     let mut got = 0;
     while got < 2000 {
         let batch = receive(&sqs, &url, 10, 60).await;
