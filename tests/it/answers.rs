@@ -6,8 +6,8 @@
 //! In the requests, `{url}` is a queue of the caller's, `{missing}` the URL of a queue the
 //! caller does not have, `{acct}` the caller's account, `{dlq_arn}` the ARN of another queue
 //! of the caller's, `{k129}` a tag key of 129 characters, `{kms}` a queue of the caller's whose
-//! KmsMasterKeyId names no key (CreateQueue accepted it, as SQS does) and `{deep}` JSON
-//! nested 70 levels.
+//! KmsMasterKeyId names no key (CreateQueue accepted it, as SQS does), `{fifo}` a FIFO queue
+//! of the caller's and `{deep}` JSON nested 70 levels.
 
 use crate::harness::{RawClient, RawResponse, TestServer};
 
@@ -596,6 +596,107 @@ fn cases() -> Vec<Case> {
                 "Value 901 for parameter DelaySeconds is invalid. Reason: Must be between 0 and 900, if provided."
             )
         ),
+        // FIFO queues (`{fifo}` is one), with AWS's texts (fifo.md §1–3).
+        case!(
+            "CreateQueue FifoQueue=true without the .fifo suffix",
+            "CreateQueue",
+            r#"{"QueueName":"plain","Attributes":{"FifoQueue":"true"}}"#,
+            Some("QueueName=plain&Attribute.1.Name=FifoQueue&Attribute.1.Value=true"),
+            (
+                400,
+                "InvalidParameterValue",
+                "InvalidParameterValue",
+                "Value plain for parameter QueueName is invalid. Reason: The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length."
+            )
+        ),
+        case!(
+            "CreateQueue of a standard queue with FifoQueue=false",
+            "CreateQueue",
+            r#"{"QueueName":"plain","Attributes":{"FifoQueue":"false"}}"#,
+            Some("QueueName=plain&Attribute.1.Name=FifoQueue&Attribute.1.Value=false"),
+            (400, "InvalidAttributeName", "InvalidAttributeName", "Unknown Attribute FifoQueue.")
+        ),
+        case!(
+            "CreateQueue of a standard queue with a DeduplicationScope",
+            "CreateQueue",
+            r#"{"QueueName":"plain","Attributes":{"DeduplicationScope":"queue"}}"#,
+            Some("QueueName=plain&Attribute.1.Name=DeduplicationScope&Attribute.1.Value=queue"),
+            (
+                400,
+                "InvalidAttributeName",
+                "InvalidAttributeName",
+                "You can specify the DeduplicationScope only when FifoQueue is set to true."
+            )
+        ),
+        case!(
+            "SetQueueAttributes FifoQueue=false on a FIFO queue",
+            "SetQueueAttributes",
+            r#"{"QueueUrl":"{fifo}","Attributes":{"FifoQueue":"false"}}"#,
+            Some("QueueUrl={fifo}&Attribute.1.Name=FifoQueue&Attribute.1.Value=false"),
+            (
+                400,
+                "InvalidAttributeValue",
+                "InvalidAttributeValue",
+                "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is not supported."
+            )
+        ),
+        case!(
+            "SendMessage to a FIFO queue without a group",
+            "SendMessage",
+            r#"{"QueueUrl":"{fifo}","MessageBody":"x","MessageDeduplicationId":"d"}"#,
+            Some("QueueUrl={fifo}&MessageBody=x&MessageDeduplicationId=d"),
+            (400, "MissingParameter", "MissingParameter", "The request must contain the parameter MessageGroupId.")
+        ),
+        case!(
+            "SendMessageBatch to a FIFO queue with an entry without a group",
+            "SendMessageBatch",
+            r#"{"QueueUrl":"{fifo}","Entries":[{"Id":"a","MessageBody":"x","MessageGroupId":"g","MessageDeduplicationId":"1"},{"Id":"b","MessageBody":"y","MessageDeduplicationId":"2"}]}"#,
+            Some(
+                "QueueUrl={fifo}&SendMessageBatchRequestEntry.1.Id=a&SendMessageBatchRequestEntry.1.MessageBody=x&SendMessageBatchRequestEntry.1.MessageGroupId=g&SendMessageBatchRequestEntry.1.MessageDeduplicationId=1&SendMessageBatchRequestEntry.2.Id=b&SendMessageBatchRequestEntry.2.MessageBody=y&SendMessageBatchRequestEntry.2.MessageDeduplicationId=2"
+            ),
+            (
+                400,
+                "InvalidParameterValue",
+                "InvalidParameterValue",
+                "The request must contain the parameter MessageGroupId."
+            )
+        ),
+        case!(
+            "SendMessage to a FIFO queue without a deduplication id",
+            "SendMessage",
+            r#"{"QueueUrl":"{fifo}","MessageBody":"x","MessageGroupId":"g"}"#,
+            Some("QueueUrl={fifo}&MessageBody=x&MessageGroupId=g"),
+            (
+                400,
+                "InvalidParameterValue",
+                "InvalidParameterValue",
+                "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly"
+            )
+        ),
+        case!(
+            "SendMessage to a FIFO queue with a message delay",
+            "SendMessage",
+            r#"{"QueueUrl":"{fifo}","MessageBody":"x","MessageGroupId":"g","MessageDeduplicationId":"d","DelaySeconds":2}"#,
+            Some("QueueUrl={fifo}&MessageBody=x&MessageGroupId=g&MessageDeduplicationId=d&DelaySeconds=2"),
+            (
+                400,
+                "InvalidParameterValue",
+                "InvalidParameterValue",
+                "Value 2 for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid for this queue type."
+            )
+        ),
+        case!(
+            "SendMessage to a FIFO queue with a deduplication id with a space",
+            "SendMessage",
+            r#"{"QueueUrl":"{fifo}","MessageBody":"x","MessageGroupId":"g","MessageDeduplicationId":"a b"}"#,
+            Some("QueueUrl={fifo}&MessageBody=x&MessageGroupId=g&MessageDeduplicationId=a b"),
+            (
+                400,
+                "InvalidParameterValue",
+                "InvalidParameterValue",
+                "Value a b for parameter MessageDeduplicationId is invalid. Reason: MessageDeduplicationId can only include alphanumeric and punctuation characters. 1 to 128 in length."
+            )
+        ),
         // 4. A KmsMasterKeyId is checked when a send uses it.
         case!(
             "SendMessage to a queue whose KmsMasterKeyId names no key",
@@ -772,6 +873,8 @@ async fn run_entries(raw: &RawClient, fill: &Fill, c: &EntryCase, json: bool) ->
 /// The placeholders of a request, filled for this caller.
 struct Fill {
     url: String,
+    /// A FIFO queue of the caller's.
+    fifo: String,
     /// A queue of another account, and that account.
     theirs: String,
     other: String,
@@ -789,6 +892,7 @@ impl Fill {
         template
             .replace("{url}", &self.url)
             .replace("{kms}", &self.kms)
+            .replace("{fifo}", &self.fifo)
             .replace("{theirs}", &self.theirs)
             .replace("{other}", &self.other)
             .replace("{handle}", &self.handle)
@@ -876,8 +980,19 @@ async fn every_case_is_answered_as_aws_answers_it_in_both_protocols() {
     let dlq_arn = format!("arn:aws:sqs:{}:{}:answers-dlq", crate::harness::REGION, a.id);
     let b = s.account().await;
     let theirs = s.sqs(&b).create_queue().queue_name("theirs").send().await.unwrap().queue_url().unwrap().to_owned();
+    let fifo = sqs
+        .create_queue()
+        .queue_name("answers.fifo")
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
     let mut fill = Fill {
         url: url.clone(),
+        fifo,
         theirs,
         other: b.id.clone(),
         handle: String::new(),
@@ -917,7 +1032,7 @@ async fn every_case_is_answered_as_aws_answers_it_in_both_protocols() {
     );
     // Nothing a refused case named came to exist.
     let listed = sqs.list_queues().send().await.unwrap();
-    assert_eq!(listed.queue_urls().len(), 3);
+    assert_eq!(listed.queue_urls().len(), 4);
     let _ = dlq;
     let n = cases().len() + entry_cases().len();
     assert!(wrong.is_empty(), "{} answers of {n} cases differ:\n{}", wrong.len(), wrong.join("\n"));

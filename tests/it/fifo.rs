@@ -222,6 +222,14 @@ async fn fifo_sends_need_a_group_and_a_deduplication_id_and_refuse_a_delay() {
         "0",
         "no refused send stored anything"
     );
+    let records: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM fifo_dedup d JOIN queues q ON q.id = d.queue_id WHERE q.account_id = $1",
+    )
+    .bind(&a.id)
+    .fetch_one(s.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(records, 0, "nor recorded a deduplication id");
     send(&sqs, &url, "g", &"a".repeat(128), "fine").await;
     sqs.send_message()
         .queue_url(&url)
@@ -820,4 +828,56 @@ async fn sends_and_receives_lock_a_group_under_one_key() {
         let in_sql = sluice::store::fifo::group_lock_in_sql(&s.store, q, g).await.unwrap();
         assert_eq!(in_sql, sluice::store::fifo::group_lock(q, g), "{g}");
     }
+}
+
+#[tokio::test]
+async fn policies_sealing_and_the_audit_trail_apply_to_fifo_queues_as_to_standard_ones() {
+    let s = TestServer::start().await;
+    let (a, b) = (s.account().await, s.account().await);
+    let (owner, other) = (s.sqs(&a), s.sqs(&b));
+    let url = fifo(&owner, "shared-orders.fifo", &[]).await;
+    let send_as_other = || {
+        other
+            .send_message()
+            .queue_url(&url)
+            .message_body("secret order body")
+            .message_group_id("g")
+            .message_deduplication_id("x1")
+            .send()
+    };
+    // Deny by default across accounts.
+    assert_eq!(error_code(&send_as_other().await.unwrap_err()), "AccessDenied");
+    let arn = format!("arn:aws:sqs:{}:{}:shared-orders.fifo", crate::harness::REGION, a.id);
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{}:root"}},"Action":"sqs:SendMessage","Resource":"{arn}"}}]}}"#,
+        b.id
+    );
+    owner.set_queue_attributes().queue_url(&url).attributes(N::Policy, policy).send().await.unwrap();
+    let sent = send_as_other().await.unwrap();
+    assert!(sent.sequence_number().is_some());
+    // Granted SendMessage only: the other account cannot receive.
+    let e = other.receive_message().queue_url(&url).send().await.unwrap_err();
+    assert_eq!(error_code(&e), "AccessDenied");
+    // Sealed at rest: neither the body nor the deduplication id is stored in clear.
+    let stored: Vec<(Vec<u8>, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT m.body_sealed, m.dedup_id_sealed FROM messages m JOIN queues q ON q.id = m.queue_id WHERE q.account_id = $1",
+    )
+    .bind(&a.id)
+    .fetch_all(s.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(stored.len(), 1);
+    let (body, dedup) = &stored[0];
+    let dedup = dedup.as_ref().expect("the deduplication id is kept, sealed");
+    assert!(!body.windows(12).any(|w| w == b"secret order"));
+    assert!(!dedup.windows(2).any(|w| w == b"x1"));
+    assert_eq!(bodies(&receive(&owner, &url, 10, 30).await), ["secret order body"]);
+    // The audit trail records the FIFO queue's management changes.
+    let entries = s
+        .tenancy
+        .audit(&sluice::store::audit::AuditFilter { account_id: Some(a.id.clone()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = entries.iter().rev().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["sqs:CreateQueue", "sqs:SetQueueAttributes"]);
 }
