@@ -370,6 +370,21 @@ async fn sequence_numbers_grow_within_a_group_and_batches_keep_their_order() {
     assert!(seqs.iter().all(|s| s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit())));
     let (_, next) = send(&sqs, &url, "g", "after", "m10").await;
     assert!(next.as_str() > seqs[9]);
+    // On receive, and again on redelivery, each message carries the number its send gave it.
+    for _ in 0..2 {
+        let got = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .message_system_attribute_names(M::SequenceNumber)
+            .send()
+            .await
+            .unwrap();
+        let received: Vec<&str> =
+            got.messages().iter().map(|m| m.attributes().unwrap()[&M::SequenceNumber].as_str()).collect();
+        assert_eq!(received, seqs);
+    }
     let got = receive(&sqs, &url, 10, 30).await;
     assert_eq!(bodies(&got), (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>());
     // No sequence number on a standard queue.
