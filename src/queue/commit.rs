@@ -17,7 +17,7 @@ use uuid::Uuid;
 use chrono::{DateTime, Utc};
 
 use super::SqsError;
-use crate::store::fifo::{FifoDeleted, Sent, sent_for};
+use crate::store::fifo::{Sent, sent_for};
 use crate::store::{NewMessage, PgStore, StoreError};
 
 /// At most this many sealed bytes go into one statement (a few requests of large messages
@@ -35,31 +35,11 @@ struct FifoSend {
     expires_at: DateTime<Utc>,
 }
 
-/// FIFO messages to delete, each by (id, receive), if that receive still holds it at `now`.
-struct FifoDelete {
-    receipts: Vec<(Uuid, i32)>,
-    now: DateTime<Utc>,
-}
-
-/// What one request asks: messages to store, messages to delete, FIFO messages to store, or
-/// FIFO messages to delete.
+/// What one request asks: messages to store, messages to delete, or FIFO messages to store.
 enum Op {
     Insert(Vec<NewMessage>),
     Delete(Vec<Uuid>),
     Fifo(FifoSend),
-    FifoDelete(FifoDelete),
-}
-
-/// What a request is answered once committed.
-#[derive(Debug, Default)]
-pub enum Answer {
-    /// Stored or deleted.
-    #[default]
-    Done,
-    /// What each FIFO message sent became.
-    Sent(Vec<Sent>),
-    /// How each FIFO delete ended.
-    Deleted(Vec<FifoDeleted>),
 }
 
 /// The kinds of statement a group can be (one kind per group).
@@ -68,14 +48,13 @@ enum Kind {
     Insert,
     Delete,
     Fifo,
-    FifoDelete,
 }
 
 struct Waiting {
     queue_id: Uuid,
     op: Op,
-    /// Answered once committed.
-    done: oneshot::Sender<Result<Answer, SqsError>>,
+    /// Answered once committed: what each FIFO message became (empty for the other kinds).
+    done: oneshot::Sender<Result<Vec<Sent>, SqsError>>,
 }
 
 impl Waiting {
@@ -84,7 +63,6 @@ impl Waiting {
             Op::Insert(rows) => rows.len(),
             Op::Delete(ids) => ids.len(),
             Op::Fifo(f) => f.rows.len(),
-            Op::FifoDelete(d) => d.receipts.len(),
         }
     }
 
@@ -96,7 +74,6 @@ impl Waiting {
             Op::Insert(rows) => sealed(rows),
             Op::Delete(ids) => ids.len() * 32,
             Op::Fifo(f) => sealed(&f.rows),
-            Op::FifoDelete(d) => d.receipts.len() * 32,
         }
     }
 
@@ -105,7 +82,6 @@ impl Waiting {
             Op::Insert(_) => Kind::Insert,
             Op::Delete(_) => Kind::Delete,
             Op::Fifo(_) => Kind::Fifo,
-            Op::FifoDelete(_) => Kind::FifoDelete,
         }
     }
 
@@ -170,27 +146,10 @@ impl GroupCommit {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<Vec<Sent>, SqsError> {
-        match self.submit(queue_id, Op::Fifo(FifoSend { rows, keys, now, expires_at })).await? {
-            Answer::Sent(sent) => Ok(sent),
-            _ => Err(SqsError::internal(&"a FIFO send was answered as another kind")),
-        }
+        self.submit(queue_id, Op::Fifo(FifoSend { rows, keys, now, expires_at })).await
     }
 
-    /// Deletes FIFO messages of `queue_id` by (id, receive) if that receive still holds them
-    /// at `now`; returns, once committed, how each ended.
-    pub async fn fifo_delete(
-        self: &Arc<Self>,
-        queue_id: Uuid,
-        receipts: Vec<(Uuid, i32)>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<FifoDeleted>, SqsError> {
-        match self.submit(queue_id, Op::FifoDelete(FifoDelete { receipts, now })).await? {
-            Answer::Deleted(outcome) => Ok(outcome),
-            _ => Err(SqsError::internal(&"a FIFO delete was answered as another kind")),
-        }
-    }
-
-    async fn submit(self: &Arc<Self>, queue_id: Uuid, op: Op) -> Result<Answer, SqsError> {
+    async fn submit(self: &Arc<Self>, queue_id: Uuid, op: Op) -> Result<Vec<Sent>, SqsError> {
         let (done, answer) = oneshot::channel();
         let group = {
             let mut state = self.state.lock().map_err(|_| SqsError::RequestThrottled("group commit".into()))?;
@@ -245,7 +204,7 @@ impl GroupCommit {
     }
 
     /// One statement for a group (all of one kind); answers each request in order.
-    async fn run(&self, group: &[Waiting]) -> Result<Vec<Answer>, StoreError> {
+    async fn run(&self, group: &[Waiting]) -> Result<Vec<Vec<Sent>>, StoreError> {
         match group.first().map(Waiting::kind) {
             Some(Kind::Insert) => {
                 let parts: Vec<(Uuid, &[NewMessage])> = group
@@ -281,37 +240,11 @@ impl GroupCommit {
                 let now = sends.iter().map(|(_, f)| f.now).max().unwrap_or_default();
                 let expires_at = sends.iter().map(|(_, f)| f.expires_at).max().unwrap_or_default();
                 let held = self.store.insert_fifo_grouped(&parts, now, expires_at).await?;
-                return sends.iter().map(|(_, f)| sent_for(&held, &f.rows, &f.keys).map(Answer::Sent)).collect();
-            }
-            Some(Kind::FifoDelete) => {
-                let deletes: Vec<(Uuid, &FifoDelete)> = group
-                    .iter()
-                    .filter_map(|w| match &w.op {
-                        Op::FifoDelete(d) => Some((w.queue_id, d)),
-                        _ => None,
-                    })
-                    .collect();
-                let receipts: Vec<(Uuid, Uuid, i32)> =
-                    deletes.iter().flat_map(|(q, d)| d.receipts.iter().map(move |(id, seq)| (*q, *id, *seq))).collect();
-                // The latest clock of the group decides what has expired.
-                let now = deletes.iter().map(|(_, d)| d.now).max().unwrap_or_default();
-                let outcome = self.store.delete_fifo_grouped(&receipts, now).await?;
-                return Ok(deletes
-                    .iter()
-                    .map(|(q, d)| {
-                        Answer::Deleted(
-                            outcome
-                                .iter()
-                                .filter(|o| o.queue_id == *q && d.receipts.iter().any(|(id, _)| *id == o.message_id))
-                                .copied()
-                                .collect(),
-                        )
-                    })
-                    .collect());
+                return sends.iter().map(|(_, f)| sent_for(&held, &f.rows, &f.keys)).collect();
             }
             None => {}
         }
-        Ok(group.iter().map(|_| Answer::Done).collect())
+        Ok(group.iter().map(|_| Vec::new()).collect())
     }
 }
 
@@ -373,7 +306,6 @@ mod tests {
             Op::Insert(rows) => rows[0].id,
             Op::Delete(ids) => ids[0],
             Op::Fifo(f) => f.rows[0].id,
-            Op::FifoDelete(d) => d.receipts[0].0,
         };
         let first = first_id(&pending[0]);
         let group = take_group(&mut pending);

@@ -37,16 +37,15 @@ impl QueueService {
     ) -> Result<Vec<Result<(), SqsError>>, SqsError> {
         let keys: Vec<(uuid::Uuid, i32)> =
             receipts.iter().map(|(_, r)| (r.message_id, i32::try_from(r.receive_seq).unwrap_or(-1))).collect();
-        // With other FIFO deletes in flight, deleted together in one statement and one commit.
-        let outcome = self.group.fifo_delete(q.id, keys, self.clock.now()).await?;
-        let deleted = outcome.iter().filter(|o| o.deleted).count();
+        let outcome = self.store.delete_fifo(q.id, &keys, self.clock.now()).await?;
+        let deleted = outcome.iter().filter(|(_, deleted, _)| *deleted).count();
         if deleted > 0 {
             self.wake(q.id, deleted);
         }
         Ok(receipts
             .iter()
-            .map(|(handle, r)| match outcome.iter().find(|o| o.message_id == r.message_id) {
-                Some(o) if !o.deleted && o.present => Err(SqsError::InvalidParameterValue(format!(
+            .map(|(handle, r)| match outcome.iter().find(|(id, _, _)| *id == r.message_id) {
+                Some((_, false, true)) => Err(SqsError::InvalidParameterValue(format!(
                     "Value {} for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.",
                     handle.as_str()
                 ))),

@@ -33,16 +33,6 @@ pub struct Sent {
     pub fresh: bool,
 }
 
-/// How a FIFO delete ended for one message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FifoDeleted {
-    pub queue_id: Uuid,
-    pub message_id: Uuid,
-    pub deleted: bool,
-    /// Not deleted but still there: the handle's receive no longer holds it.
-    pub present: bool,
-}
-
 /// A retried receive attempt.
 #[derive(Debug)]
 pub enum Replay {
@@ -298,39 +288,33 @@ impl PgStore {
         Ok(Received { rows, next_visible_at: None, inflight_full: false })
     }
 
-    /// Deletes FIFO messages of several requests, each (queue, id, receive) if that receive
-    /// still holds the message at `now`, in one statement and one commit. Returns, per
-    /// message, whether it was deleted and, if not, whether it is still there (its handle
-    /// has expired) rather than gone already.
-    pub async fn delete_fifo_grouped(
+    /// Deletes FIFO messages by (id, receive) if that receive still holds them at `now`.
+    /// Returns, per message, whether it was deleted and, if not, whether it is still there
+    /// (its handle has expired) rather than gone already.
+    pub async fn delete_fifo(
         &self,
-        receipts: &[(Uuid, Uuid, i32)],
+        queue_id: Uuid,
+        receipts: &[(Uuid, i32)],
         now: DateTime<Utc>,
-    ) -> Result<Vec<FifoDeleted>, StoreError> {
-        let queues: Vec<Uuid> = receipts.iter().map(|r| r.0).collect();
-        let ids: Vec<Uuid> = receipts.iter().map(|r| r.1).collect();
-        let seqs: Vec<i32> = receipts.iter().map(|r| r.2).collect();
-        let rows: Vec<(Uuid, Uuid, bool, bool)> = sqlx::query_as(
-            "WITH v AS (SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int[]) AS v(q, id, seq)),
-             gone AS (
-                 DELETE FROM messages m USING v
-                 WHERE m.queue_id = ANY($1) AND m.id = ANY($2) AND m.queue_id = v.q AND m.id = v.id
-                   AND m.receive_count = v.seq AND m.visible_at > $4
-                 RETURNING m.queue_id, m.id)
-             SELECT v.q, v.id, EXISTS (SELECT 1 FROM gone g WHERE g.queue_id = v.q AND g.id = v.id),
-                    EXISTS (SELECT 1 FROM messages x WHERE x.queue_id = v.q AND x.id = v.id)
-             FROM v",
+    ) -> Result<Vec<(Uuid, bool, bool)>, StoreError> {
+        let ids: Vec<Uuid> = receipts.iter().map(|r| r.0).collect();
+        let seqs: Vec<i32> = receipts.iter().map(|r| r.1).collect();
+        Ok(sqlx::query_as(
+            "WITH gone AS (
+                 DELETE FROM messages m USING UNNEST($2::uuid[], $3::int[]) AS v(id, seq)
+                 WHERE m.queue_id = $1 AND m.id = ANY($2) AND m.id = v.id AND m.receive_count = v.seq
+                   AND m.visible_at > $4
+                 RETURNING m.id)
+             SELECT v.id, v.id IN (SELECT id FROM gone),
+                    EXISTS (SELECT 1 FROM messages x WHERE x.queue_id = $1 AND x.id = v.id)
+             FROM UNNEST($2::uuid[]) AS v(id)",
         )
-        .bind(&queues)
+        .bind(queue_id)
         .bind(&ids)
         .bind(&seqs)
         .bind(now)
         .fetch_all(self.db_for_messages())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(queue_id, message_id, deleted, present)| FifoDeleted { queue_id, message_id, deleted, present })
-            .collect())
+        .await?)
     }
 
     /// Records what a FIFO receive with a ReceiveRequestAttemptId handed out (replacing an
