@@ -233,8 +233,8 @@ impl PgStore {
         }
         // Under the locks, in a new statement: every earlier receive of these groups is seen.
         let dl = dead_letter;
-        let mut rows: Vec<ReceivedRow> = sqlx::query_as(
-            "WITH locked AS (SELECT g, o FROM UNNEST($2::text[]) WITH ORDINALITY AS l(g, o)),
+        let mut rows: Vec<ReceivedRow> = sqlx::query_as(concat!(
+            "WITH locked AS (SELECT g, o FROM UNNEST($10::text[]) WITH ORDINALITY AS l(g, o)),
              cand AS (
                  SELECT m.id, m.receive_count, m.seq, m.visible_at, l.o
                  FROM locked l CROSS JOIN LATERAL (
@@ -243,35 +243,12 @@ impl PgStore {
                      ORDER BY seq LIMIT $4) m),
              picked AS (
                  SELECT c.id, c.receive_count, c.seq, c.o FROM cand c
-                 WHERE NOT EXISTS (SELECT 1 FROM cand d WHERE d.o = c.o AND d.seq <= c.seq AND d.visible_at > $10)
-                 ORDER BY c.o, c.seq LIMIT $4),
-             dlq AS (SELECT id FROM queues WHERE $6::int IS NOT NULL AND account_id = $7 AND name = $8),
-             moved AS (
-                 DELETE FROM messages m
-                 WHERE m.queue_id = $1 AND m.id = ANY(ARRAY(SELECT id FROM picked WHERE receive_count >= $6))
-                   AND EXISTS (SELECT 1 FROM dlq)
-                 RETURNING m.*),
-             into_dlq AS (
-                 INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
-                                       visible_at, sealed_queue_id, dead_letter_source_arn, dek_id, group_id,
-                                       dedup_id_sealed, seq)
-                 SELECT dlq.id, mv.id, mv.body_sealed, mv.attributes_sealed, mv.trace_header, mv.sender_id, mv.sent_at,
-                        $10, COALESCE(mv.sealed_queue_id, mv.queue_id), COALESCE(mv.dead_letter_source_arn, $9), mv.dek_id,
-                        mv.group_id, mv.dedup_id_sealed, nextval('message_seq')
-                 FROM (SELECT * FROM moved ORDER BY seq) mv, dlq
-                 RETURNING 1)
-             UPDATE messages m
-             SET visible_at = $5,
-                 receive_count = m.receive_count + 1,
-                 first_received_at = COALESCE(m.first_received_at, $10),
-                 last_received_at = $10
-             WHERE m.queue_id = $1 AND m.id = ANY(ARRAY(SELECT id FROM picked))
-               AND NOT (m.receive_count >= $6 AND EXISTS (SELECT 1 FROM dlq))
-             RETURNING m.id, m.body_sealed, m.attributes_sealed, m.sender_id, m.trace_header, m.sent_at, m.receive_count,
-                       m.first_received_at, m.sealed_queue_id, m.dead_letter_source_arn, m.group_id, m.dedup_id_sealed, m.seq",
-        )
+                 WHERE NOT EXISTS (SELECT 1 FROM cand d WHERE d.o = c.o AND d.seq <= c.seq AND d.visible_at > $2)
+                 ORDER BY c.o, c.seq LIMIT $4),",
+            super::messages::dead_letter_tail!()
+        ))
         .bind(queue_id)
-        .bind(&groups)
+        .bind(now)
         .bind(not_before)
         .bind(max)
         .bind(visible_until)
@@ -279,7 +256,7 @@ impl PgStore {
         .bind(dl.map(|d| d.account_id))
         .bind(dl.map(|d| d.dlq_name))
         .bind(dl.map(|d| d.source_arn))
-        .bind(now)
+        .bind(&groups)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -126,15 +126,13 @@ macro_rules! fair_pick {
     };
 }
 
-/// The receive statement around a pick (`oldest_pick!` or `fair_pick!`).
-macro_rules! receive_sql {
-    ($pick:expr) => {
-        concat!(
-            "WITH inflight AS (
-                 SELECT count(*) AS n FROM (SELECT 1 FROM messages
-                     WHERE queue_id = $1 AND visible_at > $2 AND receive_count > 0 LIMIT $10) x),",
-            $pick,
-            "dlq AS (SELECT id FROM queues WHERE $6::int IS NOT NULL AND account_id = $7 AND name = $8),
+/// The end of every receive, after a `picked` CTE of (id, receive_count): messages past the
+/// receive limit move to the dead-letter queue (with group and sealed deduplication id; FIFO
+/// ones renumbered in order), the others are hidden until `$5`, received at `$2` (now).
+/// `$1`: the queue; `$6`–`$9`: the dead-letter queue's limit, account, name, source ARN.
+macro_rules! dead_letter_tail {
+    () => {
+        "dlq AS (SELECT id FROM queues WHERE $6::int IS NOT NULL AND account_id = $7 AND name = $8),
              moved AS (
                  DELETE FROM messages m
                  WHERE m.queue_id = $1 AND m.id = ANY(ARRAY(SELECT id FROM picked WHERE receive_count >= $6))
@@ -142,11 +140,12 @@ macro_rules! receive_sql {
                  RETURNING m.*),
              into_dlq AS (
                  INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
-                                       visible_at, sealed_queue_id, dead_letter_source_arn, dek_id, group_id)
+                                       visible_at, sealed_queue_id, dead_letter_source_arn, dek_id, group_id,
+                                       dedup_id_sealed, seq)
                  SELECT dlq.id, mv.id, mv.body_sealed, mv.attributes_sealed, mv.trace_header, mv.sender_id, mv.sent_at,
                         $2, COALESCE(mv.sealed_queue_id, mv.queue_id), COALESCE(mv.dead_letter_source_arn, $9), mv.dek_id,
-                        mv.group_id
-                 FROM moved mv, dlq
+                        mv.group_id, mv.dedup_id_sealed, CASE WHEN mv.seq IS NOT NULL THEN nextval('message_seq') END
+                 FROM (SELECT * FROM moved ORDER BY seq) mv, dlq
                  RETURNING 1)
              UPDATE messages m
              SET visible_at = $5,
@@ -157,6 +156,19 @@ macro_rules! receive_sql {
                AND NOT (m.receive_count >= $6 AND EXISTS (SELECT 1 FROM dlq))
              RETURNING m.id, m.body_sealed, m.attributes_sealed, m.sender_id, m.trace_header, m.sent_at, m.receive_count,
                        m.first_received_at, m.sealed_queue_id, m.dead_letter_source_arn, m.group_id, m.dedup_id_sealed, m.seq"
+    };
+}
+pub(super) use dead_letter_tail;
+
+/// The receive statement around a pick (`oldest_pick!` or `fair_pick!`).
+macro_rules! receive_sql {
+    ($pick:expr) => {
+        concat!(
+            "WITH inflight AS (
+                 SELECT count(*) AS n FROM (SELECT 1 FROM messages
+                     WHERE queue_id = $1 AND visible_at > $2 AND receive_count > 0 LIMIT $10) x),",
+            $pick,
+            dead_letter_tail!()
         )
     };
 }
