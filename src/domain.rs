@@ -47,12 +47,26 @@ impl QueueName {
             || s.len() > Self::MAX_LEN
             || !stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            let shown: String = s.chars().take(100).collect();
-            return Err(SqsError::InvalidParameterValue(format!(
-                "Value {shown} for parameter QueueName is invalid. Reason: Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length."
-            )));
+            return Err(Self::refusal(s, false));
         }
         Ok(Self(s.to_owned()))
+    }
+
+    /// Checks the name against the queue's type: a FIFO queue's ends in `.fifo`, a standard
+    /// queue's does not.
+    pub fn check_type(&self, fifo: bool) -> Result<(), SqsError> {
+        if self.is_fifo() == fifo { Ok(()) } else { Err(Self::refusal(&self.0, fifo)) }
+    }
+
+    /// AWS's refusal of a name, in the words of the rule for a FIFO or a standard queue.
+    fn refusal(name: &str, fifo: bool) -> SqsError {
+        let shown: String = name.chars().take(100).collect();
+        let reason = if fifo {
+            "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length."
+        } else {
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length."
+        };
+        SqsError::InvalidParameterValue(format!("Value {shown} for parameter QueueName is invalid. Reason: {reason}"))
     }
 
     pub fn as_str(&self) -> &str {

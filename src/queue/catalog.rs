@@ -68,21 +68,7 @@ impl QueueService {
         tags: &BTreeMap<String, String>,
     ) -> Result<String, SqsError> {
         let settings = attributes::settings_for_create(attrs)?;
-        let reason = match (settings.fifo, r.name.is_fifo()) {
-            (true, false) => Some(
-                "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.",
-            ),
-            (false, true) => {
-                Some("Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length.")
-            }
-            _ => None,
-        };
-        if let Some(reason) = reason {
-            return Err(SqsError::InvalidParameterValue(format!(
-                "Value {} for parameter QueueName is invalid. Reason: {reason}",
-                r.name
-            )));
-        }
+        r.name.check_type(settings.fifo)?;
         super::tags::validate(r.name.as_str(), tags)?;
         let redrive = self.redrive_for(r, settings.fifo, attrs, JsonAttributes::default()).await?;
         let encryption = self.encryption_for(r.account.as_str(), attrs, Encryption::default()).await?;

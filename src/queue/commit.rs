@@ -26,13 +26,11 @@ const MAX_GROUP_BYTES: usize = 4 << 20;
 /// At most this many rows go into one statement.
 const MAX_GROUP_ROWS: usize = 1000;
 
-/// FIFO messages to store with their keyed deduplication ids, at `now`, recorded until
-/// `expires_at`.
+/// FIFO messages to store with their keyed deduplication ids, sent at `now`.
 struct FifoSend {
     rows: Vec<NewMessage>,
     keys: Vec<Vec<u8>>,
     now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
 }
 
 /// What one request asks: messages to store, messages to delete, or FIFO messages to store.
@@ -135,18 +133,17 @@ impl GroupCommit {
         self.submit(queue_id, Op::Delete(ids)).await.map(drop)
     }
 
-    /// Stores FIFO messages (`keys[i]`, all distinct, is the keyed deduplication id of
-    /// `rows[i]`) into `queue_id`; returns, once committed, what each became (stored, or the
-    /// message its key already names).
+    /// Stores FIFO messages sent at `now` (`keys[i]`, all distinct, is the keyed
+    /// deduplication id of `rows[i]`) into `queue_id`; returns, once committed, what each
+    /// became (stored, or the message its key already names).
     pub async fn fifo(
         self: &Arc<Self>,
         queue_id: Uuid,
         rows: Vec<NewMessage>,
         keys: Vec<Vec<u8>>,
         now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
     ) -> Result<Vec<Sent>, SqsError> {
-        self.submit(queue_id, Op::Fifo(FifoSend { rows, keys, now, expires_at })).await
+        self.submit(queue_id, Op::Fifo(FifoSend { rows, keys, now })).await
     }
 
     async fn submit(self: &Arc<Self>, queue_id: Uuid, op: Op) -> Result<Vec<Sent>, SqsError> {
@@ -238,7 +235,7 @@ impl GroupCommit {
                     sends.iter().map(|(q, f)| (*q, f.rows.as_slice(), f.keys.as_slice())).collect();
                 // The latest clock of the group decides what has expired.
                 let now = sends.iter().map(|(_, f)| f.now).max().unwrap_or_default();
-                let expires_at = sends.iter().map(|(_, f)| f.expires_at).max().unwrap_or_default();
+                let expires_at = now + chrono::TimeDelta::seconds(super::fifo::DEDUP_WINDOW_SECONDS);
                 let held = self.store.insert_fifo_grouped(&parts, now, expires_at).await?;
                 return sends.iter().map(|(_, f)| sent_for(&held, &f.rows, &f.keys)).collect();
             }
@@ -334,7 +331,6 @@ mod tests {
                     .collect(),
                 keys: keys.iter().map(|k| vec![*k]).collect(),
                 now: chrono::DateTime::UNIX_EPOCH,
-                expires_at: chrono::DateTime::UNIX_EPOCH,
             }),
             done: oneshot::channel().0,
         };

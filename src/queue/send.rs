@@ -163,9 +163,8 @@ impl QueueService {
             }
             outs.push(p.out);
         }
-        let expires = now + TimeDelta::seconds(super::fifo::DEDUP_WINDOW_SECONDS);
         // With other FIFO sends in flight, stored together in one statement and one commit.
-        let sent = self.group.fifo(q.id, rows, keys, now, expires).await?;
+        let sent = self.group.fifo(q.id, rows, keys, now).await?;
         let woken = sent.iter().zip(&visible).filter(|(s, v)| s.fresh && **v).count();
         if woken > 0 {
             self.wake(q.id, woken);

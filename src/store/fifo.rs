@@ -154,9 +154,8 @@ impl PgStore {
                  INSERT INTO messages (queue_id, id, body_sealed, attributes_sealed, trace_header, sender_id, sent_at,
                                        visible_at, dek_id, group_id, dedup_id_sealed, seq)
                  SELECT i.queue, i.id, i.body, i.attrs, i.trace, i.sender, i.sent, i.visible, i.dek, i.grp, i.dedup, i.seq
-                 FROM input i JOIN records r ON r.dedup_key = i.key AND r.message_id = i.id
-                 RETURNING 1)
-             SELECT r.dedup_key, r.message_id, r.seq, (SELECT count(*) FROM stored) FROM records r",
+                 FROM input i JOIN records r ON r.dedup_key = i.key AND r.message_id = i.id)
+             SELECT dedup_key, message_id, seq FROM records",
         );
         let rows = columns
             .bind(query, queues)
@@ -186,9 +185,9 @@ impl PgStore {
         // Groups whose head (oldest unexpired message) is visible now, walked in group order
         // from `after` (wrapping round), one index descent per group: a group whose backlog
         // waits behind a message in flight costs one descent, not a scan of its backlog.
-        let mut heads: Vec<String> = Vec::new();
+        let mut groups: Vec<String> = Vec::new();
         for (from, below) in [(after, None), ("", (!after.is_empty()).then_some(after))] {
-            if heads.len() as i64 >= max {
+            if groups.len() as i64 >= max {
                 break;
             }
             // The locks are taken as the walk finds visible heads, and the walk stops once it
@@ -220,12 +219,11 @@ impl PgStore {
             .bind(not_before)
             .bind(from)
             .bind(below)
-            .bind(max - heads.len() as i64)
+            .bind(max - groups.len() as i64)
             .fetch_all(&mut *tx)
             .await?;
-            heads.extend(more);
+            groups.extend(more);
         }
-        let groups = heads;
         if groups.is_empty() {
             tx.commit().await?;
             let next_visible_at = self.next_visible(queue_id, now, not_before).await?;
